@@ -1,0 +1,218 @@
+/** Architectural register bits used by the VM-entry checks (SDM Vol. 3 2.5, 2.2.1; Vol. 3 3.4.5). */
+
+export const CR0 = {
+  PE: 1 << 0,
+  MP: 1 << 1,
+  EM: 1 << 2,
+  TS: 1 << 3,
+  ET: 1 << 4,
+  NE: 1 << 5,
+  WP: 1 << 16,
+  AM: 1 << 18,
+  NW: 1 << 29,
+  CD: 1 << 30,
+  PG: 1 << 31,
+} as const;
+
+/** CR4 bits; FRED (bit 32) lives in the high half. */
+export const CR4 = {
+  VME: 1 << 0,
+  PVI: 1 << 1,
+  TSD: 1 << 2,
+  DE: 1 << 3,
+  PSE: 1 << 4,
+  PAE: 1 << 5,
+  MCE: 1 << 6,
+  PGE: 1 << 7,
+  PCE: 1 << 8,
+  OSFXSR: 1 << 9,
+  OSXMMEXCPT: 1 << 10,
+  UMIP: 1 << 11,
+  LA57: 1 << 12,
+  VMXE: 1 << 13,
+  SMXE: 1 << 14,
+  FSGSBASE: 1 << 16,
+  PCIDE: 1 << 17,
+  OSXSAVE: 1 << 18,
+  KL: 1 << 19,
+  SMEP: 1 << 20,
+  SMAP: 1 << 21,
+  PKE: 1 << 22,
+  CET: 1 << 23,
+  PKS: 1 << 24,
+  UINTR: 1 << 25,
+  LASS: 1 << 27,
+  LAM_SUP: 1 << 28,
+  /** bit 32, in the high 32 bits */
+  FRED_HI: 1 << 0,
+} as const;
+
+export const EFER = {
+  SCE: 1 << 0,
+  LME: 1 << 8,
+  LMA: 1 << 10,
+  NXE: 1 << 11,
+  SVME: 1 << 12,
+  LMSLE: 1 << 13,
+  FFXSR: 1 << 14,
+  TCE: 1 << 15,
+} as const;
+
+export const RFLAGS = {
+  CF: 1 << 0,
+  /** bit 1 is reserved and must be 1 */
+  FIXED1: 1 << 1,
+  PF: 1 << 2,
+  AF: 1 << 4,
+  ZF: 1 << 6,
+  SF: 1 << 7,
+  TF: 1 << 8,
+  IF: 1 << 9,
+  DF: 1 << 10,
+  OF: 1 << 11,
+  IOPL: 3 << 12,
+  NT: 1 << 14,
+  RF: 1 << 16,
+  VM: 1 << 17,
+  AC: 1 << 18,
+  VIF: 1 << 19,
+  VIP: 1 << 20,
+  ID: 1 << 21,
+  /** bits 3, 5, 15 and 63:22 are reserved and must be 0 */
+  RESERVED_LO: (1 << 3) | (1 << 5) | (1 << 15) | ~0x3fffff,
+} as const;
+
+/** Segment access rights as the VMCS stores them (SDM 25.4.1, Table 25-2). */
+export const AR = {
+  TYPE: 0xf,
+  /** type bit 0: accessed */
+  ACCESSED: 1 << 0,
+  /** code: readable; data: writable */
+  RW: 1 << 1,
+  /** code: conforming; data: expand-down */
+  CE: 1 << 2,
+  CODE: 1 << 3,
+  S: 1 << 4,
+  DPL: 3 << 5,
+  P: 1 << 7,
+  AVL: 1 << 12,
+  L: 1 << 13,
+  DB: 1 << 14,
+  G: 1 << 15,
+  UNUSABLE: 1 << 16,
+  /** bits 11:8 and 31:17 are reserved */
+  RESERVED: 0xf00 | ~0x1ffff,
+} as const;
+
+export function arDpl(ar: number): number {
+  return (ar >>> 5) & 3;
+}
+
+/** Decode access rights the way a person reads a descriptor. */
+export function describeAr(ar: number): string {
+  if (ar & AR.UNUSABLE) return `0x${(ar >>> 0).toString(16)} (unusable)`;
+  const t = ar & 0xf;
+  const s = (ar >>> 4) & 1;
+  const kind = s
+    ? t & 8
+      ? `code${t & 4 ? " conforming" : ""}${t & 2 ? " readable" : " execute-only"}`
+      : `data${t & 4 ? " expand-down" : ""}${t & 2 ? " read/write" : " read-only"}`
+    : (SYSTEM_TYPES[t] ?? "reserved system type");
+  return `0x${(ar >>> 0).toString(16)} (type=${t} ${kind}${t & 1 && s ? " accessed" : ""}, S=${s}, DPL=${arDpl(ar)}, P=${(ar >>> 7) & 1}, AVL=${(ar >>> 12) & 1}, L=${(ar >>> 13) & 1}, D/B=${(ar >>> 14) & 1}, G=${(ar >>> 15) & 1})`;
+}
+
+/** System-segment and gate types (S=0), IA-32e naming where it differs (SDM Vol. 3 3.5, Table 3-2). */
+export const SYSTEM_TYPES: Readonly<Record<number, string>> = {
+  1: "16-bit TSS (available)",
+  2: "LDT",
+  3: "16-bit TSS (busy)",
+  4: "16-bit call gate",
+  5: "task gate",
+  6: "16-bit interrupt gate",
+  7: "16-bit trap gate",
+  9: "32/64-bit TSS (available)",
+  11: "32/64-bit TSS (busy)",
+  12: "32/64-bit call gate",
+  14: "32/64-bit interrupt gate",
+  15: "32/64-bit trap gate",
+};
+
+export const DR7 = {
+  /** bits 63:32 must be 0 at VM entry when "load debug controls" is 1 (SDM 29.3.1.1) */
+  RESERVED_HI: 0xffffffff,
+} as const;
+
+/** Interruptibility state (SDM 25.4.2, Table 25-3). */
+export const INTR = {
+  STI: 1 << 0,
+  MOV_SS: 1 << 1,
+  SMI: 1 << 2,
+  NMI: 1 << 3,
+  ENCLAVE: 1 << 4,
+  RESERVED: ~0x1f,
+} as const;
+
+/** Activity states (SDM 25.4.2, Table 25-4). */
+export const ACTIVITY = { ACTIVE: 0, HLT: 1, SHUTDOWN: 2, WAIT_FOR_SIPI: 3 } as const;
+
+/** Pending debug exceptions (SDM 25.4.2, Table 25-4): B3:0, enabled breakpoint (12), BS (14), RTM (16). */
+export const PENDING_DBG = {
+  B0_3: 0xf,
+  ENABLED_BP: 1 << 12,
+  BS: 1 << 14,
+  RTM: 1 << 16,
+  RESERVED_LO: ~(0xf | (1 << 12) | (1 << 14) | (1 << 16)),
+} as const;
+
+/** Injected-event identification field (VM-entry interruption information, SDM 25.8.3, Table 25-17). */
+export const EVENT = {
+  VECTOR: 0xff,
+  TYPE_SHIFT: 8,
+  DELIVER_ERROR_CODE: 1 << 11,
+  NESTED_EXCEPTION: 1 << 13,
+  VALID: 1 << 31,
+  /** bits 30:12 (bit 13 is legal with IA32_VMX_BASIC[58]) */
+  RESERVED: 0x7ffff000,
+} as const;
+
+export const EVENT_TYPE = {
+  EXT_INTR: 0,
+  RESERVED: 1,
+  NMI: 2,
+  HW_EXCEPTION: 3,
+  SW_INTR: 4,
+  PRIV_SW_EXCEPTION: 5,
+  SW_EXCEPTION: 6,
+  OTHER: 7,
+} as const;
+
+export const EVENT_TYPE_NAMES: readonly string[] = [
+  "external interrupt",
+  "reserved",
+  "NMI",
+  "hardware exception",
+  "software interrupt",
+  "privileged software exception",
+  "software exception",
+  "other event",
+];
+
+/** Exceptions that push an error code in protected mode (SDM Vol. 3 6.13): #DF #TS #NP #SS #GP #PF #AC #CP. */
+export const ERROR_CODE_VECTORS: ReadonlySet<number> = new Set([8, 10, 11, 12, 13, 14, 17, 21]);
+
+/** Memory types valid in IA32_PAT entries (SDM Vol. 3 13.12.2): UC, WC, WT, WP, WB, UC-. */
+export const PAT_VALID_TYPES: ReadonlySet<number> = new Set([0, 1, 4, 5, 6, 7]);
+
+/** MSR numbers that matter at VM entry (MSR-load area checks, SDM 29.4). */
+export const MSR = {
+  IA32_FS_BASE: 0xc0000100,
+  IA32_GS_BASE: 0xc0000101,
+  IA32_SMM_MONITOR_CTL: 0x9b,
+  IA32_SMBASE: 0x9e,
+  IA32_UCODE_UPDATE: 0x79,
+  IA32_BIOS_UPDT_TRIG: 0x79,
+  IA32_EFER: 0xc0000080,
+  IA32_PAT: 0x277,
+  IA32_DEBUGCTL: 0x1d9,
+  IA32_SYSENTER_CS: 0x174,
+} as const;

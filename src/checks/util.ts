@@ -1,0 +1,43 @@
+/** Shared predicates and message helpers for the checks. */
+import { FIELDS } from "../arch/fields.js";
+import { hex64, isCanonical } from "../util/u64.js";
+import type { Ctx } from "./types.js";
+
+/** A physical address with bits set beyond MAXPHYADDR (or beyond bit 31 with IA32_VMX_BASIC[48]). */
+export function beyondPhys(c: Ctx, i: number): boolean {
+  return ((c.lo(i) & c.caps.physReservedLo) | (c.hi(i) & c.caps.physReservedHi)) !== 0;
+}
+
+/** Low bits that must be 0 for an alignment of 2^n bytes (n ≤ 31). */
+export function misaligned(c: Ctx, i: number, n: number): boolean {
+  return (c.lo(i) & ((1 << n) - 1)) !== 0;
+}
+
+/** Canonical for the CPU's linear-address width (48 or 57 bits). */
+export function canonical(c: Ctx, i: number): boolean {
+  return isCanonical(c.lo(i), c.hi(i), c.caps.linearAddressBits);
+}
+
+/** Field value as hex. */
+export function val(c: Ctx, i: number): string {
+  return hex64(c.lo(i), c.hi(i));
+}
+
+/** `NAME=0x...` for a message. */
+export function show(c: Ctx, i: number): string {
+  return `${FIELDS[i]!.name}=${val(c, i)}`;
+}
+
+/** Description of the bits beyond MAXPHYADDR for a message. */
+export function physLimit(c: Ctx): string {
+  return c.caps.addr32
+    ? "bits 63:32 must be 0 (IA32_VMX_BASIC[48])"
+    : `bits 63:${c.caps.maxPhysAddr} must be 0 (MAXPHYADDR ${c.caps.maxPhysAddr})`;
+}
+
+/** Bit list of a 32-bit mask, e.g. "bits 3, 5". */
+export function bitList(mask: number, offset = 0): string {
+  const out: number[] = [];
+  for (let b = 0; b < 32; b++) if ((mask >>> b) & 1) out.push(b + offset);
+  return out.length === 1 ? `bit ${out[0]}` : `bits ${out.join(", ")}`;
+}

@@ -1,0 +1,71 @@
+/** `nvmx caps list` and `nvmx caps show NAME`: what a CPU profile allows, for people. */
+import { CONTROL_BITS, type ControlWord } from "../arch/controls.js";
+import { builtinData, builtinNames, builtinProfile } from "../cpu/builtin.js";
+import type { Caps } from "../cpu/profile.js";
+import { hex64 } from "../util/u64.js";
+
+export function capsList(): string {
+  const names = builtinNames();
+  const w = Math.max(...names.map((n) => n.length));
+  return names
+    .map((n) => {
+      const d = builtinData(n)!;
+      return `${n.padEnd(w)}  ${d.description ?? ""}${d.hypervisor ? " [runs under a hypervisor]" : ""}`;
+    })
+    .join("\n");
+}
+
+const WORD_TITLES: Record<ControlWord, string> = {
+  pin: "Pin-based VM-execution controls",
+  proc: "Primary processor-based VM-execution controls",
+  proc2: "Secondary processor-based VM-execution controls",
+  proc3: "Tertiary processor-based VM-execution controls",
+  exit: "Primary VM-exit controls",
+  exit2: "Secondary VM-exit controls",
+  entry: "VM-entry controls",
+};
+
+function setting(c: Caps, word: ControlWord, bit: number): string {
+  const a = c.ctl[word];
+  const must1 = bit < 32 ? (a.must1 >>> bit) & 1 : (a.must1Hi >>> (bit - 32)) & 1;
+  const may1 = bit < 32 ? (a.may1 >>> bit) & 1 : (a.may1Hi >>> (bit - 32)) & 1;
+  return must1 ? "must be 1" : may1 ? "0 or 1" : "must be 0 (unsupported)";
+}
+
+export function capsShow(c: Caps): string {
+  const out: string[] = [];
+  out.push(`${c.name}: ${c.description}`);
+  if (c.source) out.push(`source: ${c.source}`);
+  out.push(
+    `VMCS revision 0x${c.revision.toString(16)}, region ${c.vmcsSize} bytes, MAXPHYADDR ${c.maxPhysAddr}${c.addr32 ? " (addresses limited to 32 bits)" : ""}, linear addresses ${c.linearAddressBits} bits${c.hypervisor ? ", reports a hypervisor" : ""}`,
+  );
+  out.push(
+    `TRUE_ controls: ${c.trueCtls ? "yes" : "no"}; any error code on injection (BASIC[56]): ${c.anyErrorCode ? "yes" : "no"}; nested exception (BASIC[58]): ${c.nestedException ? "yes" : "no"}; dual-monitor SMM: ${c.dualMonitor ? "yes" : "no"}`,
+  );
+  const acts = [
+    "active",
+    c.activityHlt && "HLT",
+    c.activityShutdown && "shutdown",
+    c.activityWaitSipi && "wait-for-SIPI",
+  ];
+  out.push(
+    `activity states: ${acts.filter(Boolean).join(", ")}; CR3 targets: ${c.cr3Targets}; MSR-list limit: ${c.maxMsrList}; preemption-timer rate: TSC/2^${c.preemptionRate}; zero-length injection: ${c.zeroLengthInjection ? "yes" : "no"}; VMWRITE to exit-information fields: ${c.vmwriteAnyField ? "yes" : "no"}`,
+  );
+  out.push(
+    `CR0 fixed-1 ${hex64(c.cr0Fixed0, 0)}, may-be-1 ${hex64(c.cr0Fixed1, c.cr0Fixed1Hi)}; CR4 fixed-1 ${hex64(c.cr4Fixed0, 0)}, may-be-1 ${hex64(c.cr4Fixed1, c.cr4Fixed1Hi)}`,
+  );
+  out.push(
+    `EPT/VPID capabilities ${hex64(c.eptCap, c.eptCapHi)}; VM functions ${hex64(c.vmfuncLo, c.vmfuncHi)}`,
+  );
+  out.push(`flags: ${[...c.flags].join(" ") || "(none)"}`);
+  for (const word of Object.keys(CONTROL_BITS) as ControlWord[]) {
+    out.push("", `${WORD_TITLES[word]}:`);
+    for (const b of CONTROL_BITS[word])
+      out.push(`  ${String(b.bit).padStart(2)} ${b.name.padEnd(42)} ${setting(c, word, b.bit)}`);
+  }
+  return out.join("\n");
+}
+
+export function capsShowName(name: string): string {
+  return capsShow(builtinProfile(name));
+}

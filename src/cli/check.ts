@@ -1,0 +1,71 @@
+/** `nvmx check [--json] [--cpu NAME|FILE] FILE...` (interface.md §3). */
+import { readFileSync } from "node:fs";
+import { builtinNames, builtinProfile } from "../cpu/builtin.js";
+import { type Caps, decodeProfile } from "../cpu/profile.js";
+import { parseEntryText } from "../entry/document.js";
+import { runEntry } from "../entry/run.js";
+import { InputError } from "../errors.js";
+import { humanReport } from "../report.js";
+import { readDocuments } from "./input.js";
+import type { Output } from "./output.js";
+
+/** `--cpu NAME|FILE`: a built-in name, or a JSON profile file. */
+export function resolveCpuOption(arg: string): Caps {
+  if (builtinNames().includes(arg)) return builtinProfile(arg);
+  let text: string;
+  try {
+    text = readFileSync(arg, "utf8");
+  } catch {
+    throw new InputError(
+      `"${arg}" is neither a built-in profile (${builtinNames().join(", ")}) nor a readable file`,
+      {
+        file: "--cpu",
+      },
+    );
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`not valid JSON: ${(e as Error).message}`, { file: arg });
+  }
+  try {
+    return decodeProfile(data as never, "cpu");
+  } catch (e) {
+    throw e instanceof InputError ? e.withFile(arg) : e;
+  }
+}
+
+export interface CheckOptions {
+  json: boolean;
+  cpu?: Caps;
+}
+
+/** Returns the number of inputs that could not be checked. */
+export async function checkFiles(files: string[], opts: CheckOptions, out: Output): Promise<number> {
+  let bad = 0;
+  for (const file of files) {
+    const name = file === "-" ? "<stdin>" : file;
+    let index = 0;
+    for await (const item of readDocuments(file)) {
+      if ("readError" in item) {
+        bad++;
+        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), opts.json);
+        continue;
+      }
+      index++;
+      try {
+        const entry = parseEntryText(item.text, opts.cpu ? { cpu: opts.cpu } : {});
+        const result = runEntry(entry);
+        if (opts.json) await out.line(JSON.stringify(result));
+        else await out.line(`${humanReport(name, entry, result, item.line)}\n`);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        bad++;
+        await out.error(e.withFile(name, item.line), opts.json);
+      }
+    }
+    void index;
+  }
+  return bad;
+}

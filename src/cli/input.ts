@@ -1,0 +1,86 @@
+/**
+ * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed or not) or
+ * NDJSON (one document per line), streamed line by line with bounded memory.
+ */
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+
+export type InputItem = { text: string; line?: number } | { readError: string };
+
+function isCompleteJson(s: string): boolean {
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Yields the documents of one input. NDJSON when the first non-empty line is a complete JSON value;
+ * otherwise the whole input is one document (and, if that does not parse but has several lines that
+ * look like documents, NDJSON with per-line errors).
+ */
+export async function* readDocuments(file: string): AsyncGenerator<InputItem> {
+  let stream: Readable;
+  try {
+    stream = file === "-" ? process.stdin : createReadStream(file);
+    if (file !== "-")
+      await new Promise<void>((resolve, reject) => {
+        stream.once("open", () => resolve());
+        stream.once("error", reject);
+      });
+  } catch (e) {
+    yield {
+      readError: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message,
+    };
+    return;
+  }
+  const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  let mode: "unknown" | "ndjson" | "single" = "unknown";
+  const buffered: string[] = [];
+  let n = 0;
+  try {
+    for await (const raw of rl) {
+      n++;
+      const line = raw.trim();
+      if (mode === "ndjson") {
+        if (line) yield { text: line, line: n };
+        continue;
+      }
+      if (mode === "unknown") {
+        if (!line) {
+          buffered.push(raw);
+          continue;
+        }
+        if (isCompleteJson(line)) {
+          mode = "ndjson";
+          yield { text: line, line: n };
+          continue;
+        }
+        mode = "single";
+      }
+      buffered.push(raw);
+    }
+  } catch (e) {
+    yield { readError: (e as Error).message };
+    return;
+  }
+  if (mode !== "single") return;
+  const whole = buffered.join("\n");
+  if (isCompleteJson(whole)) {
+    yield { text: whole };
+    return;
+  }
+  // Not one document: if several lines look like documents, treat as NDJSON with a malformed first line.
+  const lines = buffered.map((l, i) => ({ l: l.trim(), i: i + 1 })).filter((x) => x.l);
+  if (
+    lines.length > 1 &&
+    lines.filter((x) => x.l.startsWith("{") && x.l.endsWith("}")).length >= lines.length / 2
+  ) {
+    for (const x of lines) yield { text: x.l, line: x.i };
+    return;
+  }
+  yield { text: whole };
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/** The nvmx command line: thin; parses flags, calls the library, prints. */
+import { parseArgs } from "node:util";
+import { InputError } from "../errors.js";
+import { capsList, capsShowName } from "./caps.js";
+import { checkFiles, resolveCpuOption } from "./check.js";
+import { Output } from "./output.js";
+
+const USAGE = `usage:
+  nvmx check [--json] [--cpu NAME|FILE] FILE...   check entry documents (- = stdin; JSON or NDJSON)
+  nvmx caps list                                  list the built-in CPU profiles
+  nvmx caps show NAME                             what each capability MSR of a profile allows
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const out = new Output();
+  switch (cmd) {
+    case "check": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false }, cpu: { type: "string" } },
+      });
+      if (positionals.length === 0)
+        throw new InputError("nvmx check needs at least one FILE (or - for stdin)", { file: "nvmx" });
+      const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
+      const bad = await checkFiles(positionals, { json: values.json ?? false, ...(cpu ? { cpu } : {}) }, out);
+      return bad ? 2 : 0;
+    }
+    case "caps": {
+      const [sub, name] = rest;
+      if (sub === "list") {
+        await out.line(capsList());
+        return 0;
+      }
+      if (sub === "show" && name) {
+        await out.line(capsShowName(name));
+        return 0;
+      }
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    case "help":
+    case "--help":
+    case "-h":
+    case undefined:
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`nvmx: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof InputError) process.stderr.write(`nvmx: ${e.describe()}\n`);
+    else if (e instanceof Error && (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      process.stderr.write(`nvmx: ${e.message}\n${USAGE}`);
+    else process.stderr.write(`nvmx: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 2;
+  },
+);

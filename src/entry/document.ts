@@ -1,0 +1,199 @@
+/** The `nvmx-entry/1` entry document (interface.md §1): parse with precise errors, and serialise back. */
+import { FIELDS, resolveFieldKey } from "../arch/fields.js";
+import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
+import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
+import { InputError } from "../errors.js";
+import { parseU64 } from "../util/u64.js";
+import { Memory } from "../vmcs/memory.js";
+import { fieldMax, Vmcs } from "../vmcs/store.js";
+import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
+
+export const FORMAT = "nvmx-entry/1";
+
+/** A resolved entry: everything the checker needs. */
+export interface Entry {
+  caps: Caps;
+  processor: ProcessorState;
+  vmcs: Vmcs;
+  memory: Memory;
+  /** The `cpu` value as given (name or inline object), for serialisation. */
+  cpu?: string | ProfileData;
+}
+
+export interface EntryDocument {
+  format?: string;
+  cpu?: string | ProfileData;
+  processor?: Partial<ProcessorState>;
+  vmcs: Record<string, string | number>;
+  memory?: Record<string, string[]>;
+}
+
+const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "launch" | "cpl"> = {
+  instruction: "instruction",
+  launchState: "launch",
+  ia32e: "bool",
+  cpl: "cpl",
+  vmxRoot: "bool",
+  currentVmcsValid: "bool",
+  inSmm: "bool",
+  blockingByMovSs: "bool",
+  dualMonitorActive: "bool",
+  currentVmcsShadow: "bool",
+};
+
+const TOP_KEYS = new Set(["format", "cpu", "processor", "vmcs", "memory", "comment", "description"]);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export interface ParseOptions {
+  /** Overrides the document's `cpu` (CLI `--cpu`). */
+  cpu?: Caps;
+}
+
+/** Validate and resolve a parsed JSON value. Throws InputError with the JSON path of the problem. */
+export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
+  if (!isObject(doc)) throw new InputError("an entry document must be a JSON object");
+  for (const k of Object.keys(doc))
+    if (!TOP_KEYS.has(k))
+      throw new InputError(`unknown key "${k}" (expected format, cpu, processor, vmcs, memory)`, {
+        location: k,
+      });
+  if (doc.format !== undefined && doc.format !== FORMAT)
+    throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc.format)}`, {
+      location: "format",
+    });
+
+  let caps: Caps;
+  const cpu = doc.cpu;
+  if (opts.cpu) caps = opts.cpu;
+  else if (cpu === undefined) caps = defaultProfile();
+  else if (typeof cpu === "string") caps = builtinProfile(cpu);
+  else if (isObject(cpu)) caps = decodeProfile(cpu as unknown as ProfileData, "cpu");
+  else throw new InputError("cpu must be a profile name or an inline profile object", { location: "cpu" });
+
+  const processor: ProcessorState = { ...DEFAULT_PROCESSOR };
+  if (doc.processor !== undefined) {
+    if (!isObject(doc.processor))
+      throw new InputError("processor must be an object", { location: "processor" });
+    for (const [k, v] of Object.entries(doc.processor)) {
+      const kind = PROCESSOR_KEYS[k as keyof ProcessorState];
+      const loc = `processor.${k}`;
+      if (!kind)
+        throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {
+          location: loc,
+        });
+      const bad = (want: string) =>
+        new InputError(`expected ${want}, got ${JSON.stringify(v)}`, { location: loc });
+      if (kind === "bool") {
+        if (typeof v !== "boolean") throw bad("true or false");
+      } else if (kind === "instruction") {
+        if (v !== "vmlaunch" && v !== "vmresume") throw bad('"vmlaunch" or "vmresume"');
+      } else if (kind === "launch") {
+        if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
+      } else if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3) throw bad("a CPL 0..3");
+      (processor as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+
+  if (!isObject(doc.vmcs))
+    throw new InputError("vmcs must be an object of field values", { location: "vmcs" });
+  const vmcs = new Vmcs();
+  for (const [key, raw] of Object.entries(doc.vmcs)) {
+    const loc = `vmcs.${key}`;
+    const r = resolveFieldKey(key);
+    if (!r)
+      throw new InputError("unknown VMCS field (use KVM's enum vmcs_field name or a hex encoding)", {
+        location: loc,
+      });
+    if (r.field.type === "read-only")
+      throw new InputError(
+        `${r.field.name} is a read-only VM-exit information field; VM entry does not read it`,
+        {
+          location: loc,
+        },
+      );
+    const v = parseU64(raw);
+    if (v === undefined)
+      throw new InputError(
+        `malformed value ${JSON.stringify(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
+        {
+          location: loc,
+        },
+      );
+    const max = r.high ? 0xffffffffn : fieldMax(r.field);
+    if (v > max)
+      throw new InputError(
+        `value 0x${v.toString(16)} does not fit the ${r.high ? "high 32 bits of the" : r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`,
+        { location: loc },
+      );
+    if (r.high) vmcs.setHalves(r.field.index, vmcs.lo(r.field.index), Number(v));
+    else vmcs.set(r.field.index, v);
+  }
+
+  const memory = new Memory();
+  if (doc.memory !== undefined) {
+    if (!isObject(doc.memory)) throw new InputError("memory must be an object", { location: "memory" });
+    for (const [key, words] of Object.entries(doc.memory)) {
+      const loc = `memory.${key}`;
+      const a = /^0x[0-9a-f]+$/i.test(key) ? BigInt(key) : undefined;
+      if (a === undefined)
+        throw new InputError("memory keys must be hex physical addresses", { location: loc });
+      if (a % 8n !== 0n) throw new InputError("memory addresses must be 8-byte aligned", { location: loc });
+      if (a >= 1n << 52n) throw new InputError("address beyond 52 bits", { location: loc });
+      if (!Array.isArray(words))
+        throw new InputError("expected an array of 64-bit hex words", { location: loc });
+      words.forEach((w, i) => {
+        const v = parseU64(w);
+        if (v === undefined || v >= 1n << 64n)
+          throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
+        memory.write64(Number(a) + 8 * i, v);
+      });
+    }
+  }
+  const entry: Entry = { caps, processor, vmcs, memory };
+  if (cpu !== undefined && !opts.cpu) entry.cpu = cpu as string | ProfileData;
+  return entry;
+}
+
+/** Parse JSON text into an Entry; JSON syntax errors become InputError. */
+export function parseEntryText(text: string, opts: ParseOptions = {}): Entry {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`not valid JSON: ${(e as Error).message}`);
+  }
+  return parseEntry(doc, opts);
+}
+
+/** Serialise an Entry to an `nvmx-entry/1` document: nonzero fields only, processor keys that differ from defaults. */
+export function serializeEntry(e: Entry): EntryDocument {
+  const doc: EntryDocument = { format: FORMAT, vmcs: {} };
+  doc.cpu = e.cpu ?? e.caps.name;
+  const p: Partial<ProcessorState> = {};
+  for (const k of Object.keys(DEFAULT_PROCESSOR) as (keyof ProcessorState)[])
+    if (e.processor[k] !== DEFAULT_PROCESSOR[k]) (p as Record<string, unknown>)[k] = e.processor[k];
+  if (Object.keys(p).length) doc.processor = p;
+  for (const f of FIELDS) {
+    const v = e.vmcs.get(f.index);
+    if (v !== 0n) doc.vmcs[f.name] = `0x${v.toString(16)}`;
+  }
+  const mem = e.memory.entries64();
+  if (mem.length) {
+    doc.memory = {};
+    // consecutive words are grouped under their first address
+    let start = -1;
+    let prev = -16;
+    for (const [a, v] of mem) {
+      if (a !== prev + 8) {
+        start = a;
+        doc.memory[`0x${a.toString(16)}`] = [];
+      }
+      doc.memory[`0x${start.toString(16)}`]!.push(`0x${v.toString(16).padStart(16, "0")}`);
+      prev = a;
+    }
+  }
+  return doc;
+}

@@ -1,0 +1,95 @@
+/**
+ * VM entry as the architecture orders it (SDM 29.1–29.4): basic checks decide alone; then controls (error 7)
+ * and host state (error 8) — which a processor may check in either order —, then guest state (exit 33),
+ * then MSR loading (exit 34). Every failing check is listed; the outcome is that of the first failing class.
+ */
+import { CHECKS } from "../checks/registry.js";
+import type { Check, Ctx, Outcome } from "../checks/types.js";
+
+export interface Violation {
+  id: string;
+  sdm: string;
+  message: string;
+  fields: string[];
+}
+
+export interface EntryResult {
+  outcome: Outcome;
+  violations: Violation[];
+  possibleOutcomes?: Outcome[];
+}
+
+function violation(c: Check, ctx: Ctx): Violation {
+  let message: string;
+  try {
+    message = c.message(ctx);
+  } catch (e) {
+    message = `${c.rule} (message failed: ${(e as Error).message})`;
+  }
+  return { id: c.id, sdm: c.sdm, message, fields: [...c.fields] };
+}
+
+/** Indices into `checks` of the failing checks, in order. Allocation-free when nothing fails. */
+export function failingChecks(ctx: Ctx, checks: readonly Check[] = CHECKS): Check[] {
+  let out: Check[] | undefined;
+  for (let i = 0; i < checks.length; i++) {
+    const c = checks[i]!;
+    if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) (out ??= []).push(c);
+  }
+  return out ?? EMPTY;
+}
+const EMPTY: Check[] = [];
+
+function outcomeOf(c: Check, ctx: Ctx): Outcome {
+  switch (c.cls) {
+    case "basic":
+      return c.outcome ?? { type: "vmfail-invalid" };
+    case "control":
+      return { type: "vmfail-valid", error: c.error ?? 7 };
+    case "host":
+      return { type: "vmfail-valid", error: 8 };
+    case "guest":
+      return { type: "vmexit", reason: 33, qualification: c.qualification ?? 0 };
+    case "msr-load":
+      return { type: "vmexit", reason: 34, qualification: c.entryIndex ? c.entryIndex(ctx) : 1 };
+  }
+}
+
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Decide the outcome from the failing checks (already in architectural order). */
+export function decide(
+  failing: readonly Check[],
+  ctx: Ctx,
+): Pick<EntryResult, "outcome" | "possibleOutcomes"> {
+  if (failing.length === 0) return { outcome: { type: "entered" } };
+  const first = failing[0]!;
+  if (first.cls === "basic") return { outcome: outcomeOf(first, ctx) };
+  if (first.cls === "msr-load") {
+    // SDM 29.4: entries are processed in order; the first failing entry's index is the qualification.
+    let min = Number.POSITIVE_INFINITY;
+    for (const c of failing)
+      if (c.cls === "msr-load") min = Math.min(min, c.entryIndex ? c.entryIndex(ctx) : 1);
+    return { outcome: { type: "vmexit", reason: 34, qualification: min } };
+  }
+  const outcome = outcomeOf(first, ctx);
+  // SDM 29.2: controls and host state may be checked in any order; guest checks' qualifications likewise
+  // depend on which failing check the processor meets first.
+  const alternatives: Outcome[] = [];
+  const phase = first.cls === "guest" ? ["guest"] : ["control", "host"];
+  for (const c of failing) {
+    if (!phase.includes(c.cls)) continue;
+    const o = outcomeOf(c, ctx);
+    if (!sameOutcome(o, outcome) && !alternatives.some((a) => sameOutcome(a, o))) alternatives.push(o);
+  }
+  return alternatives.length ? { outcome, possibleOutcomes: [outcome, ...alternatives] } : { outcome };
+}
+
+/** Full evaluation: outcome, every violation, alternatives. */
+export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResult {
+  const failing = failingChecks(ctx, checks);
+  const d = decide(failing, ctx);
+  return { ...d, violations: failing.map((c) => violation(c, ctx)) };
+}

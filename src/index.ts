@@ -1,0 +1,35 @@
+/** nvmx library API. */
+export * from "./arch/controls.js";
+export * from "./arch/exits.js";
+export * from "./arch/fields.js";
+export * from "./arch/msrs.js";
+export * from "./arch/registers.js";
+export { CHECKS, checkById, SECTIONS } from "./checks/registry.js";
+export type { Check, CheckClass, Outcome } from "./checks/types.js";
+export { Ctx } from "./checks/types.js";
+export { builtinNames, builtinProfile, DEFAULT_PROFILE, defaultProfile } from "./cpu/builtin.js";
+export { type Caps, decodeProfile, MASK_DEFAULTS, type ProfileData } from "./cpu/profile.js";
+export {
+  type Entry,
+  type EntryDocument,
+  FORMAT,
+  parseEntry,
+  parseEntryText,
+  serializeEntry,
+} from "./entry/document.js";
+export { type EntryResult, evaluate, type Violation } from "./entry/evaluate.js";
+export { DEFAULT_PROCESSOR, type ProcessorState } from "./entry/processor.js";
+export { contextOf, runEntry } from "./entry/run.js";
+export { InputError } from "./errors.js";
+export { describeOutcome, humanReport } from "./report.js";
+export { Memory } from "./vmcs/memory.js";
+export { Vmcs } from "./vmcs/store.js";
+
+import { parseEntry } from "./entry/document.js";
+import type { EntryResult } from "./entry/evaluate.js";
+import { runEntry } from "./entry/run.js";
+
+/** Check one `nvmx-entry/1` document (already parsed JSON). Throws InputError on a bad document. */
+export function check(doc: unknown): EntryResult {
+  return runEntry(parseEntry(doc));
+}

@@ -1,0 +1,60 @@
+/** Reports for people (`nvmx check` without --json). */
+
+import { ENTRY_FAILURE_QUALIFICATION, EXIT_REASONS, VM_INSTRUCTION_ERRORS } from "./arch/exits.js";
+import { fieldByName } from "./arch/fields.js";
+import { describeAr } from "./arch/registers.js";
+import type { Outcome } from "./checks/types.js";
+import type { Entry } from "./entry/document.js";
+import type { EntryResult } from "./entry/evaluate.js";
+import { hex64 } from "./util/u64.js";
+
+export function describeOutcome(o: Outcome): string {
+  switch (o.type) {
+    case "entered":
+      return "VM entry succeeds";
+    case "vmfail-invalid":
+      return "VM entry fails: VMfailInvalid (CF=1, no VM-instruction error)";
+    case "vmfail-valid":
+      return `VM entry fails: VMfailValid, VM-instruction error ${o.error} (${VM_INSTRUCTION_ERRORS[o.error] ?? "unknown"})`;
+    case "vmexit": {
+      const q =
+        o.reason === 34
+          ? `qualification ${o.qualification}: MSR-load entry ${o.qualification}`
+          : `qualification ${o.qualification}${ENTRY_FAILURE_QUALIFICATION[o.qualification] ? ` (${ENTRY_FAILURE_QUALIFICATION[o.qualification]})` : ""}`;
+      return `VM entry fails: VM exit ${o.reason}, ${EXIT_REASONS[o.reason] ?? "unknown reason"}, ${q}`;
+    }
+    case "fault":
+      return `the instruction raises ${o.exception} (no VM entry is attempted)`;
+  }
+}
+
+/** A field's value decoded for people (access rights spelled out). */
+export function describeField(e: Entry, name: string): string {
+  const f = fieldByName(name);
+  if (!f) return name;
+  const lo = e.vmcs.lo(f.index);
+  const hi = e.vmcs.hi(f.index);
+  if (name.endsWith("_AR_BYTES")) return `${name} = ${describeAr(lo)}`;
+  return `${name} = ${hex64(lo, hi)}`;
+}
+
+export function humanReport(file: string, e: Entry, r: EntryResult, index?: number): string {
+  const lines: string[] = [];
+  lines.push(
+    `${file}${index !== undefined ? ` #${index}` : ""} (cpu ${e.caps.name}): ${describeOutcome(r.outcome)}`,
+  );
+  if (r.possibleOutcomes && r.possibleOutcomes.length > 1)
+    lines.push(
+      `  (the SDM lets a processor check these in another order; it may also report: ${r.possibleOutcomes
+        .slice(1)
+        .map(describeOutcome)
+        .join("; ")})`,
+    );
+  if (r.violations.length === 0) lines.push("  no check fails");
+  else lines.push(`  ${r.violations.length} violation${r.violations.length === 1 ? "" : "s"}:`);
+  for (const v of r.violations) {
+    lines.push(`  - ${v.id} (SDM ${v.sdm}): ${v.message}`);
+    for (const f of v.fields) lines.push(`      ${describeField(e, f)}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,51 @@
+/** 64-bit values as two unsigned 32-bit halves (the hot path never uses BigInt). */
+
+export function lo32(v: bigint): number {
+  return Number(v & 0xffffffffn);
+}
+export function hi32(v: bigint): number {
+  return Number((v >> 32n) & 0xffffffffn);
+}
+export function join64(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/** "0x" + hex of a 64-bit value given as halves. */
+export function hex64(lo: number, hi: number): string {
+  return hi >>> 0
+    ? `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, "0")}`
+    : `0x${(lo >>> 0).toString(16)}`;
+}
+export function hex(v: number | bigint): string {
+  return typeof v === "bigint" ? `0x${v.toString(16)}` : `0x${(v >>> 0).toString(16)}`;
+}
+
+/** Mask of bits [n, 63] split in halves: the bits beyond an n-bit width. */
+export function bitsFrom(n: number): { lo: number; hi: number } {
+  if (n >= 64) return { lo: 0, hi: 0 };
+  if (n >= 32) return { lo: 0, hi: (~0 << (n - 32)) >>> 0 };
+  return { lo: (~0 << n) >>> 0, hi: 0xffffffff };
+}
+
+/**
+ * Canonical for an n-bit linear-address width (48 or 57): bits 63:n-1 all equal (SDM Vol. 1 3.3.7.1).
+ * With the halves: bits 63:32 must be the sign extension of bit n-1.
+ */
+export function isCanonical(lo: number, hi: number, bits: number): boolean {
+  // bit index n-1 lives in the high half (n = 48 or 57)
+  const shift = 64 - bits; // sign-extend bits n-1..32 across 63..32
+  const h = hi | 0;
+  return (h << shift) >> shift === h;
+}
+
+const HEX = /^0x[0-9a-f]+$/i;
+const DEC = /^[0-9]+$/;
+
+/** Parse a hex ("0x..") or decimal string or a safe integer; undefined when malformed. */
+export function parseU64(v: unknown): bigint | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : undefined;
+  if (typeof v !== "string") return undefined;
+  const t = v.trim();
+  if (HEX.test(t) || DEC.test(t)) return BigInt(t);
+  return undefined;
+}

@@ -1,0 +1,3 @@
+import type { CheckCase } from "../helpers.js";
+
+export const cases: CheckCase[] = [];
