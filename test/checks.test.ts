@@ -6,21 +6,21 @@ import { describe, expect, it } from "vitest";
 import { CHECKS } from "../src/checks/registry.js";
 import { type CheckCase, capsOf, ids, profileAll, run } from "./helpers.js";
 import { cases as basic } from "./vectors/basic.js";
-import { cases as controls } from "./vectors/controls.js";
-import { cases as entryControls } from "./vectors/entry-controls.js";
-import { cases as guest } from "./vectors/guest.js";
-import { cases as guestNonReg } from "./vectors/guest-non-register.js";
-import { cases as segments } from "./vectors/guest-segments.js";
+import { cases as execControls } from "./vectors/exec-controls.js";
+import { cases as exitEntry } from "./vectors/exit-entry-controls.js";
+import { cases as guestCrDtrRip } from "./vectors/guest-cr-dtr-rip.js";
+import { cases as guestNonRegister } from "./vectors/guest-non-register.js";
+import { cases as guestSegments } from "./vectors/guest-segments.js";
 import { cases as host } from "./vectors/host.js";
 
 const ALL: CheckCase[] = [
   ...basic,
-  ...controls,
-  ...entryControls,
+  ...execControls,
+  ...exitEntry,
   ...host,
-  ...guest,
-  ...segments,
-  ...guestNonReg,
+  ...guestCrDtrRip,
+  ...guestSegments,
+  ...guestNonRegister,
 ];
 
 describe("base state", () => {

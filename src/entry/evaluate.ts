@@ -34,7 +34,10 @@ export function failingChecks(ctx: Ctx, checks: readonly Check[] = CHECKS): Chec
   let out: Check[] | undefined;
   for (let i = 0; i < checks.length; i++) {
     const c = checks[i]!;
-    if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) (out ??= []).push(c);
+    if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) {
+      if (out === undefined) out = [];
+      out.push(c);
+    }
   }
   return out ?? EMPTY;
 }

@@ -31,7 +31,7 @@ export function bitsFrom(n: number): { lo: number; hi: number } {
  * Canonical for an n-bit linear-address width (48 or 57): bits 63:n-1 all equal (SDM Vol. 1 3.3.7.1).
  * With the halves: bits 63:32 must be the sign extension of bit n-1.
  */
-export function isCanonical(lo: number, hi: number, bits: number): boolean {
+export function isCanonical(_lo: number, hi: number, bits: number): boolean {
   // bit index n-1 lives in the high half (n = 48 or 57)
   const shift = 64 - bits; // sign-extend bits n-1..32 across 63..32
   const h = hi | 0;
