@@ -75,3 +75,10 @@ export const EPT_CAP = {
   ADVANCED_EXIT_INFO: 1 << 22,
   SSS: 1 << 23,
 } as const;
+
+/** IA32_VMX_EPT_VPID_CAP bits (SDM A.10), high 32 bits. */
+export const EPT_CAP_HI = {
+  /** bits 53:48: maximum HLAT prefix size */
+  HLAT_PREFIX_SHIFT: 16,
+  HLAT_PREFIX_MASK: 0x3f,
+} as const;

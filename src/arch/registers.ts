@@ -216,3 +216,19 @@ export const MSR = {
   IA32_DEBUGCTL: 0x1d9,
   IA32_SYSENTER_CS: 0x174,
 } as const;
+
+/**
+ * IA32_EFER bits an Intel 64 processor defines (SDM Vol. 3 2.2.1, Table 2-2: SCE, LME, LMA, NXE); every other
+ * bit is reserved. SVME/LMSLE/FFXSR/TCE are AMD-only and reserved on Intel processors.
+ */
+export const EFER_VALID = EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE;
+
+/** IA32_S_CET / IA32_U_CET (SDM Vol. 1 18.3.1): bits 9:6 reserved; SUPPRESS (10) and TRACKER (11). */
+export const CET_CTL = {
+  RESERVED: 0x3c0,
+  SUPPRESS: 1 << 10,
+  TRACKER: 1 << 11,
+} as const;
+
+/** IA32_FRED_CONFIG reserved bits 2, 5:4 and 11 (FRED specification; SDM Vol. 3 "FRED"). */
+export const FRED_CONFIG_RESERVED = 0x834;

@@ -41,3 +41,16 @@ export function bitList(mask: number, offset = 0): string {
   for (let b = 0; b < 32; b++) if ((mask >>> b) & 1) out.push(b + offset);
   return out.length === 1 ? `bit ${out[0]}` : `bits ${out.join(", ")}`;
 }
+
+/**
+ * The processor supports Intel 64 architecture. IA32_VMX_BASIC[48] is always 0 on such processors (SDM A.1),
+ * so a profile that sets it describes a processor without Intel 64; all other profiles are taken as Intel 64.
+ */
+export function supportsIntel64(c: Ctx): boolean {
+  return !c.caps.addr32;
+}
+
+/** The "host address-space size" VM-exit control (bit 9) is 1. */
+export function hostAddrSpaceSize(c: Ctx): boolean {
+  return (c.exit & (1 << 9)) !== 0;
+}

@@ -5,6 +5,7 @@
  */
 import { CHECKS } from "../checks/registry.js";
 import type { Check, Ctx, Outcome } from "../checks/types.js";
+import { compileRunner, type Runner } from "./fast.js";
 
 export interface Violation {
   id: string;
@@ -29,17 +30,38 @@ function violation(c: Check, ctx: Ctx): Violation {
   return { id: c.id, sdm: c.sdm, message, fields: [...c.fields] };
 }
 
-/** Indices into `checks` of the failing checks, in order. Allocation-free when nothing fails. */
-export function failingChecks(ctx: Ctx, checks: readonly Check[] = CHECKS): Check[] {
-  let out: Check[] | undefined;
-  for (let i = 0; i < checks.length; i++) {
-    const c = checks[i]!;
-    if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) {
-      if (out === undefined) out = [];
-      out.push(c);
-    }
+/** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
+export function failingChecksReference(ctx: Ctx, checks: readonly Check[] = CHECKS): Check[] {
+  const out: Check[] = [];
+  for (const c of checks) if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) out.push(c);
+  return out;
+}
+
+const runners = new WeakMap<readonly Check[], { run: Runner; out: Int32Array }>();
+
+function runnerFor(checks: readonly Check[]): { run: Runner; out: Int32Array } {
+  let r = runners.get(checks);
+  if (!r) {
+    r = { run: compileRunner(checks), out: new Int32Array(checks.length) };
+    runners.set(checks, r);
   }
-  return out ?? EMPTY;
+  return r;
+}
+
+/** Number of failing checks, without allocating (the hot path of batch checking and fuzzing). */
+export function countFailures(ctx: Ctx, checks: readonly Check[] = CHECKS): number {
+  const r = runnerFor(checks);
+  return r.run(ctx, r.out);
+}
+
+/** The failing checks, in order. Allocation-free when nothing fails. */
+export function failingChecks(ctx: Ctx, checks: readonly Check[] = CHECKS): Check[] {
+  const r = runnerFor(checks);
+  const n = r.run(ctx, r.out);
+  if (n === 0) return EMPTY;
+  const res: Check[] = new Array(n);
+  for (let i = 0; i < n; i++) res[i] = checks[r.out[i]!]!;
+  return res;
 }
 const EMPTY: Check[] = [];
 
@@ -90,9 +112,16 @@ export function decide(
   return alternatives.length ? { outcome, possibleOutcomes: [outcome, ...alternatives] } : { outcome };
 }
 
+/** The result of a valid state: shared and frozen, so the valid path allocates nothing. */
+const ENTERED: EntryResult = Object.freeze({
+  outcome: Object.freeze({ type: "entered" }) as Outcome,
+  violations: Object.freeze([]) as unknown as Violation[],
+});
+
 /** Full evaluation: outcome, every violation, alternatives. */
 export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResult {
   const failing = failingChecks(ctx, checks);
+  if (failing.length === 0) return ENTERED;
   const d = decide(failing, ctx);
   return { ...d, violations: failing.map((c) => violation(c, ctx)) };
 }

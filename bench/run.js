@@ -1,0 +1,111 @@
+// nvmx benchmarks (issue 6): one complete check per state kind and profile, the nested path, and NDJSON
+// throughput of `nvmx check --json`. Prints a table and writes bench/results.json naming the machine.
+// Run: npm run bench   (options: --quick for fewer samples, --no-ndjson to skip the stream runs)
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import os from "node:os";
+import { bench, do_not_optimize, run } from "mitata";
+import { builtinProfile } from "../dist/cpu/builtin.js";
+import { serializeEntry } from "../dist/entry/document.js";
+import { countFailures, evaluate } from "../dist/entry/evaluate.js";
+import { contextOf } from "../dist/entry/run.js";
+import { baseEntry } from "../dist/gen/base.js";
+import { F } from "../dist/arch/fields.js";
+
+const args = new Set(process.argv.slice(2));
+const PROFILES = ["skylake", "icelake-server", "sapphirerapids", "wildcatlake"];
+const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
+
+function states(name) {
+  const caps = builtinProfile(name);
+  const valid = baseEntry(caps);
+  const guestBad = baseEntry(caps);
+  guestBad.vmcs.set(F.GUEST_RFLAGS, 0n); // RFLAGS bit 1 must be 1 (SDM 29.3.1.4)
+  const ctlBad = baseEntry(caps);
+  ctlBad.vmcs.set(F.PIN_BASED_VM_EXEC_CONTROL, 0n); // default-1 pin-based bits cleared (SDM 29.2.1.1)
+  const many = baseEntry(caps);
+  for (const [f, v] of [
+    ["GUEST_CS_AR_BYTES", 0xe09bn],
+    ["GUEST_TR_AR_BYTES", 0x83n],
+    ["GUEST_RFLAGS", 0x20n],
+    ["HOST_CR0", 0n],
+    ["HOST_TR_SELECTOR", 0n],
+    ["GUEST_RIP", 0x800000000000n],
+    ["VMCS_LINK_POINTER", 0x1001n],
+    ["CPU_BASED_VM_EXEC_CONTROL", 0x80000000n],
+  ])
+    many.vmcs.set(F[f], v);
+  return { valid, guestBad, ctlBad, many };
+}
+
+const rows = [];
+for (const p of PROFILES) {
+  const s = states(p);
+  const ctx = {
+    valid: contextOf(s.valid),
+    guestBad: contextOf(s.guestBad),
+    ctlBad: contextOf(s.ctlBad),
+    many: contextOf(s.many),
+  };
+  const counts = Object.fromEntries(Object.entries(ctx).map(([k, c]) => [k, countFailures(c)]));
+  rows.push({ profile: p, counts });
+  bench(`${p} valid 64-bit guest`, () => do_not_optimize(evaluate(ctx.valid)));
+  bench(`${p} one guest-state violation`, () => do_not_optimize(evaluate(ctx.guestBad)));
+  bench(`${p} one control violation`, () => do_not_optimize(evaluate(ctx.ctlBad)));
+  bench(`${p} many violations (${counts.many}) + report`, () => do_not_optimize(evaluate(ctx.many)));
+}
+
+const nested = await import("../dist/nested/index.js").catch(() => undefined);
+if (nested?.benchCases) for (const [name, fn] of nested.benchCases()) bench(`nested: ${name}`, fn);
+
+const results = await run({ format: args.has("--json") ? "json" : "mitata", throw: true });
+const table = [];
+for (const b of results.benchmarks) {
+  const st = b.runs[0]?.stats;
+  if (!st) continue;
+  table.push({ name: b.alias, medianNs: +st.p50.toFixed(1), p99Ns: +st.p99.toFixed(1), avgNs: +st.avg.toFixed(1) });
+}
+
+async function ndjson(n, jobs) {
+  const docs = [];
+  for (const p of ["skylake", "icelake-server", "sapphirerapids"]) {
+    const s = states(p);
+    for (const e of [s.valid, s.guestBad, s.ctlBad]) docs.push(JSON.stringify(serializeEntry(e)));
+  }
+  const argv = [CLI, "check", "--json", ...(jobs > 1 ? ["--jobs", String(jobs)] : []), "-"];
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
+  let lines = 0;
+  let maxRss = 0;
+  child.stdout.on("data", (d) => {
+    for (const b of d) if (b === 10) lines++;
+  });
+  const done = new Promise((resolve) => child.on("close", resolve));
+  for (let i = 0; i < n; i++) {
+    if (!child.stdin.write(`${docs[i % docs.length]}\n`)) await new Promise((r) => child.stdin.once("drain", r));
+  }
+  child.stdin.end();
+  const code = await done;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { documents: n, jobs, exitCode: code, lines, seconds: +secs.toFixed(2), docsPerSecond: Math.round(n / secs), maxRss };
+}
+
+const stream = [];
+if (!args.has("--no-ndjson")) {
+  const n = args.has("--quick") ? 20000 : 100000;
+  stream.push(await ndjson(n, 1));
+  stream.push(await ndjson(n, os.cpus().length));
+}
+
+const machine = {
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.cpus().length,
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+  date: new Date().toISOString(),
+};
+console.log("\nmachine:", machine);
+console.table(table);
+console.log("failing checks per state:", rows);
+if (stream.length) console.table(stream);
+writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify({ machine, checks: table, counts: rows, ndjson: stream }, null, 2)}\n`);
