@@ -232,3 +232,48 @@ export const CET_CTL = {
 
 /** IA32_FRED_CONFIG reserved bits 2, 5:4 and 11 (FRED specification; SDM Vol. 3 "FRED"). */
 export const FRED_CONFIG_RESERVED = 0x834;
+
+/** Mnemonics of exception vectors 0–31 (SDM Vol. 3 6.3.1, Table 6-1), for messages. */
+export const EXCEPTION_NAMES: readonly string[] = [
+  "#DE",
+  "#DB",
+  "NMI",
+  "#BP",
+  "#OF",
+  "#BR",
+  "#UD",
+  "#NM",
+  "#DF",
+  "coprocessor segment overrun",
+  "#TS",
+  "#NP",
+  "#SS",
+  "#GP",
+  "#PF",
+  "reserved 15",
+  "#MF",
+  "#AC",
+  "#MC",
+  "#XM",
+  "#VE",
+  "#CP",
+  "reserved 22",
+  "reserved 23",
+  "reserved 24",
+  "reserved 25",
+  "reserved 26",
+  "reserved 27",
+  "#HV",
+  "#VC",
+  "#SX",
+  "reserved 31",
+];
+
+/**
+ * Vectors for which VM entry requires deliver-error-code = 1 when injecting a hardware exception into a
+ * protected-mode guest without IA32_VMX_BASIC[56] (SDM 29.2.1.3: #DF, #TS, #NP, #SS, #GP, #PF, #AC), as a bit
+ * mask over vectors 0–31. #CP (21) is deliberately absent: the SDM's list of vectors that must not deliver an
+ * error code (0–7, 9, 15, 16, 18–31) includes 21 (CET processors enumerate BASIC[56] instead).
+ */
+export const EVENT_ERROR_CODE_VECTOR_MASK =
+  (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17);

@@ -68,7 +68,11 @@ export function checksMarkdown(): string {
   );
   for (const [id, text] of CHECKLIST) {
     const ids = by.get(id);
-    const cell = ids ? ids.map((i) => `\`${i}\``).join(", ") : NOT_CHECKED[id] ? `not checked: ${NOT_CHECKED[id]}` : "**GAP**";
+    const cell = ids
+      ? ids.map((i) => `\`${i}\``).join(", ")
+      : NOT_CHECKED[id]
+        ? `not checked: ${NOT_CHECKED[id]}`
+        : "**GAP**";
     out.push(`| ${id} | ${esc(text)} | ${cell} |`);
   }
   return `${out.join("\n")}\n`;

@@ -1,4 +1,146 @@
-/** SDM 29.2.1.2: VM-exit control fields. */
-import type { Check } from "./types.js";
+/**
+ * SDM 29.2.1.2 "VM-Exit Control Fields": allowed settings of the primary and secondary VM-exit controls, the
+ * preemption-timer save rule and the VM-exit MSR-store / MSR-load areas. Failures are VMfailValid(7).
+ *
+ * The MSR-count limit (IA32_VMX_MISC[27:25]) is a recommendation, not a VM-entry check: SDM 25.7.2 and A.6
+ * say that longer lists give unpredictable behaviour (possibly a machine check) at VM exit, so no check here.
+ */
+import { CONTROL_BITS, controlBitNames, ENTRY, EXIT, PIN } from "../arch/controls.js";
+import { F } from "../arch/fields.js";
+import { hex64 } from "../util/u64.js";
+import type { Check, Ctx } from "./types.js";
+import { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
 
-export const exitControlsChecks: readonly Check[] = [];
+const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
+
+function names(word: "exit" | "exit2", mask: number): string {
+  const n = controlBitNames(word, mask);
+  return n.length ? ` (${n.join(", ")})` : "";
+}
+
+/** A VM entry that returns from SMM: executed in SMM with "entry to SMM" = 0 (SDM 34.15.4). */
+export function returnsFromSmm(c: Ctx): boolean {
+  return c.proc_.inSmm && (c.entry & ENTRY.SMM) === 0;
+}
+
+/** Checks on one MSR table (address field, count field): alignment, address width, last byte width. */
+function msrArea(
+  key: "store" | "load",
+  addrField: string,
+  countField: string,
+  what: string,
+  ids: readonly [string, string, string],
+): Check[] {
+  const a = F[addrField]!;
+  const n = F[countField]!;
+  const when = (c: Ctx) => c.lo(n) !== 0;
+  const fields = [addrField, countField];
+  return [
+    {
+      id: `ctl.exit.msr-${key}-addr-aligned`,
+      sdm: "29.2.1.2",
+      cls: "control",
+      fields,
+      rule: `With a nonzero VM-exit MSR-${key} count, bits 3:0 of the ${what} address must be 0 (16-byte aligned)`,
+      checklist: [ids[0]],
+      when,
+      fail: (c) => misaligned(c, a, 4),
+      message: (c) =>
+        `${show(c, a)} is not 16-byte aligned (bits 3:0 = ${h(c.lo(a) & 0xf)}) while ${countField}=${c.lo(n)}; align the ${what} area to 16 bytes or set the count to 0`,
+    },
+    {
+      id: `ctl.exit.msr-${key}-addr-width`,
+      sdm: "29.2.1.2",
+      cls: "control",
+      fields,
+      rule: `With a nonzero VM-exit MSR-${key} count, the ${what} address must not set bits beyond the physical-address width`,
+      checklist: [ids[1]],
+      when,
+      fail: (c) => beyondPhys(c, a),
+      message: (c) =>
+        `${show(c, a)} sets bits beyond the physical-address width while ${countField}=${c.lo(n)}: ${physLimit(c)}`,
+    },
+    {
+      id: `ctl.exit.msr-${key}-area-end-width`,
+      sdm: "29.2.1.2",
+      cls: "control",
+      fields,
+      rule: `With a nonzero VM-exit MSR-${key} count, the last byte of the ${what} area (address + count·16 − 1) must be within the physical-address width`,
+      checklist: [ids[2]],
+      when,
+      // Reported only when the start address itself is within the width (otherwise the address check says it).
+      fail: (c) => !beyondPhys(c, a) && areaEndBeyondPhys(c, a, c.lo(n), 16),
+      message: (c) =>
+        `the ${what} area at ${show(c, a)} with ${countField}=${c.lo(n)} (16 bytes each) ends at ${areaEnd(c, a, c.lo(n), 16)}, beyond the physical-address width: ${physLimit(c)}; move the area lower or shorten the list`,
+    },
+  ];
+}
+
+export const exitControlsChecks: readonly Check[] = [
+  {
+    id: "ctl.exit.allowed-0-settings",
+    sdm: "29.2.1.2",
+    cls: "control",
+    fields: ["VM_EXIT_CONTROLS"],
+    rule: "Primary VM-exit controls: every bit whose allowed 0-setting is 1 in IA32_VMX_(TRUE_)EXIT_CTLS must be 1",
+    checklist: ["X1"],
+    fail: (c) => (c.caps.ctl.exit.must1 & ~c.exit) !== 0,
+    message: (c) => {
+      const miss = c.caps.ctl.exit.must1 & ~c.exit;
+      return `VM_EXIT_CONTROLS=${h(c.exit)} clears ${bitList(miss)}${names("exit", miss)}, which IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}EXIT_CTLS requires to be 1 (required mask ${h(c.caps.ctl.exit.must1)})`;
+    },
+  },
+  {
+    id: "ctl.exit.allowed-1-settings",
+    sdm: "29.2.1.2",
+    cls: "control",
+    fields: ["VM_EXIT_CONTROLS"],
+    rule: "Primary VM-exit controls: every bit whose allowed 1-setting is 0 in IA32_VMX_(TRUE_)EXIT_CTLS must be 0",
+    checklist: ["X1"],
+    fail: (c) => (c.exit & ~c.caps.ctl.exit.may1) !== 0,
+    message: (c) => {
+      const bad = c.exit & ~c.caps.ctl.exit.may1;
+      return `VM_EXIT_CONTROLS=${h(c.exit)} sets ${bitList(bad)}${names("exit", bad)}, which this CPU does not allow to be 1 (allowed-1 mask ${h(c.caps.ctl.exit.may1)})`;
+    },
+  },
+  {
+    id: "ctl.exit.secondary-reserved",
+    sdm: "29.2.1.2",
+    cls: "control",
+    fields: ["VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
+    rule: 'With "activate secondary controls" (exit bit 31) set, secondary VM-exit controls not allowed by IA32_VMX_EXIT_CTLS2 must be 0',
+    checklist: ["X2"],
+    // c.exit2/exit2Hi are 0 unless primary exit bit 31 is 1 (SDM 25.7.1), so the gate is implicit too.
+    when: (c) => (c.exit & EXIT.SECONDARY) !== 0,
+    fail: (c) => ((c.exit2 & ~c.caps.ctl.exit2.may1) | (c.exit2Hi & ~c.caps.ctl.exit2.may1Hi)) !== 0,
+    message: (c) => {
+      const lo = c.exit2 & ~c.caps.ctl.exit2.may1;
+      const hi = c.exit2Hi & ~c.caps.ctl.exit2.may1Hi;
+      const bits = [lo ? bitList(lo) : "", hi ? bitList(hi, 32) : ""].filter(Boolean).join(" and ");
+      return `SECONDARY_VM_EXIT_CONTROLS=${hex64(c.exit2, c.exit2Hi)} sets ${bits}${names("exit2", lo)}, reserved per IA32_VMX_EXIT_CTLS2 (allowed-1 ${hex64(c.caps.ctl.exit2.may1, c.caps.ctl.exit2.may1Hi)}); known bits: ${CONTROL_BITS.exit2.map((b) => `${b.bit} ${b.name}`).join(", ")}`;
+    },
+  },
+  {
+    id: "ctl.exit.save-preemption-timer-needs-timer",
+    sdm: "29.2.1.2",
+    cls: "control",
+    fields: ["PIN_BASED_VM_EXEC_CONTROL", "VM_EXIT_CONTROLS"],
+    rule: '"save VMX-preemption timer value" must be 0 when "activate VMX-preemption timer" is 0 (not checked on VM entries that return from SMM)',
+    checklist: ["X3"],
+    // SDM 34.15.4.2: VM entries that return from SMM do not perform this check.
+    when: (c) => !returnsFromSmm(c),
+    fail: (c) => (c.exit & EXIT.SAVE_PREEMPTION_TIMER) !== 0 && (c.pin & PIN.PREEMPTION_TIMER) === 0,
+    message: (c) =>
+      `VM_EXIT_CONTROLS=${h(c.exit)} sets "save VMX-preemption timer value" (bit 22) but PIN_BASED_VM_EXEC_CONTROL=${h(c.pin)} has "activate VMX-preemption timer" (bit 6) clear; set bit 6 of the pin-based controls or clear bit 22 of the exit controls`,
+  },
+  ...msrArea("store", "VM_EXIT_MSR_STORE_ADDR", "VM_EXIT_MSR_STORE_COUNT", "VM-exit MSR-store", [
+    "X4",
+    "X5",
+    "X6",
+  ]),
+  ...msrArea("load", "VM_EXIT_MSR_LOAD_ADDR", "VM_EXIT_MSR_LOAD_COUNT", "VM-exit MSR-load", [
+    "X7",
+    "X8",
+    "X9",
+  ]),
+];

@@ -54,3 +54,23 @@ export function supportsIntel64(c: Ctx): boolean {
 export function hostAddrSpaceSize(c: Ctx): boolean {
   return (c.exit & (1 << 9)) !== 0;
 }
+
+/**
+ * The last byte of a table of `count` entries of `size` bytes starting at the physical address in field `i`
+ * (address + count·size − 1, computed wider than the physical-address width, SDM 29.2.1.2) sets bits beyond
+ * the physical-address width (or beyond bit 31 with IA32_VMX_BASIC[48]). A carry out of bit 63 counts as beyond.
+ */
+export function areaEndBeyondPhys(c: Ctx, i: number, count: number, size: number): boolean {
+  const total = c.lo(i) + count * size - 1; // < 2^40: exact in a double
+  const carry = Math.floor(total / 0x100000000);
+  const lo = total - carry * 0x100000000;
+  const hi = c.hi(i) + carry;
+  if (hi > 0xffffffff) return true;
+  return ((lo & c.caps.physReservedLo) | (hi & c.caps.physReservedHi)) !== 0;
+}
+
+/** The last-byte address of such a table, as hex (message only). */
+export function areaEnd(c: Ctx, i: number, count: number, size: number): string {
+  const end = ((BigInt(c.hi(i)) << 32n) | BigInt(c.lo(i))) + BigInt(count) * BigInt(size) - 1n;
+  return `0x${end.toString(16)}`;
+}

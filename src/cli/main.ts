@@ -4,13 +4,14 @@ import { parseArgs } from "node:util";
 import { InputError } from "../errors.js";
 import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
+import { NESTED_USAGE, nestedCommand } from "./nested.js";
 import { Output } from "./output.js";
 
 const USAGE = `usage:
   nvmx check [--json] [--cpu NAME|FILE] FILE...   check entry documents (- = stdin; JSON or NDJSON)
   nvmx caps list                                  list the built-in CPU profiles
   nvmx caps show NAME                             what each capability MSR of a profile allows
-`;
+${NESTED_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       const bad = await checkFiles(positionals, { json: values.json ?? false, ...(cpu ? { cpu } : {}) }, out);
       return bad ? 2 : 0;
     }
+    case "nested":
+      return nestedCommand(rest, out);
     case "caps": {
       const [sub, name] = rest;
       if (sub === "list") {

@@ -28,7 +28,7 @@ export interface EntryDocument {
   memory?: Record<string, string[]>;
 }
 
-const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "launch" | "cpl"> = {
+const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "launch" | "cpl" | "addr"> = {
   instruction: "instruction",
   launchState: "launch",
   ia32e: "bool",
@@ -39,6 +39,8 @@ const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "lau
   blockingByMovSs: "bool",
   dualMonitorActive: "bool",
   currentVmcsShadow: "bool",
+  vmxonPointer: "addr",
+  executiveVmcsLaunchState: "launch",
 };
 
 const TOP_KEYS = new Set(["format", "cpu", "processor", "vmcs", "memory", "comment", "description"]);
@@ -92,6 +94,12 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
         if (v !== "vmlaunch" && v !== "vmresume") throw bad('"vmlaunch" or "vmresume"');
       } else if (kind === "launch") {
         if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
+      } else if (kind === "addr") {
+        // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
+        const a = parseU64(v);
+        if (a === undefined || a >= 1n << 52n) throw bad("a physical address below 2^52 (\"0x...\" or an integer)");
+        (processor as unknown as Record<string, unknown>)[k] = Number(a);
+        continue;
       } else if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3) throw bad("a CPL 0..3");
       (processor as unknown as Record<string, unknown>)[k] = v;
     }

@@ -12,6 +12,13 @@ export interface ProcessorState {
   dualMonitorActive: boolean;
   /** Extension: the current VMCS is a shadow VMCS (revision dword bit 31 set, SDM 29.1). */
   currentVmcsShadow: boolean;
+  /**
+   * Extension: physical address of the VMXON region (the VMXON pointer). Used only by VM entries that return
+   * from SMM under the dual-monitor treatment (SDM 34.15.4), which compare the executive-VMCS pointer with it.
+   */
+  vmxonPointer?: number;
+  /** Extension: launch state of the executive VMCS (SDM 34.15.4.1; only for VM entries that return from SMM). */
+  executiveVmcsLaunchState?: "clear" | "launched";
 }
 
 export const DEFAULT_PROCESSOR: Readonly<ProcessorState> = Object.freeze({
@@ -25,4 +32,6 @@ export const DEFAULT_PROCESSOR: Readonly<ProcessorState> = Object.freeze({
   blockingByMovSs: false,
   dualMonitorActive: false,
   currentVmcsShadow: false,
+  vmxonPointer: 0,
+  executiveVmcsLaunchState: "launched",
 });

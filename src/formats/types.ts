@@ -1,0 +1,85 @@
+/** What the log parsers produce: the VMCS values a log shows, what it says happened, and what it cannot tell. */
+import type { ProcessorState } from "../entry/processor.js";
+
+export type DumpFormat = "kvm-dump" | "xen-dump" | "qemu-regs" | "nested-state";
+export type InputFormat = DumpFormat | "nvmx-json" | "vmxcap";
+
+/**
+ * What the log says the CPU reported for the VM entry.
+ * - `vmexit`: an exit reason; `entryFailure` when bit 31 is set (SDM 25.9.1), otherwise an ordinary exit
+ *   (so the entry before it succeeded);
+ * - `vmfail-valid`: a VM-instruction error number (KVM passes it as "hardware error N" after VMfailValid);
+ * - `non-vmx`: a code that is no VMX exit reason or error (e.g. AMD SVM's VMEXIT_INVALID, 0xffffffff).
+ */
+export type Reported =
+  | {
+      type: "vmexit";
+      raw: number;
+      reason: number;
+      entryFailure: boolean;
+      qualification?: number;
+      source: string;
+      line: number;
+    }
+  | { type: "vmfail-valid"; raw: number; error: number; source: string; line: number }
+  | { type: "non-vmx"; raw: number; description: string; source: string; line: number };
+
+/** One entry of an MSR list as a log shows it (SDM 25.7.2 / 25.8.2 layout: index, reserved, value). */
+export interface MsrEntry {
+  /** 0-based position in the list */
+  index: number;
+  msr: number;
+  value: bigint;
+}
+
+/** A value the converter chose because the log does not carry it. */
+export interface Assumption {
+  field?: string;
+  text: string;
+}
+
+/** Another reading of the log that the log cannot rule out; the explainer runs it and lists what else fails. */
+export interface Alternative {
+  description: string;
+  vmcs: Record<string, bigint>;
+}
+
+export interface ParsedDump {
+  format: DumpFormat;
+  /** Which layout of the format (e.g. "Linux 4.x", "Linux 5.17+"). */
+  layout: string;
+  /** 1-based line of the file where the dump starts (0 for binary input). */
+  line: number;
+  /** Field (KVM name) → value, exactly as the log shows it; read-only exit-information fields included. */
+  values: Map<string, bigint>;
+  /** The VM-entry MSR-load list (KVM "MSR guest autoload", Xen's failing entry); `complete` when the whole list is shown. */
+  entryMsrLoad?: { entries: MsrEntry[]; complete: boolean };
+  /** VM-exit MSR-load (KVM "MSR host autoload") and MSR-store ("MSR guest autostore") lists. */
+  exitMsrLoad?: MsrEntry[];
+  exitMsrStore?: MsrEntry[];
+  /** Processor state the log reveals (e.g. launch state of a vmcs12). */
+  processor: Partial<ProcessorState>;
+  reported?: Reported;
+  /** Facts worth telling the reader (elided lines, effective EFER, truncated bases...). */
+  notes: string[];
+  /** Values derived from other values rather than read (e.g. QEMU's entry controls from EFER.LMA). */
+  assumptions: Assumption[];
+  alternatives: Alternative[];
+  /** True when the format carries no VM-execution/exit/entry control fields at all (QEMU). */
+  noControls?: boolean;
+  /** True when the format carries no host-state fields (QEMU, partial dumps). */
+  noHostState?: boolean;
+}
+
+export function newDump(format: DumpFormat, layout: string, line: number): ParsedDump {
+  return {
+    format,
+    layout,
+    line,
+    values: new Map(),
+    processor: {},
+    notes: [],
+    assumptions: [],
+    alternatives: [],
+  };
+}
