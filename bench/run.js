@@ -5,12 +5,12 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { bench, do_not_optimize, run } from "mitata";
+import { F } from "../dist/arch/fields.js";
 import { builtinProfile } from "../dist/cpu/builtin.js";
 import { serializeEntry } from "../dist/entry/document.js";
 import { countFailures, evaluate } from "../dist/entry/evaluate.js";
 import { contextOf } from "../dist/entry/run.js";
 import { baseEntry } from "../dist/gen/base.js";
-import { F } from "../dist/arch/fields.js";
 
 const args = new Set(process.argv.slice(2));
 const PROFILES = ["skylake", "icelake-server", "sapphirerapids", "wildcatlake"];
@@ -63,7 +63,12 @@ const table = [];
 for (const b of results.benchmarks) {
   const st = b.runs[0]?.stats;
   if (!st) continue;
-  table.push({ name: b.alias, medianNs: +st.p50.toFixed(1), p99Ns: +st.p99.toFixed(1), avgNs: +st.avg.toFixed(1) });
+  table.push({
+    name: b.alias,
+    medianNs: +st.p50.toFixed(1),
+    p99Ns: +st.p99.toFixed(1),
+    avgNs: +st.avg.toFixed(1),
+  });
 }
 
 async function ndjson(n, jobs) {
@@ -76,18 +81,27 @@ async function ndjson(n, jobs) {
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
   let lines = 0;
-  let maxRss = 0;
+  const maxRss = 0;
   child.stdout.on("data", (d) => {
     for (const b of d) if (b === 10) lines++;
   });
   const done = new Promise((resolve) => child.on("close", resolve));
   for (let i = 0; i < n; i++) {
-    if (!child.stdin.write(`${docs[i % docs.length]}\n`)) await new Promise((r) => child.stdin.once("drain", r));
+    if (!child.stdin.write(`${docs[i % docs.length]}\n`))
+      await new Promise((r) => child.stdin.once("drain", r));
   }
   child.stdin.end();
   const code = await done;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { documents: n, jobs, exitCode: code, lines, seconds: +secs.toFixed(2), docsPerSecond: Math.round(n / secs), maxRss };
+  return {
+    documents: n,
+    jobs,
+    exitCode: code,
+    lines,
+    seconds: +secs.toFixed(2),
+    docsPerSecond: Math.round(n / secs),
+    maxRss,
+  };
 }
 
 const stream = [];
@@ -108,4 +122,7 @@ console.log("\nmachine:", machine);
 console.table(table);
 console.log("failing checks per state:", rows);
 if (stream.length) console.table(stream);
-writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify({ machine, checks: table, counts: rows, ndjson: stream }, null, 2)}\n`);
+writeFileSync(
+  new URL("./results.json", import.meta.url),
+  `${JSON.stringify({ machine, checks: table, counts: rows, ndjson: stream }, null, 2)}\n`,
+);

@@ -4,8 +4,8 @@ import { F } from "../src/arch/fields.js";
 import { builtinProfile } from "../src/cpu/builtin.js";
 import type { Entry } from "../src/entry/document.js";
 import { baseEntry } from "../src/gen/base.js";
-import { DEFAULT_CONFIG, type NestedConfig } from "../src/nested/config.js";
 import { compareCorpus, findGaps } from "../src/nested/compare.js";
+import { DEFAULT_CONFIG, type NestedConfig } from "../src/nested/config.js";
 import { kvmCheckIds } from "../src/nested/kvm-preset.js";
 import { runNested } from "../src/nested/l0.js";
 
@@ -48,12 +48,21 @@ describe("the early_consistency_checks parameter", () => {
     expect(run(vmcs12(), { earlyChecks: 0 }).dryRun.performed).toBe(false);
   });
   it("-1 (auto) runs it only on bare metal, and not when the software checks are complete", () => {
-    expect(run(vmcs12(), { earlyChecks: -1, hypervisor: false, softwareChecks: "kvm" }).dryRun.performed).toBe(true);
-    expect(run(vmcs12(), { earlyChecks: -1, hypervisor: true, softwareChecks: "kvm" }).dryRun.performed).toBe(false);
-    expect(run(vmcs12(), { earlyChecks: -1, hypervisor: false, softwareChecks: "full" }).dryRun.performed).toBe(false);
+    expect(
+      run(vmcs12(), { earlyChecks: -1, hypervisor: false, softwareChecks: "kvm" }).dryRun.performed,
+    ).toBe(true);
+    expect(run(vmcs12(), { earlyChecks: -1, hypervisor: true, softwareChecks: "kvm" }).dryRun.performed).toBe(
+      false,
+    );
+    expect(
+      run(vmcs12(), { earlyChecks: -1, hypervisor: false, softwareChecks: "full" }).dryRun.performed,
+    ).toBe(false);
   });
   it("auto follows the host profile's hypervisor flag when not overridden", () => {
-    const r = runNested({ vmcs12: vmcs12(), hostCaps: builtinProfile("hyperv-nested") }, cfg({ earlyChecks: -1 }));
+    const r = runNested(
+      { vmcs12: vmcs12(), hostCaps: builtinProfile("hyperv-nested") },
+      cfg({ earlyChecks: -1 }),
+    );
     expect(r.dryRun.performed).toBe(false);
     expect(r.dryRun.why).toMatch(/hypervisor/);
   });
@@ -66,17 +75,32 @@ describe("where each kind of error is caught", () => {
         expect(run(vmcs12(), { earlyChecks, softwareChecks }).detection).toBe("entered");
   });
   it("a control error: software checks catch it early; else the dry run does; else the real entry (late)", () => {
-    expect(run(ctlBad(), { softwareChecks: "kvm", earlyChecks: 0 })).toMatchObject({ detection: "early", detectedBy: "software", toL1: { type: "vmfail-valid", error: 7 } });
-    expect(run(ctlBad(), { softwareChecks: "none", earlyChecks: 1 })).toMatchObject({ detection: "early", detectedBy: "dry-run", toL1: { type: "vmfail-valid", error: 7 } });
+    expect(run(ctlBad(), { softwareChecks: "kvm", earlyChecks: 0 })).toMatchObject({
+      detection: "early",
+      detectedBy: "software",
+      toL1: { type: "vmfail-valid", error: 7 },
+    });
+    expect(run(ctlBad(), { softwareChecks: "none", earlyChecks: 1 })).toMatchObject({
+      detection: "early",
+      detectedBy: "dry-run",
+      toL1: { type: "vmfail-valid", error: 7 },
+    });
     const late = run(ctlBad(), { softwareChecks: "none", earlyChecks: 0 });
-    expect(late).toMatchObject({ detection: "late", detectedBy: "hardware", toL1: { type: "vmfail-valid", error: 7 } });
+    expect(late).toMatchObject({
+      detection: "late",
+      detectedBy: "hardware",
+      toL1: { type: "vmfail-valid", error: 7 },
+    });
     expect(late.cost.parts.unwind).toBeGreaterThan(0);
   });
   it("the dry run cannot see L0-owned fields (VPID) nor host state: only software checks catch them", () => {
     expect(run(vpidZero(), { softwareChecks: "none", earlyChecks: 1 }).detection).toBe("missed");
     expect(run(vpidZero(), { softwareChecks: "kvm", earlyChecks: 0 }).detection).toBe("early");
     expect(run(hostBad(), { softwareChecks: "none", earlyChecks: 1 }).detection).toBe("missed");
-    expect(run(hostBad(), { softwareChecks: "kvm", earlyChecks: 0 }).toL1).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(run(hostBad(), { softwareChecks: "kvm", earlyChecks: 0 }).toL1).toEqual({
+      type: "vmfail-valid",
+      error: 8,
+    });
   });
   it("a guest-state error KVM leaves to hardware is caught late, after the MSR loads", () => {
     const r = run(withMsrLoads(rflagsBad(), 0x175), { softwareChecks: "kvm", earlyChecks: 1 });
@@ -114,7 +138,9 @@ describe("the dry run's host-state restore", () => {
     expect(run(vmcs12(), { earlyChecks: 1, bug: "skip-dr7-restore" }).l0Bug).toMatch(/DR7 lost/);
     expect(run(vmcs12(), { earlyChecks: 1, bug: "irq-before-dr7" }).l0Bug).toMatch(/before DR7/);
     // without host breakpoints there is nothing to restore in DR7
-    expect(run(vmcs12(), { earlyChecks: 1, bug: "skip-dr7-restore", hostBreakpoints: false }).l0Bug).toBeUndefined();
+    expect(
+      run(vmcs12(), { earlyChecks: 1, bug: "skip-dr7-restore", hostBreakpoints: false }).l0Bug,
+    ).toBeUndefined();
   });
   it("a VMFail after a passed dry run is reported as an L0 bug", () => {
     const r = run(vmcs12(), { earlyChecks: 1, bug: "late-host-cr4" });

@@ -544,6 +544,25 @@ export const guestNonRegisterChecks: readonly Check[] = [
         : `"VMCS shadowing" is 0 but the VMCS at ${show(c, F.VMCS_LINK_POINTER)} is a shadow VMCS (dword 0x${(linkDword(c) >>> 0).toString(16)}, bit 31 = 1); clear the indicator or use FFFFFFFF_FFFFFFFFH`,
   },
   {
+    // Outside SMM (or entering SMM) the link pointer must not name the current VMCS itself. The current-VMCS
+    // pointer is not a VMCS field: it is checked only when the entry document gives processor.currentVmcsPointer.
+    id: "guest.link-pointer.current-vmcs",
+    sdm: SDM,
+    cls: "guest",
+    fields: ["VMCS_LINK_POINTER", "VM_ENTRY_CONTROLS"],
+    rule: 'Outside SMM (or with "entry to SMM" = 1), the VMCS link pointer must differ from the current-VMCS pointer',
+    checklist: ["T30"],
+    qualification: 4,
+    when: (c) =>
+      c.proc_.currentVmcsPointer !== undefined &&
+      linkValid(c) &&
+      (!c.proc_.inSmm || (c.entry & ENTRY.SMM) !== 0),
+    fail: (c) =>
+      c.hi(F.VMCS_LINK_POINTER) * 0x100000000 + c.lo(F.VMCS_LINK_POINTER) === c.proc_.currentVmcsPointer,
+    message: (c) =>
+      `${show(c, F.VMCS_LINK_POINTER)} is the current VMCS itself (processor.currentVmcsPointer); the link pointer must name another VMCS or be FFFFFFFF_FFFFFFFFH`,
+  },
+  {
     // In SMM with "entry to SMM" = 0 (an STM returning from SMM) the current VMCS is the SMM VMCS; the link
     // pointer must then differ from the executive-VMCS pointer field.
     id: "guest.link-pointer.executive-vmcs",

@@ -88,7 +88,7 @@ function msrCheck(
     fail: (c) => firstFailing(c, entry) !== 0,
     entryIndex: (c) => firstFailing(c, entry),
     message: (c) =>
-      `VM-entry MSR-load ${describeFirst(c, entry)}: ${why(c)}; VM entry fails with exit reason 34, qualification ${firstFailing(c, entry)}`,
+      `VM-entry MSR-load ${describeFirst(c, entry)}: ${why(c)}; VM entry fails with exit reason 34, qualification ${firstFailing(c, entry)} (unless an earlier entry fails first)`,
   };
 }
 
@@ -213,8 +213,15 @@ export const msrLoadChecks: readonly Check[] = [
     "M6",
     "An MSR-load entry for IA32_PAT (277H) must hold only valid memory types (0, 1, 4, 5, 6, 7) in each byte",
     badPat,
-    () =>
-      "a PAT entry holds memory type 2, 3 or above 7, which WRMSR rejects with #GP; use UC (0), WC (1), WT (4), WP (5), WB (6) or UC- (7)",
+    (c) => {
+      const a = areaBase(c) + (firstFailing(c, badPat) - 1) * 16;
+      let bad = "";
+      for (let b = 0; b < 8; b++) {
+        const t = c.mem.read8(a + 8 + b);
+        if (patByteBad(t) && !bad) bad = `PA${b} (byte ${b}) holds memory type ${t}`;
+      }
+      return `${bad}, which WRMSR rejects with #GP; use UC (0), WC (1), WT (4), WP (5), WB (6) or UC- (7)`;
+    },
   ),
   msrCheck(
     "non-canonical-address",

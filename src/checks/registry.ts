@@ -22,10 +22,11 @@ import type { Check } from "./types.js";
 
 export const SECTIONS: readonly { sdm: string; title: string; checks: readonly Check[] }[] = [
   { sdm: "29.1", title: "Basic VM-entry checks", checks: basicChecks },
+  // SDM 34.15.4.1: on an SMM return the executive-VMCS checks come before all other checks of 29.2.
+  { sdm: "34.15.4", title: "VM entries that return from SMM (dual-monitor treatment)", checks: smmChecks },
   { sdm: "29.2.1.1", title: "VM-execution control fields", checks: execControlsChecks },
   { sdm: "29.2.1.2", title: "VM-exit control fields", checks: exitControlsChecks },
   { sdm: "29.2.1.3", title: "VM-entry control fields", checks: entryControlsChecks },
-  { sdm: "34.15.4", title: "VM entries that return from SMM (dual-monitor treatment)", checks: smmChecks },
   { sdm: "29.2.2", title: "Host control registers, MSRs and SSP", checks: hostCrMsrChecks },
   { sdm: "29.2.3", title: "Host segment and descriptor-table registers", checks: hostSegmentsChecks },
   { sdm: "29.2.4", title: "Address-space size", checks: addressSpaceChecks },

@@ -3,8 +3,14 @@ import { parseArgs } from "node:util";
 import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntryText } from "../entry/document.js";
 import { InputError } from "../errors.js";
-import { DEFAULT_CONFIG, type EarlyChecks, L0_BUGS, type L0Bug, type NestedConfig } from "../nested/config.js";
 import { compareCorpus } from "../nested/compare.js";
+import {
+  DEFAULT_CONFIG,
+  type EarlyChecks,
+  L0_BUGS,
+  type L0Bug,
+  type NestedConfig,
+} from "../nested/config.js";
 import { type NestedResult, runNested } from "../nested/l0.js";
 import { describeOutcome } from "../report.js";
 import { resolveCpuOption } from "./check.js";
@@ -30,7 +36,10 @@ function parseEarly(v: string | undefined): EarlyChecks {
 function parseSoftware(v: string | undefined): NestedConfig["softwareChecks"] {
   if (v === undefined) return DEFAULT_CONFIG.softwareChecks;
   if (v === "full" || v === "kvm" || v === "none") return v;
-  return v.split(",").map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function traceReport(file: string, r: NestedResult): string {
@@ -47,7 +56,7 @@ export function traceReport(file: string, r: NestedResult): string {
   out.push(`  ${verdict}${r.faithful ? "" : "; L1's outcome differs from the architecture's"}`);
   if (r.l0Bug) out.push(`  L0 BUG: ${r.l0Bug}`);
   out.push("  steps:");
-  r.trace.forEach((s, i) => out.push(`    ${String(i + 1).padStart(2)}. [${s.phase}] ${s.what}`));
+  for (const [i, s] of r.trace.entries()) out.push(`    ${String(i + 1).padStart(2)}. [${s.phase}] ${s.what}`);
   out.push(
     `  modelled cost: ${r.cost.cycles} cycles (${Object.entries(r.cost.parts)
       .map(([k, v]) => `${k} ${Math.round(v)}`)
@@ -57,7 +66,12 @@ export function traceReport(file: string, r: NestedResult): string {
   return out.join("\n");
 }
 
-async function readEntries(files: string[], cpu: Caps | undefined, out: Output, json: boolean): Promise<{ entries: [string, Entry][]; bad: number }> {
+async function readEntries(
+  files: string[],
+  cpu: Caps | undefined,
+  out: Output,
+  json: boolean,
+): Promise<{ entries: [string, Entry][]; bad: number }> {
   const entries: [string, Entry][] = [];
   let bad = 0;
   for (const file of files) {
@@ -69,7 +83,10 @@ async function readEntries(files: string[], cpu: Caps | undefined, out: Output, 
         continue;
       }
       try {
-        entries.push([item.line !== undefined ? `${name}:${item.line}` : name, parseEntryText(item.text, cpu ? { cpu } : {})]);
+        entries.push([
+          item.line !== undefined ? `${name}:${item.line}` : name,
+          parseEntryText(item.text, cpu ? { cpu } : {}),
+        ]);
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         bad++;
@@ -122,14 +139,21 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     else await out.line(compareTable(entries.length, rows));
     return bad ? 2 : 0;
   }
-  if (positionals.length === 0) throw new InputError("nvmx nested needs at least one FILE (or --compare / --find-gaps)", { file: "nvmx nested" });
+  if (positionals.length === 0)
+    throw new InputError("nvmx nested needs at least one FILE (or --compare / --find-gaps)", {
+      file: "nvmx nested",
+    });
   const { entries, bad } = await readEntries(positionals, cpu, out, json);
   for (const [name, e] of entries) {
     const r = runNested({ vmcs12: e, ...(hostCaps ? { hostCaps } : {}) }, cfg);
     if (json) {
       const { architectural, ...rest } = r;
       await out.line(
-        JSON.stringify({ ...rest, architectural, msrsLoaded: r.msrsLoaded.map((m) => ({ index: m.index, value: `0x${m.value.toString(16)}` })) }),
+        JSON.stringify({
+          ...rest,
+          architectural,
+          msrsLoaded: r.msrsLoaded.map((m) => ({ index: m.index, value: `0x${m.value.toString(16)}` })),
+        }),
       );
     } else await out.line(`${traceReport(name, r)}\n`);
   }
@@ -137,7 +161,20 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
 }
 
 export function compareTable(n: number, rows: ReturnType<typeof compareCorpus>): string {
-  const head = ["early", "software", "dry runs", "VMFail: early", "late", "missed", "wrong err", "exit33/34: early", "late", "missed", "cycles/valid", "cycles/all"];
+  const head = [
+    "early",
+    "software",
+    "dry runs",
+    "VMFail: early",
+    "late",
+    "missed",
+    "wrong err",
+    "exit33/34: early",
+    "late",
+    "missed",
+    "cycles/valid",
+    "cycles/all",
+  ];
   const lines = [head];
   for (const r of rows)
     lines.push([

@@ -40,6 +40,7 @@ const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "lau
   dualMonitorActive: "bool",
   currentVmcsShadow: "bool",
   vmxonPointer: "addr",
+  currentVmcsPointer: "addr",
   executiveVmcsLaunchState: "launch",
 };
 
@@ -97,7 +98,8 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
       } else if (kind === "addr") {
         // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
         const a = parseU64(v);
-        if (a === undefined || a >= 1n << 52n) throw bad("a physical address below 2^52 (\"0x...\" or an integer)");
+        if (a === undefined || a >= 1n << 52n)
+          throw bad('a physical address below 2^52 ("0x..." or an integer)');
         (processor as unknown as Record<string, unknown>)[k] = Number(a);
         continue;
       } else if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3) throw bad("a CPL 0..3");

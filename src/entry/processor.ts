@@ -17,6 +17,11 @@ export interface ProcessorState {
    * from SMM under the dual-monitor treatment (SDM 34.15.4), which compare the executive-VMCS pointer with it.
    */
   vmxonPointer?: number;
+  /**
+   * Extension: physical address of the current VMCS (the current-VMCS pointer). Optional: when given, VM entry
+   * checks that the VMCS link pointer differs from it (SDM 29.3.1.5).
+   */
+  currentVmcsPointer?: number;
   /** Extension: launch state of the executive VMCS (SDM 34.15.4.1; only for VM entries that return from SMM). */
   executiveVmcsLaunchState?: "clear" | "launched";
 }

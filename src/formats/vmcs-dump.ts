@@ -5,7 +5,7 @@
  * wrapped by mail programs are joined back; a line that fits no rule ends the dump. Linear in the input.
  */
 import { fieldByName } from "../arch/fields.js";
-import { type LogLine, hexValue } from "./text.js";
+import { hexValue, type LogLine } from "./text.js";
 import { type MsrEntry, newDump, type ParsedDump } from "./types.js";
 
 type Section = "guest" | "host" | "control";
@@ -173,7 +173,22 @@ const CONT_KEYS: Readonly<Record<Section, ReadonlySet<string>>> = {
     "sm base",
     "bndcfgs",
   ]),
-  host: new Set(["rsp", "ss", "ds", "es", "fs", "gs", "tr", "gsbase", "trbase", "idtbase", "cr3", "cr4", "cs:rip", "pat"]),
+  host: new Set([
+    "rsp",
+    "ss",
+    "ds",
+    "es",
+    "fs",
+    "gs",
+    "tr",
+    "gsbase",
+    "trbase",
+    "idtbase",
+    "cr3",
+    "cr4",
+    "cs:rip",
+    "pat",
+  ]),
   control: new Set([
     "cpubased",
     "secondaryexec",
@@ -197,7 +212,8 @@ const CONT_KEYS: Readonly<Record<Section, ReadonlySet<string>>> = {
 
 const VMCS_HEADER = /^VMCS (?:0x)?[0-9a-f]+, last attempted VM-entry on CPU \d+$/i;
 const SECTION_HEADER = /^\*\*\* (Guest|Host|Control) State \*\*\*$/;
-const XEN_SEG = /^(CS|DS|SS|ES|FS|GS|LDTR|TR): ([0-9a-f]{1,4}) ([0-9a-f]{1,5}) ([0-9a-f]{1,8}) ([0-9a-f]{1,16})$/i;
+const XEN_SEG =
+  /^(CS|DS|SS|ES|FS|GS|LDTR|TR): ([0-9a-f]{1,4}) ([0-9a-f]{1,5}) ([0-9a-f]{1,8}) ([0-9a-f]{1,16})$/i;
 const XEN_DTR = /^(GDTR|IDTR): ([0-9a-f]{1,8}) ([0-9a-f]{1,16})$/i;
 const XEN_SEG_HEADER = /^sel attr limit base$/;
 const MSR_HEADER = /^(?:MSR (guest|host) (autoload|autostore)|(VMEntry|VMExit) MSR (loads?|stores?))\s*:?$/i;
@@ -235,7 +251,11 @@ function parseLine(t: string): Parsed {
   const pairs: { key: string; value: string }[] = [];
   PAIR.lastIndex = 0;
   for (let m = PAIR.exec(s); m; m = PAIR.exec(s)) {
-    const key = m[1]!.trim().replace(/^[,;]\s*/, "").replace(/ +/g, " ").toLowerCase();
+    const key = m[1]!
+      .trim()
+      .replace(/^[,;]\s*/, "")
+      .replace(/ +/g, " ")
+      .toLowerCase();
     pairs.push({ key, value: m[2]! });
   }
   return label !== undefined ? { pairs, label, flags } : { pairs, flags };
@@ -265,7 +285,7 @@ function dangling(t: string): boolean {
   if (/[=,]$/.test(t)) return true;
   if (!t.includes("=")) return false;
   const last = t.slice(t.lastIndexOf(" ") + 1);
-  return /^[A-Za-z][\w|\-]*$/.test(last) && !/^(?:0x)?[0-9a-f]+$/i.test(last);
+  return /^[A-Za-z][\w|-]*$/.test(last) && !/^(?:0x)?[0-9a-f]+$/i.test(last);
 }
 
 function isKnownStart(t: string, section: Section): boolean {
@@ -299,7 +319,9 @@ export interface DumpParseResult {
 export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
   const out: ParsedDump[] = [];
   let st: State | undefined;
-  let pendingXen: { reason: number; qual?: number; msr?: { msr: number; value: bigint }; line: number; text: string } | undefined;
+  let pendingXen:
+    | { reason: number; qual?: number; msr?: { msr: number; value: bigint }; line: number; text: string }
+    | undefined;
 
   const start = (line: number, section: Section, hasHeader: boolean): State => {
     const d = newDump("kvm-dump", "", line);
@@ -446,7 +468,8 @@ function finishDump(st: State): ParsedDump | undefined {
       const who = (mh[1] ?? (mh[3]?.toLowerCase() === "vmentry" ? "guest" : "host")).toLowerCase();
       const what = (mh[2] ?? mh[4] ?? "").toLowerCase();
       msrList = [];
-      if (who === "guest" && what.startsWith("autoload")) d.entryMsrLoad = { entries: msrList, complete: true };
+      if (who === "guest" && what.startsWith("autoload"))
+        d.entryMsrLoad = { entries: msrList, complete: true };
       else if (who === "guest" || what.startsWith("store")) d.exitMsrStore = msrList;
       else d.exitMsrLoad = msrList;
       if (mh[3]?.toLowerCase() === "vmentry") d.entryMsrLoad = { entries: msrList, complete: true };
@@ -483,7 +506,8 @@ function finishDump(st: State): ParsedDump | undefined {
       }
       if (target === "svi|rvi") {
         const [svi, rvi] = value.split("|");
-        if (svi !== undefined && rvi !== undefined) setField(d, "GUEST_INTR_STATUS", `${svi}${rvi.padStart(2, "0")}`);
+        if (svi !== undefined && rvi !== undefined)
+          setField(d, "GUEST_INTR_STATUS", `${svi}${rvi.padStart(2, "0")}`);
         continue;
       }
       if (value.includes(":") || value.includes("|")) continue;
@@ -497,8 +521,8 @@ function finishDump(st: State): ParsedDump | undefined {
           if (f === "effective" || f === "autoload")
             d.notes.push(
               f === "effective"
-                ? "the guest EFER line is KVM's effective EFER (the VMCS field is not loaded: VM-entry control \"load IA32_EFER\" is 0)"
-                : "the guest EFER value comes from KVM's MSR autoload list (\"load IA32_EFER\" is 0)",
+                ? 'the guest EFER line is KVM\'s effective EFER (the VMCS field is not loaded: VM-entry control "load IA32_EFER" is 0)'
+                : 'the guest EFER value comes from KVM\'s MSR autoload list ("load IA32_EFER" is 0)',
             );
     }
   }
@@ -519,7 +543,7 @@ function finishDump(st: State): ParsedDump | undefined {
     if (sawPkrs) parts.push("PKRS");
     d.layout = parts.length > 1 ? `${parts[0]} (${parts.slice(1).join(", ")})` : parts[0]!;
   }
-  if (st.elided) d.notes.push("the log elides lines (\"...\"): fields in them are unknown");
+  if (st.elided) d.notes.push('the log elides lines ("..."): fields in them are unknown');
   const exitReason = d.values.get("VM_EXIT_REASON");
   if (!d.reported && exitReason !== undefined) {
     const r = Number(exitReason) >>> 0;

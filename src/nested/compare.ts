@@ -129,7 +129,10 @@ export function findGaps(
 }
 
 /** Ids in the software set vs the registry, for the report. */
-export function softwareCoverage(sel: NestedConfig["softwareChecks"]): { checks: number; vmfailComplete: boolean } {
+export function softwareCoverage(sel: NestedConfig["softwareChecks"]): {
+  checks: number;
+  vmfailComplete: boolean;
+} {
   const s = softwareCheckSet(sel);
   return { checks: s.all.length, vmfailComplete: s.complete };
 }

@@ -17,7 +17,12 @@ export type L0Bug =
   /** the dry run's VM exit clears RFLAGS.IF; L0 forgets to re-enable interrupts */
   | "skip-irq-enable";
 
-export const L0_BUGS: readonly L0Bug[] = ["late-host-cr4", "skip-dr7-restore", "irq-before-dr7", "skip-irq-enable"];
+export const L0_BUGS: readonly L0Bug[] = [
+  "late-host-cr4",
+  "skip-dr7-restore",
+  "irq-before-dr7",
+  "skip-irq-enable",
+];
 
 /**
  * Cost model, in CPU cycles. Defaults and where they come from (docs/nested.md):

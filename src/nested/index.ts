@@ -16,7 +16,17 @@ export function benchCases(): [string, () => unknown][] {
   const host = builtinProfile("sapphirerapids");
   const e = baseEntry(l1);
   return [
-    ["valid vmcs12, kvm checks, dry run", () => runNested({ vmcs12: e, hostCaps: host }, { ...DEFAULT_CONFIG, earlyChecks: 1 })],
-    ["valid vmcs12, full checks, no dry run", () => runNested({ vmcs12: e, hostCaps: host }, { ...DEFAULT_CONFIG, earlyChecks: 0, softwareChecks: "full" })],
+    [
+      "valid vmcs12, kvm checks, dry run",
+      () => runNested({ vmcs12: e, hostCaps: host }, { ...DEFAULT_CONFIG, earlyChecks: 1 }),
+    ],
+    [
+      "valid vmcs12, full checks, no dry run",
+      () =>
+        runNested(
+          { vmcs12: e, hostCaps: host },
+          { ...DEFAULT_CONFIG, earlyChecks: 0, softwareChecks: "full" },
+        ),
+    ],
   ];
 }

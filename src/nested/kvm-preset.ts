@@ -4,10 +4,9 @@
  * series). Expressed by checklist item (sdm-checks.md ids), so it follows the registry as checks are split.
  * Items KVM checks only under a condition carry that condition.
  */
-import { PROC2 } from "../arch/controls.js";
-import { CR0 } from "../arch/registers.js";
-import { ENTRY } from "../arch/controls.js";
+import { ENTRY, PROC2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
+import { CR0 } from "../arch/registers.js";
 import { CHECKS } from "../checks/registry.js";
 import type { Check, Ctx } from "../checks/types.js";
 
@@ -147,7 +146,9 @@ export const KVM_CHECKLIST: Readonly<Record<string, Condition>> = {
   T29: "always", // K97–K99
   Q1: "no-ept", // K120
   // segment rules: vmx_guest_state_valid in prepare_vmcs02 (K118), only when L2 is not an unrestricted guest
-  ...Object.fromEntries(Array.from({ length: 44 }, (_, i) => [`R${i + 1}`, "not-unrestricted-guest" as Condition])),
+  ...Object.fromEntries(
+    Array.from({ length: 44 }, (_, i) => [`R${i + 1}`, "not-unrestricted-guest" as Condition]),
+  ),
 };
 
 const CONDITIONS: Record<Exclude<Condition, "always">, (c: Ctx) => boolean> = {
@@ -161,7 +162,9 @@ export function kvmChecks(): Check[] {
   const out: Check[] = [];
   for (const c of CHECKS) {
     if (c.cls === "basic" || c.cls === "msr-load") continue;
-    const conds = (c.checklist ?? []).map((i) => KVM_CHECKLIST[i]).filter((x): x is Condition => x !== undefined);
+    const conds = (c.checklist ?? [])
+      .map((i) => KVM_CHECKLIST[i])
+      .filter((x): x is Condition => x !== undefined);
     if (conds.length === 0) continue;
     if (conds.includes("always")) {
       out.push(c);

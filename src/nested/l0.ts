@@ -5,8 +5,9 @@
  * VM-entry MSR-load list processed in software, the real entry on vmcs02 ("hardware" = nvmx's full checker
  * with the host CPU's capabilities), and the result reflected to L1.
  */
-import { F } from "../arch/fields.js";
+
 import { ENTRY } from "../arch/controls.js";
+import { F } from "../arch/fields.js";
 import { CR0, CR4, EFER } from "../arch/registers.js";
 import { basicChecks } from "../checks/basic.js";
 import { CHECKS } from "../checks/registry.js";
@@ -23,7 +24,15 @@ import type { HardwareOrder, NestedConfig } from "./config.js";
 import { kvmChecks } from "./kvm-preset.js";
 import { type MergeNotes, prepareVmcs02 } from "./merge.js";
 
-export type Phase = "instruction" | "software" | "merge" | "dry-run" | "restore" | "msr-load" | "entry" | "reflect";
+export type Phase =
+  | "instruction"
+  | "software"
+  | "merge"
+  | "dry-run"
+  | "restore"
+  | "msr-load"
+  | "entry"
+  | "reflect";
 
 export interface Step {
   phase: Phase;
@@ -83,7 +92,8 @@ export function softwareCheckSet(sel: NestedConfig["softwareChecks"]): {
   let all: Check[];
   if (sel === "kvm") all = kvmChecks();
   else {
-    const ids = sel === "full" ? new Set(CHECKS.map((c) => c.id)) : sel === "none" ? new Set<string>() : new Set(sel);
+    const ids =
+      sel === "full" ? new Set(CHECKS.map((c) => c.id)) : sel === "none" ? new Set<string>() : new Set(sel);
     all = CHECKS.filter((c) => c.cls !== "basic" && c.cls !== "msr-load" && ids.has(c.id));
   }
   const vmfailAll = CHECKS.filter((c) => c.cls === "control" || c.cls === "host");
@@ -140,7 +150,8 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     detectedBy: NestedResult["detectedBy"],
     extra: Partial<NestedResult> = {},
   ): NestedResult => {
-    const faithful = same(toL1, architectural.outcome) || (architectural.possibleOutcomes ?? []).some((o) => same(o, toL1));
+    const faithful =
+      same(toL1, architectural.outcome) || (architectural.possibleOutcomes ?? []).some((o) => same(o, toL1));
     let detection: Detection;
     if (architectural.outcome.type === "entered" && toL1.type === "entered") detection = "entered";
     else if (toL1.type === "entered") detection = "missed";
@@ -177,7 +188,10 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   const vmfail = failingChecks(ctx12, sw.vmfail);
   if (vmfail.length) {
     const o = decide(vmfail, ctx12).outcome;
-    step("software", `${vmfail.length} software check(s) fail on vmcs12, first ${vmfail[0]!.id}: ${vmfail[0]!.message(ctx12)}`);
+    step(
+      "software",
+      `${vmfail.length} software check(s) fail on vmcs12, first ${vmfail[0]!.id}: ${vmfail[0]!.message(ctx12)}`,
+    );
     return finish(o, "software");
   }
   step("software", `${sw.vmfail.length} software control/host-state checks pass on vmcs12`);
@@ -186,7 +200,10 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   const notes: MergeNotes = { notes: [] };
   const vmcs01 = vmcs01For(host);
   const vmcs02 = prepareVmcs02(vmcs01, e.vmcs, l1, notes);
-  step("merge", `vmcs02 built: host state and L0-owned fields from L0, controls merged, guest state from vmcs12`);
+  step(
+    "merge",
+    `vmcs02 built: host state and L0-owned fields from L0, controls merged, guest state from vmcs12`,
+  );
   for (const n of notes.notes) step("merge", n);
   if (notes.internalError) {
     step("merge", notes.internalError);
@@ -200,8 +217,10 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   let why: string;
   if (cfg.earlyChecks === 1) [doDry, why] = [true, "early_consistency_checks=1"];
   else if (cfg.earlyChecks === 0) [doDry, why] = [false, "early_consistency_checks=0"];
-  else if (hypervisor) [doDry, why] = [false, "auto: the CPU reports a hypervisor, so L0 is itself nested; no dry run"];
-  else if (sw.complete) [doDry, why] = [false, "auto: bare metal, but L0's software checks cover every VMFail rule; no dry run"];
+  else if (hypervisor)
+    [doDry, why] = [false, "auto: the CPU reports a hypervisor, so L0 is itself nested; no dry run"];
+  else if (sw.complete)
+    [doDry, why] = [false, "auto: bare metal, but L0's software checks cover every VMFail rule; no dry run"];
   else [doDry, why] = [true, "auto: bare metal and L0's software checks are incomplete"];
   let dryRun: NestedResult["dryRun"] = { performed: false, why };
   let hostState: NestedResult["hostState"];
@@ -214,24 +233,39 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     step("dry-run", `test entry on vmcs02 with GUEST_RFLAGS=0: ${describeOutcome(hw.outcome)}`);
     if (hw.outcome.type === "vmfail-valid" || hw.outcome.type === "vmfail-invalid") {
       const err = hw.outcome.type === "vmfail-valid" ? hw.outcome.error : 0;
-      const bug = err !== 7 ? `dry run failed with VM-instruction error ${err}, not 7: vmcs02's host state is L0's own, so this is an L0 bug` : undefined;
+      const bug =
+        err !== 7
+          ? `dry run failed with VM-instruction error ${err}, not 7: vmcs02's host state is L0's own, so this is an L0 bug`
+          : undefined;
       if (bug) step("dry-run", bug);
-      return finish({ type: "vmfail-valid", error: 7 }, "dry-run", { dryRun, ...(bug ? { l0Bug: bug } : {}) });
+      return finish({ type: "vmfail-valid", error: 7 }, "dry-run", {
+        dryRun,
+        ...(bug ? { l0Bug: bug } : {}),
+      });
     }
     // The VM exit loaded DR7=0x400 and cleared RFLAGS.IF (SDM 28.5 / 30.5: host state after a VM exit).
     const dr7Before = cfg.hostBreakpoints ? 0x403 : 0x400;
     let dr7 = 0x400;
     let ifFlag = false;
     let window = false;
-    if (hw.outcome.type === "entered") step("dry-run", "the test entry succeeded: L2 ran with stale state (L0 bug: RFLAGS check bypassed)");
+    if (hw.outcome.type === "entered")
+      step("dry-run", "the test entry succeeded: L2 ran with stale state (L0 bug: RFLAGS check bypassed)");
     if (cfg.bug === "irq-before-dr7") {
       ifFlag = true;
       window = cfg.hostBreakpoints;
       dr7 = dr7Before;
-      step("restore", "interrupts enabled, then DR7 restored: an interrupt in between runs with L0's breakpoints disabled");
+      step(
+        "restore",
+        "interrupts enabled, then DR7 restored: an interrupt in between runs with L0's breakpoints disabled",
+      );
     } else {
       if (cfg.bug !== "skip-dr7-restore" && cfg.hostBreakpoints) dr7 = dr7Before;
-      step("restore", cfg.bug === "skip-dr7-restore" ? "DR7 NOT restored (injected L0 bug)" : `DR7 restored to ${dr7 === dr7Before ? `0x${dr7Before.toString(16)}` : "0x400 (no host breakpoints)"}`);
+      step(
+        "restore",
+        cfg.bug === "skip-dr7-restore"
+          ? "DR7 NOT restored (injected L0 bug)"
+          : `DR7 restored to ${dr7 === dr7Before ? `0x${dr7Before.toString(16)}` : "0x400 (no host breakpoints)"}`,
+      );
       if (cfg.bug !== "skip-irq-enable") {
         ifFlag = true;
         step("restore", "interrupts re-enabled (RFLAGS.IF=1)");
@@ -254,13 +288,20 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   return continueAfterDry(undefined);
 
   function continueAfterDry(l0Bug: string | undefined): NestedResult {
-    const extra: Partial<NestedResult> = { dryRun, ...(hostState ? { hostState } : {}), ...(l0Bug ? { l0Bug } : {}) };
+    const extra: Partial<NestedResult> = {
+      dryRun,
+      ...(hostState ? { hostState } : {}),
+      ...(l0Bug ? { l0Bug } : {}),
+    };
     // 5. Software guest-state checks on vmcs12 (→ exit 33).
     swCost(sw.guest.length);
     const guest = failingChecks(ctx12, sw.guest);
     if (guest.length) {
       const o = decide(guest, ctx12).outcome;
-      step("software", `${guest.length} software guest-state check(s) fail on vmcs12, first ${guest[0]!.id}; L1's host state is loaded from vmcs12`);
+      step(
+        "software",
+        `${guest.length} software guest-state check(s) fail on vmcs12, first ${guest[0]!.id}; L1's host state is loaded from vmcs12`,
+      );
       return finish(o, "software", extra);
     }
     step("software", `${sw.guest.length} software guest-state checks pass`);
@@ -278,7 +319,11 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       msrsLoaded.push({ index: e.memory.read32(a), value: e.memory.read64(a + 8) });
     }
     parts.msrLoads = upto * cfg.cost.perMsrLoad;
-    if (count) step("msr-load", `${upto} MSR(s) loaded from the VM-entry MSR-load list${upto ? `: ${msrsLoaded.map((m) => `0x${m.index.toString(16)}`).join(", ")}` : ""}`);
+    if (count)
+      step(
+        "msr-load",
+        `${upto} MSR(s) loaded from the VM-entry MSR-load list${upto ? `: ${msrsLoaded.map((m) => `0x${m.index.toString(16)}`).join(", ")}` : ""}`,
+      );
     if (firstBad) {
       step("msr-load", `MSR-load entry ${firstBad} fails (${msrFail[0]!.id})`);
       return finish({ type: "vmexit", reason: 34, qualification: firstBad }, "msr-load", extra);
@@ -296,14 +341,26 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     if (hw.outcome.type === "vmfail-valid" || hw.outcome.type === "vmfail-invalid") {
       parts.unwind = cfg.cost.unwind;
       const err = hw.outcome.type === "vmfail-valid" ? hw.outcome.error : 0;
-      step("entry", `late VMfail: L0 unwinds L1's state (CR0/CR3/CR4/EFER/PAT/DR7 from vmcs01${msrsLoaded.length ? ", MSRs already loaded are restored from the exit list" : ""}) and reports VMfail(7)`);
+      step(
+        "entry",
+        `late VMfail: L0 unwinds L1's state (CR0/CR3/CR4/EFER/PAT/DR7 from vmcs01${msrsLoaded.length ? ", MSRs already loaded are restored from the exit list" : ""}) and reports VMfail(7)`,
+      );
       let bug = l0Bug;
-      if (dryRun.performed) bug ??= "VMfail after a passed dry run: the dry run proved the controls valid and vmcs02's host state is L0's, so this is an L0 bug";
-      else if (err === 8) bug ??= "hardware VMfail with error 8: vmcs02's host state is L0's own, so this is an L0 bug";
-      return finish({ type: "vmfail-valid", error: 7 }, "hardware", { ...extra, ...(bug ? { l0Bug: bug } : {}) });
+      if (dryRun.performed)
+        bug ??=
+          "VMfail after a passed dry run: the dry run proved the controls valid and vmcs02's host state is L0's, so this is an L0 bug";
+      else if (err === 8)
+        bug ??= "hardware VMfail with error 8: vmcs02's host state is L0's own, so this is an L0 bug";
+      return finish({ type: "vmfail-valid", error: 7 }, "hardware", {
+        ...extra,
+        ...(bug ? { l0Bug: bug } : {}),
+      });
     }
     if (hw.outcome.type === "vmexit") {
-      step("entry", `hardware found invalid guest state after L0 had already loaded ${msrsLoaded.length} MSR(s): reflected to L1`);
+      step(
+        "entry",
+        `hardware found invalid guest state after L0 had already loaded ${msrsLoaded.length} MSR(s): reflected to L1`,
+      );
       return finish(hw.outcome, "hardware", extra);
     }
     return finish({ type: "entered" }, "none", extra);

@@ -3,8 +3,9 @@
  * does it (../shared/docs/reference/kvm-nested.md §2.4, §2.3 "L0-owned fields"): host state and
  * L0-owned fields from L0, guest state from vmcs12, controls merged.
  */
-import { F } from "../arch/fields.js";
+
 import { ENTRY, PIN, PROC, PROC2 } from "../arch/controls.js";
+import { F } from "../arch/fields.js";
 import { EFER } from "../arch/registers.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Vmcs } from "../vmcs/store.js";
@@ -75,7 +76,9 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
   if (pin12 & PIN.PREEMPTION_TIMER) out.notes.push("VMX-preemption timer: emulated by L0 with a host timer");
 
   // Primary: L0's without the window exits and TPR shadow, | L1's; unconditional I/O exiting instead of bitmaps.
-  let proc = (vmcs01.lo(F.CPU_BASED_VM_EXEC_CONTROL) & ~(PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.TPR_SHADOW)) | proc12;
+  let proc =
+    (vmcs01.lo(F.CPU_BASED_VM_EXEC_CONTROL) & ~(PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.TPR_SHADOW)) |
+    proc12;
   proc = (proc | (1 << 24) | PROC.USE_MSR_BITMAPS) & ~PROC.USE_IO_BITMAPS;
   if (!(proc & PROC.TPR_SHADOW)) proc |= PROC.CR8_LOAD | PROC.CR8_STORE;
   v.setHalves(F.CPU_BASED_VM_EXEC_CONTROL, proc >>> 0, 0);
@@ -96,7 +99,8 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
     (1 << 26); // user wait/pause
   let proc2 = (vmcs01.lo(F.SECONDARY_VM_EXEC_CONTROL) & ~l1Decides) | proc2_12;
   proc2 &= ~(PROC2.PML | PROC2.SHADOW_VMCS);
-  if (proc2_12 & (PROC2.PML | PROC2.SHADOW_VMCS)) out.notes.push("PML / VMCS shadowing: emulated by L0, cleared in vmcs02");
+  if (proc2_12 & (PROC2.PML | PROC2.SHADOW_VMCS))
+    out.notes.push("PML / VMCS shadowing: emulated by L0, cleared in vmcs02");
   if (proc2 & PROC2.EPT) proc2 |= 0; // nested EPT: L0 builds a shadow EPT
   v.setHalves(F.SECONDARY_VM_EXEC_CONTROL, proc2 >>> 0, 0);
   v.setHalves(F.CPU_BASED_VM_EXEC_CONTROL, (proc | (proc2 ? PROC.SECONDARY : 0)) >>> 0, 0);
@@ -113,8 +117,14 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
 
   // Entry controls: L0's | L1's, then IA-32e mode guest and load-EFER follow the computed L2 EFER.
   const efer12Lo = lo(F.GUEST_IA32_EFER);
-  const l2Efer = entry12 & ENTRY.LOAD_EFER ? efer12Lo : entry12 & ENTRY.IA32E_GUEST ? EFER.LMA | EFER.LME | EFER.SCE | EFER.NXE : EFER.SCE | EFER.NXE;
-  let entry = (vmcs01.lo(F.VM_ENTRY_CONTROLS) | (entry12 & ~ENTRY.LOAD_PERF_GLOBAL_CTRL)) & ~ENTRY.IA32E_GUEST;
+  const l2Efer =
+    entry12 & ENTRY.LOAD_EFER
+      ? efer12Lo
+      : entry12 & ENTRY.IA32E_GUEST
+        ? EFER.LMA | EFER.LME | EFER.SCE | EFER.NXE
+        : EFER.SCE | EFER.NXE;
+  let entry =
+    (vmcs01.lo(F.VM_ENTRY_CONTROLS) | (entry12 & ~ENTRY.LOAD_PERF_GLOBAL_CTRL)) & ~ENTRY.IA32E_GUEST;
   if (l2Efer & EFER.LMA) entry |= ENTRY.IA32E_GUEST;
   entry |= ENTRY.LOAD_EFER;
   v.setHalves(F.VM_ENTRY_CONTROLS, entry >>> 0, 0);
@@ -126,7 +136,13 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
     out.notes.push("vmcs12 VPID is 0 but vmcs02 uses L0's vpid02: hardware cannot see this error");
   if (proc2 & PROC2.EPT) v.setHalves(F.EPT_POINTER, L0_EPTP, 0);
   v.setHalves(F.VMCS_LINK_POINTER, 0xffffffff, 0xffffffff);
-  for (const f of ["VM_ENTRY_MSR_LOAD_COUNT", "VM_EXIT_MSR_LOAD_COUNT", "VM_EXIT_MSR_STORE_COUNT", "PML_ADDRESS", "VM_FUNCTION_CONTROL"])
+  for (const f of [
+    "VM_ENTRY_MSR_LOAD_COUNT",
+    "VM_EXIT_MSR_LOAD_COUNT",
+    "VM_EXIT_MSR_STORE_COUNT",
+    "PML_ADDRESS",
+    "VM_FUNCTION_CONTROL",
+  ])
     v.set(F[f]!, 0n);
   v.setHalves(F.POSTED_INTR_NV, L0_POSTED_VECTOR, 0);
   if (proc12 & PROC.TPR_SHADOW) {
@@ -134,12 +150,15 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
     if (a === undefined) {
       // KVM writes an all-ones address so that the hardware VM entry fails (kvm-nested.md K116).
       v.setHalves(F.VIRTUAL_APIC_PAGE_ADDR, 0xffffffff, 0xffffffff);
-      out.notes.push("virtual-APIC page cannot be mapped: vmcs02 gets an all-ones address so hardware fails the entry");
+      out.notes.push(
+        "virtual-APIC page cannot be mapped: vmcs02 gets an all-ones address so hardware fails the entry",
+      );
     } else setAddr(v, F.VIRTUAL_APIC_PAGE_ADDR, a);
   }
   if (proc2_12 & PROC2.VIRT_APIC_ACCESSES) {
     const a = mapPage(lo(F.APIC_ACCESS_ADDR), vmcs12.hi(F.APIC_ACCESS_ADDR), l1);
-    if (a === undefined) out.internalError = "APIC-access page cannot be mapped (KVM exits to userspace with an internal error)";
+    if (a === undefined)
+      out.internalError = "APIC-access page cannot be mapped (KVM exits to userspace with an internal error)";
     else setAddr(v, F.APIC_ACCESS_ADDR, a);
   }
   if (pin12 & PIN.POSTED_INTR) {

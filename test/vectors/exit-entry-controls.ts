@@ -252,12 +252,6 @@ const entryCases: CheckCase[] = [
   },
   { id: "ctl.event.error-code-required", name: "#DF (8)", pass: info(3, 8, DEL), fail: info(3, 8) },
   { id: "ctl.event.error-code-required", name: "#AC (17)", pass: info(3, 17, DEL), fail: info(3, 17) },
-  {
-    id: "ctl.event.error-code-required",
-    name: "CR0.PE = 0 in the field counts as 1 without unrestricted guest",
-    pass: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: ev(3, 14, DEL) } },
-    fail: info(3, 14),
-  },
   { id: "ctl.event.error-code-not-expected", pass: info(3, 6), fail: info(3, 6, DEL) },
   {
     id: "ctl.event.error-code-not-expected",

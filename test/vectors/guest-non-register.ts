@@ -478,6 +478,13 @@ export const cases: CheckCase[] = [
     outcome: Q4,
   },
   {
+    id: "guest.link-pointer.current-vmcs",
+    setup: { memory: { [LINK]: REVISION }, vmcs: { VMCS_LINK_POINTER: LINK } },
+    pass: { processor: { currentVmcsPointer: 0x31000 } },
+    fail: { processor: { currentVmcsPointer: LINK } },
+    outcome: Q4,
+  },
+  {
     id: "guest.link-pointer.executive-vmcs",
     setup: {
       processor: IN_SMM,
