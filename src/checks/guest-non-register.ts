@@ -34,7 +34,7 @@ import {
 } from "../arch/registers.js";
 import { Memory } from "../vmcs/memory.js";
 import type { Check, Ctx } from "./types.js";
-import { beyondPhys, misaligned, physLimit, show, val } from "./util.js";
+import { beyondPhys, bitList, misaligned, physLimit, show, val } from "./util.js";
 
 const SDM = "29.3.1.5";
 /** IA32_DEBUGCTL.BTF (single-step on branches), SDM Vol. 3 19.4.1. */
@@ -105,6 +105,16 @@ function allowedInHlt(type: number, vector: number): boolean {
 /** SDM 29.3.1.5: only an NMI or a machine-check exception (hardware exception 18) may be injected into shutdown. */
 function allowedInShutdown(type: number, vector: number): boolean {
   return type === EVENT_TYPE.NMI || (type === EVENT_TYPE.HW_EXCEPTION && vector === 18);
+}
+
+/** The reserved bits set in the pending-debug-exceptions field, for a message. */
+function describeReservedDbg(c: Ctx): string {
+  const lo = (pendingDbg(c) & PENDING_DBG.RESERVED_LO) >>> 0;
+  const hi = c.hi(F.GUEST_PENDING_DBG_EXCEPTIONS);
+  const parts: string[] = [];
+  if (lo) parts.push(bitList(lo));
+  if (hi) parts.push(bitList(hi, 32));
+  return parts.join(" and ");
 }
 
 /** The BS rule applies with blocking by STI or by MOV SS, or in the HLT state (SDM 29.3.1.5). */
@@ -394,7 +404,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fail: (c) =>
       (pendingDbg(c) & PENDING_DBG.RESERVED_LO) !== 0 || c.hi(F.GUEST_PENDING_DBG_EXCEPTIONS) !== 0,
     message: (c) =>
-      `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets reserved bits; only B3:0 (bits 3:0), enabled breakpoint (12), BS (14) and RTM (16) are defined`,
+      `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets reserved ${describeReservedDbg(c)}; only B3:0 (bits 3:0), enabled breakpoint (12), BS (14) and RTM (16) are defined`,
   },
   {
     id: "guest.pending-dbg.bs-required",

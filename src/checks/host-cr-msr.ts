@@ -31,10 +31,19 @@
  */
 import { EXIT, EXIT2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
-import { CET_CTL, CR0, CR4, EFER, EFER_VALID, FRED_CONFIG_RESERVED } from "../arch/registers.js";
+import { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } from "../arch/registers.js";
 import { hex64, isCanonical } from "../util/u64.js";
 import type { Check, Ctx } from "./types.js";
-import { bitList, canonical, hostAddrSpaceSize, physLimit, show, supportsIntel64 } from "./util.js";
+import {
+  bitList,
+  canonical,
+  eferValidLo,
+  eferValidText,
+  hostAddrSpaceSize,
+  physLimit,
+  show,
+  supportsIntel64,
+} from "./util.js";
 
 /** CR0 bits exempt from the host fixed-bit check (SDM 29.2.2 footnote: NW and CD are never checked). */
 const CR0_UNCHECKED = CR0.NW | CR0.CD;
@@ -286,15 +295,16 @@ export const hostCrMsrChecks: readonly Check[] = [
     sdm: "29.2.2",
     cls: "host",
     fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
-    rule: 'If "load IA32_EFER" is 1, the host IA32_EFER field must not set reserved bits (only SCE, LME, LMA, NXE are defined)',
+    rule: 'If "load IA32_EFER" is 1, the host IA32_EFER field must not set reserved bits (only SCE, LME, LMA and, with execute-disable support, NXE are defined)',
     checklist: ["H14"],
     when: (c) => (c.exit & EXIT.LOAD_EFER) !== 0,
-    fail: (c) => ((c.lo(F.HOST_IA32_EFER) & ~EFER_VALID) | c.hi(F.HOST_IA32_EFER)) !== 0,
+    // NXE is reserved without execute-disable support (Bochs efer_suppmask; kvm-unit-tests test_efer).
+    fail: (c) => ((c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c)) | c.hi(F.HOST_IA32_EFER)) !== 0,
     message: (c) => {
-      const lo = c.lo(F.HOST_IA32_EFER) & ~EFER_VALID;
+      const lo = c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c);
       const hi = c.hi(F.HOST_IA32_EFER);
       const bits = [lo ? bitList(lo) : "", hi ? bitList(hi, 32) : ""].filter(Boolean).join(", ");
-      return `${show(c, F.HOST_IA32_EFER)} sets reserved ${bits} while "load IA32_EFER" is 1; only SCE (0), LME (8), LMA (10) and NXE (11) may be 1`;
+      return `${show(c, F.HOST_IA32_EFER)} sets reserved ${bits} while "load IA32_EFER" is 1; ${eferValidText(c)}`;
     },
   },
   {

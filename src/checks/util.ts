@@ -74,3 +74,21 @@ export function areaEnd(c: Ctx, i: number, count: number, size: number): string 
   const end = ((BigInt(c.hi(i)) << 32n) | BigInt(c.lo(i))) + BigInt(count) * BigInt(size) - 1n;
   return `0x${end.toString(16)}`;
 }
+
+/**
+ * IA32_EFER bits WRMSR accepts on an Intel 64 processor: SCE (0), LME (8), LMA (10) and NXE (11). NXE is
+ * reserved when the processor does not enumerate execute-disable (CPUID.80000001H:EDX[20], e.g. with
+ * "XD bit disable" set in IA32_MISC_ENABLE). Absence of the `nx` flag counts only in a full /proc/cpuinfo flag
+ * list (one that names `lm`), so a partial list never makes NXE reserved.
+ */
+export function eferValidLo(c: Ctx): number {
+  const noNx = c.caps.flags.has("lm") && !c.caps.flags.has("nx");
+  return noNx ? 0x501 : 0xd01;
+}
+
+/** Message text for the valid IA32_EFER bits. */
+export function eferValidText(c: Ctx): string {
+  return eferValidLo(c) === 0xd01
+    ? "only SCE (0), LME (8), LMA (10) and NXE (11) may be 1"
+    : "only SCE (0), LME (8) and LMA (10) may be 1 (NXE, bit 11, is reserved: the processor does not support execute-disable, no `nx` flag)";
+}

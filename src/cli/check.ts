@@ -5,11 +5,12 @@ import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
+import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { humanReport } from "../report.js";
 import { readDocuments } from "./input.js";
 import type { Output } from "./output.js";
 
-/** `--cpu NAME|FILE`: a built-in name, or a JSON profile file. */
+/** `--cpu NAME|FILE`: a built-in name, a JSON profile file, or vmxcap output. */
 export function resolveCpuOption(arg: string): Caps {
   if (builtinNames().includes(arg)) return builtinProfile(arg);
   let text: string;
@@ -27,7 +28,12 @@ export function resolveCpuOption(arg: string): Caps {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new InputError(`not valid JSON: ${(e as Error).message}`, { file: arg });
+    if (!looksLikeVmxcap(text)) throw new InputError(`not valid JSON: ${(e as Error).message}`, { file: arg });
+    try {
+      data = parseVmxcap(text, arg); // QEMU scripts/kvm/vmxcap output
+    } catch (v) {
+      throw v instanceof InputError ? v.withFile(arg) : v;
+    }
   }
   try {
     return decodeProfile(data as never, "cpu");

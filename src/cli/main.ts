@@ -4,11 +4,15 @@ import { parseArgs } from "node:util";
 import { InputError } from "../errors.js";
 import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
+import { convertFiles } from "./convert.js";
+import { explainFiles } from "./explain.js";
 import { NESTED_USAGE, nestedCommand } from "./nested.js";
 import { Output } from "./output.js";
 
 const USAGE = `usage:
   nvmx check [--json] [--cpu NAME|FILE] FILE...   check entry documents (- = stdin; JSON or NDJSON)
+  nvmx explain [--json] [--cpu NAME|FILE] FILE... explain real logs (KVM/Xen dumps, QEMU dumps, nested state)
+  nvmx convert FILE... --to json [--cpu NAME|FILE]  turn any supported input into nvmx-entry/1 document(s)
   nvmx caps list                                  list the built-in CPU profiles
   nvmx caps show NAME                             what each capability MSR of a profile allows
 ${NESTED_USAGE}`;
@@ -31,6 +35,26 @@ async function main(argv: string[]): Promise<number> {
     }
     case "nested":
       return nestedCommand(rest, out);
+    case "explain":
+    case "convert": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          json: { type: "boolean", default: false },
+          cpu: { type: "string" },
+          to: { type: "string", default: "json" },
+        },
+      });
+      if (positionals.length === 0)
+        throw new InputError(`nvmx ${cmd} needs at least one FILE (or - for stdin)`, { file: "nvmx" });
+      const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
+      const bad =
+        cmd === "explain"
+          ? await explainFiles(positionals, { json: values.json ?? false, ...(cpu ? { cpu } : {}) }, out)
+          : await convertFiles(positionals, { to: values.to ?? "json", ...(cpu ? { cpu } : {}) }, out);
+      return bad ? 2 : 0;
+    }
     case "caps": {
       const [sub, name] = rest;
       if (sub === "list") {

@@ -4,6 +4,8 @@ import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntryText } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { compareCorpus } from "../nested/compare.js";
+import { violationCorpus } from "../nested/corpus.js";
+import { builtinProfile } from "../cpu/builtin.js";
 import {
   DEFAULT_CONFIG,
   type EarlyChecks,
@@ -21,7 +23,7 @@ export const NESTED_USAGE = `  nvmx nested [--json] [--early-checks=1|0|-1] [--s
               [--hypervisor | --bare-metal] [--host-cpu NAME|FILE] [--cpu NAME|FILE]
               [--bug ${L0_BUGS.join("|")}] [--no-host-breakpoints] FILE...
                                                   L0 emulating L1's VM entry on each vmcs12, step by step
-  nvmx nested --compare CORPUS [--json] [--host-cpu NAME] [--hypervisor]
+  nvmx nested --compare CORPUS|violate-each [--json] [--cpu NAME] [--host-cpu NAME] [--hypervisor]
                                                   every configuration over a corpus of vmcs12 states
   nvmx nested --find-gaps [--software-checks=kvm] [--cpu NAME] [--host-cpu NAME]
                                                   vmcs12 states a software-check set lets through
@@ -112,6 +114,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
       bug: { type: "string" },
       "no-host-breakpoints": { type: "boolean", default: false },
       compare: { type: "string" },
+      "find-gaps": { type: "boolean", default: false },
     },
   });
   const json = values.json ?? false;
@@ -129,8 +132,15 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
   const hostCaps = values["host-cpu"] ? resolveCpuOption(values["host-cpu"]) : undefined;
   const cpu = values.cpu ? resolveCpuOption(values.cpu) : undefined;
 
+  if (values["find-gaps"]) {
+    const { findGapsCommand } = await import("./nested-gaps.js");
+    return findGapsCommand(cfg, cpu ?? builtinProfile("kvm-nested"), hostCaps, json, out);
+  }
   if (values.compare !== undefined) {
-    const { entries, bad } = await readEntries([values.compare], cpu, out, json);
+    const generated = values.compare === "violate-each";
+    const { entries, bad } = generated
+      ? { entries: violationCorpus(cpu ?? builtinProfile("kvm-nested"), { valid: 20 }).entries.map((e): [string, Entry] => ["", e]), bad: 0 }
+      : await readEntries([values.compare], cpu, out, json);
     const rows = compareCorpus(
       entries.map(([, e]) => e),
       { ...(hostCaps ? { hostCaps } : {}), ...(hypervisor !== undefined ? { hypervisor } : {}) },

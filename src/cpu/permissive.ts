@@ -146,6 +146,10 @@ export const STRICTER_VARIANTS: readonly ProfileVariant[] = [
       d.msrs.IA32_VMX_BASIC = hex(BigInt(d.msrs.IA32_VMX_BASIC ?? "0") & ~(1n << 56n));
     },
   ),
+  variant("if the CPU lacks SMX (CR4.SMXE must be 0, as on most virtual CPUs)", (d) => {
+    d.msrs.IA32_VMX_CR4_FIXED1 = hex(BigInt(d.msrs.IA32_VMX_CR4_FIXED1 ?? "0") & ~(1n << 14n));
+    d.flags = (d.flags ?? []).filter((f) => f !== "smx");
+  }),
   variant("if MAXPHYADDR is 39 (as many client CPUs)", (d) => {
     d.maxPhysAddr = 39;
   }),

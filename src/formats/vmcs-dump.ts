@@ -306,6 +306,8 @@ function isKnownStart(t: string, section: Section): boolean {
 interface State {
   dump: ParsedDump;
   section: Section;
+  /** line of the last section header: no line joins across it */
+  boundary: number;
   lines: { text: string; line: number; section: Section }[];
   xen: boolean;
   elided: boolean;
@@ -325,7 +327,7 @@ export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
 
   const start = (line: number, section: Section, hasHeader: boolean): State => {
     const d = newDump("kvm-dump", "", line);
-    const s: State = { dump: d, section, lines: [], xen: false, elided: false };
+    const s: State = { dump: d, section, lines: [], xen: false, elided: false, boundary: line };
     if (hasHeader) d.notes.push("");
     if (pendingXen) {
       s.xen = true;
@@ -383,6 +385,7 @@ export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
       if (st && section === "guest" && (st.lines.length > 0 || st.section !== "guest")) finish();
       if (!st) st = start(line, section, false);
       st.section = section;
+      st.boundary = line;
       continue;
     }
     if (!st) continue;
@@ -399,7 +402,7 @@ export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
     const k = firstKey(t);
     const cont =
       prev !== undefined &&
-      prev.line < line &&
+      prev.line > st.boundary &&
       !MSR_ENTRY.test(t) &&
       !XEN_SEG.test(t) &&
       (dangling(prev.text) ||
@@ -542,6 +545,12 @@ function finishDump(st: State): ParsedDump | undefined {
     if (sawCet) parts.push("CET");
     if (sawPkrs) parts.push("PKRS");
     d.layout = parts.length > 1 ? `${parts[0]} (${parts.slice(1).join(", ")})` : parts[0]!;
+  }
+  // Xen and Linux 4.x print one "CR3 target" line per pair of targets in use, so no line means a count of 0
+  if (xenMarks || d.layout.startsWith("Linux 4.x")) {
+    let n = 0;
+    for (let i = 0; i < 4; i++) if (d.values.has(`CR3_TARGET_VALUE${i}`)) n = i + 1;
+    if (!d.values.has("CR3_TARGET_COUNT")) d.values.set("CR3_TARGET_COUNT", BigInt(n));
   }
   if (st.elided) d.notes.push('the log elides lines ("..."): fields in them are unknown');
   const exitReason = d.values.get("VM_EXIT_REASON");

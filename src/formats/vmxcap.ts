@@ -5,9 +5,12 @@
  * (must be 1), "default" (must be 1 in the plain MSR, may be 0 in the TRUE MSR). Bits the output does not
  * list are reserved: the plain MSRs get the architectural default-1 classes (SDM A.2), and a bit this
  * vmxcap version does not know is taken as allowed (said in the profile's description). CR0/CR4 fixed bits,
- * MAXPHYADDR and CPU flags are not in the output: architectural fixed bits, MAXPHYADDR 52, no flags.
+ * MAXPHYADDR, linear-address width and CPU flags are not in the output: the architectural fixed bits and,
+ * so that an unknown capability produces no violation, MAXPHYADDR 52, 57-bit linear addresses and every
+ * flag of the permissive profile (src/cpu/permissive.ts).
  */
 import type { CapabilityMsrName } from "../arch/msrs.js";
+import { PERMISSIVE_FLAGS } from "../cpu/permissive.js";
 import type { ProfileData } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
 import { logLines } from "./text.js";
@@ -289,7 +292,7 @@ export function parseVmxcap(text: string, name = "vmxcap"): ProfileData {
   msrs.IA32_VMX_CR4_FIXED1 = "0x11bff7fff";
   const notes = [
     "rebuilt from vmxcap output",
-    "CR0/CR4 fixed bits, MAXPHYADDR (52 assumed) and CPU flags (none) are not in vmxcap output",
+    "CR0/CR4 fixed bits, MAXPHYADDR, linear-address width and CPU flags are not in vmxcap output (assumed: architectural fixed bits, MAXPHYADDR 52, 57-bit linear addresses, every flag)",
   ];
   if (assumedBits.length)
     notes.push(`control bits this vmxcap does not list taken as allowed: ${assumedBits.join(", ")}`);
@@ -300,7 +303,8 @@ export function parseVmxcap(text: string, name = "vmxcap"): ProfileData {
     source: "vmxcap",
     msrs,
     maxPhysAddr: 52,
-    flags: [],
+    linearAddressBits: 57,
+    flags: [...PERMISSIVE_FLAGS],
   };
 }
 

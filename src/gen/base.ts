@@ -90,7 +90,9 @@ export function baseVmcs(caps: Caps): Vmcs {
   s("HOST_RSP", 0xffffc90000103f00n);
   s("HOST_RIP", 0xffffffff8100a000n);
   s("HOST_IA32_PAT", LINUX.pat);
-  s("HOST_IA32_EFER", LINUX.efer);
+  // EFER.NXE only where execute-disable exists (a full cpuinfo flag list without `nx`: NXE is reserved).
+  const efer = caps.flags.has("lm") && !caps.flags.has("nx") ? LINUX.efer & ~0x800 : LINUX.efer;
+  s("HOST_IA32_EFER", efer);
 
   // Guest state: a 64-bit Linux guest (SDM 29.3.1).
   s("GUEST_CR0", ((LINUX.cr0 | caps.cr0Fixed0) & caps.cr0Fixed1) >>> 0);
@@ -99,7 +101,7 @@ export function baseVmcs(caps: Caps): Vmcs {
   s("GUEST_DR7", 0x400);
   s("GUEST_IA32_DEBUGCTL", 0);
   s("GUEST_IA32_PAT", LINUX.pat);
-  s("GUEST_IA32_EFER", LINUX.efer);
+  s("GUEST_IA32_EFER", efer);
   s("GUEST_CS_SELECTOR", 0x10);
   s("GUEST_CS_LIMIT", 0xffffffff);
   s("GUEST_CS_AR_BYTES", 0xa09b);

@@ -340,6 +340,24 @@ export const cases: CheckCase[] = [
     fail: { vmcs: { GUEST_IA32_EFER: 0x100000d01n } },
   },
   {
+    id: "guest.efer.reserved-bits",
+    name: "NXE without execute-disable support (cpuinfo flags with lm, no nx)",
+    cpu: (d) => {
+      d.flags = [...(d.flags ?? []), "lm"];
+    },
+    pass: { vmcs: { GUEST_IA32_EFER: 0x501n } },
+    fail: { vmcs: { GUEST_IA32_EFER: 0xd01n } },
+  },
+  {
+    id: "guest.efer.reserved-bits",
+    name: "NXE valid with nx",
+    cpu: (d) => {
+      d.flags = [...(d.flags ?? []), "lm", "nx"];
+    },
+    pass: { vmcs: { GUEST_IA32_EFER: 0xd01n } },
+    fail: { vmcs: { GUEST_IA32_EFER: 0x2d01n } },
+  },
+  {
     id: "guest.efer.lma-matches-ia32e",
     name: "IA-32e guest with LMA=LME=0",
     fail: { vmcs: { GUEST_IA32_EFER: 0x801n } },

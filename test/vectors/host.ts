@@ -299,6 +299,15 @@ export const cases: CheckCase[] = [
   { id: "host.efer.reserved-bits", name: "bit 32", fail: { vmcs: { HOST_IA32_EFER: 0x100000d01n } } },
   { id: "host.efer.reserved-bits", name: "bit 1", fail: { vmcs: { HOST_IA32_EFER: 0xd03n } } },
   {
+    id: "host.efer.reserved-bits",
+    name: "NXE without execute-disable support (cpuinfo flags with lm, no nx)",
+    cpu: (d) => {
+      d.flags = [...(d.flags ?? []), "lm"];
+    },
+    pass: { vmcs: { HOST_IA32_EFER: 0x501n } },
+    fail: { vmcs: { HOST_IA32_EFER: 0xd01n } },
+  },
+  {
     id: "host.efer.lma-matches-hass",
     name: "LMA=0 with HASS=1",
     fail: { vmcs: { HOST_IA32_EFER: 0x901n } },

@@ -1,0 +1,62 @@
+/** `nvmx convert FILE --to json [--cpu NAME|FILE]`: any supported input → `nvmx-entry/1` document(s). */
+import { PERMISSIVE_PROFILE, permissiveProfile } from "../cpu/permissive.js";
+import type { Caps } from "../cpu/profile.js";
+import { type EntryDocument, parseEntryText, serializeEntry } from "../entry/document.js";
+import { InputError } from "../errors.js";
+import { parseInput } from "../formats/detect.js";
+import { dumpToEntry } from "../formats/entry.js";
+import { cpuSpecOf, FORMAT_NAMES } from "../formats/explain.js";
+import { readInput } from "./explain.js";
+import type { Output } from "./output.js";
+
+export interface ConvertOptions {
+  to: string;
+  cpu?: Caps;
+}
+
+/** The documents of one input (entry documents, or a CPU profile for vmxcap). */
+export function convertBytes(bytes: Uint8Array, name: string, cpu?: Caps): unknown[] {
+  const parsed = parseInput(bytes, name);
+  if (parsed.format === "vmxcap") return [parsed.profile];
+  if (parsed.format === "nvmx-json")
+    return parsed.documents.map((d) => {
+      try {
+        return serializeEntry(parseEntryText(d.text, cpu ? { cpu } : {}));
+      } catch (e) {
+        throw e instanceof InputError ? e.withFile(name, d.line) : e;
+      }
+    });
+  return parsed.dumps.map((d) => {
+    const conv = dumpToEntry(d, cpu ?? permissiveProfile(), cpu ? cpuSpecOf(cpu) : PERMISSIVE_PROFILE);
+    const doc: EntryDocument & { description?: string } = serializeEntry(conv.entry);
+    doc.description = [
+      `converted by nvmx from ${FORMAT_NAMES[d.format]} (${d.layout}) in ${name}${d.line ? ` line ${d.line}` : ""}`,
+      conv.unknownFields.length
+        ? `not in the log (values that pass were used): ${conv.unknownFields.join(", ")}`
+        : "",
+      ...conv.assumptions.map((a) => `assumed: ${a.text}`),
+    ]
+      .filter(Boolean)
+      .join("; ");
+    return doc;
+  });
+}
+
+export async function convertFiles(files: string[], opts: ConvertOptions, out: Output): Promise<number> {
+  if (opts.to !== "json")
+    throw new InputError(`unknown --to format "${opts.to}" (supported: json)`, { file: "nvmx convert" });
+  let bad = 0;
+  for (const file of files) {
+    const name = file === "-" ? "<stdin>" : file;
+    try {
+      const docs = convertBytes(readInput(file), name, opts.cpu);
+      if (docs.length === 1 && files.length === 1) await out.line(JSON.stringify(docs[0], null, 2));
+      else for (const d of docs) await out.line(JSON.stringify(d));
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      bad++;
+      await out.error(e.file === "<input>" ? e.withFile(name) : e, false);
+    }
+  }
+  return bad;
+}

@@ -1,0 +1,659 @@
+/**
+ * Single-rule violations (issue 7): for any check of the registry, a state that fails exactly that check.
+ * Nothing here knows a particular rule. The search starts from valid states of every mode the profile
+ * supports and several feature levels (so the check's `when` gate holds in some of them), then tries
+ * mutations of the targets the check declares (`check.fields`) — every single-bit flip, boundary values (0,
+ * all ones, ±1, one past the MAXPHYADDR bit, canonical edges for 48/57 bits, limit/granularity edges, every
+ * value of each nibble), values the same field has in other valid states and values of the check's other
+ * fields — plus the processor state and the memory words VM entry reads (VMCS link pointer, PDPTEs, virtual
+ * TPR, MSR-load entries). A mutation that makes the check fail together with others is extended by a second
+ * mutation over the other failing checks' fields. The result is a recipe (target + operation) that can be
+ * replayed on other valid states, so one search yields many different violating states.
+ */
+import { F, FIELDS, type FieldDef, fieldByName } from "../arch/fields.js";
+import { CHECKS, checkById } from "../checks/registry.js";
+import { type Check, Ctx } from "../checks/types.js";
+import type { Caps } from "../cpu/profile.js";
+import type { Entry } from "../entry/document.js";
+import { countFailures, failingChecks } from "../entry/evaluate.js";
+import type { ProcessorState } from "../entry/processor.js";
+import { baseEntry } from "./base.js";
+import { Rng } from "./rng.js";
+import { type FeatureLevel, generateValid, type Mode, modesFor } from "./valid.js";
+
+// ---------------------------------------------------------------------------------------------------------
+// Targets and mutations
+
+/** Memory regions VM entry reads, located from the state itself. */
+export type MemRef = "link" | "pdpt" | "vtpr" | "msr-load";
+
+export type Target =
+  | { kind: "field"; index: number }
+  | { kind: "proc"; key: keyof ProcessorState }
+  | { kind: "mem"; ref: MemRef; offset: number };
+
+export interface Mutation {
+  target: Target;
+  /** "xor" flips bits of the current value; "set" writes a value. */
+  op: "xor" | "set";
+  lo: number;
+  hi: number;
+}
+
+const TWO32 = 0x100000000;
+
+export function targetName(t: Target): string {
+  if (t.kind === "field") return FIELDS[t.index]!.name;
+  if (t.kind === "proc") return `processor.${t.key}`;
+  return `memory[${t.ref}+0x${t.offset.toString(16)}]`;
+}
+
+/** Physical address of a memory target in a state, or undefined when the state has no such region. */
+export function memAddress(e: Entry, ref: MemRef, offset: number): number | undefined {
+  const v = e.vmcs;
+  const num = (f: number) => v.hi(f) * TWO32 + v.lo(f);
+  switch (ref) {
+    case "link": {
+      if (v.lo(F.VMCS_LINK_POINTER!) === 0xffffffff && v.hi(F.VMCS_LINK_POINTER!) === 0xffffffff) return undefined;
+      return num(F.VMCS_LINK_POINTER!) + offset;
+    }
+    case "pdpt":
+      return ((v.lo(F.GUEST_CR3!) & ~0x1f) >>> 0) + offset;
+    case "vtpr":
+      return num(F.VIRTUAL_APIC_PAGE_ADDR!) + 0x80 + offset;
+    case "msr-load": {
+      const n = v.lo(F.VM_ENTRY_MSR_LOAD_COUNT!);
+      if (offset >= 16 * Math.min(n, 8)) return undefined;
+      return num(F.VM_ENTRY_MSR_LOAD_ADDR!) + offset;
+    }
+  }
+}
+
+type ProcKey = keyof ProcessorState;
+const PROC_VALUES: readonly [ProcKey, readonly (string | number | boolean)[]][] = [
+  ["instruction", ["vmlaunch", "vmresume"]],
+  ["launchState", ["clear", "launched"]],
+  ["ia32e", [true, false]],
+  ["cpl", [0, 1, 2, 3]],
+  ["vmxRoot", [true, false]],
+  ["currentVmcsValid", [true, false]],
+  ["inSmm", [true, false]],
+  ["blockingByMovSs", [true, false]],
+  ["dualMonitorActive", [true, false]],
+  ["currentVmcsShadow", [true, false]],
+  ["executiveVmcsLaunchState", ["clear", "launched"]],
+];
+const encodeProc = (key: ProcKey, v: string | number | boolean): number =>
+  PROC_VALUES.find((p) => p[0] === key)![1].indexOf(v);
+
+function readTarget(e: Entry, t: Target): [number, number] | undefined {
+  if (t.kind === "field") return [e.vmcs.lo(t.index), e.vmcs.hi(t.index)];
+  if (t.kind === "proc") {
+    if (t.key === "vmxonPointer") {
+      const n = e.processor.vmxonPointer ?? 0;
+      return [n % TWO32, Math.floor(n / TWO32)];
+    }
+    return [encodeProc(t.key, e.processor[t.key] as string | number | boolean), 0];
+  }
+  const a = memAddress(e, t.ref, t.offset);
+  if (a === undefined) return undefined;
+  return [e.memory.read32(a), 0];
+}
+
+function writeTarget(e: Entry, t: Target, lo: number, hi: number): boolean {
+  if (t.kind === "field") {
+    const f = FIELDS[t.index]!;
+    e.vmcs.setHalves(t.index, f.width === 16 ? lo & 0xffff : lo, f.width === 16 || f.width === 32 ? 0 : hi);
+    return true;
+  }
+  if (t.kind === "proc") {
+    const p = e.processor as unknown as Record<string, unknown>;
+    if (t.key === "vmxonPointer") {
+      p[t.key] = hi * TWO32 + (lo >>> 0);
+      return true;
+    }
+    const vals = PROC_VALUES.find((x) => x[0] === t.key)![1];
+    if (lo < 0 || lo >= vals.length) return false;
+    p[t.key] = vals[lo];
+    return true;
+  }
+  const a = memAddress(e, t.ref, t.offset);
+  if (a === undefined) return false;
+  e.memory.write32(a, lo);
+  return true;
+}
+
+/** Apply a mutation in place; returns an undo function, or undefined when the target does not exist. */
+export function applyMutation(e: Entry, m: Mutation): (() => void) | undefined {
+  const old = readTarget(e, m.target);
+  if (!old) return undefined;
+  const lo = m.op === "xor" ? (old[0] ^ m.lo) >>> 0 : m.lo >>> 0;
+  const hi = m.op === "xor" ? (old[1] ^ m.hi) >>> 0 : m.hi >>> 0;
+  if (!writeTarget(e, m.target, lo, hi)) return undefined;
+  // A mem target's address may depend on the fields; memory writes are undone at the same address.
+  const addr = m.target.kind === "mem" ? memAddress(e, m.target.ref, m.target.offset) : undefined;
+  return () => {
+    if (m.target.kind === "mem" && addr !== undefined) e.memory.write32(addr, old[0]);
+    else writeTarget(e, m.target, old[0], old[1]);
+  };
+}
+
+export function describeMutation(m: Mutation): string {
+  const v = m.hi ? `0x${m.hi.toString(16)}${m.lo.toString(16).padStart(8, "0")}` : `0x${m.lo.toString(16)}`;
+  return `${targetName(m.target)} ${m.op === "xor" ? "^=" : "="} ${v}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Candidate values
+
+function widthBits(f: FieldDef): number {
+  return f.width === 16 ? 16 : f.width === 32 ? 32 : 64;
+}
+
+/** Candidate mutations of one target, near the boundaries of what the checks test. */
+function candidates(t: Target, caps: Caps, cur: [number, number], extra: readonly [number, number][]): Mutation[] {
+  const out: Mutation[] = [];
+  const set = (lo: number, hi = 0) => out.push({ target: t, op: "set", lo: lo >>> 0, hi: hi >>> 0 });
+  const xor = (lo: number, hi = 0) => out.push({ target: t, op: "xor", lo: lo >>> 0, hi: hi >>> 0 });
+  if (t.kind === "proc") {
+    const vals = PROC_VALUES.find((p) => p[0] === t.key)?.[1];
+    if (vals) for (let i = 0; i < vals.length; i++) if (i !== cur[0]) set(i);
+    return out;
+  }
+  const bits = t.kind === "field" ? widthBits(FIELDS[t.index]!) : 32;
+  for (let b = 0; b < Math.min(bits, 32); b++) xor(1 << b);
+  for (let b = 32; b < bits; b++) xor(0, 1 << (b - 32));
+  const maxLo = bits === 16 ? 0xffff : 0xffffffff;
+  const maxHi = bits === 64 ? 0xffffffff : 0;
+  set(0);
+  set(maxLo, maxHi);
+  set(1);
+  // ±1 of the current value (with carry)
+  const [lo, hi] = cur;
+  if (lo === maxLo) set(0, bits === 64 ? hi + 1 : 0);
+  else set(lo + 1, hi);
+  if (lo === 0) set(maxLo, bits === 64 ? hi - 1 : 0);
+  else set(lo - 1, hi);
+  // every value of each nibble of the low 32 bits (types, DPLs, vectors, memory types, walk lengths)
+  for (let n = 0; n < (t.kind === "mem" ? 2 : Math.min(bits, 32) / 4); n++)
+    for (let v = 0; v < 16; v++) set(((lo & ~(0xf << (4 * n))) | (v << (4 * n))) >>> 0, hi);
+  // small integers (counts, activity states, types)
+  if (t.kind === "field") {
+    for (let v = 2; v <= 16; v++) set(v);
+    set(caps.cr3Targets + 1);
+    set(caps.maxMsrList + 1);
+  }
+  if (bits === 32 || bits === 64) {
+    // limit/granularity edges
+    for (const v of [0xfff, 0x1000, 0xfffff, 0x100000, 0xffffe, 0xfffffffe, 0xfffff000, 0x7fffffff, 0x80000000])
+      set(v, bits === 64 ? 0 : 0);
+  }
+  if (bits === 64) {
+    // MAXPHYADDR edges: the first bit beyond, the last page below, and the current value plus the bit
+    const p = caps.addr32 ? 32 : caps.maxPhysAddr;
+    const pb: [number, number] = p < 32 ? [1 << p, 0] : [0, p - 32 < 32 ? 1 << (p - 32) : 0];
+    set(pb[0], pb[1]);
+    set(lo | pb[0], hi | pb[1]);
+    set(0xfffff000, p > 32 ? (2 ** (p - 32) - 1) >>> 0 : 0);
+    set(0, 1);
+    // canonical edges for 48- and 57-bit linear addresses, and ±1 around them
+    for (const [l, h] of [
+      [0xffffffff, 0x7fff],
+      [0, 0x8000],
+      [0, 0xffff8000],
+      [0xffffffff, 0xffff7fff],
+      [0xffffffff, 0xffffff],
+      [0, 0x1000000],
+      [0, 0xff000000],
+      [0xffffffff, 0xfeffffff],
+      [lo, hi ^ 0x8000],
+      [lo, hi ^ 0x1000000],
+    ] as const)
+      set(l, h);
+  }
+  for (const [l, h] of extra) set(l, bits === 64 ? h : 0);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The pool of valid starting states
+
+export interface PoolState {
+  entry: Entry;
+  ctx: Ctx;
+  mode: Mode;
+  label: string;
+}
+
+function makePool(caps: Caps, seed: number): PoolState[] {
+  const out: PoolState[] = [];
+  const add = (entry: Entry, mode: Mode, label: string) =>
+    out.push({ entry, ctx: new Ctx(entry.vmcs, caps, entry.processor, entry.memory), mode, label });
+  add(baseEntry(caps), "64", "base");
+  const levels: FeatureLevel[] = ["max", "random", "min", "random", "max", "random"];
+  const modes = modesFor(caps);
+  let i = 0;
+  for (const level of levels)
+    for (const mode of modes) {
+      const g = generateValid(caps, Rng.derive(seed, 1000 + i++), { mode, features: level });
+      add(g.entry, mode, `${mode}/${level}`);
+    }
+  return out;
+}
+
+function memTargets(e: Entry): Target[] {
+  const out: Target[] = [];
+  const push = (ref: MemRef, offsets: number[]) => {
+    for (const o of offsets) if (memAddress(e, ref, o) !== undefined) out.push({ kind: "mem", ref, offset: o });
+  };
+  push("link", [0]);
+  push("pdpt", [0, 4, 8, 12, 16, 20, 24, 28]);
+  push("vtpr", [0]);
+  push(
+    "msr-load",
+    Array.from({ length: 32 }, (_, i) => i * 4),
+  );
+  return out;
+}
+
+const PROC_TARGETS: Target[] = [
+  ...PROC_VALUES.map(([key]) => ({ kind: "proc", key }) as Target),
+  { kind: "proc", key: "vmxonPointer" },
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// The search
+
+export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
+
+export interface ViolationResult {
+  id: string;
+  status: ViolationStatus;
+  /** For "violated": the pool state it starts from and the mutations that make it fail exactly `id`. */
+  base?: PoolState;
+  recipe?: Mutation[];
+  /** For the others: why. */
+  reason?: string;
+  /** Evaluations spent. */
+  evals: number;
+}
+
+/** Outcome of evaluating the current state against the target check. */
+function exactly(ctx: Ctx, check: Check): { only: boolean; hits: boolean; failing: readonly Check[] } {
+  ctx.refresh();
+  const hits = (check.when === undefined || check.when(ctx)) && check.fail(ctx);
+  if (!hits) return { only: false, hits: false, failing: [] };
+  const failing = failingChecks(ctx);
+  return { only: failing.length === 1 && failing[0] === check, hits: true, failing };
+}
+
+/** Per-profile search state: the pool and the cache of results. */
+export class ViolationSearch {
+  readonly pool: PoolState[];
+  private readonly cache = new Map<string, ViolationResult>();
+  /** Values each field takes across the pool (distinct), used as candidates. */
+  private readonly poolValues = new Map<number, [number, number][]>();
+
+  constructor(
+    readonly caps: Caps,
+    readonly seed = 7,
+  ) {
+    this.pool = makePool(caps, seed);
+  }
+
+  private valuesOf(index: number): [number, number][] {
+    let v = this.poolValues.get(index);
+    if (!v) {
+      const seen = new Set<string>();
+      v = [];
+      for (const s of this.pool) {
+        const lo = s.entry.vmcs.lo(index);
+        const hi = s.entry.vmcs.hi(index);
+        const k = `${lo}:${hi}`;
+        if (!seen.has(k)) {
+          seen.add(k);
+          v.push([lo, hi]);
+        }
+      }
+      this.poolValues.set(index, v);
+    }
+    return v;
+  }
+
+  private readonly neighbours = new Map<string, Mutation[]>();
+
+  /** Single mutations of a field that keep a pool state valid (cached: they do not depend on the rule). */
+  private validNeighbours(s: PoolState, t: Target): Mutation[] {
+    const key = `${this.pool.indexOf(s)}:${targetName(t)}`;
+    let out = this.neighbours.get(key);
+    if (out) return out;
+    out = [];
+    const cur = readTarget(s.entry, t);
+    if (cur) {
+      const extra = t.kind === "field" ? this.valuesOf(t.index) : [];
+      for (const m of candidates(t, this.caps, cur, extra)) {
+        const undo = applyMutation(s.entry, m);
+        if (!undo) continue;
+        s.ctx.refresh();
+        if (countFailures(s.ctx) === 0) out.push(m);
+        undo();
+      }
+      s.ctx.refresh();
+    }
+    this.neighbours.set(key, out);
+    return out;
+  }
+
+  private declaredTargets(check: Check): Target[] {
+    const out: Target[] = [];
+    for (const name of check.fields) {
+      const f = fieldByName(name);
+      if (f) out.push({ kind: "field", index: f.index });
+    }
+    return out;
+  }
+
+  /** Mutations of the given targets in one state. */
+  private mutationsFor(s: PoolState, targets: readonly Target[], check: Check): Mutation[] {
+    const out: Mutation[] = [];
+    const declared = this.declaredTargets(check);
+    for (const t of targets) {
+      const cur = readTarget(s.entry, t);
+      if (!cur) continue;
+      const extra: [number, number][] = [];
+      if (t.kind === "field") {
+        extra.push(...this.valuesOf(t.index));
+        for (const d of declared)
+          if (d.kind === "field" && d.index !== t.index) extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
+      } else if (t.kind === "mem") {
+        extra.push([this.caps.revision, 0], [(this.caps.revision | 0x80000000) >>> 0, 0]);
+        for (const msr of [0xc0000100, 0xc0000101, 0x9b, 0x9e, 0x79, 0x800, 0x808, 0x80b, 0x8ff, 0xc0000080, 0x277, 0x1d9, 0x174, 0x48])
+          extra.push([msr, 0]);
+      }
+      out.push(...candidates(t, this.caps, cur, extra));
+    }
+    return out;
+  }
+
+  /** Find a state violating exactly `id` (cached). */
+  find(id: string): ViolationResult {
+    const hit = this.cache.get(id);
+    if (hit) return hit;
+    const check = checkById(id);
+    if (!check) throw new Error(`no check with id ${id}`);
+    const r = this.search(check);
+    this.cache.set(id, r);
+    return r;
+  }
+
+  /** Every check id of the registry. */
+  findAll(): ViolationResult[] {
+    return CHECKS.map((c) => this.find(c.id));
+  }
+
+  private search(check: Check): ViolationResult {
+    let evals = 0;
+    let anyHit = false;
+    const gate = (s: PoolState) => {
+      s.ctx.refresh();
+      return check.when === undefined || check.when(s.ctx);
+    };
+    const gated = this.pool.filter(gate);
+    const ungated = this.pool.filter((s) => !gated.includes(s));
+    const declared = this.declaredTargets(check);
+    const extraTargets = (s: PoolState) => [...PROC_TARGETS, ...memTargets(s.entry)];
+    type Partial = { s: PoolState; prefix: Mutation[]; failing: readonly Check[] };
+    const partial: Partial[] = [];
+    const done = (s: PoolState, recipe: Mutation[]): ViolationResult => ({
+      id: check.id,
+      status: "violated",
+      base: s,
+      recipe,
+      evals,
+    });
+
+    /** Single mutations on top of `prefix` (already applied to s). */
+    const trySingles = (s: PoolState, prefix: Mutation[], targets: readonly Target[]): Mutation | undefined => {
+      for (const m of this.mutationsFor(s, targets, check)) {
+        const undo = applyMutation(s.entry, m);
+        if (!undo) continue;
+        evals++;
+        const r = exactly(s.ctx, check);
+        undo();
+        if (r.only) {
+          s.ctx.refresh();
+          return m;
+        }
+        if (r.hits) {
+          anyHit = true;
+          if (partial.length < 256 && r.failing.length <= 6) partial.push({ s, prefix: [...prefix, m], failing: r.failing });
+        }
+      }
+      s.ctx.refresh();
+      return undefined;
+    };
+    const withPrefix = <T>(s: PoolState, prefix: Mutation[], fn: () => T): T | undefined => {
+      const undos: (() => void)[] = [];
+      for (const m of prefix) {
+        const u = applyMutation(s.entry, m);
+        if (!u) {
+          for (const v of undos.reverse()) v();
+          s.ctx.refresh();
+          return undefined;
+        }
+        undos.push(u);
+      }
+      const r = fn();
+      for (const v of undos.reverse()) v();
+      s.ctx.refresh();
+      return r;
+    };
+
+    // Stage 1: single mutations; declared fields first, then processor state and memory.
+    const order = [...gated, ...ungated.slice(0, 8)];
+    for (const s of order) {
+      const m = trySingles(s, [], declared);
+      if (m) return done(s, [m]);
+    }
+    for (const s of order.slice(0, 12)) {
+      const m = trySingles(s, [], extraTargets(s));
+      if (m) return done(s, [m]);
+    }
+
+    // Stage 2: move to a neighbouring valid state first (one mutation that keeps every check passing,
+    // preferring those that open the rule's gate), then a single violating mutation from there.
+    const openers: { s: PoolState; m: Mutation; opens: boolean }[] = [];
+    for (const s of this.pool) {
+      const wasGated = gated.includes(s);
+      for (const t of declared)
+        for (const m of this.validNeighbours(s, t)) {
+          const undo = applyMutation(s.entry, m);
+          if (!undo) continue;
+          s.ctx.refresh();
+          const opens = !wasGated && (check.when === undefined || check.when(s.ctx));
+          undo();
+          if (opens || openers.length < 400) openers.push({ s, m, opens });
+        }
+      s.ctx.refresh();
+    }
+    openers.sort((a, b) => Number(b.opens) - Number(a.opens));
+    let opened = 0;
+    for (const [i, o] of openers.slice(0, 160).entries()) {
+      if (o.opens) opened++;
+      const targets = i < 16 ? [...declared, ...extraTargets(o.s)] : declared;
+      const m = withPrefix(o.s, [o.m], () => trySingles(o.s, [o.m], targets));
+      if (m) return done(o.s, [o.m, m]);
+    }
+
+    // Stage 3: a partial hit (the rule fails with a few others), extended greedily by mutations over the
+    // other failing rules' fields that clear them while this rule keeps failing (up to three mutations).
+    // Partial hits that co-fail with a capability rule (a control or CR bit the profile does not allow) are
+    // dead ends: that rule can only be satisfied by undoing the very setting the target rule needs.
+    const fixable = partial.filter((p) => !p.failing.some((c) => c !== check && isCapabilityCheck(c)));
+    const capabilityBound = partial.length > 0 && fixable.length === 0;
+    const queue = fixable.sort((a, b) => a.failing.length - b.failing.length).slice(0, 32);
+    const budget = evals + 150_000;
+    for (let qi = 0; qi < queue.length && qi < 64 && evals < budget; qi++) {
+      const p = queue[qi]!;
+      if (p.prefix.length >= 3) continue;
+      const targets: Target[] = [...declared];
+      for (const c of p.failing) if (c !== check) targets.push(...this.declaredTargets(c));
+      targets.push(...extraTargets(p.s));
+      const res = withPrefix(p.s, p.prefix, () => {
+        let best: { m: Mutation; failing: readonly Check[] } | undefined;
+        for (const m of this.mutationsFor(p.s, dedupeTargets(targets), check)) {
+          const undo = applyMutation(p.s.entry, m);
+          if (!undo) continue;
+          evals++;
+          const r = exactly(p.s.ctx, check);
+          undo();
+          if (r.only) return { found: m };
+          if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length)) best = { m, failing: r.failing };
+        }
+        return { best };
+      });
+      if (!res) continue;
+      if ("found" in res && res.found) return done(p.s, [...p.prefix, res.found]);
+      if ("best" in res && res.best) queue.push({ s: p.s, prefix: [...p.prefix, res.best.m], failing: res.best.failing });
+    }
+
+    if (capabilityBound) {
+      const caps = new Set<string>();
+      for (const p of partial) for (const c of p.failing) if (c !== check && isCapabilityCheck(c)) caps.add(c.id);
+      return {
+        id: check.id,
+        status: "not-applicable",
+        reason: `the rule can fail only with a setting ${this.caps.name} does not allow (it co-fails with ${[...caps].slice(0, 3).join(", ")})`,
+        evals,
+      };
+    }
+    if (!anyHit)
+      return {
+        id: check.id,
+        status: "not-applicable",
+        reason:
+          gated.length === 0 && opened === 0
+            ? `no valid state on ${this.caps.name} meets the rule's conditions (a capability or control it depends on is not available)`
+            : `no state near a valid one makes the rule fail on ${this.caps.name} (what it forbids is not possible or always holds on this profile)`,
+        evals,
+      };
+    const eg = partial[0] ? [...new Set(partial[0].failing.map((c) => c.id))].filter((x) => x !== check.id) : [];
+    return {
+      id: check.id,
+      status: "not-alone",
+      reason: `the rule fails only together with others${eg.length ? ` (e.g. ${eg.join(", ")})` : ""}`,
+      evals,
+    };
+  }
+
+  /**
+   * A state violating exactly `id`, derived from the valid state `start` when possible (replaying the recipe,
+   * then a bounded search on that state), else a copy of the search's witness. Undefined when the rule cannot
+   * be violated alone on this profile.
+   */
+  violate(id: string, start?: Entry): Entry | undefined {
+    const r = this.find(id);
+    if (r.status !== "violated") return undefined;
+    const check = checkById(id)!;
+    if (start) {
+      const ctx = new Ctx(start.vmcs, this.caps, start.processor, start.memory);
+      const undos: (() => void)[] = [];
+      let ok = true;
+      for (const m of r.recipe!) {
+        const u = applyMutation(start, m);
+        if (!u) {
+          ok = false;
+          break;
+        }
+        undos.push(u);
+      }
+      if (ok && exactly(ctx, check).only) return start;
+      for (const u of undos.reverse()) u();
+      const s: PoolState = { entry: start, ctx, mode: "64", label: "start" };
+      for (const m of this.mutationsFor(s, this.declaredTargets(check), check)) {
+        const undo = applyMutation(start, m);
+        if (!undo) continue;
+        if (exactly(ctx, check).only) return start;
+        undo();
+      }
+    }
+    const w = cloneEntry(r.base!.entry);
+    for (const m of r.recipe!) applyMutation(w, m);
+    return w;
+  }
+}
+
+const CONTROL_WORD_FIELDS = new Set([
+  "PIN_BASED_VM_EXEC_CONTROL",
+  "CPU_BASED_VM_EXEC_CONTROL",
+  "SECONDARY_VM_EXEC_CONTROL",
+  "TERTIARY_VM_EXEC_CONTROL",
+  "VM_EXIT_CONTROLS",
+  "SECONDARY_VM_EXIT_CONTROLS",
+  "VM_ENTRY_CONTROLS",
+  "VM_FUNCTION_CONTROL",
+]);
+
+/**
+ * A rule that only says "the profile allows this setting": a control-class rule over control words alone
+ * (allowed-0/allowed-1/reserved control bits), or a fixed-bit / unsupported-value rule.
+ */
+export function isCapabilityCheck(c: Check): boolean {
+  if (c.cls === "control" && c.fields.length > 0 && c.fields.every((f) => CONTROL_WORD_FIELDS.has(f)) && /allowed|reserved/.test(c.id))
+    return true;
+  return /fixed-bits|unsupported/.test(c.id);
+}
+
+function dedupeTargets(ts: Target[]): Target[] {
+  const seen = new Set<string>();
+  return ts.filter((t) => {
+    const k = targetName(t);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export function cloneEntry(e: Entry): Entry {
+  const out: Entry = {
+    caps: e.caps,
+    processor: { ...e.processor },
+    vmcs: e.vmcs.clone(),
+    memory: e.memory.clone(),
+  };
+  if (e.cpu !== undefined) out.cpu = e.cpu;
+  return out;
+}
+
+const searches = new Map<Caps, ViolationSearch>();
+
+/** The (cached) violation search of a profile. */
+export function violationSearch(caps: Caps): ViolationSearch {
+  let s = searches.get(caps);
+  if (!s) {
+    s = new ViolationSearch(caps);
+    searches.set(caps, s);
+  }
+  return s;
+}
+
+export interface Coverage {
+  profile: string;
+  /** ids violated alone */
+  violated: string[];
+  /** ids whose rule does not apply on this profile */
+  notApplicable: string[];
+  /** ids that apply but fail only with others */
+  notAlone: string[];
+}
+
+export function coverage(caps: Caps): Coverage {
+  const rs = violationSearch(caps).findAll();
+  return {
+    profile: caps.name,
+    violated: rs.filter((r) => r.status === "violated").map((r) => r.id),
+    notApplicable: rs.filter((r) => r.status === "not-applicable").map((r) => r.id),
+    notAlone: rs.filter((r) => r.status === "not-alone").map((r) => r.id),
+  };
+}
+

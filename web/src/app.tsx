@@ -1,0 +1,457 @@
+/**
+ * The playground page: outcome and failing checks on the left, the VMCS on the right. All checking runs
+ * here in the browser, on the same library as the `nvmx` command line; nothing is sent anywhere.
+ */
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { builtinNames, defaultProfile } from "../../src/cpu/builtin.js";
+import type { Violation } from "../../src/entry/evaluate.js";
+import { DEFAULT_PROCESSOR, type ProcessorState } from "../../src/entry/processor.js";
+import { InputError } from "../../src/errors.js";
+import { describeField, describeOutcome } from "../../src/report.js";
+import { DEFAULT_EXAMPLE, EXAMPLES } from "./examples.js";
+import { readInput } from "./input.js";
+import {
+  type Checked,
+  checkDocument,
+  documentText,
+  type EntryDocument,
+  normalise,
+  withCpu,
+  withField,
+  withProcessor,
+} from "./model.js";
+import { decodeFragment, encodeFragment } from "./share.js";
+import { VmcsView } from "./vmcs-view.js";
+
+type Outcome = Checked["result"]["outcome"];
+interface Status {
+  text: string;
+  kind: "info" | "error";
+}
+
+function exampleDoc(id: string): EntryDocument {
+  const ex = EXAMPLES.find((e) => e.id === id) ?? EXAMPLES[0]!;
+  return readInput(ex.text, `examples/${ex.id}.json`).doc;
+}
+
+/** What the outcome means, in one sentence for a person learning VMX. */
+function explain(o: Outcome): string {
+  switch (o.type) {
+    case "entered":
+      return "Every check passes: the processor loads the guest state and runs the guest.";
+    case "vmfail-valid":
+      return `VMLAUNCH/VMRESUME fails like an instruction (RFLAGS.ZF = 1) and the VM-instruction error field holds ${o.error}. The guest never runs; the next instruction of the host executes.`;
+    case "vmfail-invalid":
+      return "VMLAUNCH/VMRESUME fails with RFLAGS.CF = 1: there is no current VMCS to hold an error number.";
+    case "vmexit":
+      return `VM entry got as far as loading guest state, then failed: the host sees a VM exit with exit reason ${o.reason} and bit 31 (VM-entry failure) set.`;
+    case "fault":
+      return "The instruction faults before VM entry begins; no VMCS check runs.";
+  }
+}
+
+function outcomeKind(o: Outcome): "ok" | "exit" | "fail" | "fault" {
+  return o.type === "entered" ? "ok" : o.type === "vmexit" ? "exit" : o.type === "fault" ? "fault" : "fail";
+}
+
+function OutcomeBanner({ checked, doc }: { checked: Checked | { error: string }; doc: EntryDocument }) {
+  if ("error" in checked)
+    return (
+      <div class="outcome outcome-fail" id="outcome" role="status" aria-live="polite" aria-atomic="true">
+        <p class="outcome-text">The document cannot be checked: {checked.error}</p>
+      </div>
+    );
+  const { result, entry } = checked;
+  const o = result.outcome;
+  const n = result.violations.length;
+  const kind = outcomeKind(o);
+  const instr = (doc.processor?.instruction ?? DEFAULT_PROCESSOR.instruction).toUpperCase();
+  return (
+    <div
+      class={`outcome outcome-${kind}`}
+      id="outcome"
+      data-outcome={o.type}
+      role="status"
+      aria-live="polite"
+      aria-atomic="true"
+    >
+      <span class="outcome-icon" aria-hidden="true">
+        {kind === "ok" ? "✓" : "✗"}
+      </span>
+      <div>
+        <p class="outcome-text">{describeOutcome(o)}</p>
+        <p class="outcome-explain">{explain(o)}</p>
+        <p class="outcome-meta">
+          {instr} on CPU profile <strong>{entry.caps.name}</strong> ·{" "}
+          {n === 0 ? "no check fails" : `${n} failing check${n === 1 ? "" : "s"}`}
+        </p>
+        {result.possibleOutcomes && result.possibleOutcomes.length > 1 && (
+          <p class="outcome-meta">
+            The SDM lets a processor check controls and host state in either order, so a real CPU may also
+            report: {result.possibleOutcomes.slice(1).map(describeOutcome).join("; ")}.
+          </p>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function ViolationList({ checked, onJump }: { checked: Checked | { error: string }; onJump: (f: string) => void }) {
+  if ("error" in checked) return null;
+  const { result, entry } = checked;
+  const v = result.violations;
+  return (
+    <section class="panel violations" aria-labelledby="violations-title">
+      <h2 id="violations-title">Failing checks ({v.length})</h2>
+      {v.length === 0 ? (
+        <p class="none">No check fails. Flip a control bit or edit a field to see which rules it breaks.</p>
+      ) : (
+        <ol>
+          {v.map((x: Violation, i) => (
+            <li key={x.id} class="violation" data-check-id={x.id}>
+              <div class="violation-head">
+                <code class="check-id">{x.id}</code>
+                <span class="sdm">SDM {x.sdm}</span>
+                {i === 0 && <span class="decides">decides the outcome</span>}
+              </div>
+              <p class="message">{x.message}</p>
+              {x.fields.length > 0 && (
+                <ul class="violation-fields" aria-label="Fields this check reads">
+                  {x.fields.map((f) => (
+                    <li key={f}>
+                      <button type="button" class="field-link" onClick={() => onJump(f)}>
+                        {f}
+                      </button>
+                      <span class="field-value">{describeField(entry, f).replace(/^\S+ = /, " = ")}</span>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+function InputPanel({ onLoad, status }: { onLoad: (text: string, file: string) => void; status?: Status }) {
+  const [example, setExample] = useState(DEFAULT_EXAMPLE);
+  const [text, setText] = useState("");
+  return (
+    <section class="panel" aria-labelledby="input-title">
+      <h2 id="input-title">Load a VMCS</h2>
+      <div class="row">
+        <label for="example">Example</label>
+        <select id="example" value={example} onChange={(e) => setExample(e.currentTarget.value)}>
+          {EXAMPLES.map((x) => (
+            <option key={x.id} value={x.id}>
+              {x.title}
+            </option>
+          ))}
+        </select>
+        <button
+          type="button"
+          id="load-example"
+          onClick={() => {
+            const ex = EXAMPLES.find((x) => x.id === example);
+            if (ex) onLoad(ex.text, `examples/${ex.id}.json`);
+          }}
+        >
+          Load
+        </button>
+      </div>
+      <label for="paste" class="block-label">
+        Or paste an <code>nvmx-entry/1</code> JSON document
+      </label>
+      <textarea
+        id="paste"
+        rows={5}
+        spellcheck={false}
+        placeholder='{"format": "nvmx-entry/1", "cpu": "icelake-server", "vmcs": {...}}'
+        value={text}
+        onInput={(e) => setText(e.currentTarget.value)}
+      />
+      <div class="row">
+        <button type="button" id="load-paste" onClick={() => onLoad(text, "<pasted text>")}>
+          Check pasted text
+        </button>
+        <label for="file" class="file-label">
+          Open a file…
+        </label>
+        <input
+          id="file"
+          type="file"
+          accept=".json,.ndjson,.txt,.log,application/json,text/plain"
+          onChange={async (e) => {
+            const file = e.currentTarget.files?.[0];
+            if (file) onLoad(await file.text(), file.name);
+            e.currentTarget.value = "";
+          }}
+        />
+      </div>
+      {status && (
+        <p class={`status status-${status.kind}`} id="load-status" role={status.kind === "error" ? "alert" : undefined}>
+          {status.text}
+        </p>
+      )}
+    </section>
+  );
+}
+
+const FLAGS: readonly [keyof ProcessorState, string][] = [
+  ["ia32e", "processor in IA-32e mode"],
+  ["vmxRoot", "in VMX root operation"],
+  ["currentVmcsValid", "current-VMCS pointer valid"],
+  ["inSmm", "in SMM"],
+  ["blockingByMovSs", "events blocked by MOV SS"],
+  ["dualMonitorActive", "dual-monitor treatment of SMM active"],
+];
+
+function ProcessorPanel({ doc, onChange }: { doc: EntryDocument; onChange: (p: Partial<ProcessorState>) => void }) {
+  const p: ProcessorState = { ...DEFAULT_PROCESSOR, ...doc.processor };
+  return (
+    <section class="panel" aria-labelledby="processor-title">
+      <h2 id="processor-title">Processor executing the instruction</h2>
+      <div class="row">
+        <label for="instruction">Instruction</label>
+        <select
+          id="instruction"
+          value={p.instruction}
+          onChange={(e) => onChange({ instruction: e.currentTarget.value as ProcessorState["instruction"] })}
+        >
+          <option value="vmlaunch">VMLAUNCH</option>
+          <option value="vmresume">VMRESUME</option>
+        </select>
+        <label for="launch-state">VMCS launch state</label>
+        <select
+          id="launch-state"
+          value={p.launchState}
+          onChange={(e) => onChange({ launchState: e.currentTarget.value as ProcessorState["launchState"] })}
+        >
+          <option value="clear">clear</option>
+          <option value="launched">launched</option>
+        </select>
+        <label for="cpl">CPL</label>
+        <select id="cpl" value={String(p.cpl)} onChange={(e) => onChange({ cpl: Number(e.currentTarget.value) })}>
+          {[0, 1, 2, 3].map((c) => (
+            <option key={c} value={String(c)}>
+              {c}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="flags">
+        {FLAGS.map(([k, text]) => (
+          <label key={k}>
+            <input type="checkbox" checked={p[k] === true} onChange={(e) => onChange({ [k]: e.currentTarget.checked })} />{" "}
+            {text}
+          </label>
+        ))}
+      </div>
+      {doc.memory && (
+        <details class="memory">
+          <summary>Memory given by the document ({Object.keys(doc.memory).length} ranges)</summary>
+          <pre>{JSON.stringify(doc.memory, null, 1)}</pre>
+        </details>
+      )}
+    </section>
+  );
+}
+
+/** Copy text to the clipboard; falls back to a hidden textarea where the Clipboard API is unavailable. */
+async function copyText(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const t = document.createElement("textarea");
+    t.value = text;
+    document.body.append(t);
+    t.select();
+    document.execCommand("copy");
+    t.remove();
+  }
+}
+
+function download(doc: EntryDocument): void {
+  const url = URL.createObjectURL(new Blob([documentText(doc)], { type: "application/json" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = "nvmx-entry.json";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** Open the sections around a field, scroll to it, focus its input and flash it. */
+function jumpTo(name: string): void {
+  const row = document.getElementById(`row-${name}`);
+  if (!row) return;
+  for (let d = row.closest("details"); d; d = d.parentElement?.closest("details") ?? null) d.open = true;
+  row.scrollIntoView({ block: "center", behavior: "smooth" });
+  document.getElementById(`field-${name}`)?.focus({ preventScroll: true });
+  row.classList.remove("flash");
+  void row.offsetWidth; // restart the animation
+  row.classList.add("flash");
+}
+
+export function App() {
+  const [doc, setDoc] = useState<EntryDocument>(() => exampleDoc(DEFAULT_EXAMPLE));
+  // Bumped on every load, so inputs holding a half-typed value start afresh.
+  const [generation, setGeneration] = useState(0);
+  const [ready, setReady] = useState(false);
+  const [status, setStatus] = useState<Status>();
+  const [notice, setNotice] = useState("");
+  const [filter, setFilter] = useState("");
+  const [nonzeroOnly, setNonzeroOnly] = useState(false);
+  const checked = useMemo(() => checkDocument(doc), [doc]);
+  const caps = "error" in checked ? defaultProfile() : checked.entry.caps;
+  const failing = useMemo(() => {
+    const m = new Map<string, Violation[]>();
+    if (!("error" in checked))
+      for (const v of checked.result.violations)
+        for (const f of v.fields) m.set(f, [...(m.get(f) ?? []), v]);
+    return m;
+  }, [checked]);
+
+  const load = (next: EntryDocument, text: string) => {
+    setDoc(next);
+    setGeneration((g) => g + 1);
+    setStatus({ text, kind: "info" });
+  };
+  const loadText = (text: string, file: string) => {
+    try {
+      const r = readInput(text, file);
+      load(r.doc, [`Loaded ${file} (${r.format})`, ...r.notes].join(". "));
+    } catch (e) {
+      setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
+    }
+  };
+  const loadFragment = async () => {
+    try {
+      const raw = await decodeFragment(location.hash);
+      if (raw !== undefined) load(normalise(raw), "Loaded the state from the link");
+    } catch (e) {
+      setStatus({
+        text: `The link's state cannot be read: ${e instanceof InputError ? e.describe() : String(e)}`,
+        kind: "error",
+      });
+    }
+  };
+
+  // On start, and when someone pastes another playground link into this tab: restore the state it carries.
+  useEffect(() => {
+    loadFragment().finally(() => setReady(true));
+    const onHash = () => void loadFragment();
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+
+  // Keep the URL in step with the state (replaceState fires no hashchange), newest edit wins.
+  const latest = useRef(0);
+  useEffect(() => {
+    if (!ready) return;
+    const n = ++latest.current;
+    void encodeFragment(doc).then((f) => {
+      if (n === latest.current) history.replaceState(null, "", `#${f}`);
+    });
+  }, [doc, ready]);
+
+  const say = (text: string) => {
+    setNotice("");
+    setTimeout(() => setNotice(text), 10);
+  };
+  const cpuName = typeof doc.cpu === "string" ? doc.cpu : "";
+
+  return (
+    <div class="page" data-ready={ready ? "true" : undefined}>
+      <a class="skip" href="#vmcs">
+        Skip to the VMCS fields
+      </a>
+      <header class="top">
+        <div class="title">
+          <h1>nvmx playground</h1>
+          <p>
+            Does this VMCS pass Intel VMX VM entry? Every check of the SDM, run in your browser: nothing leaves this
+            machine.
+          </p>
+        </div>
+        <div class="toolbar">
+          <label for="cpu">CPU profile</label>
+          <select
+            id="cpu"
+            value={cpuName || "(inline)"}
+            title={caps.description}
+            onChange={(e) => setDoc(withCpu(doc, e.currentTarget.value))}
+          >
+            {!cpuName && <option value="(inline)">inline profile from the input</option>}
+            {builtinNames().map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+          <button type="button" id="download" onClick={() => download(doc)}>
+            Download JSON
+          </button>
+          <button
+            type="button"
+            id="copy-json"
+            onClick={() => void copyText(documentText(doc)).then(() => say("Copied the nvmx-entry/1 JSON"))}
+          >
+            Copy JSON
+          </button>
+          <button
+            type="button"
+            id="copy-link"
+            onClick={async () => {
+              const url = `${location.href.replace(/#.*$/, "")}#${await encodeFragment(doc)}`;
+              await copyText(url);
+              say("Copied a link that carries this state");
+            }}
+          >
+            Copy link
+          </button>
+          <span class="notice" role="status" aria-live="polite">
+            {notice}
+          </span>
+        </div>
+      </header>
+      <div class="columns">
+        <aside class="results" aria-label="Result of VM entry">
+          <OutcomeBanner checked={checked} doc={doc} />
+          <ViolationList checked={checked} onJump={jumpTo} />
+          <InputPanel onLoad={loadText} {...(status ? { status } : {})} />
+          <ProcessorPanel doc={doc} onChange={(p) => setDoc(withProcessor(doc, p, DEFAULT_PROCESSOR))} />
+        </aside>
+        <main class="vmcs" id="vmcs" tabIndex={-1} aria-label="The VMCS">
+          <div class="vmcs-tools">
+            <label for="filter">Find field</label>
+            <input
+              id="filter"
+              type="search"
+              placeholder="e.g. CR4, AR_BYTES, EPT"
+              value={filter}
+              onInput={(e) => setFilter(e.currentTarget.value.trim().toLowerCase())}
+            />
+            <label>
+              <input type="checkbox" checked={nonzeroOnly} onChange={(e) => setNonzeroOnly(e.currentTarget.checked)} />{" "}
+              only nonzero fields
+            </label>
+            <span class="hint">Values are hex. Fields read by a failing check are marked ✗.</span>
+          </div>
+          <VmcsView
+            key={generation}
+            doc={doc}
+            caps={caps}
+            failing={failing}
+            filter={filter}
+            nonzeroOnly={nonzeroOnly}
+            onField={(name, v) => setDoc((d) => withField(d, name, v))}
+          />
+        </main>
+      </div>
+    </div>
+  );
+}

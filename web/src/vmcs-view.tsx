@@ -1,0 +1,244 @@
+/**
+ * The VMCS editor: the areas of src/layout.ts, each field as a hex input with its decoded value, control
+ * words with their named bits as checkboxes, the guest segment registers as a table. Fields read by a
+ * failing check are marked; `row-NAME` / `field-NAME` ids let the violation list jump to them.
+ */
+import { CONTROL_BITS, type ControlWord } from "../../src/arch/controls.js";
+import type { Violation } from "../../src/entry/evaluate.js";
+import type { Caps } from "../../src/cpu/profile.js";
+import { decodeField } from "./decode.js";
+import { HexInput } from "./hex-input.js";
+import { AREAS, type Area, CONTROL_WORD_OF, type FieldGroup, GUEST_SEGMENTS } from "./layout.js";
+import { type EntryDocument, field, fieldValue, hexText, widthText } from "./model.js";
+
+export interface VmcsViewProps {
+  doc: EntryDocument;
+  caps: Caps;
+  /** Failing checks by the fields they read. */
+  failing: ReadonlyMap<string, readonly Violation[]>;
+  onField: (name: string, value: bigint) => void;
+  /** Lower-case text a field's name or description must contain; "" for all. */
+  filter: string;
+  nonzeroOnly: boolean;
+}
+
+type RowProps = Omit<VmcsViewProps, "filter" | "nonzeroOnly"> & { name: string };
+
+function FailingNote({ name, failing }: { name: string; failing: RowProps["failing"] }) {
+  const v = failing.get(name);
+  if (!v) return null;
+  return (
+    <span class="failing-note">
+      <span aria-hidden="true">✗ </span>read by failing {v.length === 1 ? "check" : "checks"}{" "}
+      {v.map((x) => x.id).join(", ")}
+    </span>
+  );
+}
+
+function FieldRow({ name, doc, failing, onField }: RowProps) {
+  const f = field(name);
+  const value = fieldValue(doc, name);
+  const decoded = decodeField(name, value);
+  return (
+    <div class={`field${failing.has(name) ? " is-failing" : ""}`} id={`row-${name}`}>
+      <label for={`field-${name}`} title={`${f.aliases[0]}: ${widthText(f)}, encoding 0x${f.encoding.toString(16)}`}>
+        <code>{name}</code>
+        <span class="prose">{f.aliases[0]}</span>
+      </label>
+      <HexInput
+        id={`field-${name}`}
+        field={f}
+        value={value}
+        invalid={failing.has(name)}
+        onValue={(v) => onField(name, v)}
+      />
+      {decoded && <span class="decoded">{decoded}</span>}
+      <FailingNote name={name} failing={failing} />
+    </div>
+  );
+}
+
+/** One control word: its hex value and a checkbox per named bit, with what the CPU allows for it. */
+function ControlWordEditor({ name, word, doc, caps, failing, onField }: RowProps & { word: ControlWord }) {
+  const f = field(name);
+  const value = fieldValue(doc, name);
+  const allowed = caps.ctl[word];
+  let named = 0n;
+  for (const b of CONTROL_BITS[word]) named |= 1n << BigInt(b.bit);
+  const other = value & ~named;
+  return (
+    <fieldset class={`control-word${failing.has(name) ? " is-failing" : ""}`} id={`row-${name}`}>
+      <legend>
+        <code>{name}</code> <span class="prose">{f.aliases[0]}</span>
+      </legend>
+      <div class="control-value">
+        <label for={`field-${name}`}>Value</label>
+        <HexInput
+          id={`field-${name}`}
+          field={f}
+          value={value}
+          invalid={failing.has(name)}
+          onValue={(v) => onField(name, v)}
+        />
+        <FailingNote name={name} failing={failing} />
+      </div>
+      <div class="bits">
+        {CONTROL_BITS[word].map((b) => {
+          const on = ((value >> BigInt(b.bit)) & 1n) === 1n;
+          const must1 = ((allowed.must1 >>> b.bit) & 1) === 1;
+          const may1 = ((allowed.may1 >>> b.bit) & 1) === 1;
+          const conflict = on ? !may1 : must1;
+          const cap = must1 ? "CPU requires 1" : may1 ? "" : "CPU: not supported";
+          return (
+            <label key={b.bit} class={`bit${conflict ? " conflict" : ""}${may1 ? "" : " unsupported"}`}>
+              <input
+                type="checkbox"
+                id={`bit-${name}-${b.bit}`}
+                checked={on}
+                onChange={() => onField(name, value ^ (1n << BigInt(b.bit)))}
+              />
+              <span class="bit-no">{b.bit}</span>
+              <span class="bit-name">{b.name}</span>
+              {cap && <span class="cap">{cap}</span>}
+            </label>
+          );
+        })}
+      </div>
+      {other !== 0n && <p class="other-bits">Other (unnamed) bits set: {hexText(other)}</p>}
+    </fieldset>
+  );
+}
+
+const SEG_COLUMNS = [
+  ["SELECTOR", "Selector"],
+  ["BASE", "Base"],
+  ["LIMIT", "Limit"],
+  ["AR_BYTES", "Access rights"],
+] as const;
+
+function segField(seg: string, col: string): string | undefined {
+  if (seg === "GDTR" || seg === "IDTR") return col === "BASE" || col === "LIMIT" ? `GUEST_${seg}_${col}` : undefined;
+  return `GUEST_${seg}_${col}`;
+}
+
+function SegmentTable({ doc, failing, onField, visible }: Omit<RowProps, "name"> & { visible: (n: string) => boolean }) {
+  const rows = GUEST_SEGMENTS.filter((s) =>
+    SEG_COLUMNS.some(([c]) => {
+      const n = segField(s, c);
+      return n !== undefined && visible(n);
+    }),
+  );
+  if (rows.length === 0) return null;
+  return (
+    <table class="segments">
+      <thead>
+        <tr>
+          <th scope="col">Register</th>
+          {SEG_COLUMNS.map(([c, title]) => (
+            <th key={c} scope="col">
+              {title}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((s) => (
+          <tr key={s}>
+            <th scope="row">{s}</th>
+            {SEG_COLUMNS.map(([c]) => {
+              const name = segField(s, c);
+              if (!name) return <td key={c} />;
+              const f = field(name);
+              const value = fieldValue(doc, name);
+              const decoded = c === "AR_BYTES" ? decodeField(name, value) : undefined;
+              return (
+                <td key={c} id={`row-${name}`} class={failing.has(name) ? "is-failing" : undefined}>
+                  <HexInput
+                    id={`field-${name}`}
+                    field={f}
+                    value={value}
+                    label={name}
+                    invalid={failing.has(name)}
+                    onValue={(v) => onField(name, v)}
+                  />
+                  {decoded && <span class="decoded">{decoded}</span>}
+                  {failing.has(name) && (
+                    <span class="failing-note" title={failing.get(name)!.map((x) => x.id).join(", ")}>
+                      ✗ {failing.get(name)!.map((x) => x.id).join(", ")}
+                    </span>
+                  )}
+                </td>
+              );
+            })}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Group({ group, props, visible }: { group: FieldGroup; props: VmcsViewProps; visible: (n: string) => boolean }) {
+  const names = group.fields.filter(visible);
+  if (names.length === 0) return null;
+  const rowProps = { doc: props.doc, caps: props.caps, failing: props.failing, onField: props.onField };
+  return (
+    <section class="group">
+      <h3>
+        {group.title}
+        {group.sdm && <span class="sdm">SDM {group.sdm}</span>}
+      </h3>
+      {group.kind === "segments" ? (
+        <SegmentTable {...rowProps} visible={visible} />
+      ) : (
+        <div class="fields">
+          {names.map((n) => {
+            const word = CONTROL_WORD_OF[n];
+            return word ? (
+              <ControlWordEditor key={n} name={n} word={word} {...rowProps} />
+            ) : (
+              <FieldRow key={n} name={n} {...rowProps} />
+            );
+          })}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function AreaView({ area, props, visible }: { area: Area; props: VmcsViewProps; visible: (n: string) => boolean }) {
+  const failingHere = area.groups.flatMap((g) => g.fields).filter((n) => props.failing.has(n)).length;
+  const groups = area.groups.map((g) => <Group key={g.title} group={g} props={props} visible={visible} />);
+  return (
+    <details class="area" id={`area-${area.id}`} open>
+      <summary>
+        <h2>
+          {area.title} <span class="sdm">SDM {area.sdm}</span>
+          {failingHere > 0 && (
+            <span class="area-badge">
+              {failingHere} failing field{failingHere === 1 ? "" : "s"}
+            </span>
+          )}
+        </h2>
+        <p class="about">{area.about}</p>
+      </summary>
+      {groups}
+    </details>
+  );
+}
+
+export function VmcsView(props: VmcsViewProps) {
+  const { filter, nonzeroOnly, doc, failing } = props;
+  const visible = (name: string): boolean => {
+    if (failing.has(name)) return true;
+    if (nonzeroOnly && fieldValue(doc, name) === 0n) return false;
+    if (filter === "") return true;
+    return name.toLowerCase().includes(filter) || field(name).aliases[0]!.toLowerCase().includes(filter);
+  };
+  return (
+    <>
+      {AREAS.map((a) => (
+        <AreaView key={a.id} area={a} props={props} visible={visible} />
+      ))}
+    </>
+  );
+}
