@@ -1,5 +1,6 @@
 /** Reports for people (`nvmx check` without --json). */
 
+import { type ControlWord, controlBitNames } from "./arch/controls.js";
 import { ENTRY_FAILURE_QUALIFICATION, EXIT_REASONS, VM_INSTRUCTION_ERRORS } from "./arch/exits.js";
 import { fieldByName } from "./arch/fields.js";
 import { describeAr } from "./arch/registers.js";
@@ -28,6 +29,16 @@ export function describeOutcome(o: Outcome): string {
   }
 }
 
+const CONTROL_WORDS: Readonly<Record<string, ControlWord>> = {
+  PIN_BASED_VM_EXEC_CONTROL: "pin",
+  CPU_BASED_VM_EXEC_CONTROL: "proc",
+  SECONDARY_VM_EXEC_CONTROL: "proc2",
+  TERTIARY_VM_EXEC_CONTROL: "proc3",
+  VM_EXIT_CONTROLS: "exit",
+  SECONDARY_VM_EXIT_CONTROLS: "exit2",
+  VM_ENTRY_CONTROLS: "entry",
+};
+
 /** A field's value decoded for people (access rights spelled out). */
 export function describeField(e: Entry, name: string): string {
   const f = fieldByName(name);
@@ -35,6 +46,11 @@ export function describeField(e: Entry, name: string): string {
   const lo = e.vmcs.lo(f.index);
   const hi = e.vmcs.hi(f.index);
   if (name.endsWith("_AR_BYTES")) return `${name} = ${describeAr(lo)}`;
+  const word = CONTROL_WORDS[name];
+  if (word) {
+    const names = controlBitNames(word, lo);
+    return `${name} = ${hex64(lo, hi)}${names.length ? ` (${names.join(", ")})` : ""}`;
+  }
   return `${name} = ${hex64(lo, hi)}`;
 }
 

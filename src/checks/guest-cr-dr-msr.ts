@@ -64,7 +64,7 @@ function cr4Must0Hi(c: Ctx): number {
 function cr3ReservedHi(c: Ctx): number {
   // CR3 is not one of the VMCS pointers IA32_VMX_BASIC[48] limits, so MAXPHYADDR alone decides (SDM A.1).
   const m = (~0 << (c.caps.maxPhysAddr - 32)) >>> 0;
-  return (c.caps.flags.has("lam") ? m & ~CR3_LAM_HI : m) >>> 0;
+  return (c.caps.lam ? m & ~CR3_LAM_HI : m) >>> 0;
 }
 function sCetReservedLo(c: Ctx): number {
   let m = S_CET_RESERVED;

@@ -79,7 +79,7 @@ function cr4MustBe0(c: Ctx): number {
 
 /** Bits 63:0 of CR3 that must be 0: bits 63:52 and 51:MAXPHYADDR (high half), except LAM bits 62:61. */
 function cr3ReservedHi(c: Ctx): number {
-  const lam = c.caps.flags.has("lam") ? CR3_LAM_HI : 0;
+  const lam = c.caps.lam ? CR3_LAM_HI : 0;
   return c.hi(F.HOST_CR3) & c.caps.physReservedHi & ~lam;
 }
 

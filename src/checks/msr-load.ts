@@ -35,8 +35,6 @@ const IA32_DS_AREA = 0x600;
 const IA32_LBR_CTL = 0x14ce;
 const IA32_LSTAR = 0xc0000082;
 const IA32_KERNEL_GS_BASE = 0xc0000102;
-/** EFER bits WRMSR accepts on Intel 64: SCE, LME, LMA (write ignored), NXE (SDM Vol. 3 2.2.1). */
-const EFER_VALID = EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE;
 
 const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
 
@@ -103,7 +101,7 @@ function reservedValueBits(c: Ctx, i: number, lo: number, hi: number): number {
   const caps = c.caps;
   switch (i) {
     case MSR.IA32_EFER:
-      return (lo & ~EFER_VALID) | hi;
+      return (lo & ~c.caps.eferValidLo) | hi;
     case MSR.IA32_DEBUGCTL:
       return (lo & ~caps.debugctlValidLo) | (hi & ~caps.debugctlValidHi);
     case IA32_PERF_GLOBAL_CTRL:

@@ -82,8 +82,7 @@ export function areaEnd(c: Ctx, i: number, count: number, size: number): string 
  * list (one that names `lm`), so a partial list never makes NXE reserved.
  */
 export function eferValidLo(c: Ctx): number {
-  const noNx = c.caps.flags.has("lm") && !c.caps.flags.has("nx");
-  return noNx ? 0x501 : 0xd01;
+  return c.caps.eferValidLo;
 }
 
 /** Message text for the valid IA32_EFER bits. */

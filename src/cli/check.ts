@@ -28,7 +28,8 @@ export function resolveCpuOption(arg: string): Caps {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    if (!looksLikeVmxcap(text)) throw new InputError(`not valid JSON: ${(e as Error).message}`, { file: arg });
+    if (!looksLikeVmxcap(text))
+      throw new InputError(`not valid JSON: ${(e as Error).message}`, { file: arg });
     try {
       data = parseVmxcap(text, arg); // QEMU scripts/kvm/vmxcap output
     } catch (v) {

@@ -80,7 +80,8 @@ export async function explainFiles(files: string[], opts: ExplainOptions, out: O
     try {
       const parsed = parseInput(readInput(file), name);
       if (parsed.format === "vmxcap") {
-        if (opts.json) await out.line(JSON.stringify({ file: name, format: "vmxcap", profile: parsed.profile }));
+        if (opts.json)
+          await out.line(JSON.stringify({ file: name, format: "vmxcap", profile: parsed.profile }));
         else
           await out.line(
             `${name}: vmxcap output — CPU capabilities, not a VM entry; use it as --cpu ${name}\n${capsShow(decodeProfile(parsed.profile, name))}\n`,
@@ -94,7 +95,14 @@ export async function explainFiles(files: string[], opts: ExplainOptions, out: O
             const result = runEntry(entry);
             if (opts.json)
               await out.line(
-                JSON.stringify({ ...result, file: name, format: "nvmx-json", unknownFields: [], reported: null, agrees: null }),
+                JSON.stringify({
+                  ...result,
+                  file: name,
+                  format: "nvmx-json",
+                  unknownFields: [],
+                  reported: null,
+                  agrees: null,
+                }),
               );
             else await out.line(`${humanReport(name, entry, result, doc.line)}\n`);
           } catch (e) {

@@ -8,6 +8,7 @@ import { convertFiles } from "./convert.js";
 import { explainFiles } from "./explain.js";
 import { NESTED_USAGE, nestedCommand } from "./nested.js";
 import { Output } from "./output.js";
+import { SERVE_USAGE, serveCommand } from "./serve.js";
 
 const USAGE = `usage:
   nvmx check [--json] [--cpu NAME|FILE] FILE...   check entry documents (- = stdin; JSON or NDJSON)
@@ -15,7 +16,7 @@ const USAGE = `usage:
   nvmx convert FILE... --to json [--cpu NAME|FILE]  turn any supported input into nvmx-entry/1 document(s)
   nvmx caps list                                  list the built-in CPU profiles
   nvmx caps show NAME                             what each capability MSR of a profile allows
-${NESTED_USAGE}`;
+${NESTED_USAGE}${SERVE_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "nested":
       return nestedCommand(rest, out);
+    case "serve":
+      return serveCommand(rest, out);
     case "explain":
     case "convert": {
       const { values, positionals } = parseArgs({

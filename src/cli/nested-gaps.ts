@@ -1,7 +1,7 @@
 /** `nvmx nested --find-gaps`: the oracle for missing software checks in an L0. */
 import type { Caps } from "../cpu/profile.js";
-import type { NestedConfig } from "../nested/config.js";
 import { findGaps, softwareCoverage } from "../nested/compare.js";
+import type { NestedConfig } from "../nested/config.js";
 import { violationCorpus } from "../nested/corpus.js";
 import type { Output } from "./output.js";
 
@@ -18,7 +18,14 @@ export async function findGapsCommand(
   const name = typeof cfg.softwareChecks === "string" ? cfg.softwareChecks : "custom";
   if (json) {
     await out.line(
-      JSON.stringify({ softwareChecks: name, l1: l1.name, host: host?.name ?? l1.name, states: corpus.entries.length, gaps, skipped: corpus.skipped }),
+      JSON.stringify({
+        softwareChecks: name,
+        l1: l1.name,
+        host: host?.name ?? l1.name,
+        states: corpus.entries.length,
+        gaps,
+        skipped: corpus.skipped,
+      }),
     );
     return 0;
   }
@@ -33,11 +40,17 @@ export async function findGapsCommand(
     for (const g of missed) lines.push(`  ${g.id} (SDM ${g.sdm})`);
   }
   if (late.length) {
-    lines.push("", `LATE (${late.length}): only the hardware entry catches it, after L0 acted on guest state:`);
+    lines.push(
+      "",
+      `LATE (${late.length}): only the hardware entry catches it, after L0 acted on guest state:`,
+    );
     for (const g of late) lines.push(`  ${g.id} (SDM ${g.sdm}) → L1 sees ${g.toL1}`);
   }
   if (corpus.skipped.length)
-    lines.push("", `${corpus.skipped.length} rules cannot be violated alone on ${l1.name} (not applicable there), so they were not searched.`);
+    lines.push(
+      "",
+      `${corpus.skipped.length} rules cannot be violated alone on ${l1.name} (not applicable there), so they were not searched.`,
+    );
   await out.line(lines.join("\n"));
   return 0;
 }

@@ -1,11 +1,10 @@
 /** `nvmx nested`: the L0 model with a step-by-step trace, `--compare` and `--find-gaps`. */
 import { parseArgs } from "node:util";
+import { builtinProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntryText } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { compareCorpus } from "../nested/compare.js";
-import { violationCorpus } from "../nested/corpus.js";
-import { builtinProfile } from "../cpu/builtin.js";
 import {
   DEFAULT_CONFIG,
   type EarlyChecks,
@@ -13,6 +12,7 @@ import {
   type L0Bug,
   type NestedConfig,
 } from "../nested/config.js";
+import { violationCorpus } from "../nested/corpus.js";
 import { type NestedResult, runNested } from "../nested/l0.js";
 import { describeOutcome } from "../report.js";
 import { resolveCpuOption } from "./check.js";
@@ -58,7 +58,8 @@ export function traceReport(file: string, r: NestedResult): string {
   out.push(`  ${verdict}${r.faithful ? "" : "; L1's outcome differs from the architecture's"}`);
   if (r.l0Bug) out.push(`  L0 BUG: ${r.l0Bug}`);
   out.push("  steps:");
-  for (const [i, s] of r.trace.entries()) out.push(`    ${String(i + 1).padStart(2)}. [${s.phase}] ${s.what}`);
+  for (const [i, s] of r.trace.entries())
+    out.push(`    ${String(i + 1).padStart(2)}. [${s.phase}] ${s.what}`);
   out.push(
     `  modelled cost: ${r.cost.cycles} cycles (${Object.entries(r.cost.parts)
       .map(([k, v]) => `${k} ${Math.round(v)}`)
@@ -139,7 +140,12 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
   if (values.compare !== undefined) {
     const generated = values.compare === "violate-each";
     const { entries, bad } = generated
-      ? { entries: violationCorpus(cpu ?? builtinProfile("kvm-nested"), { valid: 20 }).entries.map((e): [string, Entry] => ["", e]), bad: 0 }
+      ? {
+          entries: violationCorpus(cpu ?? builtinProfile("kvm-nested"), { valid: 20 }).entries.map(
+            (e): [string, Entry] => ["", e],
+          ),
+          bad: 0,
+        }
       : await readEntries([values.compare], cpu, out, json);
     const rows = compareCorpus(
       entries.map(([, e]) => e),

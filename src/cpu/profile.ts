@@ -79,6 +79,10 @@ export interface Caps {
   readonly physReservedHi: number;
   readonly linearAddressBits: number;
   readonly flags: ReadonlySet<string>;
+  /** IA32_EFER bits WRMSR/VM entry accept: SCE, LME, LMA, and NXE unless a full flag list lacks `nx`. */
+  readonly eferValidLo: number;
+  /** LAM supported: CR3 bits 62:61 are not reserved. */
+  readonly lam: boolean;
   readonly debugctlValidLo: number;
   readonly debugctlValidHi: number;
   readonly perfGlobalCtrlValidLo: number;
@@ -241,6 +245,9 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     physReservedHi: phys.hi,
     linearAddressBits,
     flags: new Set(data.flags ?? []),
+    // A full /proc/cpuinfo list names `lm`; if it then lacks `nx`, execute-disable is off and NXE is reserved.
+    eferValidLo: data.flags?.includes("lm") && !data.flags.includes("nx") ? 0x501 : 0xd01,
+    lam: data.flags?.includes("lam") ?? false,
     debugctlValidLo: lo32(debugctl),
     debugctlValidHi: hi32(debugctl),
     perfGlobalCtrlValidLo: lo32(perf),

@@ -42,7 +42,10 @@ export function compileRunner(checks: readonly Check[]): Runner {
         } else body.push(`if (f${i}(ctx)) out[n++] = ${i};`);
       });
       // Each chunk appends the indices of its failing checks after position n and returns the new n.
-      const factory = new Function(...params, `return function chunk(ctx, out, n) { ${body.join(" ")} return n; };`);
+      const factory = new Function(
+        ...params,
+        `return function chunk(ctx, out, n) { ${body.join(" ")} return n; };`,
+      );
       chunks.push(factory(...args) as (ctx: Ctx, out: Int32Array, n: number) => number);
     }
     const names = chunks.map((_, k) => `c${k}`);

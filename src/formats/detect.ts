@@ -26,7 +26,8 @@ export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
   if (t.startsWith("{")) return "nvmx-json";
   if (/\(XEN\)[^\n]*\*\*\* Guest State \*\*\*|vmentry failure \(reason/.test(text)) return "xen-dump";
   if (/\*\*\* Guest State \*\*\*|VMCS [0-9a-fx]+, last attempted VM-entry/.test(text)) return "kvm-dump";
-  if (/KVM: entry failed, hardware error|(?:^|\n)[^\n]*\b(?:EAX|RAX)=[0-9a-f]+ (?:EBX|RBX)=/.test(text)) return "qemu-regs";
+  if (/KVM: entry failed, hardware error|(?:^|\n)[^\n]*\b(?:EAX|RAX)=[0-9a-f]+ (?:EBX|RBX)=/.test(text))
+    return "qemu-regs";
   if (looksLikeVmxcap(text)) return "vmxcap";
   return undefined;
 }
@@ -72,6 +73,6 @@ export function parseInput(bytes: Uint8Array, name = "vmxcap"): ParsedInput {
     );
   }
   throw new InputError(
-    "no VM-entry log found: expected a KVM dump_vmcs (\"*** Guest State ***\"), a Xen VMCS dump, QEMU's \"KVM: entry failed\" register dump, vmxcap output, a KVM_GET_NESTED_STATE blob or an nvmx-entry/1 document",
+    'no VM-entry log found: expected a KVM dump_vmcs ("*** Guest State ***"), a Xen VMCS dump, QEMU\'s "KVM: entry failed" register dump, vmxcap output, a KVM_GET_NESTED_STATE blob or an nvmx-entry/1 document',
   );
 }

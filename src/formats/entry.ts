@@ -109,14 +109,19 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
   } else {
     for (const w of CONTROL_WORDS)
       if (!known.has(w))
-        assumptions.push({ field: w, text: `${w} is not in the log: taken from nvmx's valid base state (${`0x${get(w).toString(16)}`})` });
+        assumptions.push({
+          field: w,
+          text: `${w} is not in the log: taken from nvmx's valid base state (${`0x${get(w).toString(16)}`})`,
+        });
   }
   const proc = Number(get("CPU_BASED_VM_EXEC_CONTROL"));
   const proc2 = proc & PROC.SECONDARY ? Number(get("SECONDARY_VM_EXEC_CONTROL")) : 0;
   const exit = Number(get("VM_EXIT_CONTROLS"));
 
   if (d.noHostState || !["HOST_CR0", "HOST_RIP", "HOST_CS_SELECTOR"].some((n) => known.has(n)))
-    assumptions.push({ text: "the log has no host state: the host-state fields are nvmx's valid 64-bit base host" });
+    assumptions.push({
+      text: "the log has no host state: the host-state fields are nvmx's valid 64-bit base host",
+    });
   if (known.has("VM_EXIT_CONTROLS")) {
     processor.ia32e = (exit & EXIT.HOST_ADDR_SPACE_SIZE) !== 0;
     assumptions.push({
@@ -148,8 +153,22 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
       d.entryMsrLoad?.complete ?? true,
       ASSUMED_ADDR.entryMsrLoad,
     ],
-    ["VM_EXIT_MSR_LOAD_COUNT", "VM_EXIT_MSR_LOAD_ADDR", "VM-exit MSR-load", d.exitMsrLoad, true, ASSUMED_ADDR.exitMsrLoad],
-    ["VM_EXIT_MSR_STORE_COUNT", "VM_EXIT_MSR_STORE_ADDR", "VM-exit MSR-store", d.exitMsrStore, true, ASSUMED_ADDR.exitMsrStore],
+    [
+      "VM_EXIT_MSR_LOAD_COUNT",
+      "VM_EXIT_MSR_LOAD_ADDR",
+      "VM-exit MSR-load",
+      d.exitMsrLoad,
+      true,
+      ASSUMED_ADDR.exitMsrLoad,
+    ],
+    [
+      "VM_EXIT_MSR_STORE_COUNT",
+      "VM_EXIT_MSR_STORE_ADDR",
+      "VM-exit MSR-store",
+      d.exitMsrStore,
+      true,
+      ASSUMED_ADDR.exitMsrStore,
+    ],
   ];
   const listsShown = d.format === "kvm-dump" && !d.layout.startsWith("Linux 4.x");
   for (const [countF, addrF, what, entries, complete, defAddr] of lists) {
@@ -201,9 +220,9 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
 
   const entry: Entry = { caps, processor, vmcs, memory, ...(cpu !== undefined ? { cpu } : {}) };
   const reads = fieldsChecksRead(entry);
-  const unknownFields = FIELDS.filter((f) => f.type !== "read-only" && reads.has(f.name) && !known.has(f.name)).map(
-    (f) => f.name,
-  );
+  const unknownFields = FIELDS.filter(
+    (f) => f.type !== "read-only" && reads.has(f.name) && !known.has(f.name),
+  ).map((f) => f.name);
   return { entry, unknownFields, assumptions };
 }
 

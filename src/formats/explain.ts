@@ -39,18 +39,27 @@ export function cpuSpecOf(caps: Caps): string | ProfileData {
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (a.type !== b.type) return false;
-  if (a.type === "vmexit" && b.type === "vmexit") return a.reason === b.reason && a.qualification === b.qualification;
+  if (a.type === "vmexit" && b.type === "vmexit")
+    return a.reason === b.reason && a.qualification === b.qualification;
   if (a.type === "vmfail-valid" && b.type === "vmfail-valid") return a.error === b.error;
   return true;
 }
 
-export function compare(d: ParsedDump, r: EntryResult, unknown: string[]): { agrees: boolean | null; text: string } {
+export function compare(
+  d: ParsedDump,
+  r: EntryResult,
+  unknown: string[],
+): { agrees: boolean | null; text: string } {
   const rep: Reported | undefined = d.reported;
   const outcomes = [r.outcome, ...(r.possibleOutcomes ?? [])];
   const unknownNote = unknown.length
     ? ` — the cause may be in what the log does not show (${unknown.length} field${unknown.length === 1 ? "" : "s"} VM entry reads${d.noControls ? ", every control field" : ""}) or in a rule nvmx does not check`
     : " — the cause is in a rule nvmx does not check, or the dump does not match the state the CPU saw";
-  if (!rep) return { agrees: null, text: "the log does not show what the CPU reported, so there is nothing to compare" };
+  if (!rep)
+    return {
+      agrees: null,
+      text: "the log does not show what the CPU reported, so there is nothing to compare",
+    };
   if (rep.type === "non-vmx") return { agrees: null, text: `not comparable: ${rep.description}` };
   if (rep.type === "vmfail-valid") {
     if ((rep.error === 7 && d.noControls) || (rep.error === 8 && d.noHostState))
@@ -61,11 +70,17 @@ export function compare(d: ParsedDump, r: EntryResult, unknown: string[]): { agr
     const want: Outcome = { type: "vmfail-valid", error: rep.error };
     if (outcomes.some((o) => sameOutcome(o, want)))
       return { agrees: true, text: `agrees: nvmx also finds VMfailValid with error ${rep.error}` };
-    return { agrees: false, text: `disagrees: the CPU reported VM-instruction error ${rep.error}, nvmx finds "${describeOutcome(r.outcome)}"${unknownNote}` };
+    return {
+      agrees: false,
+      text: `disagrees: the CPU reported VM-instruction error ${rep.error}, nvmx finds "${describeOutcome(r.outcome)}"${unknownNote}`,
+    };
   }
   if (!rep.entryFailure) {
     if (r.outcome.type === "entered")
-      return { agrees: true, text: "agrees: the log shows an ordinary VM exit, so the entry before it succeeded, and nvmx finds no violation" };
+      return {
+        agrees: true,
+        text: "agrees: the log shows an ordinary VM exit, so the entry before it succeeded, and nvmx finds no violation",
+      };
     return {
       agrees: false,
       text: `disagrees: the log shows an ordinary VM exit (the entry succeeded), but nvmx finds "${describeOutcome(r.outcome)}" — a check may be too strict for this CPU, or the state changed after the entry`,
@@ -82,7 +97,10 @@ export function compare(d: ParsedDump, r: EntryResult, unknown: string[]): { agr
       agrees: true,
       text: `agrees: nvmx also finds a VM exit with reason ${rep.reason}${rep.qualification !== undefined ? ` and qualification ${rep.qualification}` : ""}`,
     };
-  const failing = rep.reason === 34 && rep.qualification ? d.entryMsrLoad?.entries.find((e) => e.index === rep.qualification! - 1) : undefined;
+  const failing =
+    rep.reason === 34 && rep.qualification
+      ? d.entryMsrLoad?.entries.find((e) => e.index === rep.qualification! - 1)
+      : undefined;
   const msrNote = failing
     ? `; the failing MSR-load entry ${rep.qualification} loads MSR 0x${failing.msr.toString(16)} with 0x${failing.value.toString(16)}, which nvmx cannot judge (it models WRMSR validity only for the MSRs whose valid values it knows, not model-specific ones)`
     : "";

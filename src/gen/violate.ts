@@ -54,7 +54,8 @@ export function memAddress(e: Entry, ref: MemRef, offset: number): number | unde
   const num = (f: number) => v.hi(f) * TWO32 + v.lo(f);
   switch (ref) {
     case "link": {
-      if (v.lo(F.VMCS_LINK_POINTER!) === 0xffffffff && v.hi(F.VMCS_LINK_POINTER!) === 0xffffffff) return undefined;
+      if (v.lo(F.VMCS_LINK_POINTER!) === 0xffffffff && v.hi(F.VMCS_LINK_POINTER!) === 0xffffffff)
+        return undefined;
       return num(F.VMCS_LINK_POINTER!) + offset;
     }
     case "pdpt":
@@ -151,7 +152,12 @@ function widthBits(f: FieldDef): number {
 }
 
 /** Candidate mutations of one target, near the boundaries of what the checks test. */
-function candidates(t: Target, caps: Caps, cur: [number, number], extra: readonly [number, number][]): Mutation[] {
+function candidates(
+  t: Target,
+  caps: Caps,
+  cur: [number, number],
+  extra: readonly [number, number][],
+): Mutation[] {
   const out: Mutation[] = [];
   const set = (lo: number, hi = 0) => out.push({ target: t, op: "set", lo: lo >>> 0, hi: hi >>> 0 });
   const xor = (lo: number, hi = 0) => out.push({ target: t, op: "xor", lo: lo >>> 0, hi: hi >>> 0 });
@@ -185,7 +191,9 @@ function candidates(t: Target, caps: Caps, cur: [number, number], extra: readonl
   }
   if (bits === 32 || bits === 64) {
     // limit/granularity edges
-    for (const v of [0xfff, 0x1000, 0xfffff, 0x100000, 0xffffe, 0xfffffffe, 0xfffff000, 0x7fffffff, 0x80000000])
+    for (const v of [
+      0xfff, 0x1000, 0xfffff, 0x100000, 0xffffe, 0xfffffffe, 0xfffff000, 0x7fffffff, 0x80000000,
+    ])
       set(v, bits === 64 ? 0 : 0);
   }
   if (bits === 64) {
@@ -244,7 +252,8 @@ function makePool(caps: Caps, seed: number): PoolState[] {
 function memTargets(e: Entry): Target[] {
   const out: Target[] = [];
   const push = (ref: MemRef, offsets: number[]) => {
-    for (const o of offsets) if (memAddress(e, ref, o) !== undefined) out.push({ kind: "mem", ref, offset: o });
+    for (const o of offsets)
+      if (memAddress(e, ref, o) !== undefined) out.push({ kind: "mem", ref, offset: o });
   };
   push("link", [0]);
   push("pdpt", [0, 4, 8, 12, 16, 20, 24, 28]);
@@ -331,7 +340,10 @@ export class ViolationSearch {
     const cur = readTarget(s.entry, t);
     if (cur) {
       const extra = t.kind === "field" ? this.valuesOf(t.index) : [];
+      // Huge list counts make every later evaluation walk thousands of entries: not useful as a start.
+      const isCount = t.kind === "field" && FIELDS[t.index]!.name.endsWith("_COUNT");
       for (const m of candidates(t, this.caps, cur, extra)) {
+        if (isCount && m.op === "set" && (m.lo > 64 || m.hi !== 0)) continue;
         const undo = applyMutation(s.entry, m);
         if (!undo) continue;
         s.ctx.refresh();
@@ -364,10 +376,14 @@ export class ViolationSearch {
       if (t.kind === "field") {
         extra.push(...this.valuesOf(t.index));
         for (const d of declared)
-          if (d.kind === "field" && d.index !== t.index) extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
+          if (d.kind === "field" && d.index !== t.index)
+            extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
       } else if (t.kind === "mem") {
         extra.push([this.caps.revision, 0], [(this.caps.revision | 0x80000000) >>> 0, 0]);
-        for (const msr of [0xc0000100, 0xc0000101, 0x9b, 0x9e, 0x79, 0x800, 0x808, 0x80b, 0x8ff, 0xc0000080, 0x277, 0x1d9, 0x174, 0x48])
+        for (const msr of [
+          0xc0000100, 0xc0000101, 0x9b, 0x9e, 0x79, 0x800, 0x808, 0x80b, 0x8ff, 0xc0000080, 0x277, 0x1d9,
+          0x174, 0x48,
+        ])
           extra.push([msr, 0]);
       }
       out.push(...candidates(t, this.caps, cur, extra));
@@ -413,7 +429,11 @@ export class ViolationSearch {
     });
 
     /** Single mutations on top of `prefix` (already applied to s). */
-    const trySingles = (s: PoolState, prefix: Mutation[], targets: readonly Target[]): Mutation | undefined => {
+    const trySingles = (
+      s: PoolState,
+      prefix: Mutation[],
+      targets: readonly Target[],
+    ): Mutation | undefined => {
       for (const m of this.mutationsFor(s, targets, check)) {
         const undo = applyMutation(s.entry, m);
         if (!undo) continue;
@@ -426,7 +446,8 @@ export class ViolationSearch {
         }
         if (r.hits) {
           anyHit = true;
-          if (partial.length < 256 && r.failing.length <= 6) partial.push({ s, prefix: [...prefix, m], failing: r.failing });
+          if (partial.length < 256 && r.failing.length <= 6)
+            partial.push({ s, prefix: [...prefix, m], failing: r.failing });
         }
       }
       s.ctx.refresh();
@@ -508,18 +529,21 @@ export class ViolationSearch {
           const r = exactly(p.s.ctx, check);
           undo();
           if (r.only) return { found: m };
-          if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length)) best = { m, failing: r.failing };
+          if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
+            best = { m, failing: r.failing };
         }
         return { best };
       });
       if (!res) continue;
       if ("found" in res && res.found) return done(p.s, [...p.prefix, res.found]);
-      if ("best" in res && res.best) queue.push({ s: p.s, prefix: [...p.prefix, res.best.m], failing: res.best.failing });
+      if ("best" in res && res.best)
+        queue.push({ s: p.s, prefix: [...p.prefix, res.best.m], failing: res.best.failing });
     }
 
     if (capabilityBound) {
       const caps = new Set<string>();
-      for (const p of partial) for (const c of p.failing) if (c !== check && isCapabilityCheck(c)) caps.add(c.id);
+      for (const p of partial)
+        for (const c of p.failing) if (c !== check && isCapabilityCheck(c)) caps.add(c.id);
       return {
         id: check.id,
         status: "not-applicable",
@@ -537,7 +561,9 @@ export class ViolationSearch {
             : `no state near a valid one makes the rule fail on ${this.caps.name} (what it forbids is not possible or always holds on this profile)`,
         evals,
       };
-    const eg = partial[0] ? [...new Set(partial[0].failing.map((c) => c.id))].filter((x) => x !== check.id) : [];
+    const eg = partial[0]
+      ? [...new Set(partial[0].failing.map((c) => c.id))].filter((x) => x !== check.id)
+      : [];
     return {
       id: check.id,
       status: "not-alone",
@@ -599,7 +625,12 @@ const CONTROL_WORD_FIELDS = new Set([
  * (allowed-0/allowed-1/reserved control bits), or a fixed-bit / unsupported-value rule.
  */
 export function isCapabilityCheck(c: Check): boolean {
-  if (c.cls === "control" && c.fields.length > 0 && c.fields.every((f) => CONTROL_WORD_FIELDS.has(f)) && /allowed|reserved/.test(c.id))
+  if (
+    c.cls === "control" &&
+    c.fields.length > 0 &&
+    c.fields.every((f) => CONTROL_WORD_FIELDS.has(f)) &&
+    /allowed|reserved/.test(c.id)
+  )
     return true;
   return /fixed-bits|unsupported/.test(c.id);
 }
@@ -656,4 +687,3 @@ export function coverage(caps: Caps): Coverage {
     notAlone: rs.filter((r) => r.status === "not-alone").map((r) => r.id),
   };
 }
-

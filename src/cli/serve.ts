@@ -1,0 +1,153 @@
+/**
+ * `nvmx serve [--port P] [--host H]`: serves the built playground (web/dist) and nothing else. The page
+ * checks VMCS states in the browser; the server only hands out the page's own files: GET/HEAD, no
+ * directory listing, no path outside web/dist, no endpoint that reads or writes anything else.
+ * Listens on 127.0.0.1 unless --host names another interface.
+ */
+import { existsSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { extname, join, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { InputError } from "../errors.js";
+import type { Output } from "./output.js";
+
+export const SERVE_USAGE = `  nvmx serve [--port P] [--host H]                serve the playground page (default 127.0.0.1:8080)\n`;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".webmanifest": "application/manifest+json",
+  ".woff2": "font/woff2",
+};
+
+/** Where `npm run build` puts the page: web/dist beside dist/ in the package. */
+export function defaultWebRoot(): string {
+  return fileURLToPath(new URL("../../web/dist/", import.meta.url));
+}
+
+const SECURITY_HEADERS = {
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+} as const;
+
+function reply(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    ...SECURITY_HEADERS,
+    ...extra,
+  });
+  res.end(text);
+}
+
+/**
+ * The file under `root` a request path names, or undefined when it names none (outside the root, hidden,
+ * malformed). "/" is the page itself.
+ */
+export function resolveAsset(root: string, urlPath: string): string | undefined {
+  let path: string;
+  try {
+    path = decodeURIComponent(urlPath);
+  } catch {
+    return undefined;
+  }
+  if (path.includes("\0") || path.includes("\\")) return undefined;
+  if (path === "/" || path === "") path = "/index.html";
+  const rel = normalize(path).replace(/^([/\\])+/, "");
+  // No dot-files and no parent references survive normalisation inside the root.
+  if (rel.split(/[/\\]/).some((part) => part === ".." || part.startsWith("."))) return undefined;
+  const file = join(root, rel);
+  const base = root.endsWith(sep) ? root : root + sep;
+  return file.startsWith(base) ? file : undefined;
+}
+
+async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    reply(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
+    return;
+  }
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const file = resolveAsset(root, url.pathname);
+  const type = file && CONTENT_TYPES[extname(file).toLowerCase()];
+  const info = file && type ? await stat(file).catch(() => undefined) : undefined;
+  if (!file || !type || !info?.isFile()) {
+    reply(res, 404, "not found\n");
+    return;
+  }
+  const body = await readFile(file);
+  res.writeHead(200, {
+    "Content-Type": type,
+    "Content-Length": body.length,
+    // Built assets carry a content hash in their names; the page itself is always revalidated.
+    "Cache-Control": file.includes(`${sep}assets${sep}`) ? "public, max-age=31536000, immutable" : "no-cache",
+    ...SECURITY_HEADERS,
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  root: string;
+}
+
+/** Start the server; resolves once it listens, with the URL of the page. */
+export function startServer(opts: ServeOptions): Promise<{ server: Server; url: string }> {
+  if (!existsSync(join(opts.root, "index.html")))
+    throw new InputError(
+      `the playground is not built (no ${join(opts.root, "index.html")}): run npm run build`,
+      {
+        file: "nvmx serve",
+      },
+    );
+  const server = createServer((req, res) => {
+    handle(opts.root, req, res).catch(() => {
+      if (!res.headersSent) reply(res, 500, "internal error\n");
+      else res.destroy();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      const addr = server.address();
+      const port = typeof addr === "object" && addr ? addr.port : opts.port;
+      const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+      resolve({ server, url: `http://${host}:${port}/` });
+    });
+  });
+}
+
+export async function serveCommand(argv: string[], out: Output): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: "string", default: "8080" }, host: { type: "string", default: "127.0.0.1" } },
+  });
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port ?? "") || port > 65535)
+    throw new InputError(`--port must be a number 0..65535, got "${values.port}"`, { file: "nvmx serve" });
+  const host = values.host ?? "127.0.0.1";
+  const { server, url } = await startServer({ port, host, root: defaultWebRoot() });
+  await out.line(`nvmx playground: ${url}`);
+  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1")
+    process.stderr.write(`nvmx serve: listening on ${host}: the page is reachable from other machines\n`);
+  return new Promise((resolve) => {
+    const stop = () => {
+      server.close(() => resolve(0));
+      server.closeAllConnections();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}
