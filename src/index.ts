@@ -8,6 +8,7 @@ export { CHECKS, checkById, SECTIONS } from "./checks/registry.js";
 export type { Check, CheckClass, Outcome } from "./checks/types.js";
 export { Ctx } from "./checks/types.js";
 export { builtinNames, builtinProfile, DEFAULT_PROFILE, defaultProfile } from "./cpu/builtin.js";
+export { PERMISSIVE_PROFILE, permissiveProfile, STRICTER_VARIANTS } from "./cpu/permissive.js";
 export { type Caps, decodeProfile, MASK_DEFAULTS, type ProfileData } from "./cpu/profile.js";
 export {
   type Entry,
@@ -21,6 +22,16 @@ export { type EntryResult, evaluate, type Violation } from "./entry/evaluate.js"
 export { DEFAULT_PROCESSOR, type ProcessorState } from "./entry/processor.js";
 export { contextOf, runEntry } from "./entry/run.js";
 export { InputError } from "./errors.js";
+export { detectFormat, type ParsedInput, parseInput } from "./formats/detect.js";
+export { type Converted, dumpToEntry } from "./formats/entry.js";
+export { type Explanation, explainDump, explanationJson } from "./formats/explain.js";
+export { formatKvmDump, parseKvmDump } from "./formats/kvm-dump.js";
+export { formatNestedState, parseNestedState, VMCS12_REVISION } from "./formats/nested-state.js";
+export { parseQemuRegs } from "./formats/qemu-regs.js";
+export { decodeHardwareError, describeReported } from "./formats/reported.js";
+export type { DumpFormat, InputFormat, ParsedDump, Reported } from "./formats/types.js";
+export { parseVmxcap } from "./formats/vmxcap.js";
+export { parseXenDump } from "./formats/xen-dump.js";
 export { describeOutcome, humanReport } from "./report.js";
 export { Memory } from "./vmcs/memory.js";
 export { Vmcs } from "./vmcs/store.js";

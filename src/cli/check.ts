@@ -9,6 +9,7 @@ import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { humanReport } from "../report.js";
 import { readDocuments } from "./input.js";
 import type { Output } from "./output.js";
+import { checkFilesParallel } from "./pool.js";
 
 /** `--cpu NAME|FILE`: a built-in name, a JSON profile file, or vmxcap output. */
 export function resolveCpuOption(arg: string): Caps {
@@ -46,10 +47,14 @@ export function resolveCpuOption(arg: string): Caps {
 export interface CheckOptions {
   json: boolean;
   cpu?: Caps;
+  /** `--jobs N`: check on N worker threads (src/cli/pool.ts), output still in input order. */
+  jobs?: number;
 }
 
 /** Returns the number of inputs that could not be checked. */
 export async function checkFiles(files: string[], opts: CheckOptions, out: Output): Promise<number> {
+  if (opts.jobs !== undefined && opts.jobs > 1)
+    return checkFilesParallel(files, { ...opts, jobs: opts.jobs }, out);
   let bad = 0;
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;

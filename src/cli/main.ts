@@ -6,17 +6,19 @@ import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
 import { convertFiles } from "./convert.js";
 import { explainFiles } from "./explain.js";
+import { GEN_USAGE, genCommand, parseJobs } from "./gen.js";
 import { NESTED_USAGE, nestedCommand } from "./nested.js";
 import { Output } from "./output.js";
+import { REPAIR_USAGE, repairCommand } from "./repair.js";
 import { SERVE_USAGE, serveCommand } from "./serve.js";
 
 const USAGE = `usage:
-  nvmx check [--json] [--cpu NAME|FILE] FILE...   check entry documents (- = stdin; JSON or NDJSON)
+  nvmx check [--json] [--cpu NAME|FILE] [--jobs N] FILE...  check entry documents (- = stdin; JSON or NDJSON)
   nvmx explain [--json] [--cpu NAME|FILE] FILE... explain real logs (KVM/Xen dumps, QEMU dumps, nested state)
   nvmx convert FILE... --to json [--cpu NAME|FILE]  turn any supported input into nvmx-entry/1 document(s)
   nvmx caps list                                  list the built-in CPU profiles
   nvmx caps show NAME                             what each capability MSR of a profile allows
-${NESTED_USAGE}${SERVE_USAGE}`;
+${GEN_USAGE}${REPAIR_USAGE}${NESTED_USAGE}${SERVE_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -26,14 +28,27 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: "boolean", default: false }, cpu: { type: "string" } },
+        options: {
+          json: { type: "boolean", default: false },
+          cpu: { type: "string" },
+          jobs: { type: "string" },
+        },
       });
       if (positionals.length === 0)
         throw new InputError("nvmx check needs at least one FILE (or - for stdin)", { file: "nvmx" });
       const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
-      const bad = await checkFiles(positionals, { json: values.json ?? false, ...(cpu ? { cpu } : {}) }, out);
+      const jobs = values.jobs !== undefined ? parseJobs(values.jobs) : undefined;
+      const bad = await checkFiles(
+        positionals,
+        { json: values.json ?? false, ...(cpu ? { cpu } : {}), ...(jobs ? { jobs } : {}) },
+        out,
+      );
       return bad ? 2 : 0;
     }
+    case "gen":
+      return genCommand(rest, out);
+    case "repair":
+      return repairCommand(rest, out);
     case "nested":
       return nestedCommand(rest, out);
     case "serve":

@@ -172,8 +172,8 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
   ];
   const listsShown = d.format === "kvm-dump" && !d.layout.startsWith("Linux 4.x");
   for (const [countF, addrF, what, entries, complete, defAddr] of lists) {
-    if (entries && entries.length) {
-      const max = Math.max(...entries.map((e) => e.index)) + 1;
+    if (entries?.length) {
+      const max = entries.reduce((m, e) => Math.max(m, e.index), 0) + 1;
       const count = complete ? Math.max(entries.length, max) : max;
       if (!known.has(addrF)) {
         set(addrF, defAddr);
@@ -191,7 +191,7 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
           });
         known.add(countF);
       }
-      const filled = writeList(memory, Number(get(addrF)), entries, Number(get(countF)));
+      const filled = writeList(memory, Number(get(addrF)), entries, Math.min(Number(get(countF)), 4096));
       if (filled)
         assumptions.push({
           text: `${filled} ${what} entr${filled === 1 ? "y" : "ies"} the log does not show: filled with a harmless load of IA32_SYSENTER_CS (0x174) = 0`,

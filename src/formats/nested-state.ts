@@ -23,9 +23,15 @@ const SEG = ["ES", "CS", "SS", "DS", "FS", "GS", "LDTR", "TR"];
 /** [byte offset, size in bytes, KVM field name] of every vmcs12 member nvmx knows. */
 export const VMCS12_LAYOUT: readonly (readonly [number, 2 | 4 | 8, string])[] = (() => {
   const rows: [number, 2 | 4 | 8, string][] = [];
-  const q = (off: number, name: string) => rows.push([off, 8, name]);
-  const d = (off: number, name: string) => rows.push([off, 4, name]);
-  const w = (off: number, name: string) => rows.push([off, 2, name]);
+  const q = (off: number, name: string): void => {
+    rows.push([off, 8, name]);
+  };
+  const d = (off: number, name: string): void => {
+    rows.push([off, 4, name]);
+  };
+  const w = (off: number, name: string): void => {
+    rows.push([off, 2, name]);
+  };
   [
     "IO_BITMAP_A",
     "IO_BITMAP_B",
@@ -64,17 +70,23 @@ export const VMCS12_LAYOUT: readonly (readonly [number, 2 | 4 | 8, string])[] = 
     "PML_ADDRESS",
     "ENCLS_EXITING_BITMAP",
     "TSC_MULTIPLIER",
-  ].forEach((n, i) => q(40 + 8 * i, n));
+  ].forEach((n, i) => {
+    q(40 + 8 * i, n);
+  });
   // 336: padding64[1]; 344..
-  ["CR0_GUEST_HOST_MASK", "CR4_GUEST_HOST_MASK", "CR0_READ_SHADOW", "CR4_READ_SHADOW"].forEach((n, i) =>
-    q(344 + 8 * i, n),
-  );
+  ["CR0_GUEST_HOST_MASK", "CR4_GUEST_HOST_MASK", "CR0_READ_SHADOW", "CR4_READ_SHADOW"].forEach((n, i) => {
+    q(344 + 8 * i, n);
+  });
   // 376..400: former CR3-target values (dead space in current KVM, still the old layout)
   for (let i = 0; i < 4; i++) q(376 + 8 * i, `CR3_TARGET_VALUE${i}`);
   q(408, "EXIT_QUALIFICATION");
   q(416, "GUEST_LINEAR_ADDRESS");
-  ["GUEST_CR0", "GUEST_CR3", "GUEST_CR4"].forEach((n, i) => q(424 + 8 * i, n));
-  [...SEG, "GDTR", "IDTR"].forEach((s, i) => q(448 + 8 * i, `GUEST_${s}_BASE`));
+  ["GUEST_CR0", "GUEST_CR3", "GUEST_CR4"].forEach((n, i) => {
+    q(424 + 8 * i, n);
+  });
+  [...SEG, "GDTR", "IDTR"].forEach((s, i) => {
+    q(448 + 8 * i, `GUEST_${s}_BASE`);
+  });
   [
     "GUEST_DR7",
     "GUEST_RSP",
@@ -101,7 +113,9 @@ export const VMCS12_LAYOUT: readonly (readonly [number, 2 | 4 | 8, string])[] = 
     "GUEST_S_CET",
     "GUEST_SSP",
     "GUEST_INTR_SSP_TABLE",
-  ].forEach((n, i) => q(528 + 8 * i, n));
+  ].forEach((n, i) => {
+    q(528 + 8 * i, n);
+  });
   [
     "PIN_BASED_VM_EXEC_CONTROL",
     "CPU_BASED_VM_EXEC_CONTROL",
@@ -134,12 +148,18 @@ export const VMCS12_LAYOUT: readonly (readonly [number, 2 | 4 | 8, string])[] = 
     "GUEST_SYSENTER_CS",
     "HOST_IA32_SYSENTER_CS",
     "VMX_PREEMPTION_TIMER_VALUE",
-  ].forEach((n, i) => d(744 + 4 * i, n));
+  ].forEach((n, i) => {
+    d(744 + 4 * i, n);
+  });
   w(960, "VIRTUAL_PROCESSOR_ID");
   w(962, "POSTED_INTR_NV");
-  SEG.forEach((s, i) => w(964 + 2 * i, `GUEST_${s}_SELECTOR`));
+  SEG.forEach((s, i) => {
+    w(964 + 2 * i, `GUEST_${s}_SELECTOR`);
+  });
   w(980, "GUEST_INTR_STATUS");
-  ["ES", "CS", "SS", "DS", "FS", "GS", "TR"].forEach((s, i) => w(982 + 2 * i, `HOST_${s}_SELECTOR`));
+  ["ES", "CS", "SS", "DS", "FS", "GS", "TR"].forEach((s, i) => {
+    w(982 + 2 * i, `HOST_${s}_SELECTOR`);
+  });
   w(996, "GUEST_PML_INDEX");
   return rows;
 })();

@@ -403,6 +403,7 @@ export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
     const cont =
       prev !== undefined &&
       prev.line > st.boundary &&
+      prev.text.length < 1024 && // a real dump line is short; this also keeps the join linear
       !MSR_ENTRY.test(t) &&
       !XEN_SEG.test(t) &&
       (dangling(prev.text) ||

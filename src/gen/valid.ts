@@ -118,7 +118,7 @@ export class Work {
   }
 
   /** Apply a proposal; keep it if the state stays valid, else revert. `fn` may return false to give up. */
-  attempt(name: string | undefined, fn: () => boolean | undefined | void, touchesMemory = false): boolean {
+  attempt(name: string | undefined, fn: () => unknown, touchesMemory = false): boolean {
     const v = this.vmcs.v.slice();
     const m = touchesMemory ? this.mem.clone() : undefined;
     const p = { ...this.proc };
@@ -137,7 +137,7 @@ export class Work {
   }
 
   /** Up to n proposals (fresh random choices each time) until one is kept. */
-  tryN(n: number, name: string | undefined, fn: () => boolean | undefined | void, mem = false): boolean {
+  tryN(n: number, name: string | undefined, fn: () => unknown, mem = false): boolean {
     for (let i = 0; i < n; i++) if (this.attempt(name, fn, mem)) return true;
     return false;
   }
@@ -935,6 +935,10 @@ function eventInjection(w: Work): void {
 }
 
 function processorState(w: Work): void {
+  if (w.rng.bool(0.3))
+    w.attempt("current-vmcs-pointer", () => {
+      w.proc.currentVmcsPointer = w.page();
+    });
   if (w.rng.bool(0.3))
     w.attempt("vmresume", () => {
       w.proc.instruction = "vmresume";

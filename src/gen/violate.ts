@@ -16,7 +16,7 @@ import { type Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
 import { countFailures, failingChecks } from "../entry/evaluate.js";
-import type { ProcessorState } from "../entry/processor.js";
+import { DEFAULT_PROCESSOR, type ProcessorState } from "../entry/processor.js";
 import { baseEntry } from "./base.js";
 import { Rng } from "./rng.js";
 import { type FeatureLevel, generateValid, type Mode, modesFor } from "./valid.js";
@@ -71,30 +71,33 @@ export function memAddress(e: Entry, ref: MemRef, offset: number): number | unde
 }
 
 type ProcKey = keyof ProcessorState;
-const PROC_VALUES: readonly [ProcKey, readonly (string | number | boolean)[]][] = [
-  ["instruction", ["vmlaunch", "vmresume"]],
-  ["launchState", ["clear", "launched"]],
-  ["ia32e", [true, false]],
-  ["cpl", [0, 1, 2, 3]],
-  ["vmxRoot", [true, false]],
-  ["currentVmcsValid", [true, false]],
-  ["inSmm", [true, false]],
-  ["blockingByMovSs", [true, false]],
-  ["dualMonitorActive", [true, false]],
-  ["currentVmcsShadow", [true, false]],
-  ["executiveVmcsLaunchState", ["clear", "launched"]],
-];
-const encodeProc = (key: ProcKey, v: string | number | boolean): number =>
-  PROC_VALUES.find((p) => p[0] === key)![1].indexOf(v);
+type ProcValue = string | number | boolean | undefined;
+
+/** Processor keys holding a physical address (extensions of the processor state). */
+const ADDRESS_KEYS: readonly ProcKey[] = ["vmxonPointer", "currentVmcsPointer"];
+const ENUMS: Partial<Record<ProcKey, readonly ProcValue[]>> = {
+  instruction: ["vmlaunch", "vmresume"],
+  launchState: ["clear", "launched"],
+  executiveVmcsLaunchState: ["clear", "launched"],
+  cpl: [0, 1, 2, 3],
+};
+/** Every processor key with its values (booleans, enumerations), derived from the defaults. */
+const PROC_VALUES: readonly [ProcKey, readonly ProcValue[]][] = (Object.keys(DEFAULT_PROCESSOR) as ProcKey[])
+  .filter((k) => !ADDRESS_KEYS.includes(k))
+  .map((k): [ProcKey, readonly ProcValue[]] => [
+    k,
+    ENUMS[k] ?? (typeof DEFAULT_PROCESSOR[k] === "boolean" ? [true, false] : [DEFAULT_PROCESSOR[k]]),
+  ]);
 
 function readTarget(e: Entry, t: Target): [number, number] | undefined {
   if (t.kind === "field") return [e.vmcs.lo(t.index), e.vmcs.hi(t.index)];
   if (t.kind === "proc") {
-    if (t.key === "vmxonPointer") {
-      const n = e.processor.vmxonPointer ?? 0;
+    const v = e.processor[t.key];
+    if (ADDRESS_KEYS.includes(t.key)) {
+      const n = typeof v === "number" ? v : 0;
       return [n % TWO32, Math.floor(n / TWO32)];
     }
-    return [encodeProc(t.key, e.processor[t.key] as string | number | boolean), 0];
+    return [PROC_VALUES.find((p) => p[0] === t.key)![1].indexOf(v), 0];
   }
   const a = memAddress(e, t.ref, t.offset);
   if (a === undefined) return undefined;
@@ -108,8 +111,9 @@ function writeTarget(e: Entry, t: Target, lo: number, hi: number): boolean {
     return true;
   }
   if (t.kind === "proc") {
-    const p = e.processor as unknown as Record<string, unknown>;
-    if (t.key === "vmxonPointer") {
+    const p = e.processor as unknown as Record<string, ProcValue>;
+    if (ADDRESS_KEYS.includes(t.key)) {
+      if (hi >= 1 << 20) return false; // processor addresses are below 2^52
       p[t.key] = hi * TWO32 + (lo >>> 0);
       return true;
     }
@@ -128,6 +132,19 @@ function writeTarget(e: Entry, t: Target, lo: number, hi: number): boolean {
 export function applyMutation(e: Entry, m: Mutation): (() => void) | undefined {
   const old = readTarget(e, m.target);
   if (!old) return undefined;
+  if (m.target.kind === "proc") {
+    const key = m.target.key;
+    const p = e.processor as unknown as Record<string, ProcValue>;
+    const raw = p[key];
+    const had = key in p;
+    const lo = m.op === "xor" ? (old[0] ^ m.lo) >>> 0 : m.lo >>> 0;
+    const hi = m.op === "xor" ? (old[1] ^ m.hi) >>> 0 : m.hi >>> 0;
+    if (!writeTarget(e, m.target, lo, hi)) return undefined;
+    return () => {
+      if (had) p[key] = raw;
+      else delete p[key];
+    };
+  }
   const lo = m.op === "xor" ? (old[0] ^ m.lo) >>> 0 : m.lo >>> 0;
   const hi = m.op === "xor" ? (old[1] ^ m.hi) >>> 0 : m.hi >>> 0;
   if (!writeTarget(e, m.target, lo, hi)) return undefined;
@@ -163,7 +180,13 @@ function candidates(
   const xor = (lo: number, hi = 0) => out.push({ target: t, op: "xor", lo: lo >>> 0, hi: hi >>> 0 });
   if (t.kind === "proc") {
     const vals = PROC_VALUES.find((p) => p[0] === t.key)?.[1];
-    if (vals) for (let i = 0; i < vals.length; i++) if (i !== cur[0]) set(i);
+    if (vals) {
+      for (let i = 0; i < vals.length; i++) if (i !== cur[0]) set(i);
+      return out;
+    }
+    set(0x1000);
+    set(0x1001);
+    for (const [l, h] of extra) set(l, h);
     return out;
   }
   const bits = t.kind === "field" ? widthBits(FIELDS[t.index]!) : 32;
@@ -267,11 +290,22 @@ function memTargets(e: Entry): Target[] {
 
 const PROC_TARGETS: Target[] = [
   ...PROC_VALUES.map(([key]) => ({ kind: "proc", key }) as Target),
-  { kind: "proc", key: "vmxonPointer" },
+  ...ADDRESS_KEYS.map((key) => ({ kind: "proc", key }) as Target),
 ];
 
 // ---------------------------------------------------------------------------------------------------------
 // The search
+
+/** Bump when the search changes in a way that makes cached "not applicable" results stale. */
+export const SEARCH_VERSION = 1;
+
+export interface CachedResult {
+  id: string;
+  status: ViolationStatus;
+  base?: number;
+  recipe?: Mutation[];
+  reason?: string;
+}
 
 export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
 
@@ -310,12 +344,35 @@ export class ViolationSearch {
     this.pool = makePool(caps, seed);
   }
 
+  private extended?: PoolState[];
+
+  /** More random valid states (built on first need): gate-holding starts and field values. */
+  private extendedPool(): PoolState[] {
+    if (!this.extended) {
+      this.extended = [];
+      const modes = modesFor(this.caps);
+      for (let i = 0; i < 240; i++) {
+        const g = generateValid(this.caps, Rng.derive(this.seed, 5000 + i), {
+          mode: modes[i % modes.length]!,
+        });
+        this.extended.push({
+          entry: g.entry,
+          ctx: new Ctx(g.entry.vmcs, this.caps, g.entry.processor, g.entry.memory),
+          mode: g.mode,
+          label: `${g.mode}/extended`,
+        });
+      }
+    }
+    return this.extended;
+  }
+
   private valuesOf(index: number): [number, number][] {
     let v = this.poolValues.get(index);
     if (!v) {
       const seen = new Set<string>();
       v = [];
-      for (const s of this.pool) {
+      for (const s of [...this.pool, ...this.extendedPool()]) {
+        if (v.length >= 48) break;
         const lo = s.entry.vmcs.lo(index);
         const hi = s.entry.vmcs.hi(index);
         const k = `${lo}:${hi}`;
@@ -378,6 +435,9 @@ export class ViolationSearch {
         for (const d of declared)
           if (d.kind === "field" && d.index !== t.index)
             extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
+      } else if (t.kind === "proc") {
+        for (const d of declared)
+          if (d.kind === "field") extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
       } else if (t.kind === "mem") {
         extra.push([this.caps.revision, 0], [(this.caps.revision | 0x80000000) >>> 0, 0]);
         for (const msr of [
@@ -416,6 +476,7 @@ export class ViolationSearch {
     };
     const gated = this.pool.filter(gate);
     const ungated = this.pool.filter((s) => !gated.includes(s));
+    if (gated.length < 2) gated.push(...this.extendedPool().filter(gate).slice(0, 6));
     const declared = this.declaredTargets(check);
     const extraTargets = (s: PoolState) => [...PROC_TARGETS, ...memTargets(s.entry)];
     type Partial = { s: PoolState; prefix: Mutation[]; failing: readonly Check[] };
@@ -570,6 +631,48 @@ export class ViolationSearch {
       reason: `the rule fails only together with others${eg.length ? ` (e.g. ${eg.join(", ")})` : ""}`,
       evals,
     };
+  }
+
+  /** The results found so far, as plain data (for a disk cache). */
+  exportResults(): CachedResult[] {
+    return [...this.cache.values()].map((r) => {
+      const o: CachedResult = { id: r.id, status: r.status };
+      if (r.base) o.base = this.pool.indexOf(r.base);
+      if (r.recipe) o.recipe = r.recipe;
+      if (r.reason) o.reason = r.reason;
+      return o;
+    });
+  }
+
+  /**
+   * Load cached results. A violating recipe is kept only if it still makes its pool state fail exactly that
+   * check (so a cache from another version of the checks or the generator is harmless). Returns how many
+   * results were accepted.
+   */
+  importResults(rs: readonly CachedResult[]): number {
+    let n = 0;
+    for (const r of rs) {
+      const check = checkById(r.id);
+      if (!check || this.cache.has(r.id)) continue;
+      if (r.status !== "violated") {
+        this.cache.set(r.id, {
+          id: r.id,
+          status: r.status,
+          ...(r.reason ? { reason: r.reason } : {}),
+          evals: 0,
+        });
+        n++;
+        continue;
+      }
+      const base = r.base !== undefined ? this.pool[r.base] : undefined;
+      if (!base || !r.recipe) continue;
+      const w = cloneEntry(base.entry);
+      if (!r.recipe.every((m) => applyMutation(w, m) !== undefined)) continue;
+      if (!exactly(new Ctx(w.vmcs, this.caps, w.processor, w.memory), check).only) continue;
+      this.cache.set(r.id, { id: r.id, status: "violated", base, recipe: r.recipe, evals: 0 });
+      n++;
+    }
+    return n;
   }
 
   /**

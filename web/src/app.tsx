@@ -26,12 +26,13 @@ import { VmcsView } from "./vmcs-view.js";
 type Outcome = Checked["result"]["outcome"];
 interface Status {
   text: string;
+  notes?: string[];
   kind: "info" | "error";
 }
 
 function exampleDoc(id: string): EntryDocument {
   const ex = EXAMPLES.find((e) => e.id === id) ?? EXAMPLES[0]!;
-  return readInput(ex.text, `examples/${ex.id}.json`).doc;
+  return readInput(ex.text, ex.file).doc;
 }
 
 /** What the outcome means, in one sentence for a person learning VMX. */
@@ -155,14 +156,15 @@ function InputPanel({ onLoad, status }: { onLoad: (text: string, file: string) =
           id="load-example"
           onClick={() => {
             const ex = EXAMPLES.find((x) => x.id === example);
-            if (ex) onLoad(ex.text, `examples/${ex.id}.json`);
+            if (ex) onLoad(ex.text, ex.file);
           }}
         >
           Load
         </button>
       </div>
       <label for="paste" class="block-label">
-        Or paste an <code>nvmx-entry/1</code> JSON document
+        Or paste an <code>nvmx-entry/1</code> document, a KVM <code>dump_vmcs</code>, a Xen or QEMU dump, or
+        vmxcap output
       </label>
       <textarea
         id="paste"
@@ -177,7 +179,7 @@ function InputPanel({ onLoad, status }: { onLoad: (text: string, file: string) =
           Check pasted text
         </button>
         <label for="file" class="file-label">
-          Open a file…
+          or open a file:
         </label>
         <input
           id="file"
@@ -194,6 +196,13 @@ function InputPanel({ onLoad, status }: { onLoad: (text: string, file: string) =
         <p class={`status status-${status.kind}`} id="load-status" role={status.kind === "error" ? "alert" : undefined}>
           {status.text}
         </p>
+      )}
+      {status?.notes && status.notes.length > 0 && (
+        <ul class="status-notes">
+          {status.notes.map((n) => (
+            <li key={n}>{n}</li>
+          ))}
+        </ul>
       )}
     </section>
   );
@@ -315,15 +324,15 @@ export function App() {
     return m;
   }, [checked]);
 
-  const load = (next: EntryDocument, text: string) => {
+  const load = (next: EntryDocument, text: string, notes: string[] = []) => {
     setDoc(next);
     setGeneration((g) => g + 1);
-    setStatus({ text, kind: "info" });
+    setStatus({ text, notes, kind: "info" });
   };
   const loadText = (text: string, file: string) => {
     try {
-      const r = readInput(text, file);
-      load(r.doc, [`Loaded ${file} (${r.format})`, ...r.notes].join(". "));
+      const r = readInput(text, file, doc);
+      load(r.doc, `Loaded ${file}: ${r.format}`, r.notes);
     } catch (e) {
       setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
     }

@@ -1,6 +1,9 @@
 /**
- * Bundled examples: the repository's examples/*.json, built into the page (no request at run time).
+ * Bundled examples, built into the page (no request at run time): the repository's examples/*.json and a
+ * real KVM dump_vmcs from the test corpus (a Proxmox report, test/corpus/README.md).
  */
+import kvmDump from "../../test/corpus/kvm-dump/kvm-list-2022-proxmox-smm-sti-shadow-if0.txt?raw";
+
 const files = import.meta.glob<string>("../../examples/*.json", {
   eager: true,
   query: "?raw",
@@ -10,6 +13,8 @@ const files = import.meta.glob<string>("../../examples/*.json", {
 export interface Example {
   id: string;
   title: string;
+  /** Where it comes from in the repository. */
+  file: string;
   text: string;
 }
 
@@ -18,15 +23,24 @@ const TITLES: Readonly<Record<string, string>> = {
   "valid-64bit-linux": "Valid 64-bit Linux guest (VM entry succeeds)",
   "bad-cs-ar": "64-bit guest with CS.L and CS.D/B both set (invalid guest state)",
   "vmlaunch-launched": "VMLAUNCH of a launched VMCS (VM-instruction error 4)",
+  "kvm-dump-proxmox": "Real KVM dump_vmcs: SMM entry in an STI shadow (Proxmox, 2022)",
 };
 
-const ORDER = ["bad-cs-ar", "valid-64bit-linux", "vmlaunch-launched"];
+const ORDER = ["bad-cs-ar", "valid-64bit-linux", "vmlaunch-launched", "kvm-dump-proxmox"];
 
-export const EXAMPLES: readonly Example[] = Object.entries(files)
-  .map(([path, text]) => {
-    const id = path.replace(/^.*\//, "").replace(/\.json$/, "");
-    return { id, title: TITLES[id] ?? id, text };
-  })
+export const EXAMPLES: readonly Example[] = [
+  ...Object.entries(files).map(([path, text]) => ({
+    id: path.replace(/^.*\//, "").replace(/\.json$/, ""),
+    file: path.replace(/^(\.\.\/)+/, ""),
+    text,
+  })),
+  {
+    id: "kvm-dump-proxmox",
+    file: "test/corpus/kvm-dump/kvm-list-2022-proxmox-smm-sti-shadow-if0.txt",
+    text: kvmDump,
+  },
+]
+  .map((x) => ({ ...x, title: TITLES[x.id] ?? x.id }))
   .sort((a, b) => (ORDER.indexOf(a.id) + 1 || 99) - (ORDER.indexOf(b.id) + 1 || 99) || a.id.localeCompare(b.id));
 
 export const DEFAULT_EXAMPLE = "bad-cs-ar";

@@ -1,57 +1,78 @@
 /**
- * Reading what a person pastes or opens: an `nvmx-entry/1` JSON document (or the first document of NDJSON).
+ * Reading what a person pastes or opens, with the library's own parsers (src/formats): an `nvmx-entry/1`
+ * JSON document (or the first of NDJSON), a Linux KVM dump_vmcs, a Xen VMCS dump, QEMU's "KVM: entry
+ * failed" register dump, or vmxcap output (which sets the CPU profile and keeps the VMCS).
  *
- * Extension point: each reader below gets the whole text and returns a document, or undefined when the text
- * is not its format. Readers for logs (KVM dump_vmcs, Xen, QEMU) and for vmxcap output plug in here, in
- * front of the JSON reader; see `READERS`.
+ * A log carries only part of the VMCS: src/formats fills the rest with valid values and says so; those
+ * notes are shown with the load status.
  */
+import { serializeEntry } from "../../src/entry/document.js";
 import { InputError } from "../../src/errors.js";
+import { parseInput } from "../../src/formats/detect.js";
+import { explainDump, FORMAT_NAMES } from "../../src/formats/explain.js";
 import { type EntryDocument, normalise } from "./model.js";
 
 export interface Loaded {
   doc: EntryDocument;
-  /** What the text was, for the status line ("nvmx-entry/1 JSON", "KVM dump_vmcs", ...). */
+  /** What the text was, for the status line ("nvmx-entry/1 JSON", "Linux KVM dump_vmcs", ...). */
   format: string;
-  /** What a person should know about the conversion (assumptions, ignored lines). */
+  /** What a person should know about the conversion (assumptions, fields the log lacks). */
   notes: string[];
 }
 
-export type InputReader = (text: string) => Loaded | undefined;
-
-function readJson(text: string): Loaded | undefined {
-  const t = text.trim();
-  if (!t.startsWith("{")) return undefined;
-  const notes: string[] = [];
-  let value: unknown;
+function parseJson(text: string, line?: number): unknown {
   try {
-    value = JSON.parse(t);
+    return JSON.parse(text);
   } catch (e) {
-    // NDJSON: one document per line; the page shows the first.
-    const lines = t.split("\n").filter((l) => l.trim() !== "");
-    if (lines.length < 2) throw new InputError(`not valid JSON: ${(e as Error).message}`);
-    try {
-      value = JSON.parse(lines[0]!);
-    } catch (e2) {
-      throw new InputError(`not valid JSON: ${(e2 as Error).message}`, { line: 1 });
-    }
-    notes.push(`NDJSON with ${lines.length} documents: showing the first`);
+    throw new InputError(`not valid JSON: ${(e as Error).message}`, line !== undefined ? { line } : {});
   }
-  return { doc: normalise(value), format: "nvmx-entry/1 JSON", notes };
 }
 
-/** Readers in the order they are tried; the first that recognises the text wins. */
-export const READERS: InputReader[] = [readJson];
-
-/** Read pasted or uploaded text. Throws InputError (with the file name) when nothing can read it. */
-export function readInput(text: string, file = "<pasted text>"): Loaded {
+/**
+ * Read pasted or uploaded text. `current` is the state shown now (vmxcap output changes only its CPU).
+ * Throws InputError, with the file name, when the text is in no supported format.
+ */
+export function readInput(text: string, file = "<pasted text>", current?: EntryDocument): Loaded {
   try {
-    for (const read of READERS) {
-      const r = read(text);
-      if (r) return r;
+    const input = parseInput(new TextEncoder().encode(text), file);
+    switch (input.format) {
+      case "nvmx-json": {
+        const [first] = input.documents;
+        if (!first) throw new InputError("empty input");
+        const notes =
+          input.documents.length > 1 ? [`NDJSON with ${input.documents.length} documents: showing the first`] : [];
+        return { doc: normalise(parseJson(first.text, first.line)), format: "nvmx-entry/1 JSON", notes };
+      }
+      case "vmxcap": {
+        const doc: EntryDocument = { ...(current ?? { format: "nvmx-entry/1", vmcs: {} }), cpu: input.profile };
+        return {
+          doc: normalise(doc),
+          format: "vmxcap output",
+          notes: ["the VMCS is unchanged; it is now checked against the CPU this vmxcap output describes"],
+        };
+      }
+      case "logs": {
+        const [dump] = input.dumps;
+        if (!dump) throw new InputError("no VM-entry dump found");
+        const x = explainDump(dump);
+        const notes = [
+          `dump at line ${dump.line} (${dump.layout})${input.dumps.length > 1 ? `, the first of ${input.dumps.length} dumps` : ""}`,
+          x.agreement,
+          ...(x.cpuAssumed
+            ? ["the log names no CPU: checked on the permissive profile (every control allowed); pick a CPU above"]
+            : []),
+          ...(x.unknownFields.length
+            ? [
+                `${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads ${x.unknownFields.length === 1 ? "is" : "are"} not in the log and take valid values: ${x.unknownFields.join(", ")}`,
+              ]
+            : []),
+          ...x.assumptions,
+        ];
+        return { doc: serializeEntry(x.entry), format: FORMAT_NAMES[dump.format], notes };
+      }
     }
   } catch (e) {
     if (e instanceof InputError) throw e.withFile(file);
     throw e;
   }
-  throw new InputError("not an nvmx-entry/1 JSON document (it should start with {)", { file });
 }

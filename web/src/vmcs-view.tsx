@@ -35,6 +35,26 @@ function FailingNote({ name, failing }: { name: string; failing: RowProps["faili
   );
 }
 
+/** A long field name with line-break opportunities after its underscores. */
+function breakable(name: string) {
+  return name.split("_").map((part, i, all) => (
+    <span key={part + String(i)}>
+      {part}
+      {i < all.length - 1 && (
+        <>
+          _<wbr />
+        </>
+      )}
+    </span>
+  ));
+}
+
+/** The SDM's name for a field, unless it only repeats the KVM name ("guest CR0" for GUEST_CR0). */
+function proseAddsInformation(name: string, prose: string): boolean {
+  const squash = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "");
+  return squash(name) !== squash(prose);
+}
+
 function FieldRow({ name, doc, failing, onField }: RowProps) {
   const f = field(name);
   const value = fieldValue(doc, name);
@@ -42,8 +62,8 @@ function FieldRow({ name, doc, failing, onField }: RowProps) {
   return (
     <div class={`field${failing.has(name) ? " is-failing" : ""}`} id={`row-${name}`}>
       <label for={`field-${name}`} title={`${f.aliases[0]}: ${widthText(f)}, encoding 0x${f.encoding.toString(16)}`}>
-        <code>{name}</code>
-        <span class="prose">{f.aliases[0]}</span>
+        <code>{breakable(name)}</code>
+        {proseAddsInformation(name, f.aliases[0]!) && <span class="prose">{f.aliases[0]}</span>}
       </label>
       <HexInput
         id={`field-${name}`}
@@ -66,6 +86,11 @@ function ControlWordEditor({ name, word, doc, caps, failing, onField }: RowProps
   let named = 0n;
   for (const b of CONTROL_BITS[word]) named |= 1n << BigInt(b.bit);
   const other = value & ~named;
+  // Bits without a name are reserved; a CPU requires some of them to be 1 (its "default1" bits, SDM A.2).
+  const halves = (lo: number, hi: number) => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  const reservedMust1 = halves(allowed.must1, allowed.must1Hi) & ~named;
+  const reservedMay1 = halves(allowed.may1, allowed.may1Hi) & ~named;
+  const reservedOk = (other & ~reservedMay1) === 0n && (reservedMust1 & ~other) === 0n;
   return (
     <fieldset class={`control-word${failing.has(name) ? " is-failing" : ""}`} id={`row-${name}`}>
       <legend>
@@ -104,7 +129,12 @@ function ControlWordEditor({ name, word, doc, caps, failing, onField }: RowProps
           );
         })}
       </div>
-      {other !== 0n && <p class="other-bits">Other (unnamed) bits set: {hexText(other)}</p>}
+      {(other !== 0n || reservedMust1 !== 0n) && (
+        <p class={`other-bits${reservedOk ? "" : " conflict"}`}>
+          Reserved bits set: {hexText(other)}
+          {reservedMust1 !== 0n && <> · the CPU requires {hexText(reservedMust1)} (its default1 bits)</>}
+        </p>
+      )}
     </fieldset>
   );
 }
@@ -135,7 +165,7 @@ function SegmentTable({ doc, failing, onField, visible }: Omit<RowProps, "name">
         <tr>
           <th scope="col">Register</th>
           {SEG_COLUMNS.map(([c, title]) => (
-            <th key={c} scope="col">
+            <th key={c} scope="col" class={`col-${c}`}>
               {title}
             </th>
           ))}
