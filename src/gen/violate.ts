@@ -637,7 +637,10 @@ export class ViolationSearch {
   exportResults(): CachedResult[] {
     return [...this.cache.values()].map((r) => {
       const o: CachedResult = { id: r.id, status: r.status };
-      if (r.base) o.base = this.pool.indexOf(r.base);
+      if (r.base) {
+        const i = this.pool.indexOf(r.base);
+        o.base = i >= 0 ? i : this.pool.length + this.extendedPool().indexOf(r.base);
+      }
       if (r.recipe) o.recipe = r.recipe;
       if (r.reason) o.reason = r.reason;
       return o;
@@ -664,7 +667,12 @@ export class ViolationSearch {
         n++;
         continue;
       }
-      const base = r.base !== undefined ? this.pool[r.base] : undefined;
+      const base =
+        r.base === undefined
+          ? undefined
+          : r.base < this.pool.length
+            ? this.pool[r.base]
+            : this.extendedPool()[r.base - this.pool.length];
       if (!base || !r.recipe) continue;
       const w = cloneEntry(base.entry);
       if (!r.recipe.every((m) => applyMutation(w, m) !== undefined)) continue;

@@ -52,7 +52,9 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    expect(existsSync(join(REPO, "web/dist/index.html")), "web/dist is not built: run npm run build").toBe(true);
+    expect(existsSync(join(REPO, "web/dist/index.html")), "web/dist is not built: run npm run build").toBe(
+      true,
+    );
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServe();
     browser = await chromium.launch({
@@ -66,7 +68,10 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
         "--no-first-run",
       ],
     });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    const context = await browser.newContext({
+      viewport: { width: 1440, height: 900 },
+      acceptDownloads: true,
+    });
     page = await context.newPage();
     const origin = new URL(server.url).origin;
     // The page must never reach beyond its own origin (it works offline; nothing leaves the machine).
@@ -96,7 +101,7 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     await page.selectOption("#example", "valid-64bit-linux");
     await page.click("#load-example");
     await expect.poll(() => outcome().getAttribute("data-outcome")).toBe("entered");
-    await expect(outcome().innerText()).resolves.toContain("VM entry succeeds");
+    await expect(outcome().textContent()).resolves.toContain("VM entry succeeds");
 
     // Paste a real KVM dump_vmcs (Proxmox, 2022: an SMI in an STI shadow left "blocking by STI" with RFLAGS.IF = 0).
     const dump = readFileSync(join(REPO, KVM_DUMP), "utf8");
@@ -104,8 +109,8 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     await page.click("#load-paste");
     const sti = page.locator('[data-check-id="guest.intr.sti-if"]');
     await sti.waitFor();
-    await expect(page.locator("#load-status").innerText()).resolves.toContain("Linux KVM dump_vmcs");
-    await expect(outcome().innerText()).resolves.toContain("VM entry fails: VM exit 33");
+    await expect(page.locator("#load-status").textContent()).resolves.toContain("Linux KVM dump_vmcs");
+    await expect(outcome().textContent()).resolves.toContain("VM entry fails: VM exit 33");
     const [dumpDownload] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
     const dumpExport = join(ARTIFACTS, "playground-kvm-dump.json");
     await dumpDownload.saveAs(dumpExport);
@@ -117,20 +122,20 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     await page.click("#load-paste");
     const violation = page.locator('[data-check-id="guest.cs.l-and-d"]');
     await violation.waitFor();
-    await expect(violation.innerText()).resolves.toContain("SDM 29.3.1.2");
-    await expect(outcome().innerText()).resolves.toContain("VM entry fails: VM exit 33");
+    await expect(violation.textContent()).resolves.toContain("SDM 29.3.1.2");
+    await expect(outcome().textContent()).resolves.toContain("VM entry fails: VM exit 33");
 
     // The field link jumps to the field's input.
     await violation.getByRole("button", { name: "GUEST_CS_AR_BYTES" }).click();
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.id))
-      .toBe("field-GUEST_CS_AR_BYTES");
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe("field-GUEST_CS_AR_BYTES");
 
     // A malformed value is reported inline and not applied.
     const ar = page.locator("#field-GUEST_CS_AR_BYTES");
     await ar.fill("0xzz");
     await expect(ar.getAttribute("aria-invalid")).resolves.toBe("true");
-    await expect(page.locator("#field-GUEST_CS_AR_BYTES-error").innerText()).resolves.toContain("not a hex number");
+    await expect(page.locator("#field-GUEST_CS_AR_BYTES-error").textContent()).resolves.toContain(
+      "not a hex number",
+    );
     expect(await outcome().getAttribute("data-outcome")).toBe("vmexit");
 
     // Clearing D/B (64-bit code segment) fixes the state: live re-check.
@@ -142,7 +147,7 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     const posted = page.locator("#bit-PIN_BASED_VM_EXEC_CONTROL-7");
     await posted.check();
     await expect.poll(() => outcome().getAttribute("data-outcome")).toBe("vmfail-valid");
-    await expect(outcome().innerText()).resolves.toContain("VM-instruction error 7");
+    await expect(outcome().textContent()).resolves.toContain("VM-instruction error 7");
     expect(await page.locator("#field-PIN_BASED_VM_EXEC_CONTROL").inputValue()).toBe("0xbf");
 
     // Export: the downloaded document gives the CLI the same outcome.
@@ -169,6 +174,23 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     await expect.poll(() => outcome().getAttribute("data-outcome")).toBe("entered");
   });
 
+  it("works offline once loaded (service worker)", async () => {
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    const context = page.context();
+    await context.setOffline(true);
+    try {
+      const offline = await context.newPage();
+      await offline.goto(server.url);
+      await offline.waitForSelector(".page[data-ready]");
+      await expect.poll(() => offline.locator("#outcome").getAttribute("data-outcome")).toBe("vmexit");
+      await offline.close();
+    } finally {
+      await context.setOffline(false);
+    }
+  });
+
   it("shows a failing state clearly (screenshot for people: test-artifacts/playground.png)", async () => {
     await page.selectOption("#example", "bad-cs-ar");
     await page.click("#load-example");
@@ -176,7 +198,10 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(ARTIFACTS, "playground.png") });
     // The failing field, reached from the violation list.
-    await page.locator('[data-check-id="guest.cs.l-and-d"]').getByRole("button", { name: "GUEST_CS_AR_BYTES" }).click();
+    await page
+      .locator('[data-check-id="guest.cs.l-and-d"]')
+      .getByRole("button", { name: "GUEST_CS_AR_BYTES" })
+      .click();
     await page.waitForTimeout(800);
     await page.screenshot({ path: join(ARTIFACTS, "playground-field.png") });
     expect(problems).toEqual([]);

@@ -97,7 +97,13 @@ function OutcomeBanner({ checked, doc }: { checked: Checked | { error: string };
   );
 }
 
-function ViolationList({ checked, onJump }: { checked: Checked | { error: string }; onJump: (f: string) => void }) {
+function ViolationList({
+  checked,
+  onJump,
+}: {
+  checked: Checked | { error: string };
+  onJump: (f: string) => void;
+}) {
   if ("error" in checked) return null;
   const { result, entry } = checked;
   const v = result.violations;
@@ -193,7 +199,11 @@ function InputPanel({ onLoad, status }: { onLoad: (text: string, file: string) =
         />
       </div>
       {status && (
-        <p class={`status status-${status.kind}`} id="load-status" role={status.kind === "error" ? "alert" : undefined}>
+        <p
+          class={`status status-${status.kind}`}
+          id="load-status"
+          role={status.kind === "error" ? "alert" : undefined}
+        >
           {status.text}
         </p>
       )}
@@ -217,7 +227,13 @@ const FLAGS: readonly [keyof ProcessorState, string][] = [
   ["dualMonitorActive", "dual-monitor treatment of SMM active"],
 ];
 
-function ProcessorPanel({ doc, onChange }: { doc: EntryDocument; onChange: (p: Partial<ProcessorState>) => void }) {
+function ProcessorPanel({
+  doc,
+  onChange,
+}: {
+  doc: EntryDocument;
+  onChange: (p: Partial<ProcessorState>) => void;
+}) {
   const p: ProcessorState = { ...DEFAULT_PROCESSOR, ...doc.processor };
   return (
     <section class="panel" aria-labelledby="processor-title">
@@ -242,7 +258,11 @@ function ProcessorPanel({ doc, onChange }: { doc: EntryDocument; onChange: (p: P
           <option value="launched">launched</option>
         </select>
         <label for="cpl">CPL</label>
-        <select id="cpl" value={String(p.cpl)} onChange={(e) => onChange({ cpl: Number(e.currentTarget.value) })}>
+        <select
+          id="cpl"
+          value={String(p.cpl)}
+          onChange={(e) => onChange({ cpl: Number(e.currentTarget.value) })}
+        >
           {[0, 1, 2, 3].map((c) => (
             <option key={c} value={String(c)}>
               {c}
@@ -253,7 +273,11 @@ function ProcessorPanel({ doc, onChange }: { doc: EntryDocument; onChange: (p: P
       <div class="flags">
         {FLAGS.map(([k, text]) => (
           <label key={k}>
-            <input type="checkbox" checked={p[k] === true} onChange={(e) => onChange({ [k]: e.currentTarget.checked })} />{" "}
+            <input
+              type="checkbox"
+              checked={p[k] === true}
+              onChange={(e) => onChange({ [k]: e.currentTarget.checked })}
+            />{" "}
             {text}
           </label>
         ))}
@@ -319,8 +343,7 @@ export function App() {
   const failing = useMemo(() => {
     const m = new Map<string, Violation[]>();
     if (!("error" in checked))
-      for (const v of checked.result.violations)
-        for (const f of v.fields) m.set(f, [...(m.get(f) ?? []), v]);
+      for (const v of checked.result.violations) for (const f of v.fields) m.set(f, [...(m.get(f) ?? []), v]);
     return m;
   }, [checked]);
 
@@ -332,7 +355,7 @@ export function App() {
   const loadText = (text: string, file: string) => {
     try {
       const r = readInput(text, file, doc);
-      load(r.doc, `Loaded ${file}: ${r.format}`, r.notes);
+      load(r.doc, `Loaded ${file === "<pasted text>" ? "the pasted text" : file}: ${r.format}`, r.notes);
     } catch (e) {
       setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
     }
@@ -382,8 +405,8 @@ export function App() {
         <div class="title">
           <h1>nvmx playground</h1>
           <p>
-            Does this VMCS pass Intel VMX VM entry? Every check of the SDM, run in your browser: nothing leaves this
-            machine.
+            Does this VMCS pass Intel VMX VM entry? Every check of the SDM, run in your browser: nothing
+            leaves this machine.
           </p>
         </div>
         <div class="toolbar">
@@ -445,7 +468,11 @@ export function App() {
               onInput={(e) => setFilter(e.currentTarget.value.trim().toLowerCase())}
             />
             <label>
-              <input type="checkbox" checked={nonzeroOnly} onChange={(e) => setNonzeroOnly(e.currentTarget.checked)} />{" "}
+              <input
+                type="checkbox"
+                checked={nonzeroOnly}
+                onChange={(e) => setNonzeroOnly(e.currentTarget.checked)}
+              />{" "}
               only nonzero fields
             </label>
             <span class="hint">Values are hex. Fields read by a failing check are marked ✗.</span>

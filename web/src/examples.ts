@@ -41,6 +41,8 @@ export const EXAMPLES: readonly Example[] = [
   },
 ]
   .map((x) => ({ ...x, title: TITLES[x.id] ?? x.id }))
-  .sort((a, b) => (ORDER.indexOf(a.id) + 1 || 99) - (ORDER.indexOf(b.id) + 1 || 99) || a.id.localeCompare(b.id));
+  .sort(
+    (a, b) => (ORDER.indexOf(a.id) + 1 || 99) - (ORDER.indexOf(b.id) + 1 || 99) || a.id.localeCompare(b.id),
+  );
 
 export const DEFAULT_EXAMPLE = "bad-cs-ar";

@@ -40,11 +40,16 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
         const [first] = input.documents;
         if (!first) throw new InputError("empty input");
         const notes =
-          input.documents.length > 1 ? [`NDJSON with ${input.documents.length} documents: showing the first`] : [];
+          input.documents.length > 1
+            ? [`NDJSON with ${input.documents.length} documents: showing the first`]
+            : [];
         return { doc: normalise(parseJson(first.text, first.line)), format: "nvmx-entry/1 JSON", notes };
       }
       case "vmxcap": {
-        const doc: EntryDocument = { ...(current ?? { format: "nvmx-entry/1", vmcs: {} }), cpu: input.profile };
+        const doc: EntryDocument = {
+          ...(current ?? { format: "nvmx-entry/1", vmcs: {} }),
+          cpu: input.profile,
+        };
         return {
           doc: normalise(doc),
           format: "vmxcap output",
@@ -59,7 +64,9 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
           `dump at line ${dump.line} (${dump.layout})${input.dumps.length > 1 ? `, the first of ${input.dumps.length} dumps` : ""}`,
           x.agreement,
           ...(x.cpuAssumed
-            ? ["the log names no CPU: checked on the permissive profile (every control allowed); pick a CPU above"]
+            ? [
+                "the log names no CPU: checked on the permissive profile (every control allowed); pick a CPU above",
+              ]
             : []),
           ...(x.unknownFields.length
             ? [

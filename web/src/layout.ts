@@ -111,7 +111,11 @@ const EXEC: FieldGroup[] = [
 ];
 
 const EXIT: FieldGroup[] = [
-  { title: "VM-exit control words", sdm: "25.7.1", fields: ["VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"] },
+  {
+    title: "VM-exit control words",
+    sdm: "25.7.1",
+    fields: ["VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
+  },
   {
     title: "VM-exit MSR lists",
     sdm: "25.7.2",

@@ -10,7 +10,7 @@ import type { ProcessorState } from "../../src/entry/processor.js";
 import { runEntry } from "../../src/entry/run.js";
 import { InputError } from "../../src/errors.js";
 
-export type { EntryDocument, EntryResult, Entry };
+export type { Entry, EntryDocument, EntryResult };
 
 /** Parse any JSON value as an entry document and rewrite it canonically. Throws InputError. */
 export function normalise(raw: unknown): EntryDocument {

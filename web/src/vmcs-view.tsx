@@ -4,8 +4,8 @@
  * failing check are marked; `row-NAME` / `field-NAME` ids let the violation list jump to them.
  */
 import { CONTROL_BITS, type ControlWord } from "../../src/arch/controls.js";
-import type { Violation } from "../../src/entry/evaluate.js";
 import type { Caps } from "../../src/cpu/profile.js";
+import type { Violation } from "../../src/entry/evaluate.js";
 import { decodeField } from "./decode.js";
 import { HexInput } from "./hex-input.js";
 import { AREAS, type Area, CONTROL_WORD_OF, type FieldGroup, GUEST_SEGMENTS } from "./layout.js";
@@ -61,7 +61,10 @@ function FieldRow({ name, doc, failing, onField }: RowProps) {
   const decoded = decodeField(name, value);
   return (
     <div class={`field${failing.has(name) ? " is-failing" : ""}`} id={`row-${name}`}>
-      <label for={`field-${name}`} title={`${f.aliases[0]}: ${widthText(f)}, encoding 0x${f.encoding.toString(16)}`}>
+      <label
+        for={`field-${name}`}
+        title={`${f.aliases[0]}: ${widthText(f)}, encoding 0x${f.encoding.toString(16)}`}
+      >
         <code>{breakable(name)}</code>
         {proseAddsInformation(name, f.aliases[0]!) && <span class="prose">{f.aliases[0]}</span>}
       </label>
@@ -123,8 +126,10 @@ function ControlWordEditor({ name, word, doc, caps, failing, onField }: RowProps
                 onChange={() => onField(name, value ^ (1n << BigInt(b.bit)))}
               />
               <span class="bit-no">{b.bit}</span>
-              <span class="bit-name">{b.name}</span>
-              {cap && <span class="cap">{cap}</span>}
+              <span class="bit-name">
+                {b.name}
+                {cap && <span class="cap"> · {cap}</span>}
+              </span>
             </label>
           );
         })}
@@ -147,11 +152,17 @@ const SEG_COLUMNS = [
 ] as const;
 
 function segField(seg: string, col: string): string | undefined {
-  if (seg === "GDTR" || seg === "IDTR") return col === "BASE" || col === "LIMIT" ? `GUEST_${seg}_${col}` : undefined;
+  if (seg === "GDTR" || seg === "IDTR")
+    return col === "BASE" || col === "LIMIT" ? `GUEST_${seg}_${col}` : undefined;
   return `GUEST_${seg}_${col}`;
 }
 
-function SegmentTable({ doc, failing, onField, visible }: Omit<RowProps, "name"> & { visible: (n: string) => boolean }) {
+function SegmentTable({
+  doc,
+  failing,
+  onField,
+  visible,
+}: Omit<RowProps, "name"> & { visible: (n: string) => boolean }) {
   const rows = GUEST_SEGMENTS.filter((s) =>
     SEG_COLUMNS.some(([c]) => {
       const n = segField(s, c);
@@ -193,8 +204,18 @@ function SegmentTable({ doc, failing, onField, visible }: Omit<RowProps, "name">
                   />
                   {decoded && <span class="decoded">{decoded}</span>}
                   {failing.has(name) && (
-                    <span class="failing-note" title={failing.get(name)!.map((x) => x.id).join(", ")}>
-                      ✗ {failing.get(name)!.map((x) => x.id).join(", ")}
+                    <span
+                      class="failing-note"
+                      title={failing
+                        .get(name)!
+                        .map((x) => x.id)
+                        .join(", ")}
+                    >
+                      ✗{" "}
+                      {failing
+                        .get(name)!
+                        .map((x) => x.id)
+                        .join(", ")}
                     </span>
                   )}
                 </td>
@@ -207,7 +228,15 @@ function SegmentTable({ doc, failing, onField, visible }: Omit<RowProps, "name">
   );
 }
 
-function Group({ group, props, visible }: { group: FieldGroup; props: VmcsViewProps; visible: (n: string) => boolean }) {
+function Group({
+  group,
+  props,
+  visible,
+}: {
+  group: FieldGroup;
+  props: VmcsViewProps;
+  visible: (n: string) => boolean;
+}) {
   const names = group.fields.filter(visible);
   if (names.length === 0) return null;
   const rowProps = { doc: props.doc, caps: props.caps, failing: props.failing, onField: props.onField };
@@ -235,7 +264,15 @@ function Group({ group, props, visible }: { group: FieldGroup; props: VmcsViewPr
   );
 }
 
-function AreaView({ area, props, visible }: { area: Area; props: VmcsViewProps; visible: (n: string) => boolean }) {
+function AreaView({
+  area,
+  props,
+  visible,
+}: {
+  area: Area;
+  props: VmcsViewProps;
+  visible: (n: string) => boolean;
+}) {
   const failingHere = area.groups.flatMap((g) => g.fields).filter((n) => props.failing.has(n)).length;
   const groups = area.groups.map((g) => <Group key={g.title} group={g} props={props} visible={visible} />);
   return (
