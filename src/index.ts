@@ -44,3 +44,8 @@ import { runEntry } from "./entry/run.js";
 export function check(doc: unknown): EntryResult {
   return runEntry(parseEntry(doc));
 }
+export { type Change, type RepairResult, repair } from "./gen/repair.js";
+export { Rng } from "./gen/rng.js";
+export { serializeGenerated } from "./gen/serialize.js";
+export { type Generated, type GenOptions, generateValid, MODES, type Mode, modesFor } from "./gen/valid.js";
+export { type Coverage, coverage, type ViolationResult, violationSearch } from "./gen/violate.js";

@@ -30,6 +30,7 @@ import {
   EVENT_TYPE_NAMES,
   EXCEPTION_NAMES,
 } from "../arch/registers.js";
+import { entryMsrLoad, eventValid } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
 
@@ -45,7 +46,7 @@ const GUEST_CR4 = F.GUEST_CR4!;
 const EVENT_RESERVED_NO_13 = EVENT.RESERVED & ~EVENT.NESTED_EXCEPTION;
 
 export const eventInfo = (c: Ctx): number => c.lo(INFO);
-export const eventValid = (c: Ctx): boolean => c.lo(INFO) >>> 31 === 1;
+export { eventValid };
 export const eventType = (c: Ctx): number => (c.lo(INFO) >>> EVENT.TYPE_SHIFT) & 7;
 export const eventVector = (c: Ctx): number => c.lo(INFO) & EVENT.VECTOR;
 const deliversErrorCode = (c: Ctx): boolean => (c.lo(INFO) & EVENT.DELIVER_ERROR_CODE) !== 0;
@@ -102,6 +103,7 @@ function event(
     fields,
     rule,
     checklist: [checklist],
+    group: "eventValid",
     when: eventValid,
     fail,
     message: (c) => `VM_ENTRY_INTR_INFO_FIELD=${describeEvent(eventInfo(c))}: ${message(c)}`,
@@ -110,7 +112,7 @@ function event(
 
 const MSR_ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const MSR_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
-const hasMsrLoad = (c: Ctx) => c.lo(MSR_COUNT) !== 0;
+const hasMsrLoad = entryMsrLoad;
 
 export const entryControlsChecks: readonly Check[] = [
   {
@@ -314,6 +316,7 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"],
     rule: "With a nonzero VM-entry MSR-load count, bits 3:0 of the VM-entry MSR-load address must be 0 (16-byte aligned)",
     checklist: ["N14"],
+    group: "entryMsrLoad",
     when: hasMsrLoad,
     fail: (c) => misaligned(c, MSR_ADDR, 4),
     message: (c) =>
@@ -326,6 +329,7 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"],
     rule: "With a nonzero VM-entry MSR-load count, the VM-entry MSR-load address must not set bits beyond the physical-address width",
     checklist: ["N15"],
+    group: "entryMsrLoad",
     when: hasMsrLoad,
     fail: (c) => beyondPhys(c, MSR_ADDR),
     message: (c) =>
@@ -338,6 +342,7 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"],
     rule: "With a nonzero VM-entry MSR-load count, the last byte of the area (address + count·16 − 1) must be within the physical-address width",
     checklist: ["N16"],
+    group: "entryMsrLoad",
     when: hasMsrLoad,
     // Reported only when the start address itself is within the width (otherwise the address check says it).
     fail: (c) => !beyondPhys(c, MSR_ADDR) && areaEndBeyondPhys(c, MSR_ADDR, c.lo(MSR_COUNT), 16),

@@ -13,6 +13,7 @@ import { F } from "../arch/fields.js";
 import { EPT_CAP, EPT_CAP_HI } from "../arch/msrs.js";
 import { hex, hex64 } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
+import { eptOn, type GroupName, hlatOn, ioBitmaps, postedIntr, shadowVmcs } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
 
@@ -72,6 +73,8 @@ interface AddrSpec {
   /** the gate in prose, e.g. `"use I/O bitmaps" = 1` */
   gateText: string;
   when: (c: Ctx) => boolean;
+  /** shared gate that `when` implies (src/checks/groups.ts) */
+  group?: GroupName;
   /** extra fields the gate reads */
   gateFields: readonly string[];
   checklistAligned: readonly string[];
@@ -97,6 +100,7 @@ function addressChecks(s: AddrSpec): Check[] {
     fields,
     rule: `With ${s.gateText}, ${alignText} of the ${s.what} must be 0`,
     checklist: s.checklistAligned,
+    group: s.group,
     when: s.when,
     fail: s.alignMask !== undefined ? (c) => (c.lo(i) & mask) !== 0 : (c) => misaligned(c, i, align),
     message: (c) =>
@@ -110,6 +114,7 @@ function addressChecks(s: AddrSpec): Check[] {
     fields,
     rule: `With ${s.gateText}, the ${s.what} must not set bits beyond the physical-address width`,
     checklist: s.checklistPhys,
+    group: s.group,
     when: s.when,
     fail: (c) => beyondPhys(c, i),
     message: (c) =>
@@ -151,11 +156,8 @@ function needsEpt(
 // Gates used more than once.
 
 const tprShadow = (c: Ctx) => (c.proc & PROC.TPR_SHADOW) !== 0;
-const postedIntr = (c: Ctx) => (c.pin & PIN.POSTED_INTR) !== 0;
-const eptOn = (c: Ctx) => (c.proc2 & PROC2.EPT) !== 0;
 const eptpSwitching = (c: Ctx) =>
   (c.proc2 & PROC2.VMFUNC) !== 0 && (c.lo(VMFUNC_F) & VMFUNC.EPTP_SWITCHING) !== 0;
-const hlatOn = (c: Ctx) => (c.proc3 & PROC3.HLAT) !== 0;
 
 /** The virtual-APIC address passes E10/E11, so the VTPR byte can be read. */
 const vapicUsable = (c: Ctx) => !misaligned(c, VAPIC, 12) && !beyondPhys(c, VAPIC);
@@ -309,7 +311,8 @@ export const execControlsChecks: readonly Check[] = [
     field: "IO_BITMAP_A",
     what: "I/O-bitmap A address",
     gateText: '"use I/O bitmaps" = 1',
-    when: (c) => (c.proc & PROC.USE_IO_BITMAPS) !== 0,
+    group: "ioBitmaps",
+    when: ioBitmaps,
     gateFields: [PROC_N],
     checklistAligned: ["E6"],
     checklistPhys: ["E7"],
@@ -319,7 +322,8 @@ export const execControlsChecks: readonly Check[] = [
     field: "IO_BITMAP_B",
     what: "I/O-bitmap B address",
     gateText: '"use I/O bitmaps" = 1',
-    when: (c) => (c.proc & PROC.USE_IO_BITMAPS) !== 0,
+    group: "ioBitmaps",
+    when: ioBitmaps,
     gateFields: [PROC_N],
     checklistAligned: ["E6"],
     checklistPhys: ["E7"],
@@ -471,6 +475,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: [PIN_N, PROC_N, PROC2_N],
     rule: '"process posted interrupts" = 1 requires "virtual-interrupt delivery" = 1',
     checklist: ["E21"],
+    group: "postedIntr",
     when: postedIntr,
     fail: (c) => (c.proc2 & PROC2.VID) === 0,
     message: (c) =>
@@ -485,6 +490,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: [PIN_N, "VM_EXIT_CONTROLS"],
     rule: '"process posted interrupts" = 1 requires the VM-exit control "acknowledge interrupt on exit" = 1',
     checklist: ["E22"],
+    group: "postedIntr",
     when: postedIntr,
     fail: (c) => (c.exit & EXIT.ACK_INTR) === 0,
     message: (c) =>
@@ -497,6 +503,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["POSTED_INTR_NV", PIN_N],
     rule: 'With "process posted interrupts" = 1, the posted-interrupt notification vector must be 0–255 (bits 15:8 = 0)',
     checklist: ["E23"],
+    group: "postedIntr",
     when: postedIntr,
     fail: (c) => (c.lo(PI_NV) & 0xff00) !== 0,
     message: (c) =>
@@ -507,6 +514,7 @@ export const execControlsChecks: readonly Check[] = [
     field: "POSTED_INTR_DESC_ADDR",
     what: "posted-interrupt descriptor address",
     gateText: '"process posted interrupts" = 1',
+    group: "postedIntr",
     when: postedIntr,
     gateFields: [PIN_N],
     checklistAligned: ["E24"],
@@ -533,6 +541,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP bits 2:0 must be a supported EPT memory type (0 UC if EPT_VPID_CAP[8], 6 WB if [14])',
     checklist: ["E27"],
+    group: "eptOn",
     when: eptOn,
     fail: (c) => !eptpTypeOk(c),
     message: (c) =>
@@ -546,6 +555,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP bits 5:3 (page-walk length − 1) must be supported: 3 if EPT_VPID_CAP[6], 4 if [7]',
     checklist: ["E28"],
+    group: "eptOn",
     when: eptOn,
     fail: (c) => !eptpWalkOk(c),
     message: (c) =>
@@ -558,6 +568,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP bit 6 (accessed/dirty flags) must be 0 unless EPT_VPID_CAP[21]',
     checklist: ["E29"],
+    group: "eptOn",
     when: (c) => eptOn(c) && (c.caps.eptCap & EPT_CAP.AD) === 0,
     fail: (c) => (c.lo(EPTP) & 0x40) !== 0,
     message: (c) =>
@@ -572,6 +583,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP bit 7 (supervisor shadow-stack control) must be 0 unless EPT_VPID_CAP[23]',
     checklist: ["E30"],
+    group: "eptOn",
     when: (c) => eptOn(c) && (c.caps.eptCap & EPT_CAP.SSS) === 0,
     fail: (c) => (c.lo(EPTP) & 0x80) !== 0,
     message: (c) =>
@@ -584,6 +596,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP reserved bits 11:8 must be 0',
     checklist: ["E31"],
+    group: "eptOn",
     when: eptOn,
     fail: (c) => (c.lo(EPTP) & 0xf00) !== 0,
     message: (c) => `${show(c, EPTP)} sets reserved ${bitList(c.lo(EPTP) & 0xf00)}; bits 11:8 must be 0`,
@@ -595,6 +608,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["EPT_POINTER", PROC_N, PROC2_N],
     rule: 'With "enable EPT" = 1, EPTP must not set bits beyond the physical-address width (reserved bits 63:N)',
     checklist: ["E31"],
+    group: "eptOn",
     when: eptOn,
     fail: (c) => beyondPhys(c, EPTP),
     message: (c) => `${show(c, EPTP)} sets reserved bits beyond the physical-address width: ${physLimit(c)}`,
@@ -671,7 +685,8 @@ export const execControlsChecks: readonly Check[] = [
     field: "VMREAD_BITMAP",
     what: "VMREAD-bitmap address",
     gateText: '"VMCS shadowing" = 1',
-    when: (c) => (c.proc2 & PROC2.SHADOW_VMCS) !== 0,
+    group: "shadowVmcs",
+    when: shadowVmcs,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E43"],
     checklistPhys: ["E43"],
@@ -681,7 +696,8 @@ export const execControlsChecks: readonly Check[] = [
     field: "VMWRITE_BITMAP",
     what: "VMWRITE-bitmap address",
     gateText: '"VMCS shadowing" = 1',
-    when: (c) => (c.proc2 & PROC2.SHADOW_VMCS) !== 0,
+    group: "shadowVmcs",
+    when: shadowVmcs,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E44"],
     checklistPhys: ["E44"],
@@ -760,6 +776,7 @@ export const execControlsChecks: readonly Check[] = [
     field: "HLAT_POINTER",
     what: "HLATP",
     gateText: '"enable HLAT" = 1',
+    group: "hlatOn",
     when: hlatOn,
     gateFields: [PROC_N, PROC3_N],
     checklistAligned: ["E48"],
@@ -779,6 +796,7 @@ export const execControlsChecks: readonly Check[] = [
     fields: ["HLAT_PREFIX_SIZE", PROC_N, PROC3_N],
     rule: 'With "enable HLAT" = 1, the HLAT prefix size must not exceed IA32_VMX_EPT_VPID_CAP[53:48]',
     checklist: ["E50"],
+    group: "hlatOn",
     when: hlatOn,
     fail: (c) => (c.lo(HLAT_PREFIX) & 0xffff) > maxHlatPrefix(c),
     message: (c) =>

@@ -9,6 +9,7 @@ import { ENTRY, PROC2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
 import { CR0, CR4, EFER } from "../arch/registers.js";
 import { hex64 } from "../util/u64.js";
+import { guestLoadCet, guestLoadFred } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { bitList, canonical, eferValidLo, eferValidText, show } from "./util.js";
 
@@ -68,12 +69,12 @@ function cr3ReservedHi(c: Ctx): number {
 }
 function sCetReservedLo(c: Ctx): number {
   let m = S_CET_RESERVED;
-  if (!c.caps.flags.has("shstk") && !c.caps.flags.has("user_shstk")) m |= S_CET_SHSTK;
-  if (!c.caps.flags.has("ibt")) m |= S_CET_IBT_LO;
+  if (!c.caps.shstk) m |= S_CET_SHSTK;
+  if (!c.caps.ibt) m |= S_CET_IBT_LO;
   return m >>> 0;
 }
 function sCetReservedHi(c: Ctx): number {
-  return c.caps.flags.has("ibt") ? 0 : 0xffffffff;
+  return c.caps.ibt ? 0 : 0xffffffff;
 }
 /** A PAT entry (one byte) is a memory type WRMSR accepts: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC- (SDM 13.12.2). */
 function patByteValid(b: number): boolean {
@@ -117,7 +118,7 @@ function fredChecks(
   const name = `GUEST_IA32_FRED_${kind}${n}`;
   const mask = (1 << alignBits) - 1;
   const bytes = 1 << alignBits;
-  const gate = (c: Ctx) => (c.entry & ENTRY.LOAD_FRED) !== 0;
+  const gate = guestLoadFred;
   return [
     {
       id: `guest.fred-${kind.toLowerCase()}${n}.canonical`,
@@ -126,6 +127,7 @@ function fredChecks(
       fields: [name, "VM_ENTRY_CONTROLS"],
       rule: `With "load FRED", the guest IA32_FRED_${kind}${n} field must be canonical`,
       checklist: [checklist],
+      group: "guestLoadFred",
       when: gate,
       fail: (c) => !canonical(c, field),
       message: (c) =>
@@ -138,6 +140,7 @@ function fredChecks(
       fields: [name, "VM_ENTRY_CONTROLS"],
       rule: `With "load FRED", the guest IA32_FRED_${kind}${n} field must be ${bytes}-byte aligned (bits ${alignBits - 1}:0 zero)`,
       checklist: [checklist],
+      group: "guestLoadFred",
       when: gate,
       fail: (c) => (c.lo(field) & mask) !== 0,
       message: (c) =>
@@ -343,7 +346,8 @@ export const guestCrDrMsrChecks: readonly Check[] = [
     fields: ["GUEST_S_CET", "VM_ENTRY_CONTROLS"],
     rule: 'With "load CET state", the guest IA32_S_CET field must not set reserved bits (9:6, and bits of absent CET features)',
     checklist: ["G13"],
-    when: (c) => (c.entry & ENTRY.LOAD_CET) !== 0,
+    group: "guestLoadCet",
+    when: guestLoadCet,
     fail: (c) =>
       ((c.lo(F.GUEST_S_CET) & sCetReservedLo(c)) | (c.hi(F.GUEST_S_CET) & sCetReservedHi(c))) !== 0,
     message: (c) =>
@@ -356,7 +360,8 @@ export const guestCrDrMsrChecks: readonly Check[] = [
     fields: ["GUEST_S_CET", "VM_ENTRY_CONTROLS"],
     rule: 'With "load CET state", guest IA32_S_CET bits 10 (SUPPRESS) and 11 (TRACKER) must not both be 1',
     checklist: ["G13"],
-    when: (c) => (c.entry & ENTRY.LOAD_CET) !== 0,
+    group: "guestLoadCet",
+    when: guestLoadCet,
     fail: (c) =>
       (c.lo(F.GUEST_S_CET) & (S_CET_SUPPRESS | S_CET_TRACKER)) === (S_CET_SUPPRESS | S_CET_TRACKER),
     message: (c) =>
@@ -370,7 +375,8 @@ export const guestCrDrMsrChecks: readonly Check[] = [
     fields: ["GUEST_INTR_SSP_TABLE", "VM_ENTRY_CONTROLS"],
     rule: 'With "load CET state", the guest IA32_INTERRUPT_SSP_TABLE_ADDR field must be canonical',
     checklist: ["G14"],
-    when: (c) => (c.entry & ENTRY.LOAD_CET) !== 0,
+    group: "guestLoadCet",
+    when: guestLoadCet,
     fail: (c) => !canonical(c, F.GUEST_INTR_SSP_TABLE),
     message: (c) =>
       `${show(c, F.GUEST_INTR_SSP_TABLE)} is not canonical for a ${c.caps.linearAddressBits}-bit linear-address width while "load CET state" is 1: bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
@@ -543,7 +549,8 @@ export const guestCrDrMsrChecks: readonly Check[] = [
     fields: ["GUEST_IA32_FRED_CONFIG", "VM_ENTRY_CONTROLS"],
     rule: 'With "load FRED", guest IA32_FRED_CONFIG bits 2, 5:4 and 11 (reserved) must be 0',
     checklist: ["G26"],
-    when: (c) => (c.entry & ENTRY.LOAD_FRED) !== 0,
+    group: "guestLoadFred",
+    when: guestLoadFred,
     fail: (c) => (c.lo(F.GUEST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED) !== 0,
     message: (c) =>
       `${show(c, F.GUEST_IA32_FRED_CONFIG)} sets reserved ${bitList(c.lo(F.GUEST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
@@ -555,7 +562,8 @@ export const guestCrDrMsrChecks: readonly Check[] = [
     fields: ["GUEST_IA32_FRED_CONFIG", "VM_ENTRY_CONTROLS"],
     rule: 'With "load FRED", the entry-point address in guest IA32_FRED_CONFIG bits 63:12 must be canonical',
     checklist: ["G26"],
-    when: (c) => (c.entry & ENTRY.LOAD_FRED) !== 0,
+    group: "guestLoadFred",
+    when: guestLoadFred,
     fail: (c) => !canonical(c, F.GUEST_IA32_FRED_CONFIG),
     message: (c) =>
       `${show(c, F.GUEST_IA32_FRED_CONFIG)} has a non-canonical entry point (bits 63:12) for a ${c.caps.linearAddressBits}-bit linear-address width while "load FRED" is 1`,

@@ -33,6 +33,7 @@ import {
   RFLAGS,
 } from "../arch/registers.js";
 import { Memory } from "../vmcs/memory.js";
+import { enclaveBlocking, linkValid, pendingRtm } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { beyondPhys, bitList, misaligned, physLimit, show, val } from "./util.js";
 
@@ -54,7 +55,6 @@ const injectingType = (c: Ctx, t: number) => injecting(c) && eventType(c) === t;
 const rflags = (c: Ctx) => c.lo(F.GUEST_RFLAGS);
 const pendingDbg = (c: Ctx) => c.lo(F.GUEST_PENDING_DBG_EXCEPTIONS);
 const ssDpl = (c: Ctx) => arDpl(c.lo(F.GUEST_SS_AR_BYTES));
-const linkValid = (c: Ctx) => (c.lo(F.VMCS_LINK_POINTER) & c.hi(F.VMCS_LINK_POINTER)) >>> 0 !== 0xffffffff;
 /** The link pointer can be dereferenced: 4-KByte aligned and within the physical-address width. */
 const linkReadable = (c: Ctx) =>
   linkValid(c) && !misaligned(c, F.VMCS_LINK_POINTER, 12) && !beyondPhys(c, F.VMCS_LINK_POINTER);
@@ -359,7 +359,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO"],
     rule: "Enclave interruption requires no blocking by MOV SS",
     checklist: ["T17"],
-    when: (c) => (intr(c) & INTR.ENCLAVE) !== 0,
+    group: "enclaveBlocking",
+    when: enclaveBlocking,
     fail: (c) => (intr(c) & INTR.MOV_SS) !== 0,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets enclave interruption (bit 4) together with blocking by MOV SS (bit 1); clear one of them`,
@@ -371,8 +372,9 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO"],
     rule: "Enclave interruption requires SGX support (CPUID.(7,0):EBX[2])",
     checklist: ["T18"],
-    when: (c) => (intr(c) & INTR.ENCLAVE) !== 0,
-    fail: (c) => !c.caps.flags.has("sgx"),
+    group: "enclaveBlocking",
+    when: enclaveBlocking,
+    fail: (c) => !c.caps.sgx,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets enclave interruption (bit 4) but the processor does not support SGX (no "sgx" flag, CPUID.(EAX=7,ECX=0):EBX[2] = 0); clear bit 4`,
   },
@@ -452,7 +454,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_PENDING_DBG_EXCEPTIONS"],
     rule: "With RTM (bit 16) set, B3:0 (bits 3:0) and BS (bit 14) must be 0",
     checklist: ["T23"],
-    when: (c) => (pendingDbg(c) & PENDING_DBG.RTM) !== 0,
+    group: "pendingRtm",
+    when: pendingRtm,
     fail: (c) => (pendingDbg(c) & (PENDING_DBG.B0_3 | PENDING_DBG.BS)) !== 0,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}: with RTM (bit 16) set, bits 3:0 and 14 (BS) must be 0 — a pending RTM debug exception carries only bit 12 and bit 16`,
@@ -464,7 +467,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_PENDING_DBG_EXCEPTIONS"],
     rule: "With RTM (bit 16) set, bit 12 (enabled breakpoint) must be 1",
     checklist: ["T23"],
-    when: (c) => (pendingDbg(c) & PENDING_DBG.RTM) !== 0,
+    group: "pendingRtm",
+    when: pendingRtm,
     fail: (c) => (pendingDbg(c) & PENDING_DBG.ENABLED_BP) === 0,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}: with RTM (bit 16) set, bit 12 (enabled breakpoint) must be 1`,
@@ -476,8 +480,9 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_PENDING_DBG_EXCEPTIONS"],
     rule: "RTM (bit 16) requires RTM support (CPUID.(7,0):EBX[11])",
     checklist: ["T24"],
-    when: (c) => (pendingDbg(c) & PENDING_DBG.RTM) !== 0,
-    fail: (c) => !c.caps.flags.has("rtm"),
+    group: "pendingRtm",
+    when: pendingRtm,
+    fail: (c) => !c.caps.rtm,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets RTM (bit 16) but the processor does not support RTM (no "rtm" flag, CPUID.(EAX=7,ECX=0):EBX[11] = 0); clear bit 16`,
   },
@@ -488,7 +493,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_PENDING_DBG_EXCEPTIONS", "GUEST_INTERRUPTIBILITY_INFO"],
     rule: "RTM (bit 16) requires no blocking by MOV SS",
     checklist: ["T25"],
-    when: (c) => (pendingDbg(c) & PENDING_DBG.RTM) !== 0,
+    group: "pendingRtm",
+    when: pendingRtm,
     fail: (c) => (intr(c) & INTR.MOV_SS) !== 0,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets RTM (bit 16) while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets blocking by MOV SS; clear one of them`,
@@ -503,6 +509,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "A VMCS link pointer other than all ones must be 4-KByte aligned (bits 11:0 = 0)",
     checklist: ["T26"],
     qualification: 4,
+    group: "linkValid",
     when: linkValid,
     fail: (c) => misaligned(c, F.VMCS_LINK_POINTER, 12),
     message: (c) =>
@@ -516,6 +523,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "A VMCS link pointer other than all ones must be within the physical-address width",
     checklist: ["T27"],
     qualification: 4,
+    group: "linkValid",
     when: linkValid,
     fail: (c) => beyondPhys(c, F.VMCS_LINK_POINTER),
     message: (c) =>
@@ -530,6 +538,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "Bits 30:0 of the dword at the VMCS link pointer must be the VMCS revision identifier",
     checklist: ["T28"],
     qualification: 4,
+    group: "linkValid",
     when: linkReadable,
     fail: (c) => (linkDword(c) & ~SHADOW_INDICATOR) !== c.caps.revision,
     message: (c) =>
@@ -543,6 +552,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: 'Bit 31 of the dword at the VMCS link pointer must equal the "VMCS shadowing" control',
     checklist: ["T29"],
     qualification: 4,
+    group: "linkValid",
     when: linkReadable,
     fail: (c) => {
       const isShadow = (linkDword(c) & SHADOW_INDICATOR) !== 0;
@@ -563,6 +573,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: 'Outside SMM (or with "entry to SMM" = 1), the VMCS link pointer must differ from the current-VMCS pointer',
     checklist: ["T30"],
     qualification: 4,
+    group: "linkValid",
     when: (c) =>
       c.proc_.currentVmcsPointer !== undefined &&
       linkValid(c) &&
@@ -582,6 +593,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: 'In SMM with "entry to SMM" = 0, the VMCS link pointer must differ from the executive-VMCS pointer',
     checklist: ["T31"],
     qualification: 4,
+    group: "linkValid",
     when: (c) => linkValid(c) && c.proc_.inSmm && (c.entry & ENTRY.SMM) === 0,
     fail: (c) =>
       c.lo(F.VMCS_LINK_POINTER) === c.lo(F.EXECUTIVE_VMCS_POINTER) &&

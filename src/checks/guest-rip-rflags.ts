@@ -7,6 +7,7 @@ import { ENTRY } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
 import { AR, arDpl, CR0, CR4, EVENT, EVENT_TYPE, RFLAGS } from "../arch/registers.js";
 import { isCanonical } from "../util/u64.js";
+import { guestLoadCet } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { show } from "./util.js";
 
@@ -154,7 +155,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_SSP", "VM_ENTRY_CONTROLS"],
     rule: 'With "load CET state", guest SSP bits 1:0 must be 0',
     checklist: ["P8"],
-    when: (c) => (c.entry & ENTRY.LOAD_CET) !== 0,
+    group: "guestLoadCet",
+    when: guestLoadCet,
     fail: (c) => (c.lo(F.GUEST_SSP) & 3) !== 0,
     message: (c) =>
       `${show(c, F.GUEST_SSP)} has bits 1:0 = ${c.lo(F.GUEST_SSP) & 3} while "load CET state" is 1; the shadow-stack pointer must be 4-byte aligned`,
@@ -166,7 +168,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_SSP", "VM_ENTRY_CONTROLS"],
     rule: 'With "load CET state", guest SSP bits 63:N must be identical (N = linear-address width)',
     checklist: ["P9"],
-    when: (c) => (c.entry & ENTRY.LOAD_CET) !== 0 && c.caps.linearAddressBits < 64,
+    group: "guestLoadCet",
+    when: (c) => guestLoadCet(c) && c.caps.linearAddressBits < 64,
     fail: (c) => !upperBitsIdentical(c, F.GUEST_SSP),
     message: (c) =>
       `${show(c, F.GUEST_SSP)}: bits 63:${c.caps.linearAddressBits} are not all equal while "load CET state" is 1 (linear-address width ${c.caps.linearAddressBits})`,

@@ -24,8 +24,9 @@
  */
 import { ENTRY, PROC2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
-import { AR, arDpl, CR0, CR4, describeAr, RFLAGS } from "../arch/registers.js";
+import { AR, arDpl, CR0, CR4, describeAr } from "../arch/registers.js";
 import { hex64 } from "../util/u64.js";
+import { ldtrUsable, v86 } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { canonical, show, supportsIntel64 } from "./util.js";
 
@@ -86,21 +87,22 @@ const CODE_DATA: readonly Seg[] = [CS, SS, DS, ES, FS, GS];
 /** The four data segment registers that have "if usable" rules of their own. */
 const DATA: readonly Seg[] = [DS, ES, FS, GS];
 
-const F_RFLAGS = F.GUEST_RFLAGS!;
 const F_CR0 = F.GUEST_CR0!;
 const F_CR4 = F.GUEST_CR4!;
 
+// Hot helpers: kept tiny (module-local constants, no nested calls) so V8 always inlines them.
+const UNUSABLE = AR.UNUSABLE;
+const TYPE = AR.TYPE;
 const ar = (c: Ctx, s: Seg): number => c.lo(s.ar);
-const usable = (c: Ctx, s: Seg): boolean => (c.lo(s.ar) & AR.UNUSABLE) === 0;
+const usable = (c: Ctx, s: Seg): boolean => (c.lo(s.ar) & UNUSABLE) === 0;
 const rpl = (c: Ctx, s: Seg): number => c.lo(s.sel) & 3;
-const type = (c: Ctx, s: Seg): number => c.lo(s.ar) & AR.TYPE;
-const v86 = (c: Ctx): boolean => (c.lo(F_RFLAGS) & RFLAGS.VM) !== 0;
+const type = (c: Ctx, s: Seg): number => c.lo(s.ar) & TYPE;
 const ia32e = (c: Ctx): boolean => (c.entry & ENTRY.IA32E_GUEST) !== 0;
 const ug = (c: Ctx): boolean => (c.proc2 & PROC2.UNRESTRICTED_GUEST) !== 0;
 /** "The guest will use FRED transitions": IA-32e mode guest and guest CR4.FRED (bit 32) = 1. */
 const fredGuest = (c: Ctx): boolean => ia32e(c) && (c.hi(F_CR4) & CR4.FRED_HI) !== 0;
 /** Code/data AR sub-field rules apply to CS always and to the others only when usable (not v8086). */
-const csOrUsable = (c: Ctx, s: Seg): boolean => !v86(c) && (s === CS || usable(c, s));
+const csOrUsable = (c: Ctx, s: Seg): boolean => !c.v86 && (s === CS || usable(c, s));
 
 /** G rule, first half: if any of limit bits 11:0 is 0, G must be 0. */
 const gLowBad = (c: Ctx, s: Seg): boolean => (c.lo(s.ar) & AR.G) !== 0 && (c.lo(s.limit) & 0xfff) !== 0xfff;
@@ -135,6 +137,7 @@ function v86Base(s: Seg): Check {
     fields: [s.fBase, s.fSel, ...V86_FIELDS],
     rule: `In a virtual-8086 guest, the ${s.name} base must be the ${s.name} selector shifted left by 4`,
     checklist: ["R4"],
+    group: "v86",
     when: v86,
     fail: (c) => c.hi(s.base) !== 0 || c.lo(s.base) !== (c.lo(s.sel) & 0xffff) << 4,
     message: (c) =>
@@ -150,6 +153,7 @@ function v86Limit(s: Seg): Check {
     fields: [s.fLimit, ...V86_FIELDS],
     rule: `In a virtual-8086 guest, the ${s.name} limit must be 0000FFFFH`,
     checklist: ["R9"],
+    group: "v86",
     when: v86,
     fail: (c) => c.lo(s.limit) !== 0xffff,
     message: (c) => `${showLimit(c, s)} in a virtual-8086 guest (RFLAGS.VM=1); the limit must be 0xffff`,
@@ -164,6 +168,7 @@ function v86Ar(s: Seg): Check {
     fields: [s.fAr, ...V86_FIELDS],
     rule: `In a virtual-8086 guest, the ${s.name} access rights must be 000000F3H`,
     checklist: ["R10"],
+    group: "v86",
     when: v86,
     fail: (c) => ar(c, s) !== 0xf3,
     message: (c) =>
@@ -359,7 +364,6 @@ function dataDplGeRpl(s: Seg): Check {
 
 const notV86 = (c: Ctx): boolean => !v86(c);
 const segGate = (s: Seg) => (c: Ctx) => csOrUsable(c, s);
-const ldtrUsable = (c: Ctx): boolean => usable(c, LDTR);
 
 const selectorChecks: Check[] = [
   {
@@ -380,6 +384,7 @@ const selectorChecks: Check[] = [
     fields: ["GUEST_LDTR_SELECTOR", "GUEST_LDTR_AR_BYTES"],
     rule: "If LDTR is usable, its selector's TI flag (bit 2) must be 0",
     checklist: ["R2"],
+    group: "ldtrUsable",
     when: ldtrUsable,
     fail: (c) => (c.lo(LDTR.sel) & 4) !== 0,
     message: (c) =>
@@ -642,6 +647,7 @@ const ldtrChecks: Check[] = [
     fields: ["GUEST_LDTR_AR_BYTES"],
     rule: "If LDTR is usable, its type must be 2 (LDT)",
     checklist: ["R38"],
+    group: "ldtrUsable",
     when: ldtrUsable,
     fail: (c) => type(c, LDTR) !== 2,
     message: (c) =>
@@ -654,6 +660,7 @@ const ldtrChecks: Check[] = [
     fields: ["GUEST_LDTR_AR_BYTES"],
     rule: "If LDTR is usable, its S bit (4) must be 0 (system segment)",
     checklist: ["R39"],
+    group: "ldtrUsable",
     when: ldtrUsable,
     fail: (c) => (ar(c, LDTR) & AR.S) !== 0,
     message: (c) =>
@@ -666,14 +673,15 @@ const ldtrChecks: Check[] = [
     fields: ["GUEST_LDTR_AR_BYTES"],
     rule: "If LDTR is usable, its P bit (7) must be 1",
     checklist: ["R40"],
+    group: "ldtrUsable",
     when: ldtrUsable,
     fail: (c) => (ar(c, LDTR) & AR.P) === 0,
     message: (c) => `${showAr(c, LDTR)}: a usable LDTR must be present (P=1), or mark LDTR unusable`,
   },
-  reserved118(LDTR, "R41", ldtrUsable, "If LDTR is usable, its"),
-  gLow(LDTR, "R42", ldtrUsable, "If LDTR is usable:"),
-  gHigh(LDTR, "R43", ldtrUsable, "If LDTR is usable:"),
-  reserved3117(LDTR, "R44", ldtrUsable, "If LDTR is usable, its"),
+  { ...reserved118(LDTR, "R41", ldtrUsable, "If LDTR is usable, its"), group: "ldtrUsable" },
+  { ...gLow(LDTR, "R42", ldtrUsable, "If LDTR is usable:"), group: "ldtrUsable" },
+  { ...gHigh(LDTR, "R43", ldtrUsable, "If LDTR is usable:"), group: "ldtrUsable" },
+  { ...reserved3117(LDTR, "R44", ldtrUsable, "If LDTR is usable, its"), group: "ldtrUsable" },
 ];
 
 export const guestSegmentsChecks: readonly Check[] = [

@@ -33,6 +33,7 @@ import { EXIT, EXIT2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
 import { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } from "../arch/registers.js";
 import { hex64, isCanonical } from "../util/u64.js";
+import { hostLoadCet, hostLoadFred } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import {
   bitList,
@@ -92,8 +93,8 @@ function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
   return parts.join("; ");
 }
 
-const loadCet = (c: Ctx) => (c.exit & EXIT.LOAD_CET) !== 0;
-const loadFred = (c: Ctx) => (c.exit2 & EXIT2.LOAD_FRED) !== 0;
+const loadCet = hostLoadCet;
+const loadFred = hostLoadFred;
 
 /** The three FRED stack-pointer MSRs of one kind, as per-register checks (names are built once). */
 function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string): Check[] {
@@ -112,6 +113,7 @@ function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string):
         fields: [name, "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
         rule: `If "load FRED" (secondary exit control 1) is 1, the IA32_FRED_${kind}${n} field must be canonical`,
         checklist: [checklist],
+        group: "hostLoadFred",
         when: loadFred,
         fail: (c) => !canonical(c, i),
         message: (c) =>
@@ -124,6 +126,7 @@ function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string):
         fields: [name, "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
         rule: `If "load FRED" is 1, bits ${align - 1}:0 of the IA32_FRED_${kind}${n} field must be 0 (${bytes}-byte aligned)`,
         checklist: [checklist],
+        group: "hostLoadFred",
         when: loadFred,
         fail: (c) => (c.lo(i) & mask) !== 0,
         message: (c) =>
@@ -211,6 +214,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, the host IA32_S_CET field must not set reserved bits 9:6',
     checklist: ["H7"],
+    group: "hostLoadCet",
     when: loadCet,
     fail: (c) => (c.lo(F.HOST_S_CET) & CET_CTL.RESERVED) !== 0,
     message: (c) =>
@@ -223,6 +227,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, host IA32_S_CET bits 10 (SUPPRESS) and 11 (TRACKER) must not both be 1',
     checklist: ["H7"],
+    group: "hostLoadCet",
     when: loadCet,
     fail: (c) =>
       (c.lo(F.HOST_S_CET) & (CET_CTL.SUPPRESS | CET_CTL.TRACKER)) === (CET_CTL.SUPPRESS | CET_CTL.TRACKER),
@@ -236,6 +241,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, bits 1:0 of the host SSP field must be 0',
     checklist: ["H9"],
+    group: "hostLoadCet",
     when: loadCet,
     fail: (c) => (c.lo(F.HOST_SSP) & 3) !== 0,
     message: (c) =>
@@ -248,6 +254,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_INTR_SSP_TABLE", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, the host IA32_INTERRUPT_SSP_TABLE_ADDR field must be canonical',
     checklist: ["H11"],
+    group: "hostLoadCet",
     when: loadCet,
     fail: (c) => !canonical(c, F.HOST_INTR_SSP_TABLE),
     message: (c) =>
@@ -350,6 +357,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_FRED_CONFIG", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
     rule: 'If "load FRED" is 1, bits 2, 5:4 and 11 of the host IA32_FRED_CONFIG field must be 0',
     checklist: ["H17"],
+    group: "hostLoadFred",
     when: loadFred,
     fail: (c) => (c.lo(F.HOST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED) !== 0,
     message: (c) =>
@@ -362,6 +370,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_FRED_CONFIG", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
     rule: 'If "load FRED" is 1, the entry-point address in host IA32_FRED_CONFIG (bits 63:12) must be canonical',
     checklist: ["H17"],
+    group: "hostLoadFred",
     when: loadFred,
     // Canonicality depends only on bits 63:47 (or 63:56), so the low 12 control bits do not matter.
     fail: (c) =>

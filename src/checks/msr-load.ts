@@ -20,6 +20,7 @@ import { F } from "../arch/fields.js";
 import { CR0, EFER, MSR } from "../arch/registers.js";
 import { hex64, isCanonical } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
+import { entryMsrLoad } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 
 const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
@@ -82,7 +83,8 @@ function msrCheck(
     fields,
     rule,
     checklist: [checklist],
-    when: (c) => c.lo(COUNT) !== 0,
+    group: "entryMsrLoad",
+    when: entryMsrLoad,
     fail: (c) => firstFailing(c, entry) !== 0,
     entryIndex: (c) => firstFailing(c, entry),
     message: (c) =>

@@ -18,6 +18,7 @@ import { F } from "../arch/fields.js";
 import { ACTIVITY, EVENT_TYPE } from "../arch/registers.js";
 import { Memory } from "../vmcs/memory.js";
 import { describeEvent, eventType, eventValid, eventVector } from "./entry-controls.js";
+import { smmReturn } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import { beyondPhys, misaligned, physLimit, show } from "./util.js";
 
@@ -27,10 +28,6 @@ const ACT = F.GUEST_ACTIVITY_STATE!;
 
 const h = (v: number) => `0x${v.toString(16)}`;
 
-/** A VM entry that returns from SMM under the dual-monitor treatment (the gate of every check here). */
-function smmReturn(c: Ctx): boolean {
-  return c.proc_.inSmm && c.proc_.dualMonitorActive && (c.entry & ENTRY.SMM) === 0;
-}
 
 const execPtr = (c: Ctx): number => Memory.addr(c.lo(EXEC), c.hi(EXEC));
 const vmxonPtr = (c: Ctx): number => c.proc_.vmxonPointer ?? 0;
@@ -46,6 +43,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, bits 11:0 of the executive-VMCS pointer must be 0 (VMfailValid 16)",
     checklist: ["SM1"],
+    group: "smmReturn",
     when: smmReturn,
     fail: (c) => misaligned(c, EXEC, 12),
     message: (c) =>
@@ -59,6 +57,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, the executive-VMCS pointer must not set bits beyond the physical-address width (VMfailValid 16)",
     checklist: ["SM1"],
+    group: "smmReturn",
     when: smmReturn,
     fail: (c) => beyondPhys(c, EXEC),
     message: (c) =>
@@ -72,6 +71,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, the 32 bits at the executive-VMCS pointer must be the VMCS revision identifier (VMfailValid 16)",
     checklist: ["SM1"],
+    group: "smmReturn",
     when: smmReturn,
     // Read only through a well-formed pointer; a malformed one is reported by the two checks above.
     fail: (c) => execPtrValid(c) && c.mem.read32(execPtr(c)) !== c.caps.revision,
@@ -86,6 +86,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_CONTROLS"],
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 0 into VMX non-root operation, the executive VMCS must be launched (VMfailValid 17)',
     checklist: ["SM2"],
+    group: "smmReturn",
     when: (c) => smmReturn(c) && (c.entry & ENTRY.DEACT_DUAL_MONITOR) === 0 && execPtrValid(c),
     fail: (c) => !toRoot(c) && c.proc_.executiveVmcsLaunchState === "clear",
     message: (c) =>
@@ -99,6 +100,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_CONTROLS"],
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 1, the executive-VMCS pointer must be the VMXON pointer (VMfailValid 18)',
     checklist: ["SM3"],
+    group: "smmReturn",
     when: (c) => smmReturn(c) && (c.entry & ENTRY.DEACT_DUAL_MONITOR) !== 0 && execPtrValid(c),
     fail: (c) => !toRoot(c),
     message: (c) =>
@@ -112,6 +114,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "On a VM entry that returns from SMM to VMX root operation (executive-VMCS pointer = VMXON pointer), the only injectable event is other event with vector 0 (pending MTF VM exit)",
     checklist: ["SM5"],
+    group: "smmReturn",
     when: (c) => smmReturn(c) && eventValid(c),
     fail: (c) => toRoot(c) && (eventType(c) !== EVENT_TYPE.OTHER || eventVector(c) !== 0),
     message: (c) =>
@@ -124,6 +127,7 @@ export const smmChecks: readonly Check[] = [
     fields: ["EXECUTIVE_VMCS_POINTER", "GUEST_ACTIVITY_STATE"],
     rule: "On a VM entry that returns from SMM to VMX root operation, the activity state must not be wait-for-SIPI",
     checklist: ["SM6"],
+    group: "smmReturn",
     when: smmReturn,
     fail: (c) => toRoot(c) && c.lo(ACT) === ACTIVITY.WAIT_FOR_SIPI,
     message: (c) =>

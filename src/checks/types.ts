@@ -4,15 +4,19 @@
  * built from the actual values. Predicates read the VMCS through `Ctx` as 32-bit halves.
  */
 import { F } from "../arch/fields.js";
+import { RFLAGS } from "../arch/registers.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "../entry/processor.js";
 import type { Memory } from "../vmcs/memory.js";
 import type { Vmcs } from "../vmcs/store.js";
+import type { GroupName } from "./groups.js";
 
 /**
  * basic: SDM 29.1 (outcome given by the check itself); control: VMfailValid(7); host: VMfailValid(8);
  * guest: VM exit 33 with the check's qualification; msr-load: VM exit 34 with the failing entry's index.
  */
+const RFLAGS_VM = RFLAGS.VM;
+
 export type CheckClass = "basic" | "control" | "host" | "guest" | "msr-load";
 
 export type Outcome =
@@ -49,6 +53,11 @@ export interface Check {
   readonly qualification?: number;
   /** msr-load class: 1-based index of the first failing MSR-load entry. */
   readonly entryIndex?: (c: Ctx) => number;
+  /**
+   * Optional shared gate (src/checks/groups.ts) that `when` implies: the fast path skips a run of consecutive
+   * checks of one group when the gate is false. Never changes a verdict; `when` stays the full condition.
+   */
+  readonly group?: GroupName;
 }
 
 /**
@@ -70,6 +79,8 @@ export class Ctx {
   exit2 = 0;
   exit2Hi = 0;
   entry = 0;
+  /** Guest RFLAGS.VM (the guest will be virtual-8086), derived in refresh(). */
+  v86 = false;
 
   constructor(
     public vmcs: Vmcs,
@@ -81,7 +92,10 @@ export class Ctx {
     this.refresh();
   }
 
-  /** Recompute the effective control words after the VMCS changed. */
+  /**
+   * Recompute the effective control words and derived values after the VMCS changed. The evaluators
+   * (src/entry/evaluate.ts) call it at the start of every evaluation.
+   */
   refresh(): void {
     this.v = this.vmcs.v;
     const v = this.v;
@@ -96,6 +110,7 @@ export class Ctx {
     this.exit2 = this.exit & (1 << 31) ? v[e2]! | 0 : 0;
     this.exit2Hi = this.exit & (1 << 31) ? v[e2 + 1]! | 0 : 0;
     this.entry = v[F.VM_ENTRY_CONTROLS << 1]! | 0;
+    this.v86 = (v[F.GUEST_RFLAGS << 1]! & RFLAGS_VM) !== 0;
   }
 
   /** Bits 31:0 of a field, as an unsigned number. */

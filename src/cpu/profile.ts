@@ -93,6 +93,12 @@ export interface Caps {
   readonly lbrCtlValidHi: number;
   readonly specCtrlValidLo: number;
   readonly specCtrlValidHi: number;
+  /** Flags the predicates test, decoded once from `flags` (a Set lookup is too slow for the hot path). */
+  readonly sgx: boolean;
+  readonly rtm: boolean;
+  readonly ibt: boolean;
+  /** Shadow stacks: `shstk` or `user_shstk`. */
+  readonly shstk: boolean;
 }
 
 /**
@@ -198,6 +204,7 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   const hasProc2 = (hi32(msr.IA32_VMX_PROCBASED_CTLS ?? 0n) >>> 31) & 1;
   const hasProc3 = (hi32(msr.IA32_VMX_PROCBASED_CTLS ?? 0n) >>> 17) & 1;
   const hasExit2 = (hi32(msr.IA32_VMX_EXIT_CTLS ?? 0n) >>> 31) & 1;
+  const flag = (name: string): boolean => data.flags?.includes(name) ?? false;
   return {
     name: data.name ?? "inline",
     description: data.description ?? "",
@@ -258,6 +265,10 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     lbrCtlValidHi: hi32(lbr),
     specCtrlValidLo: lo32(spec),
     specCtrlValidHi: hi32(spec),
+    sgx: flag("sgx"),
+    rtm: flag("rtm"),
+    ibt: flag("ibt"),
+    shstk: flag("shstk") || flag("user_shstk"),
   };
 }
 

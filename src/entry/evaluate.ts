@@ -32,19 +32,30 @@ function violation(c: Check, ctx: Ctx): Violation {
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
 export function failingChecksReference(ctx: Ctx, checks: readonly Check[] = CHECKS): Check[] {
+  ctx.refresh();
   const out: Check[] = [];
   for (const c of checks) if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) out.push(c);
   return out;
 }
 
-const runners = new WeakMap<readonly Check[], { run: Runner; out: Int32Array }>();
+interface Compiled {
+  run: Runner;
+  out: Int32Array;
+}
+const runners = new WeakMap<readonly Check[], Compiled>();
+/** The last list asked for (almost always the registry): found without a WeakMap lookup. */
+let lastChecks: readonly Check[] | undefined;
+let lastRunner: Compiled | undefined;
 
-function runnerFor(checks: readonly Check[]): { run: Runner; out: Int32Array } {
+function runnerFor(checks: readonly Check[]): Compiled {
+  if (checks === lastChecks) return lastRunner!;
   let r = runners.get(checks);
   if (!r) {
     r = { run: compileRunner(checks), out: new Int32Array(checks.length) };
     runners.set(checks, r);
   }
+  lastChecks = checks;
+  lastRunner = r;
   return r;
 }
 
@@ -81,7 +92,16 @@ function outcomeOf(c: Check, ctx: Ctx): Outcome {
 }
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  switch (a.type) {
+    case "vmfail-valid":
+      return b.type === "vmfail-valid" && a.error === b.error;
+    case "vmexit":
+      return b.type === "vmexit" && a.reason === b.reason && a.qualification === b.qualification;
+    case "fault":
+      return b.type === "fault" && a.exception === b.exception;
+    default:
+      return a.type === b.type;
+  }
 }
 
 /** Decide the outcome from the failing checks (already in architectural order). */
@@ -103,9 +123,9 @@ export function decide(
   // SDM 29.2: controls and host state may be checked in any order; guest checks' qualifications likewise
   // depend on which failing check the processor meets first.
   const alternatives: Outcome[] = [];
-  const phase = first.cls === "guest" ? ["guest"] : ["control", "host"];
+  const guestPhase = first.cls === "guest";
   for (const c of failing) {
-    if (!phase.includes(c.cls)) continue;
+    if (guestPhase ? c.cls !== "guest" : c.cls !== "control" && c.cls !== "host") continue;
     const o = outcomeOf(c, ctx);
     if (!sameOutcome(o, outcome) && !alternatives.some((a) => sameOutcome(a, o))) alternatives.push(o);
   }

@@ -9,10 +9,11 @@
  * is legal together with the rest is reachable.
  */
 import { CONTROL_BITS, type ControlWord, ENTRY, EXIT, PIN, PROC, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
+import { F, fieldByName } from "../arch/fields.js";
 import { EPT_CAP } from "../arch/msrs.js";
 import { ACTIVITY, CR0, CR4, EFER, EVENT, INTR, PENDING_DBG, RFLAGS } from "../arch/registers.js";
-import { Ctx } from "../checks/types.js";
+import { CHECKS } from "../checks/registry.js";
+import { type Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
 import { countFailures } from "../entry/evaluate.js";
@@ -53,6 +54,46 @@ const CTL_FIELD: Record<ControlWord, number> = {
 
 const TWO32 = 0x100000000;
 
+/** Fields whose change can switch many checks on or off: the control words. */
+const CONTROL_FIELDS: ReadonlySet<number> = new Set(
+  [
+    "PIN_BASED_VM_EXEC_CONTROL",
+    "CPU_BASED_VM_EXEC_CONTROL",
+    "SECONDARY_VM_EXEC_CONTROL",
+    "TERTIARY_VM_EXEC_CONTROL",
+    "VM_EXIT_CONTROLS",
+    "SECONDARY_VM_EXIT_CONTROLS",
+    "VM_ENTRY_CONTROLS",
+    "VM_FUNCTION_CONTROL",
+  ].map((n) => F[n]!),
+);
+
+/** Check lists by the fields they declare, cached per set of fields (each list gets its compiled runner). */
+let byField: Map<number, number[]> | undefined;
+const subsets = new Map<string, Check[]>();
+function checksReading(fields: readonly number[]): readonly Check[] {
+  const key = fields.join(",");
+  let list = subsets.get(key);
+  if (list) return list;
+  if (!byField) {
+    byField = new Map();
+    CHECKS.forEach((c, i) => {
+      for (const n of c.fields) {
+        const f = fieldByName(n);
+        if (!f) continue;
+        const a = byField!.get(f.index) ?? [];
+        a.push(i);
+        byField!.set(f.index, a);
+      }
+    });
+  }
+  const idx = new Set<number>();
+  for (const f of fields) for (const i of byField.get(f) ?? []) idx.add(i);
+  list = [...idx].sort((a, b) => a - b).map((i) => CHECKS[i]!);
+  if (subsets.size < 4096) subsets.set(key, list);
+  return list;
+}
+
 /** EPT with a usable walk length and memory type (a prerequisite of unrestricted guest). */
 function eptUsable(caps: Caps): boolean {
   return (
@@ -92,6 +133,8 @@ export class Work {
   readonly proc: ProcessorState;
   readonly ctx: Ctx;
   readonly aspects: string[] = [];
+  /** Evaluate every check after each proposal (a fallback when the fast path let an invalid state by). */
+  strict = false;
   private readonly pages = new Set<number>();
 
   constructor(
@@ -117,23 +160,63 @@ export class Work {
     return countFailures(this.ctx) === 0;
   }
 
+  /**
+   * After a proposal: only the checks that read a changed field need to run, unless control words, the
+   * processor state or memory changed (those gate many checks). `strict` always runs every check.
+   */
+  private okAfter(before: Uint32Array, full: boolean): boolean {
+    this.ctx.refresh();
+    if (full || this.strict) return countFailures(this.ctx) === 0;
+    const v = this.vmcs.v;
+    const changed: number[] = [];
+    for (let i = 0; i < v.length; i += 2)
+      if (v[i] !== before[i] || v[i + 1] !== before[i + 1]) {
+        const f = i >> 1;
+        if (CONTROL_FIELDS.has(f)) return countFailures(this.ctx) === 0;
+        changed.push(f);
+      }
+    if (changed.length === 0) return true;
+    return countFailures(this.ctx, checksReading(changed)) === 0;
+  }
+
   /** Apply a proposal; keep it if the state stays valid, else revert. `fn` may return false to give up. */
   attempt(name: string | undefined, fn: () => unknown, touchesMemory = false): boolean {
     const v = this.vmcs.v.slice();
     const m = touchesMemory ? this.mem.clone() : undefined;
     const p = { ...this.proc };
-    if (fn() !== false && this.ok()) {
-      if (name) this.aspects.push(name);
-      return true;
+    const keys = Object.keys(this.proc).length;
+    if (fn() !== false) {
+      const procChanged =
+        Object.keys(this.proc).length !== keys ||
+        (Object.keys(p) as (keyof ProcessorState)[]).some((k) => p[k] !== this.proc[k]);
+      if (this.okAfter(v, touchesMemory || procChanged)) {
+        if (name) this.aspects.push(name);
+        return true;
+      }
     }
     this.vmcs.v.set(v);
     if (m) {
       this.mem = m;
       this.ctx.mem = m;
     }
+    for (const k of Object.keys(this.proc))
+      if (!(k in p)) delete (this.proc as unknown as Record<string, unknown>)[k];
     Object.assign(this.proc, p);
     this.ctx.refresh();
     return false;
+  }
+
+  /**
+   * Propose several independent changes at once; when the whole set is rejected, split it in halves
+   * (group testing): few evaluations when most changes are legal.
+   */
+  attemptAll(changes: readonly (() => unknown)[]): void {
+    if (changes.length === 0) return;
+    if (this.attempt(undefined, () => changes.every((c) => c() !== false))) return;
+    if (changes.length === 1) return;
+    const mid = changes.length >> 1;
+    this.attemptAll(changes.slice(0, mid));
+    this.attemptAll(changes.slice(mid));
   }
 
   /** Up to n proposals (fresh random choices each time) until one is kept. */
@@ -634,11 +717,12 @@ function controlToggles(w: Work): void {
       if (w.may(word, m) && !w.must(word, m)) bits.push([word, m]);
     }
   w.rng.shuffle(bits);
+  const changes: (() => unknown)[] = [];
   for (const [word, m] of bits) {
     const on = w.level === "max" ? true : w.level === "min" ? false : w.rng.bool();
-    if (w.has(word, m) === on) continue;
-    w.attempt(undefined, () => w.ctl(word, m, on));
+    if (w.has(word, m) !== on) changes.push(() => w.ctl(word, m, on));
   }
+  w.attemptAll(changes);
 }
 
 /** Control fields whose every value is legal at VM entry: random values. */
@@ -662,28 +746,31 @@ function miscControlFields(w: Work): void {
     ["IO_BITMAP_B", () => [w.page(), 0]],
     ["MSR_BITMAP", () => [w.page(), 0]],
   ];
+  const changes: (() => unknown)[] = [];
   for (const [name, gen] of props) {
     if (!r.bool(w.p(0.5))) continue;
-    w.attempt(undefined, () => {
+    changes.push(() => {
       const [lo, hi] = gen();
       if (name.startsWith("IO_") || name === "MSR_BITMAP") w.setNum(F[name]!, lo);
       else w.set(F[name]!, lo, hi);
     });
   }
+  w.attemptAll(changes);
 }
 
 /** Optional CR0/CR4 bits the profile allows, toggled at random; CR3 low bits. */
 function controlRegisters(w: Work): void {
   const r = w.rng;
   const cr0Bits = [CR0.MP, CR0.EM, CR0.TS, CR0.WP, CR0.AM, CR0.CD, CR0.NW];
+  const changes: (() => unknown)[] = [];
   for (const b of cr0Bits)
-    if (r.bool(0.3))
-      w.attempt(undefined, () => w.set(F.GUEST_CR0!, w.lo(F.GUEST_CR0!) ^ b, w.hi(F.GUEST_CR0!)));
+    if (r.bool(0.3)) changes.push(() => w.set(F.GUEST_CR0!, w.lo(F.GUEST_CR0!) ^ b, w.hi(F.GUEST_CR0!)));
   for (let bit = 0; bit < 32; bit++) {
     const b = 1 << bit;
     if ((w.caps.cr4Fixed1 & b) === 0 || (w.caps.cr4Fixed0 & b) !== 0 || !r.bool(0.3)) continue;
-    w.attempt(undefined, () => w.set(F.GUEST_CR4!, (w.lo(F.GUEST_CR4!) ^ b) >>> 0, w.hi(F.GUEST_CR4!)));
+    changes.push(() => w.set(F.GUEST_CR4!, (w.lo(F.GUEST_CR4!) ^ b) >>> 0, w.hi(F.GUEST_CR4!)));
   }
+  w.attemptAll(changes);
   if (r.bool(0.3))
     w.attempt(undefined, () => {
       const cr3 = w.lo(F.GUEST_CR3!);
@@ -951,7 +1038,16 @@ function processorState(w: Work): void {
 /** Generate one valid state. Deterministic for (profile, seed, options). */
 export function generateValid(caps: Caps, seed: number | Rng, opts: GenOptions = {}): Generated {
   const rng = typeof seed === "number" ? new Rng(seed) : seed;
+  const saved = rng.clone();
+  const g = generateOnce(caps, rng, opts, false);
+  // The fast path evaluates only the checks that read the changed fields; if a check reads more than it
+  // declares, the final full evaluation catches it and the state is regenerated checking everything.
+  return g ?? (generateOnce(caps, saved, opts, true) as Generated);
+}
+
+function generateOnce(caps: Caps, rng: Rng, opts: GenOptions, strict: boolean): Generated | undefined {
   const w = new Work(caps, rng, opts.features ?? "random");
+  w.strict = strict;
   if (!w.ok()) throw new Error(`the base state of ${caps.name} does not pass the checks`);
   const supported = modesFor(caps);
   const mode = opts.mode ?? rng.pick(supported);
@@ -1000,8 +1096,18 @@ export function generateValid(caps: Caps, seed: number | Rng, opts: GenOptions =
   eventInjection(w);
   processorState(w);
 
-  if (!w.ok()) throw new Error("internal error: generated state does not pass");
+  if (!w.ok()) {
+    if (strict) throw new Error("internal error: generated state does not pass");
+    fastPathMisses++;
+    return undefined;
+  }
   return { entry: w.entry(), mode, aspects: w.aspects };
+}
+
+let fastPathMisses = 0;
+/** How often the fast path produced an invalid state and generation was redone in strict mode. */
+export function strictFallbacks(): number {
+  return fastPathMisses;
 }
 
 /** A reproducible stream of valid states: state i depends only on (profile, seed, i, options). */

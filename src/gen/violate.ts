@@ -297,7 +297,7 @@ const PROC_TARGETS: Target[] = [
 // The search
 
 /** Bump when the search changes in a way that makes cached "not applicable" results stale. */
-export const SEARCH_VERSION = 1;
+export const SEARCH_VERSION = 2;
 
 export interface CachedResult {
   id: string;
@@ -743,7 +743,8 @@ export function isCapabilityCheck(c: Check): boolean {
     /allowed|reserved/.test(c.id)
   )
     return true;
-  return /fixed-bits|unsupported/.test(c.id);
+  // CR fixed bits, unsupported activity states, features the profile lacks (SGX, RTM, ...)
+  return /fixed-bits|required-bits|unsupported|-support$|-sgx$/.test(c.id);
 }
 
 function dedupeTargets(ts: Target[]): Target[] {

@@ -1,0 +1,83 @@
+/**
+ * Named gates shared by several checks (the fast path's group gating). A check that names a `group` promises
+ * that its `when` implies the group's gate: whenever the gate is false the check cannot apply. The compiled
+ * runner (src/entry/fast.ts) then evaluates the gate once for a run of consecutive checks of the group and
+ * skips them all when it is false; the reference loop ignores groups and uses `when` + `fail` only, and
+ * test/fast-path.property.test.ts proves both agree (and that no check applies while its gate is false).
+ *
+ * Modules build their `when` from these gates (e.g. `when: smmReturn` or `(c) => loadFredGuest(c) && …`), so
+ * each condition is written once.
+ */
+import { ENTRY, EXIT, EXIT2, PIN, PROC, PROC2, PROC3 } from "../arch/controls.js";
+import { F } from "../arch/fields.js";
+import { AR, INTR, PENDING_DBG } from "../arch/registers.js";
+import type { Ctx } from "./types.js";
+
+const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
+const LINK = F.VMCS_LINK_POINTER!;
+const ENTRY_MSR_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
+const LDTR_AR = F.GUEST_LDTR_AR_BYTES!;
+const PENDING = F.GUEST_PENDING_DBG_EXCEPTIONS!;
+const INTERRUPTIBILITY = F.GUEST_INTERRUPTIBILITY_INFO!;
+
+/** A VM entry that returns from SMM under the dual-monitor treatment (SDM 34.15.4). */
+export const smmReturn = (c: Ctx): boolean =>
+  c.proc_.inSmm && c.proc_.dualMonitorActive && (c.entry & ENTRY.SMM) === 0;
+/** An event is being injected: VM-entry interruption-information bit 31 (SDM 29.2.1.3). */
+export const eventValid = (c: Ctx): boolean => c.lo(INFO) >>> 31 === 1;
+/** The guest will be virtual-8086: RFLAGS.VM = 1 (SDM 29.3.1.2). */
+export const v86 = (c: Ctx): boolean => c.v86;
+/** The VMCS link pointer is not all ones (SDM 29.3.1.5). */
+export const linkValid = (c: Ctx): boolean => (c.lo(LINK) & c.hi(LINK)) >>> 0 !== 0xffffffff;
+/** The VM-entry MSR-load list is not empty (SDM 29.2.1.3, 29.4). */
+export const entryMsrLoad = (c: Ctx): boolean => c.lo(ENTRY_MSR_COUNT) !== 0;
+/** LDTR is usable: access-rights bit 16 = 0 (SDM 29.3.1.2). */
+export const ldtrUsable = (c: Ctx): boolean => (c.lo(LDTR_AR) & AR.UNUSABLE) === 0;
+/** Pending debug exceptions report an RTM event (bit 16, SDM 29.3.1.5). */
+export const pendingRtm = (c: Ctx): boolean => (c.lo(PENDING) & PENDING_DBG.RTM) !== 0;
+/** Interruptibility state: blocking by enclave interruption (bit 4, SDM 29.3.1.5). */
+export const enclaveBlocking = (c: Ctx): boolean => (c.lo(INTERRUPTIBILITY) & INTR.ENCLAVE) !== 0;
+/** "Load CET state" VM-exit control. */
+export const hostLoadCet = (c: Ctx): boolean => (c.exit & EXIT.LOAD_CET) !== 0;
+/** "Load FRED" secondary VM-exit control. */
+export const hostLoadFred = (c: Ctx): boolean => (c.exit2 & EXIT2.LOAD_FRED) !== 0;
+/** "Load CET state" VM-entry control. */
+export const guestLoadCet = (c: Ctx): boolean => (c.entry & ENTRY.LOAD_CET) !== 0;
+/** "Load FRED" VM-entry control. */
+export const guestLoadFred = (c: Ctx): boolean => (c.entry & ENTRY.LOAD_FRED) !== 0;
+/** "Process posted interrupts" pin-based control. */
+export const postedIntr = (c: Ctx): boolean => (c.pin & PIN.POSTED_INTR) !== 0;
+/** "Use I/O bitmaps" processor-based control. */
+export const ioBitmaps = (c: Ctx): boolean => (c.proc & PROC.USE_IO_BITMAPS) !== 0;
+/** "Enable EPT" secondary control (as in effect). */
+export const eptOn = (c: Ctx): boolean => (c.proc2 & PROC2.EPT) !== 0;
+/** "VMCS shadowing" secondary control. */
+export const shadowVmcs = (c: Ctx): boolean => (c.proc2 & PROC2.SHADOW_VMCS) !== 0;
+/** "Enable HLAT" tertiary control. */
+export const hlatOn = (c: Ctx): boolean => (c.proc3 & PROC3.HLAT) !== 0;
+/** The processor supports Intel 64 (IA32_VMX_BASIC[48] = 0, see util.ts `supportsIntel64`). */
+export const intel64 = (c: Ctx): boolean => !c.caps.addr32;
+
+/** The gate table: group name → gate. */
+export const GROUPS = {
+  smmReturn,
+  eventValid,
+  v86,
+  linkValid,
+  entryMsrLoad,
+  ldtrUsable,
+  pendingRtm,
+  enclaveBlocking,
+  hostLoadCet,
+  hostLoadFred,
+  guestLoadCet,
+  guestLoadFred,
+  postedIntr,
+  ioBitmaps,
+  eptOn,
+  shadowVmcs,
+  hlatOn,
+  intel64,
+} as const satisfies Record<string, (c: Ctx) => boolean>;
+
+export type GroupName = keyof typeof GROUPS;
