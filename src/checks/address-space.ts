@@ -22,12 +22,20 @@
  * - A7 [FRED]: with HASS=0, bit 32 (FRED) of the host CR4 field must be 0 (KVM FRED series; FRED can be
  *   enabled only in IA-32e mode). Not seen in Bochs, which relies on its CR4 fixed bits; SDM text not at hand.
  */
-import { ENTRY, EXIT } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { CR4 } from "../arch/registers.js";
-import { isCanonical } from "../util/u64.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
 import type { Check, Ctx } from "./types.js";
-import { canonical, hostAddrSpaceSize, show, supportsIntel64 } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, EXIT } = archControls;
+const { F } = archFields;
+const { CR4 } = archRegisters;
+const { isCanonical } = u64;
+const { canonical, hostAddrSpaceSize, show, supportsIntel64 } = util;
 
 const ia32eGuest = (c: Ctx) => (c.entry & ENTRY.IA32E_GUEST) !== 0;
 const hassOff = (c: Ctx) => supportsIntel64(c) && !hostAddrSpaceSize(c);

@@ -19,20 +19,20 @@
  *   (SYSCALL) and 2 (SYSENTER) are allowed only if the guest will use FRED transitions ("IA-32e mode guest" = 1
  *   and guest CR4.FRED = 1), and then need an instruction length ≤ 15 (KVM v5/v6, Bochs).
  */
-import { CONTROL_BITS, controlBitNames, ENTRY, PROC, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import {
-  CR0,
-  CR4,
-  EVENT,
-  EVENT_ERROR_CODE_VECTOR_MASK,
-  EVENT_TYPE,
-  EVENT_TYPE_NAMES,
-  EXCEPTION_NAMES,
-} from "../arch/registers.js";
-import { entryMsrLoad, eventValid } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { CONTROL_BITS, controlBitNames, ENTRY, PROC, PROC2 } = archControls;
+const { F } = archFields;
+const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } = archRegisters;
+const { entryMsrLoad, eventValid } = groups;
+const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
 
 const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
 

@@ -8,14 +8,25 @@
  * write permissions" and "use TSC scaling" bullets), Bochs `VMenterLoadCheckVmControls`/`is_eptptr_valid`
  * and KVM `nested_check_vm_execution_controls`. Items resting on weaker evidence say so where they are.
  */
-import { controlBitNames, ENTRY, EXIT, PIN, PROC, PROC2, PROC3, VMFUNC } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { EPT_CAP, EPT_CAP_HI } from "../arch/msrs.js";
-import { hex, hex64 } from "../util/u64.js";
-import { Memory } from "../vmcs/memory.js";
-import { eptOn, type GroupName, hlatOn, ioBitmaps, postedIntr, shadowVmcs } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archMsrs from "../arch/msrs.js";
+import * as u64 from "../util/u64.js";
+import * as memoryModule from "../vmcs/memory.js";
+import * as groups from "./groups.js";
+import type { GroupName } from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { controlBitNames, ENTRY, EXIT, PIN, PROC, PROC2, PROC3, VMFUNC } = archControls;
+const { F } = archFields;
+const { EPT_CAP, EPT_CAP_HI } = archMsrs;
+const { hex, hex64 } = u64;
+const { Memory } = memoryModule;
+const { eptOn, hlatOn, ioBitmaps, postedIntr, shadowVmcs } = groups;
+const { beyondPhys, bitList, misaligned, physLimit, show } = util;
 
 const SDM = "29.2.1.1";
 

@@ -5,11 +5,18 @@
  * The MSR-count limit (IA32_VMX_MISC[27:25]) is a recommendation, not a VM-entry check: SDM 25.7.2 and A.6
  * say that longer lists give unpredictable behaviour (possibly a machine check) at VM exit, so no check here.
  */
-import { CONTROL_BITS, controlBitNames, ENTRY, EXIT, PIN } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { hex64 } from "../util/u64.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as u64 from "../util/u64.js";
 import type { Check, Ctx } from "./types.js";
-import { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { CONTROL_BITS, controlBitNames, ENTRY, EXIT, PIN } = archControls;
+const { F } = archFields;
+const { hex64 } = u64;
+const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
 
 const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
 

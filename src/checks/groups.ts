@@ -8,10 +8,16 @@
  * Modules build their `when` from these gates (e.g. `when: smmReturn` or `(c) => loadFredGuest(c) && …`), so
  * each condition is written once.
  */
-import { ENTRY, EXIT, EXIT2, PIN, PROC, PROC2, PROC3 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { AR, INTR, PENDING_DBG } from "../arch/registers.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
 import type { Ctx } from "./types.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, EXIT, EXIT2, PIN, PROC, PROC2, PROC3 } = archControls;
+const { F } = archFields;
+const { AR, INTR, PENDING_DBG } = archRegisters;
 
 const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
 const LINK = F.VMCS_LINK_POINTER!;

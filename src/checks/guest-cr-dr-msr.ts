@@ -5,13 +5,22 @@
  * nvmx models a processor that supports Intel 64 architecture, so the bullets the SDM restricts to such
  * processors always apply.
  */
-import { ENTRY, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { CR0, CR4, EFER } from "../arch/registers.js";
-import { hex64 } from "../util/u64.js";
-import { guestLoadCet, guestLoadFred } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { bitList, canonical, eferValidLo, eferValidText, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, PROC2 } = archControls;
+const { F } = archFields;
+const { CR0, CR4, EFER } = archRegisters;
+const { hex64 } = u64;
+const { guestLoadCet, guestLoadFred } = groups;
+const { bitList, canonical, eferValidLo, eferValidText, show } = util;
 
 // ---------------------------------------------------------------------------------------------------------
 // Constants private to these checks.

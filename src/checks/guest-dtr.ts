@@ -4,9 +4,14 @@
  * which nvmx always models; "canonical" is relative to the processor's linear-address width (48 or 57),
  * not to the guest's CR4.LA57.
  */
-import { F } from "../arch/fields.js";
+import * as archFields from "../arch/fields.js";
 import type { Check, Ctx } from "./types.js";
-import { canonical, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { F } = archFields;
+const { canonical, show } = util;
 
 function baseCheck(reg: "GDTR" | "IDTR", field: number): Check {
   return {

@@ -17,25 +17,22 @@
  * - T30 (link pointer ≠ current-VMCS pointer) is not implemented: the processor state does not carry the
  *   current-VMCS pointer. T31 uses the executive-VMCS pointer field of the current VMCS.
  */
-import { ENTRY, PIN, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import {
-  ACTIVITY,
-  AR,
-  arDpl,
-  CR4,
-  describeAr,
-  EVENT,
-  EVENT_TYPE,
-  EVENT_TYPE_NAMES,
-  INTR,
-  PENDING_DBG,
-  RFLAGS,
-} from "../arch/registers.js";
-import { Memory } from "../vmcs/memory.js";
-import { enclaveBlocking, linkValid, pendingRtm } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as memoryModule from "../vmcs/memory.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { beyondPhys, bitList, misaligned, physLimit, show, val } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, PIN, PROC2 } = archControls;
+const { F } = archFields;
+const { ACTIVITY, AR, arDpl, CR4, describeAr, EVENT, EVENT_TYPE, EVENT_TYPE_NAMES, INTR, PENDING_DBG, RFLAGS } = archRegisters;
+const { Memory } = memoryModule;
+const { enclaveBlocking, linkValid, pendingRtm } = groups;
+const { beyondPhys, bitList, misaligned, physLimit, show, val } = util;
 
 const SDM = "29.3.1.5";
 /** IA32_DEBUGCTL.BTF (single-step on branches), SDM Vol. 3 19.4.1. */

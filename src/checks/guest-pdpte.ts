@@ -12,11 +12,18 @@
  *
  * The width is MAXPHYADDR itself: IA32_VMX_BASIC[48] limits VMX structure addresses, not guest paging.
  */
-import { ENTRY, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { CR0, CR4 } from "../arch/registers.js";
-import { hex64 } from "../util/u64.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
 import type { Check, Ctx } from "./types.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, PROC2 } = archControls;
+const { F } = archFields;
+const { CR0, CR4 } = archRegisters;
+const { hex64 } = u64;
 
 const SDM = "29.3.1.6";
 const PRESENT = 1 << 0;

@@ -3,13 +3,22 @@
  * 0. nvmx models a processor that supports Intel 64 architecture, so RFLAGS bits 63:22 are reserved and the
  * RIP and SSP width checks apply.
  */
-import { ENTRY } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { AR, arDpl, CR0, CR4, EVENT, EVENT_TYPE, RFLAGS } from "../arch/registers.js";
-import { isCanonical } from "../util/u64.js";
-import { guestLoadCet } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY } = archControls;
+const { F } = archFields;
+const { AR, arDpl, CR0, CR4, EVENT, EVENT_TYPE, RFLAGS } = archRegisters;
+const { isCanonical } = u64;
+const { guestLoadCet } = groups;
+const { show } = util;
 
 function ia32e(c: Ctx): boolean {
   return (c.entry & ENTRY.IA32E_GUEST) !== 0;

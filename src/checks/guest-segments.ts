@@ -22,13 +22,22 @@
  * - "On processors that support Intel 64 architecture" (base checks R5–R8): gated with the shared
  *   `supportsIntel64` (a profile with IA32_VMX_BASIC[48] = 1 describes a processor without Intel 64).
  */
-import { ENTRY, PROC2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { AR, arDpl, CR0, CR4, describeAr } from "../arch/registers.js";
-import { hex64 } from "../util/u64.js";
-import { ldtrUsable, v86 } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { canonical, show, supportsIntel64 } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY, PROC2 } = archControls;
+const { F } = archFields;
+const { AR, arDpl, CR0, CR4, describeAr } = archRegisters;
+const { hex64 } = u64;
+const { ldtrUsable, v86 } = groups;
+const { canonical, show, supportsIntel64 } = util;
 
 // ---------------------------------------------------------------------------------------------------------
 // Local helpers (allocation-free predicates; strings only in messages)

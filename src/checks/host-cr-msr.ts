@@ -29,22 +29,22 @@
  * - H20 [SPEC_CTRL]: the value must be one WRMSR accepts (Bochs, after Intel ISE 319433-052); the valid bits
  *   come from the profile (`specCtrlValid`). SDM text not retrieved: treat as [S].
  */
-import { EXIT, EXIT2 } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } from "../arch/registers.js";
-import { hex64, isCanonical } from "../util/u64.js";
-import { hostLoadCet, hostLoadFred } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import {
-  bitList,
-  canonical,
-  eferValidLo,
-  eferValidText,
-  hostAddrSpaceSize,
-  physLimit,
-  show,
-  supportsIntel64,
-} from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { EXIT, EXIT2 } = archControls;
+const { F } = archFields;
+const { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
+const { hex64, isCanonical } = u64;
+const { hostLoadCet, hostLoadFred } = groups;
+const { bitList, canonical, eferValidLo, eferValidText, hostAddrSpaceSize, physLimit, show, supportsIntel64 } = util;
 
 /** CR0 bits exempt from the host fixed-bit check (SDM 29.2.2 footnote: NW and CD are never checked). */
 const CR0_UNCHECKED = CR0.NW | CR0.CD;

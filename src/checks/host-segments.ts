@@ -7,9 +7,14 @@
  * bases are loaded into MSR-like registers (FS.base/GS.base) or descriptor-table registers, for which KVM found
  * that Intel CPUs ignore CR4.LA57 (`is_noncanonical_base_address`).
  */
-import { F } from "../arch/fields.js";
+import * as archFields from "../arch/fields.js";
 import type { Check, Ctx } from "./types.js";
-import { canonical, hostAddrSpaceSize, show, supportsIntel64 } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { F } = archFields;
+const { canonical, hostAddrSpaceSize, show, supportsIntel64 } = util;
 
 const SELECTORS = ["CS", "SS", "DS", "ES", "FS", "GS", "TR"] as const;
 

@@ -15,13 +15,22 @@
  *   PERF_GLOBAL_CTRL, RTIT_CTL, LBR_CTL, SPEC_CTRL from the profile masks), PAT memory types, canonical
  *   addresses, the read-only IA32_SMBASE, and changing EFER.LME while the guest has paging enabled.
  */
-import { ENTRY } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { CR0, EFER, MSR } from "../arch/registers.js";
-import { hex64, isCanonical } from "../util/u64.js";
-import { Memory } from "../vmcs/memory.js";
-import { entryMsrLoad } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
+import * as memoryModule from "../vmcs/memory.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY } = archControls;
+const { F } = archFields;
+const { CR0, EFER, MSR } = archRegisters;
+const { hex64, isCanonical } = u64;
+const { Memory } = memoryModule;
+const { entryMsrLoad } = groups;
 
 const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;

@@ -13,14 +13,24 @@
  * executive VMCS's contents are not part of the input) and the guest-state checks "as if all VM-execution
  * controls were 0" when the executive-VMCS pointer is the VMXON pointer (34.15.4.4 ff.).
  */
-import { ENTRY } from "../arch/controls.js";
-import { F } from "../arch/fields.js";
-import { ACTIVITY, EVENT_TYPE } from "../arch/registers.js";
-import { Memory } from "../vmcs/memory.js";
-import { describeEvent, eventType, eventValid, eventVector } from "./entry-controls.js";
-import { smmReturn } from "./groups.js";
+import * as archControls from "../arch/controls.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
+import * as memoryModule from "../vmcs/memory.js";
+import * as entryControls from "./entry-controls.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
-import { beyondPhys, misaligned, physLimit, show } from "./util.js";
+import * as util from "./util.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { ENTRY } = archControls;
+const { F } = archFields;
+const { ACTIVITY, EVENT_TYPE } = archRegisters;
+const { Memory } = memoryModule;
+const { describeEvent, eventType, eventValid, eventVector } = entryControls;
+const { smmReturn } = groups;
+const { beyondPhys, misaligned, physLimit, show } = util;
 
 const EXEC = F.EXECUTIVE_VMCS_POINTER!;
 const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;

@@ -3,13 +3,18 @@
  * of failure that fixes the outcome, the fields it reads, when it applies, the predicate and a message
  * built from the actual values. Predicates read the VMCS through `Ctx` as 32-bit halves.
  */
-import { F } from "../arch/fields.js";
-import { RFLAGS } from "../arch/registers.js";
+import * as archFields from "../arch/fields.js";
+import * as archRegisters from "../arch/registers.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "../entry/processor.js";
 import type { Memory } from "../vmcs/memory.js";
 import type { Vmcs } from "../vmcs/store.js";
 import type { GroupName } from "./groups.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { F } = archFields;
+const { RFLAGS } = archRegisters;
 
 /**
  * basic: SDM 29.1 (outcome given by the check itself); control: VMfailValid(7); host: VMfailValid(8);

@@ -1,7 +1,12 @@
 /** Shared predicates and message helpers for the checks. */
-import { FIELDS } from "../arch/fields.js";
-import { hex64, isCanonical } from "../util/u64.js";
+import * as archFields from "../arch/fields.js";
+import * as u64 from "../util/u64.js";
 import type { Ctx } from "./types.js";
+
+// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
+// compiled fast path (src/entry/fast.ts), but not imported bindings.
+const { FIELDS } = archFields;
+const { hex64, isCanonical } = u64;
 
 /** A physical address with bits set beyond MAXPHYADDR (or beyond bit 31 with IA32_VMX_BASIC[48]). */
 export function beyondPhys(c: Ctx, i: number): boolean {

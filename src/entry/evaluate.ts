@@ -27,7 +27,7 @@ function violation(c: Check, ctx: Ctx): Violation {
   } catch (e) {
     message = `${c.rule} (message failed: ${(e as Error).message})`;
   }
-  return { id: c.id, sdm: c.sdm, message, fields: [...c.fields] };
+  return { id: c.id, sdm: c.sdm, message, fields: c.fields.slice() };
 }
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
@@ -143,5 +143,10 @@ export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResu
   const failing = failingChecks(ctx, checks);
   if (failing.length === 0) return ENTERED;
   const d = decide(failing, ctx);
-  return { ...d, violations: failing.map((c) => violation(c, ctx)) };
+  const violations: Violation[] = new Array(failing.length);
+  for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
+  // Same key order as before (outcome, possibleOutcomes, violations), built without an object spread.
+  return d.possibleOutcomes
+    ? { outcome: d.outcome, possibleOutcomes: d.possibleOutcomes, violations }
+    : { outcome: d.outcome, violations };
 }
