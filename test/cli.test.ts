@@ -1,6 +1,6 @@
 /** The command line as a user runs it (built dist/, real processes). */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -57,6 +57,14 @@ describe("nvmx check", () => {
     expect(lines[3].error).toMatchObject({ line: 4 });
     expect(lines[3].error.message).toMatch(/vmcs\.NOPE/);
     expect(lines[4].outcome.type).toBe("entered");
+  });
+  it("a malformed first NDJSON line is an error in place, the stream goes on", () => {
+    const doc = JSON.stringify(JSON.parse(readFileSync("examples/valid-64bit-linux.json", "utf8")));
+    const r = run(["check", "--json", "-"], ['{"vmcs": {"GUEST_CR0": "0xq"}}', doc, doc].join("\n"));
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    expect(lines[0].error).toMatchObject({ line: 1 });
+    expect(lines[2].outcome.type).toBe("entered");
   });
   it("missing file and unknown --cpu are clear errors", () => {
     const r = run(["check", "--json", "no/such.json"]);

@@ -23,14 +23,16 @@ const boundary: fc.Arbitrary<bigint> = fc.oneof(
   fc.constantFrom(0n, U64, 1n, 0xffffn, 0xffffffffn, 0x100000000n, 0xffff_ffff_0000_0000n),
   fc.integer({ min: 0, max: 63 }).map((b) => 1n << BigInt(b)),
   fc.integer({ min: 1, max: 64 }).map((b) => (1n << BigInt(b)) - 1n),
-  fc.constantFrom(47, 48, 56, 57).chain((w) =>
-    fc.constantFrom(
-      (1n << BigInt(w - 1)) - 1n,
-      1n << BigInt(w - 1),
-      BigInt.asUintN(64, -(1n << BigInt(w - 1))),
-      BigInt.asUintN(64, -(1n << BigInt(w - 1)) - 1n),
+  fc
+    .constantFrom(47, 48, 56, 57)
+    .chain((w) =>
+      fc.constantFrom(
+        (1n << BigInt(w - 1)) - 1n,
+        1n << BigInt(w - 1),
+        BigInt.asUintN(64, -(1n << BigInt(w - 1))),
+        BigInt.asUintN(64, -(1n << BigInt(w - 1)) - 1n),
+      ),
     ),
-  ),
 );
 
 type Mutation =
@@ -43,7 +45,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("set" as const), field, value: boundary }) },
   {
     weight: 2,
-    arbitrary: fc.record({ kind: fc.constant("set" as const), field, value: fc.bigInt({ min: 0n, max: U64 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant("set" as const),
+      field,
+      value: fc.bigInt({ min: 0n, max: U64 }),
+    }),
   },
   {
     weight: 4,
@@ -53,7 +59,12 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("processor" as const),
-      key: fc.constantFrom("inSmm" as const, "dualMonitorActive" as const, "ia32e" as const, "blockingByMovSs" as const),
+      key: fc.constantFrom(
+        "inSmm" as const,
+        "dualMonitorActive" as const,
+        "ia32e" as const,
+        "blockingByMovSs" as const,
+      ),
       value: fc.boolean(),
     }),
   },

@@ -30,7 +30,8 @@ import * as util from "./util.js";
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
 const { CONTROL_BITS, controlBitNames, ENTRY, PROC, PROC2 } = archControls;
 const { F } = archFields;
-const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } = archRegisters;
+const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } =
+  archRegisters;
 const { entryMsrLoad, eventValid } = groups;
 const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
 

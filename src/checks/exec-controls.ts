@@ -13,8 +13,8 @@ import * as archFields from "../arch/fields.js";
 import * as archMsrs from "../arch/msrs.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
-import * as groups from "./groups.js";
 import type { GroupName } from "./groups.js";
+import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 

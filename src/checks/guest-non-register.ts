@@ -29,7 +29,19 @@ import * as util from "./util.js";
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
 const { ENTRY, PIN, PROC2 } = archControls;
 const { F } = archFields;
-const { ACTIVITY, AR, arDpl, CR4, describeAr, EVENT, EVENT_TYPE, EVENT_TYPE_NAMES, INTR, PENDING_DBG, RFLAGS } = archRegisters;
+const {
+  ACTIVITY,
+  AR,
+  arDpl,
+  CR4,
+  describeAr,
+  EVENT,
+  EVENT_TYPE,
+  EVENT_TYPE_NAMES,
+  INTR,
+  PENDING_DBG,
+  RFLAGS,
+} = archRegisters;
 const { Memory } = memoryModule;
 const { enclaveBlocking, linkValid, pendingRtm } = groups;
 const { beyondPhys, bitList, misaligned, physLimit, show, val } = util;

@@ -44,7 +44,16 @@ const { F } = archFields;
 const { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
 const { hex64, isCanonical } = u64;
 const { hostLoadCet, hostLoadFred } = groups;
-const { bitList, canonical, eferValidLo, eferValidText, hostAddrSpaceSize, physLimit, show, supportsIntel64 } = util;
+const {
+  bitList,
+  canonical,
+  eferValidLo,
+  eferValidText,
+  hostAddrSpaceSize,
+  physLimit,
+  show,
+  supportsIntel64,
+} = util;
 
 /** CR0 bits exempt from the host fixed-bit check (SDM 29.2.2 footnote: NW and CD are never checked). */
 const CR0_UNCHECKED = CR0.NW | CR0.CD;

@@ -38,7 +38,6 @@ const ACT = F.GUEST_ACTIVITY_STATE!;
 
 const h = (v: number) => `0x${v.toString(16)}`;
 
-
 const execPtr = (c: Ctx): number => Memory.addr(c.lo(EXEC), c.hi(EXEC));
 const vmxonPtr = (c: Ctx): number => c.proc_.vmxonPointer ?? 0;
 /** The executive-VMCS pointer is the VMXON pointer: the entry remains in VMX root operation. */

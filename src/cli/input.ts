@@ -54,7 +54,10 @@ export async function* readDocuments(file: string): AsyncGenerator<InputItem> {
           buffered.push(raw);
           continue;
         }
-        if (isCompleteJson(line)) {
+        // NDJSON when the first line is a document, or looks like one that is malformed (a one-line object):
+        // its error is reported in place and the stream goes on with bounded memory. Only an input whose first
+        // line opens a multi-line document is read whole.
+        if (isCompleteJson(line) || (line.startsWith("{") && line.endsWith("}"))) {
           mode = "ndjson";
           yield { text: line, line: n };
           continue;

@@ -183,8 +183,10 @@ export function serializeEntry(e: Entry): EntryDocument {
   const doc: EntryDocument = { format: FORMAT, vmcs: {} };
   doc.cpu = e.cpu ?? e.caps.name;
   const p: Partial<ProcessorState> = {};
-  for (const k of Object.keys(DEFAULT_PROCESSOR) as (keyof ProcessorState)[])
-    if (e.processor[k] !== DEFAULT_PROCESSOR[k]) (p as Record<string, unknown>)[k] = e.processor[k];
+  const keys = new Set([...Object.keys(DEFAULT_PROCESSOR), ...Object.keys(e.processor)]) as Set<keyof ProcessorState>;
+  for (const k of keys)
+    if (e.processor[k] !== undefined && e.processor[k] !== DEFAULT_PROCESSOR[k])
+      (p as Record<string, unknown>)[k] = e.processor[k];
   if (Object.keys(p).length) doc.processor = p;
   for (const f of FIELDS) {
     const v = e.vmcs.get(f.index);

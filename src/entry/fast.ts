@@ -44,7 +44,10 @@ function compileChunk(checks: readonly Check[], start: number, end: number): Chu
       body.push(`if (w${i}(ctx) && f${i}(ctx)) out[n++] = ${i};`);
     } else body.push(`if (f${i}(ctx)) out[n++] = ${i};`);
   }
-  const factory = new Function(...params, `return function chunk(ctx, out, n) { ${body.join(" ")} return n; };`);
+  const factory = new Function(
+    ...params,
+    `return function chunk(ctx, out, n) { ${body.join(" ")} return n; };`,
+  );
   return factory(...args) as Chunk;
 }
 
