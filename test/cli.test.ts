@@ -1,5 +1,5 @@
 /** The command line as a user runs it (built dist/, real processes). */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,10 +61,25 @@ describe("nvmx check", () => {
   it("a malformed first NDJSON line is an error in place, the stream goes on", () => {
     const doc = JSON.stringify(JSON.parse(readFileSync("examples/valid-64bit-linux.json", "utf8")));
     const r = run(["check", "--json", "-"], ['{"vmcs": {"GUEST_CR0": "0xq"}}', doc, doc].join("\n"));
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     expect(lines[0].error).toMatchObject({ line: 1 });
     expect(lines[2].outcome.type).toBe("entered");
+  });
+  it("answers each NDJSON line while stdin stays open (a fuzzer can wait for each result)", async () => {
+    const doc = JSON.stringify(JSON.parse(readFileSync("examples/valid-64bit-linux.json", "utf8")));
+    const child = spawn("node", [CLI, "check", "--json", "-"], { stdio: ["pipe", "pipe", "inherit"] });
+    const first = new Promise<string>((resolve) =>
+      child.stdout.once("data", (d: Buffer) => resolve(d.toString())),
+    );
+    child.stdin.write(`${doc}\n`);
+    const line = await first;
+    expect(JSON.parse(line.trim()).outcome.type).toBe("entered");
+    child.stdin.end();
+    await new Promise((r) => child.on("close", r));
   });
   it("missing file and unknown --cpu are clear errors", () => {
     const r = run(["check", "--json", "no/such.json"]);

@@ -20,9 +20,18 @@ const USAGE = `usage:
   nvmx caps show NAME                             what each capability MSR of a profile allows
 ${GEN_USAGE}${REPAIR_USAGE}${NESTED_USAGE}${SERVE_USAGE}`;
 
+const out = new Output(process.stdout, process.stderr, true);
+
 async function main(argv: string[]): Promise<number> {
+  try {
+    return await command(argv);
+  } finally {
+    await out.flush();
+  }
+}
+
+async function command(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  const out = new Output();
   switch (cmd) {
     case "check": {
       const { values, positionals } = parseArgs({

@@ -3,9 +3,9 @@ import { FIELDS, resolveFieldKey } from "../arch/fields.js";
 import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
-import { parseU64 } from "../util/u64.js";
+import { parseHalves, parseU64 } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
-import { fieldMax, Vmcs } from "../vmcs/store.js";
+import { Vmcs } from "../vmcs/store.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
 
 export const FORMAT = "nvmx-entry/1";
@@ -124,22 +124,25 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
           location: loc,
         },
       );
-    const v = parseU64(raw);
-    if (v === undefined)
+    const h = parseHalves(raw);
+    if (h === undefined) {
+      const big = parseU64(raw);
       throw new InputError(
-        `malformed value ${JSON.stringify(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
-        {
-          location: loc,
-        },
-      );
-    const max = r.high ? 0xffffffffn : fieldMax(r.field);
-    if (v > max)
-      throw new InputError(
-        `value 0x${v.toString(16)} does not fit the ${r.high ? "high 32 bits of the" : r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`,
+        big !== undefined
+          ? `value 0x${big.toString(16)} does not fit the ${r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`
+          : `malformed value ${JSON.stringify(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
         { location: loc },
       );
-    if (r.high) vmcs.setHalves(r.field.index, vmcs.lo(r.field.index), Number(v));
-    else vmcs.set(r.field.index, v);
+    }
+    const [lo, hi] = h;
+    const w = r.high ? 32 : r.field.width;
+    if ((w === 16 && (hi !== 0 || lo > 0xffff)) || (w === 32 && hi !== 0))
+      throw new InputError(
+        `value 0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)} does not fit the ${r.high ? "high 32 bits of the" : `${w}-bit`} field ${r.field.name}`,
+        { location: loc },
+      );
+    if (r.high) vmcs.setHalves(r.field.index, vmcs.lo(r.field.index), lo);
+    else vmcs.setHalves(r.field.index, lo, hi);
   }
 
   const memory = new Memory();
@@ -183,7 +186,9 @@ export function serializeEntry(e: Entry): EntryDocument {
   const doc: EntryDocument = { format: FORMAT, vmcs: {} };
   doc.cpu = e.cpu ?? e.caps.name;
   const p: Partial<ProcessorState> = {};
-  const keys = new Set([...Object.keys(DEFAULT_PROCESSOR), ...Object.keys(e.processor)]) as Set<keyof ProcessorState>;
+  const keys = new Set([...Object.keys(DEFAULT_PROCESSOR), ...Object.keys(e.processor)]) as Set<
+    keyof ProcessorState
+  >;
   for (const k of keys)
     if (e.processor[k] !== undefined && e.processor[k] !== DEFAULT_PROCESSOR[k])
       (p as Record<string, unknown>)[k] = e.processor[k];

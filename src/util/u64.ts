@@ -49,3 +49,30 @@ export function parseU64(v: unknown): bigint | undefined {
   if (HEX.test(t) || DEC.test(t)) return BigInt(t);
   return undefined;
 }
+
+const HEX_SHORT = /^0x[0-9a-f]{1,16}$/i;
+const DEC_SHORT = /^[0-9]{1,15}$/;
+
+/**
+ * Parse like parseU64 but into [lo, hi] 32-bit halves without BigInt for the common short forms (the
+ * entry-document hot path); undefined when malformed or wider than 64 bits.
+ */
+export function parseHalves(v: unknown): [number, number] | undefined {
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v) || v < 0) return undefined;
+    return [v % 0x100000000, Math.floor(v / 0x100000000)];
+  }
+  if (typeof v !== "string") return undefined;
+  if (HEX_SHORT.test(v)) {
+    const digits = v.length - 2;
+    if (digits <= 8) return [Number.parseInt(v, 16), 0];
+    return [Number.parseInt(v.slice(-8), 16), Number.parseInt(v.slice(2, -8), 16)];
+  }
+  if (DEC_SHORT.test(v)) {
+    const n = Number(v);
+    return [n % 0x100000000, Math.floor(n / 0x100000000)];
+  }
+  const b = parseU64(v);
+  if (b === undefined || b >= 1n << 64n) return undefined;
+  return [lo32(b), hi32(b)];
+}
