@@ -81,7 +81,6 @@ async function ndjson(n, jobs) {
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
   let lines = 0;
-  const maxRss = 0;
   child.stdout.on("data", (d) => {
     for (const b of d) if (b === 10) lines++;
   });
@@ -100,7 +99,6 @@ async function ndjson(n, jobs) {
     lines,
     seconds: +secs.toFixed(2),
     docsPerSecond: Math.round(n / secs),
-    maxRss,
   };
 }
 
