@@ -25,7 +25,7 @@ const { F } = archFields;
 const { EPT_CAP, EPT_CAP_HI } = archMsrs;
 const { hex, hex64 } = u64;
 const { Memory } = memoryModule;
-const { eptOn, hlatOn, ioBitmaps, postedIntr, shadowVmcs } = groups;
+const { eptOn, hlatOn, ioBitmaps, postedIntr, shadowVmcs, smmReturn } = groups;
 const { beyondPhys, bitList, misaligned, physLimit, show } = util;
 
 const SDM = "29.2.1.1";
@@ -205,8 +205,22 @@ const maxHlatPrefix = (c: Ctx) =>
   (c.caps.eptCapHi >>> EPT_CAP_HI.HLAT_PREFIX_SHIFT) & EPT_CAP_HI.HLAT_PREFIX_MASK;
 
 // ---------------------------------------------------------------------------------------------------------
+// SDM 34.15.4.2: a VM entry that returns from SMM (dual-monitor treatment) does not apply the checks of
+// 29.2.1.1 to the current VMCS. Returning to VMX root operation (executive-VMCS pointer = VMXON pointer) it
+// performs none; returning to non-root operation it applies them to the executive VMCS, failing with
+// VMfailValid 25 (not modelled: the executive VMCS's contents are not part of the input). Either way no check
+// of this module may fire on such an entry, so every gate below is wrapped once, at load time.
 
-export const execControlsChecks: readonly Check[] = [
+const notSmmReturn = (c: Ctx): boolean => !smmReturn(c);
+
+function skipOnSmmReturn(ch: Check): Check {
+  const w = ch.when;
+  return { ...ch, when: w === undefined ? notSmmReturn : (c) => !smmReturn(c) && w(c) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const checks: Check[] = [
   // SDM A.3.1: a bit set in bits 31:0 of IA32_VMX_(TRUE_)PINBASED_CTLS must be 1 (allowed 0-setting not
   // supported); a bit clear in bits 63:32 must be 0. The profile already picked TRUE_* per BASIC[55].
   {
@@ -814,3 +828,5 @@ export const execControlsChecks: readonly Check[] = [
       `HLAT_PREFIX_SIZE=${c.lo(HLAT_PREFIX) & 0xffff} exceeds the maximum HLAT prefix size ${maxHlatPrefix(c)} this CPU reports (IA32_VMX_EPT_VPID_CAP[53:48]); use 0–${maxHlatPrefix(c)}`,
   },
 ];
+
+export const execControlsChecks: readonly Check[] = checks.map(skipOnSmmReturn);

@@ -44,6 +44,7 @@ const IA32_RTIT_CTL = 0x570;
 const IA32_DS_AREA = 0x600;
 const IA32_LBR_CTL = 0x14ce;
 const IA32_LSTAR = 0xc0000082;
+const IA32_CSTAR = 0xc0000083;
 const IA32_KERNEL_GS_BASE = 0xc0000102;
 
 const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
@@ -144,11 +145,15 @@ const badPat: EntryRule = (_c, i, _r, lo, hi) => {
  * WRMSR raises #GP(0) for a non-canonical address in IA32_DS_AREA, IA32_KERNEL_GS_BASE, IA32_LSTAR,
  * IA32_SYSENTER_EIP and IA32_SYSENTER_ESP (SDM Vol. 2 WRMSR; FS/GS base are rejected outright by M1). The width
  * is the processor's linear-address width, independent of CR4.LA57.
+ * IA32_CSTAR (C0000083H) is missing from the SDM's WRMSR list, but Intel hardware checks it too: KVM's
+ * `kvm_set_msr` canonical list includes it and kvm-unit-tests x86/msr.c expects #GP for a non-canonical
+ * CSTAR on Intel and AMD alike.
  */
 function needsCanonical(i: number): boolean {
   return (
     i === IA32_KERNEL_GS_BASE ||
     i === IA32_LSTAR ||
+    i === IA32_CSTAR ||
     i === IA32_SYSENTER_EIP ||
     i === IA32_SYSENTER_ESP ||
     i === IA32_DS_AREA
@@ -235,7 +240,7 @@ export const msrLoadChecks: readonly Check[] = [
   msrCheck(
     "non-canonical-address",
     "M6",
-    "An MSR-load entry for IA32_KERNEL_GS_BASE, IA32_LSTAR, IA32_SYSENTER_EIP/ESP or IA32_DS_AREA must hold a canonical address",
+    "An MSR-load entry for IA32_KERNEL_GS_BASE, IA32_LSTAR, IA32_CSTAR, IA32_SYSENTER_EIP/ESP or IA32_DS_AREA must hold a canonical address",
     nonCanonical,
     (c) =>
       `the value is not canonical for the processor's ${c.caps.linearAddressBits}-bit linear addresses (bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}); WRMSR would raise #GP`,

@@ -14,6 +14,7 @@ export interface LogLine {
 const QUOTE = /^[ \t]*(?:>[ \t]?)+/;
 const PREFIXES: readonly RegExp[] = [
   /^\[\s*\d+\.\d+\]\s?/, // dmesg "[  123.456789]"
+  /^\[\s*[TC]\d+\]\s?/, // printk caller id (CONFIG_PRINTK_CALLER) "[T78789]", "[C3]", as syzbot logs carry
   /^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?\]\s?/, // Xen console "[2019-11-02 14:09:46]"
   /^<\d>\s?/, // printk level
   /^[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \S+ [^\s:[]+(?:\[\d+\])?:\s?/, // syslog "Jun 24 17:25:51 host kernel:"

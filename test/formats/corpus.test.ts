@@ -78,6 +78,19 @@ const EXPECT: Record<string, Expect> = {
     agrees: false,
   },
   "other/xen-devel-2020-pvh-debugkey-v-vmcs-healthy.txt": { agrees: true },
+  "qemu-regs/kvm-list-2020-fill-return-buffer-false-failure-0x0.txt": { agrees: null },
+  "qemu-regs/edk2-91-2016-win10-ovmf-smm-extint-if0-partial.txt": {
+    notInLog: "the injected external interrupt (VMEntry intr_info=800000d1) is not in a QEMU dump",
+    agrees: false,
+  },
+  "xen-dump/drakvuf-388-2018-xenial-d12v0-cr3-bit63-partial.txt": {
+    anyOf: ["guest.cr3.beyond-phys"],
+    agrees: true,
+  },
+  "xen-dump/drakvuf-388-2018-xenial3-d15v0-cr3-bit63-partial.txt": {
+    anyOf: ["guest.cr3.beyond-phys"],
+    agrees: true,
+  },
 };
 
 function explainAll(file: string): Explanation[] {
@@ -167,6 +180,13 @@ describe("real-log corpus", () => {
     expect(x.dump.entryMsrLoad?.entries).toEqual([{ index: 1, msr: 0x1dd, value: 0x1ffff80676f52be5n }]);
     expect(x.entry.vmcs.getByName("VM_ENTRY_MSR_LOAD_COUNT")).toBe(2n);
     expect(x.agreement).toContain("0x1dd");
+  });
+
+  it("finds KVM's dump_vmcs behind printk caller ids ('[28040.962363][T78789] *** Guest State ***')", () => {
+    const xs = explainAll("qemu-regs/kvm-list-2020-fill-return-buffer-false-failure-0x0.txt");
+    const kvm = xs.find((x) => x.dump.format === "kvm-dump");
+    expect(kvm, xs.map((x) => x.dump.format).join(",")).toBeDefined();
+    expect(kvm!.result.violations).toEqual([]);
   });
 
   describe("vmxcap", () => {

@@ -64,7 +64,50 @@ function addressCases(
   ];
 }
 
+/**
+ * A VM entry that returns from SMM under the dual-monitor treatment (executive VMCS at 0x40000, VMXON region at
+ * 0x30000, both holding revision 4). SDM 34.15.4.2: no 29.2.1.1 check applies to the current VMCS then.
+ */
+const SMM_RETURN: Patch = {
+  processor: {
+    inSmm: true,
+    dualMonitorActive: true,
+    vmxonPointer: 0x30000,
+    executiveVmcsLaunchState: "launched",
+  },
+  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
+  memory: { 262144: 4n, 196608: 4n },
+};
+/** ... returning to VMX root operation (executive-VMCS pointer = VMXON pointer). */
+const SMM_RETURN_ROOT: Patch = {
+  ...SMM_RETURN,
+  processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 },
+};
+
 export const cases: CheckCase[] = [
+  {
+    id: "ctl.exec.pin-allowed-0",
+    name: "not checked on a VM entry that returns from SMM to non-root operation (SDM 34.15.4.2)",
+    setup: { vmcs: { PIN_BASED_VM_EXEC_CONTROL: clr(1 << 1) } },
+    pass: SMM_RETURN,
+    fail: {},
+    outcome: FAIL7,
+  },
+  {
+    id: "ctl.exec.vpid-nonzero",
+    name: "not checked on a VM entry that returns from SMM to VMX root operation (SDM 34.15.4.2)",
+    setup: { vmcs: { VIRTUAL_PROCESSOR_ID: 0 } },
+    pass: SMM_RETURN_ROOT,
+    fail: {},
+    outcome: FAIL7,
+  },
+  {
+    id: "ctl.exec.vpid-nonzero",
+    name: "checked in SMM without the dual-monitor treatment being active",
+    setup: { processor: { inSmm: true } },
+    pass: { vmcs: { VIRTUAL_PROCESSOR_ID: 1 } },
+    fail: { vmcs: { VIRTUAL_PROCESSOR_ID: 0 } },
+  },
   // E1, E2: allowed settings. Test profile: pin must1 0x16 (bits 1, 2, 4), may1 0xff; TRUE primary must1
   // 0x04006172, may1 0xfffffffe.
   {

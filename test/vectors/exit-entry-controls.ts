@@ -542,6 +542,13 @@ const msrCases: CheckCase[] = [
     fail: msrs([0x176, 0xfffe800000000000n]),
   },
   {
+    id: "msr-load.non-canonical-address",
+    name: "IA32_CSTAR (hardware checks it although the SDM's WRMSR list omits it)",
+    pass: msrs([0xc0000083, 0xffff800000001000n]),
+    fail: msrs([0xc0000083, 0x0000800000001000n]),
+    outcome: x34(1),
+  },
+  {
     id: "msr-load.smbase-read-only",
     pass: msrs(...pre, [0x174, 0x10n]),
     fail: msrs(...pre, [0x9e, 0x30000n]),
