@@ -1,7 +1,8 @@
 /**
  * SDM 29.2.1.1 "Checks on VM-Execution Control Fields". Every failure is VMfailValid with VM-instruction
  * error 7 (invalid control field). Secondary controls count as 0 unless primary bit 31 is 1 and tertiary
- * controls as 0 unless primary bit 17 is 1 (`c.proc2`, `c.proc3` already do that).
+ * controls as 0 unless primary bit 17 is 1 (`c.proc2`, `c.proc3` already do that). None of these checks applies
+ * to a VM entry that returns from SMM under the dual-monitor treatment (SDM 34.15.4.2, see `skipOnSmmReturn`).
  *
  * Sources: the SDM text (rev. 059 verbatim for the classic bullets; newer bullets as quoted by projects that
  * follow rev. 07x: the "Intel PT uses guest physical addresses", "mode-based execute control", "sub-page
