@@ -258,3 +258,13 @@ describe("canonical addresses", () => {
     );
   });
 });
+
+describe("profiles with IA32_VMX_BASIC[55] but no TRUE_ MSRs", () => {
+  it("do not require the default1 bits (no false violation from a missing capability MSR)", () => {
+    const c = decodeProfile({
+      msrs: { IA32_VMX_BASIC: "0x80000000000000", IA32_VMX_PINBASED_CTLS: "0x7f00000016" },
+    });
+    expect(c.ctl.pin.must1).toBe(0);
+    expect(c.ctl.pin.may1).toBe(0x7f);
+  });
+});

@@ -144,6 +144,14 @@ function maskOf(data: ProfileData, key: keyof typeof MASK_DEFAULTS, where: strin
   return v;
 }
 
+/** The default1 class of each control word (SDM Appendix A.2): reserved bits that are 1 without TRUE_ MSRs. */
+const DEFAULT1 = {
+  IA32_VMX_PINBASED_CTLS: 0x16,
+  IA32_VMX_PROCBASED_CTLS: 0x0401e172,
+  IA32_VMX_EXIT_CTLS: 0x00036dff,
+  IA32_VMX_ENTRY_CTLS: 0x000011ff,
+} as const;
+
 /** Decode a profile. Throws InputError naming the bad key. */
 export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   if (typeof data !== "object" || data === null || typeof data.msrs !== "object" || data.msrs === null)
@@ -175,7 +183,11 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     const p = msr[plain];
     const t = trueCtls ? msr[tru] : undefined;
     if (t !== undefined) return { must1: lo32(t), may1: hi32(t), must1Hi: 0, may1Hi: 0 };
-    return allowed(p);
+    const a = allowed(p);
+    // IA32_VMX_BASIC[55] says the default1 bits may be 0 per the TRUE_ MSR, which this profile lacks: an
+    // unknown capability must not produce a false violation, so the default1 class is not required (SDM A.2).
+    if (trueCtls && p !== undefined) a.must1 &= ~DEFAULT1[plain as keyof typeof DEFAULT1];
+    return a;
   };
   const misc = msr.IA32_VMX_MISC ?? 0n;
   const miscLo = lo32(misc);
