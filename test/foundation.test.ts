@@ -268,3 +268,29 @@ describe("profiles with IA32_VMX_BASIC[55] but no TRUE_ MSRs", () => {
     expect(c.ctl.pin.may1).toBe(0x7f);
   });
 });
+
+describe("value parsing", () => {
+  it("parseHalves agrees with the BigInt parser on hex, decimal and numbers", async () => {
+    const { parseHalves, parseU64 } = await import("../src/util/u64.js");
+    const ref = (v: unknown) => {
+      const b = parseU64(v);
+      return b === undefined || b >= 1n << 64n ? undefined : [Number(b & 0xffffffffn), Number(b >> 32n)];
+    };
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((b) => `0x${b.toString(16)}`),
+          fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((b) => `0X${b.toString(16).toUpperCase()}`),
+          fc.bigInt({ min: 0n, max: 1n << 66n }).map((b) => b.toString()),
+          fc.string({ maxLength: 20 }),
+          fc.constantFrom("0x", "0x0000000000000000001", "0xg", "-1", " 0x1", "1e3"),
+          fc.integer({ min: -5, max: Number.MAX_SAFE_INTEGER }),
+        ),
+        (v) => {
+          expect(parseHalves(v)).toEqual(ref(v));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});

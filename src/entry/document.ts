@@ -10,6 +10,9 @@ import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
 
 export const FORMAT = "nvmx-entry/1";
 
+/** KVM names → field, for the common case of the entry-document hot path. */
+const FIELD_BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
+
 /** A resolved entry: everything the checker needs. */
 export interface Entry {
   caps: Caps;
@@ -110,9 +113,13 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
   if (!isObject(doc.vmcs))
     throw new InputError("vmcs must be an object of field values", { location: "vmcs" });
   const vmcs = new Vmcs();
-  for (const [key, raw] of Object.entries(doc.vmcs)) {
+  const fields = doc.vmcs;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const raw = fields[key];
     const loc = `vmcs.${key}`;
-    const r = resolveFieldKey(key);
+    const exact = FIELD_BY_NAME.get(key);
+    const r = exact ? { field: exact, high: false } : resolveFieldKey(key);
     if (!r)
       throw new InputError("unknown VMCS field (use KVM's enum vmcs_field name or a hex encoding)", {
         location: loc,
