@@ -470,6 +470,8 @@ export class ViolationSearch {
   private search(check: Check): ViolationResult {
     let evals = 0;
     let anyHit = false;
+    /** Some state made the rule fail without also breaking a capability rule (so it is not capability-bound). */
+    let hitWithoutCapability = false;
     const gate = (s: PoolState) => {
       s.ctx.refresh();
       return check.when === undefined || check.when(s.ctx);
@@ -507,6 +509,7 @@ export class ViolationSearch {
         }
         if (r.hits) {
           anyHit = true;
+          if (!r.failing.some((c) => c !== check && isCapabilityCheck(c))) hitWithoutCapability = true;
           if (partial.length < 256 && r.failing.length <= 6)
             partial.push({ s, prefix: [...prefix, m], failing: r.failing });
         }
@@ -572,7 +575,8 @@ export class ViolationSearch {
     // Partial hits that co-fail with a capability rule (a control or CR bit the profile does not allow) are
     // dead ends: that rule can only be satisfied by undoing the very setting the target rule needs.
     const fixable = partial.filter((p) => !p.failing.some((c) => c !== check && isCapabilityCheck(c)));
-    const capabilityBound = partial.length > 0 && fixable.length === 0;
+    // Every hit also broke a capability rule (including hits with too many co-failures to keep as partials).
+    const capabilityBound = anyHit && !hitWithoutCapability;
     const queue = fixable.sort((a, b) => a.failing.length - b.failing.length).slice(0, 32);
     const budget = evals + 150_000;
     for (let qi = 0; qi < queue.length && qi < 64 && evals < budget; qi++) {
