@@ -22,13 +22,14 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
+import { allowedSettingsChecks } from "./allowed.js";
 import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
-const { CONTROL_BITS, controlBitNames, ENTRY, PROC, PROC2 } = archControls;
+const { ENTRY, PROC, PROC2 } = archControls;
 const { F } = archFields;
 const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } =
   archRegisters;
@@ -81,11 +82,6 @@ export function describeEvent(info: number): string {
   return `${h(info)} (valid=${info >>> 31}, type ${t} ${EVENT_TYPE_NAMES[t]}, vector ${vec}, deliver-error-code=${(info >>> 11) & 1}${(info >>> 13) & 1 ? ", nested-exception=1" : ""})`;
 }
 
-function names(mask: number): string {
-  const n = controlBitNames("entry", mask);
-  return n.length ? ` (${n.join(", ")})` : "";
-}
-
 const EVT_FIELDS = ["VM_ENTRY_INTR_INFO_FIELD"];
 
 /** A check on a valid injected event (gate: bit 31 of the injected-event identification field). */
@@ -116,32 +112,13 @@ const MSR_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
 const hasMsrLoad = entryMsrLoad;
 
 export const entryControlsChecks: readonly Check[] = [
-  {
-    id: "ctl.entry.allowed-0-settings",
+  ...allowedSettingsChecks({
+    word: "entry",
+    ids: ["ctl.entry.allowed-0-settings", "ctl.entry.allowed-1-settings"],
     sdm: "29.2.1.3",
-    cls: "control",
-    fields: ["VM_ENTRY_CONTROLS"],
-    rule: "VM-entry controls: every bit whose allowed 0-setting is 1 in IA32_VMX_(TRUE_)ENTRY_CTLS must be 1",
     checklist: ["N1"],
-    fail: (c) => (c.caps.ctl.entry.must1 & ~c.entry) !== 0,
-    message: (c) => {
-      const miss = c.caps.ctl.entry.must1 & ~c.entry;
-      return `VM_ENTRY_CONTROLS=${h(c.entry)} clears ${bitList(miss)}${names(miss)}, which IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}ENTRY_CTLS requires to be 1 (required mask ${h(c.caps.ctl.entry.must1)})`;
-    },
-  },
-  {
-    id: "ctl.entry.allowed-1-settings",
-    sdm: "29.2.1.3",
-    cls: "control",
-    fields: ["VM_ENTRY_CONTROLS"],
-    rule: "VM-entry controls: every bit whose allowed 1-setting is 0 in IA32_VMX_(TRUE_)ENTRY_CTLS must be 0",
-    checklist: ["N1"],
-    fail: (c) => (c.entry & ~c.caps.ctl.entry.may1) !== 0,
-    message: (c) => {
-      const bad = c.entry & ~c.caps.ctl.entry.may1;
-      return `VM_ENTRY_CONTROLS=${h(c.entry)} sets ${bitList(bad)}${names(bad)}, which this CPU does not allow to be 1 (allowed-1 mask ${h(c.caps.ctl.entry.may1)}; known bits: ${CONTROL_BITS.entry.map((b) => b.bit).join(", ")})`;
-    },
-  },
+    value: (c) => c.entry,
+  }),
 
   // Event injection (all gated on the valid bit).
   event(

@@ -14,6 +14,7 @@ import * as archFields from "../arch/fields.js";
 import * as archMsrs from "../arch/msrs.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
+import { allowedSettingsChecks } from "./allowed.js";
 import type { GroupName } from "./groups.js";
 import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
@@ -222,61 +223,21 @@ function skipOnSmmReturn(ch: Check): Check {
 // ---------------------------------------------------------------------------------------------------------
 
 const checks: Check[] = [
-  // SDM A.3.1: a bit set in bits 31:0 of IA32_VMX_(TRUE_)PINBASED_CTLS must be 1 (allowed 0-setting not
-  // supported); a bit clear in bits 63:32 must be 0. The profile already picked TRUE_* per BASIC[55].
-  {
-    id: "ctl.exec.pin-allowed-0",
+  // SDM A.3.1, A.3.2: allowed settings of the pin-based and primary processor-based controls.
+  ...allowedSettingsChecks({
+    word: "pin",
+    ids: ["ctl.exec.pin-allowed-0", "ctl.exec.pin-allowed-1"],
     sdm: SDM,
-    cls: "control",
-    fields: [PIN_N],
-    rule: "Pin-based controls: every bit the CPU requires to be 1 (allowed 0-settings) must be 1",
     checklist: ["E1"],
-    fail: (c) => (~c.pin & c.caps.ctl.pin.must1) !== 0,
-    message: (c) => {
-      const m = (~c.pin & c.caps.ctl.pin.must1) >>> 0;
-      return `${show(c, PIN_F)} clears ${bitList(m)}${names("pin", m)}, which this CPU requires to be 1 (IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}PINBASED_CTLS bits 31:0 = ${hex(c.caps.ctl.pin.must1)})`;
-    },
-  },
-  {
-    id: "ctl.exec.pin-allowed-1",
+    value: (c) => c.pin,
+  }),
+  ...allowedSettingsChecks({
+    word: "proc",
+    ids: ["ctl.exec.proc-allowed-0", "ctl.exec.proc-allowed-1"],
     sdm: SDM,
-    cls: "control",
-    fields: [PIN_N],
-    rule: "Pin-based controls: no bit the CPU does not allow to be 1 (allowed 1-settings) may be 1",
-    checklist: ["E1"],
-    fail: (c) => (c.pin & ~c.caps.ctl.pin.may1) !== 0,
-    message: (c) => {
-      const m = (c.pin & ~c.caps.ctl.pin.may1) >>> 0;
-      return `${show(c, PIN_F)} sets ${bitList(m)}${names("pin", m)}, which this CPU does not allow to be 1 (allowed 1-settings ${hex(c.caps.ctl.pin.may1)})`;
-    },
-  },
-  // SDM A.3.2, same scheme for the primary processor-based controls.
-  {
-    id: "ctl.exec.proc-allowed-0",
-    sdm: SDM,
-    cls: "control",
-    fields: [PROC_N],
-    rule: "Primary processor-based controls: every bit the CPU requires to be 1 (allowed 0-settings) must be 1",
     checklist: ["E2"],
-    fail: (c) => (~c.proc & c.caps.ctl.proc.must1) !== 0,
-    message: (c) => {
-      const m = (~c.proc & c.caps.ctl.proc.must1) >>> 0;
-      return `${show(c, PROC_F)} clears ${bitList(m)}${names("proc", m)}, which this CPU requires to be 1 (IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}PROCBASED_CTLS bits 31:0 = ${hex(c.caps.ctl.proc.must1)})`;
-    },
-  },
-  {
-    id: "ctl.exec.proc-allowed-1",
-    sdm: SDM,
-    cls: "control",
-    fields: [PROC_N],
-    rule: "Primary processor-based controls: no bit the CPU does not allow to be 1 (allowed 1-settings) may be 1",
-    checklist: ["E2"],
-    fail: (c) => (c.proc & ~c.caps.ctl.proc.may1) !== 0,
-    message: (c) => {
-      const m = (c.proc & ~c.caps.ctl.proc.may1) >>> 0;
-      return `${show(c, PROC_F)} sets ${bitList(m)}${names("proc", m)}, which this CPU does not allow to be 1 (allowed 1-settings ${hex(c.caps.ctl.proc.may1)})`;
-    },
-  },
+    value: (c) => c.proc,
+  }),
   // SDM A.3.3: IA32_VMX_PROCBASED_CTLS2 bits 31:0 are architecturally 0 (every secondary control may be 0);
   // the allowed-0 half is still honoured so that a profile that reports a must-be-1 bit is respected (Bochs
   // does the same). Not checked at all when "activate secondary controls" is 0.

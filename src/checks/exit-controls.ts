@@ -8,6 +8,7 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as u64 from "../util/u64.js";
+import { allowedSettingsChecks } from "./allowed.js";
 import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
@@ -87,32 +88,13 @@ function msrArea(
 }
 
 export const exitControlsChecks: readonly Check[] = [
-  {
-    id: "ctl.exit.allowed-0-settings",
+  ...allowedSettingsChecks({
+    word: "exit",
+    ids: ["ctl.exit.allowed-0-settings", "ctl.exit.allowed-1-settings"],
     sdm: "29.2.1.2",
-    cls: "control",
-    fields: ["VM_EXIT_CONTROLS"],
-    rule: "Primary VM-exit controls: every bit whose allowed 0-setting is 1 in IA32_VMX_(TRUE_)EXIT_CTLS must be 1",
     checklist: ["X1"],
-    fail: (c) => (c.caps.ctl.exit.must1 & ~c.exit) !== 0,
-    message: (c) => {
-      const miss = c.caps.ctl.exit.must1 & ~c.exit;
-      return `VM_EXIT_CONTROLS=${h(c.exit)} clears ${bitList(miss)}${names("exit", miss)}, which IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}EXIT_CTLS requires to be 1 (required mask ${h(c.caps.ctl.exit.must1)})`;
-    },
-  },
-  {
-    id: "ctl.exit.allowed-1-settings",
-    sdm: "29.2.1.2",
-    cls: "control",
-    fields: ["VM_EXIT_CONTROLS"],
-    rule: "Primary VM-exit controls: every bit whose allowed 1-setting is 0 in IA32_VMX_(TRUE_)EXIT_CTLS must be 0",
-    checklist: ["X1"],
-    fail: (c) => (c.exit & ~c.caps.ctl.exit.may1) !== 0,
-    message: (c) => {
-      const bad = c.exit & ~c.caps.ctl.exit.may1;
-      return `VM_EXIT_CONTROLS=${h(c.exit)} sets ${bitList(bad)}${names("exit", bad)}, which this CPU does not allow to be 1 (allowed-1 mask ${h(c.caps.ctl.exit.may1)})`;
-    },
-  },
+    value: (c) => c.exit,
+  }),
   {
     id: "ctl.exit.secondary-reserved",
     sdm: "29.2.1.2",
