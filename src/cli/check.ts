@@ -2,12 +2,11 @@
 import { readFileSync } from "node:fs";
 import { builtinNames, builtinProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile } from "../cpu/profile.js";
-import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
 import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { humanReport } from "../report.js";
-import { readDocuments } from "./input.js";
+import { readEntries } from "./input.js";
 import type { Output } from "./output.js";
 import { checkFilesParallel } from "./pool.js";
 
@@ -55,29 +54,11 @@ export interface CheckOptions {
 export async function checkFiles(files: string[], opts: CheckOptions, out: Output): Promise<number> {
   if (opts.jobs !== undefined && opts.jobs > 1)
     return checkFilesParallel(files, { ...opts, jobs: opts.jobs }, out);
-  let bad = 0;
-  for (const file of files) {
-    const name = file === "-" ? "<stdin>" : file;
-    let index = 0;
-    for await (const item of readDocuments(file)) {
-      if ("readError" in item) {
-        bad++;
-        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), opts.json);
-        continue;
-      }
-      index++;
-      try {
-        const entry = parseEntryText(item.text, opts.cpu ? { cpu: opts.cpu } : {});
-        const result = runEntry(entry);
-        if (opts.json) await out.line(JSON.stringify(result));
-        else await out.line(`${humanReport(name, entry, result, item.line)}\n`);
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        bad++;
-        await out.error(e.withFile(name, item.line), opts.json);
-      }
-    }
-    void index;
+  const stats = { bad: 0 };
+  for await (const { name, line, entry } of readEntries(files, opts, out, stats)) {
+    const result = runEntry(entry);
+    if (opts.json) await out.line(JSON.stringify(result));
+    else await out.line(`${humanReport(name, entry, result, line)}\n`);
   }
-  return bad;
+  return stats.bad;
 }

@@ -5,6 +5,10 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import type { Caps } from "../cpu/profile.js";
+import { type Entry, parseEntryText } from "../entry/document.js";
+import { InputError } from "../errors.js";
+import type { Output } from "./output.js";
 
 export type InputItem = { text: string; line?: number } | { readError: string };
 
@@ -86,4 +90,45 @@ export async function* readDocuments(file: string): AsyncGenerator<InputItem> {
     return;
   }
   yield { text: whole };
+}
+
+export interface ReadEntry {
+  /** the file name as reported (`<stdin>` for -) */
+  name: string;
+  /** NDJSON line number */
+  line?: number;
+  entry: Entry;
+}
+
+/**
+ * The entry documents of the files, in order. A file that cannot be read or a document that is not a valid
+ * entry document is reported through `out` (with --json an error line in its place) and counted in
+ * `stats.bad`; the others go on.
+ */
+export async function* readEntries(
+  files: readonly string[],
+  opts: { cpu?: Caps | undefined; json: boolean },
+  out: Output,
+  stats: { bad: number },
+): AsyncGenerator<ReadEntry> {
+  for (const file of files) {
+    const name = file === "-" ? "<stdin>" : file;
+    for await (const item of readDocuments(file)) {
+      if ("readError" in item) {
+        stats.bad++;
+        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), opts.json);
+        continue;
+      }
+      let entry: Entry;
+      try {
+        entry = parseEntryText(item.text, opts.cpu ? { cpu: opts.cpu } : {});
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        stats.bad++;
+        await out.error(e.withFile(name, item.line), opts.json);
+        continue;
+      }
+      yield item.line !== undefined ? { name, line: item.line, entry } : { name, entry };
+    }
+  }
 }

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { builtinProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
-import { type Entry, parseEntryText } from "../entry/document.js";
+import type { Entry } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { compareCorpus } from "../nested/compare.js";
 import {
@@ -16,7 +16,7 @@ import { violationCorpus } from "../nested/corpus.js";
 import { type NestedResult, runNested } from "../nested/l0.js";
 import { describeOutcome } from "../report.js";
 import { resolveCpuOption } from "./check.js";
-import { readDocuments } from "./input.js";
+import { readEntries } from "./input.js";
 import type { Output } from "./output.js";
 
 export const NESTED_USAGE = `  nvmx nested [--json] [--early-checks=1|0|-1] [--software-checks=full|kvm|none|ID,...]
@@ -69,35 +69,18 @@ export function traceReport(file: string, r: NestedResult): string {
   return out.join("\n");
 }
 
-async function readEntries(
+/** All entry documents of the files, labelled `file[:line]`, and the number of bad inputs. */
+async function collectEntries(
   files: string[],
   cpu: Caps | undefined,
   out: Output,
   json: boolean,
 ): Promise<{ entries: [string, Entry][]; bad: number }> {
+  const stats = { bad: 0 };
   const entries: [string, Entry][] = [];
-  let bad = 0;
-  for (const file of files) {
-    const name = file === "-" ? "<stdin>" : file;
-    for await (const item of readDocuments(file)) {
-      if ("readError" in item) {
-        bad++;
-        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), json);
-        continue;
-      }
-      try {
-        entries.push([
-          item.line !== undefined ? `${name}:${item.line}` : name,
-          parseEntryText(item.text, cpu ? { cpu } : {}),
-        ]);
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        bad++;
-        await out.error(e.withFile(name, item.line), json);
-      }
-    }
-  }
-  return { entries, bad };
+  for await (const r of readEntries(files, { cpu, json }, out, stats))
+    entries.push([r.line !== undefined ? `${r.name}:${r.line}` : r.name, r.entry]);
+  return { entries, bad: stats.bad };
 }
 
 export async function nestedCommand(argv: string[], out: Output): Promise<number> {
@@ -146,7 +129,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
           ),
           bad: 0,
         }
-      : await readEntries([values.compare], cpu, out, json);
+      : await collectEntries([values.compare], cpu, out, json);
     const rows = compareCorpus(
       entries.map(([, e]) => e),
       { ...(hostCaps ? { hostCaps } : {}), ...(hypervisor !== undefined ? { hypervisor } : {}) },
@@ -159,7 +142,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     throw new InputError("nvmx nested needs at least one FILE (or --compare / --find-gaps)", {
       file: "nvmx nested",
     });
-  const { entries, bad } = await readEntries(positionals, cpu, out, json);
+  const { entries, bad } = await collectEntries(positionals, cpu, out, json);
   for (const [name, e] of entries) {
     const r = runNested({ vmcs12: e, ...(hostCaps ? { hostCaps } : {}) }, cfg);
     if (json) {

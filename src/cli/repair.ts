@@ -5,12 +5,11 @@
  */
 import { parseArgs } from "node:util";
 import { checkById } from "../checks/registry.js";
-import { parseEntryText } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { repair } from "../gen/repair.js";
 import { serializeGenerated } from "../gen/serialize.js";
 import { resolveCpuOption } from "./check.js";
-import { readDocuments } from "./input.js";
+import { readEntries } from "./input.js";
 import type { Output } from "./output.js";
 
 export const REPAIR_USAGE = `  nvmx repair FILE [--json] [--violate ID] [--cpu NAME|FILE]
@@ -34,39 +33,25 @@ export async function repairCommand(argv: string[], out: Output): Promise<number
     throw new InputError(`no check with id "${values.violate}"`, { file: "--violate" });
   const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
   const json = values.json ?? false;
-  let bad = 0;
+  const stats = { bad: 0 };
   let failed = 0;
-  for (const file of positionals) {
-    const name = file === "-" ? "<stdin>" : file;
-    for await (const item of readDocuments(file)) {
-      if ("readError" in item) {
-        bad++;
-        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), json);
-        continue;
-      }
-      try {
-        const entry = parseEntryText(item.text, cpu ? { cpu } : {});
-        const r = repair(entry, {
-          ...(values.violate !== undefined ? { violate: values.violate } : {}),
-          ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
-        });
-        if (!r.ok) failed++;
-        const doc = serializeGenerated(r.entry);
-        if (json)
-          await out.line(JSON.stringify({ entry: doc, changes: r.changes, violations: r.failing, ok: r.ok }));
-        else {
-          await out.line(JSON.stringify(doc));
-          const where = item.line !== undefined ? `${name}:${item.line}` : name;
-          process.stderr.write(
-            `${where}: ${r.ok ? "repaired" : "NOT repaired"}, ${r.changes.length} change(s)${r.changes.length ? `: ${r.changes.map((c) => `${c.target} ${c.from} -> ${c.to}`).join("; ")}` : ""}${r.ok ? "" : `; still failing: ${r.failing.join(", ")}`}\n`,
-          );
-        }
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        bad++;
-        await out.error(e.withFile(name, item.line), json);
-      }
+  for await (const { name, line, entry } of readEntries(positionals, { cpu, json }, out, stats)) {
+    const r = repair(entry, {
+      ...(values.violate !== undefined ? { violate: values.violate } : {}),
+      ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+    });
+    if (!r.ok) failed++;
+    const doc = serializeGenerated(r.entry);
+    if (json)
+      await out.line(JSON.stringify({ entry: doc, changes: r.changes, violations: r.failing, ok: r.ok }));
+    else {
+      await out.line(JSON.stringify(doc));
+      const where = line !== undefined ? `${name}:${line}` : name;
+      process.stderr.write(
+        `${where}: ${r.ok ? "repaired" : "NOT repaired"}, ${r.changes.length} change(s)${r.changes.length ? `: ${r.changes.map((c) => `${c.target} ${c.from} -> ${c.to}`).join("; ")}` : ""}${r.ok ? "" : `; still failing: ${r.failing.join(", ")}`}\n`,
+      );
     }
   }
+  const bad = stats.bad;
   return bad ? 2 : failed ? 1 : 0;
 }
