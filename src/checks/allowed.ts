@@ -5,6 +5,7 @@
  * One factory, so the eight checks share one wording and one implementation.
  */
 import { type ControlWord, controlBitNames } from "../arch/controls.js";
+import { hex } from "../util/u64.js";
 import type { Check, Ctx } from "./types.js";
 import { bitList } from "./util.js";
 
@@ -20,8 +21,6 @@ const WORDS: Readonly<Record<PrimaryWord, { field: string; msr: string; title: s
   exit: { field: "VM_EXIT_CONTROLS", msr: "EXIT_CTLS", title: "Primary VM-exit controls" },
   entry: { field: "VM_ENTRY_CONTROLS", msr: "ENTRY_CTLS", title: "VM-entry controls" },
 };
-
-const hex = (v: number) => `0x${(v >>> 0).toString(16)}`;
 
 /** ` ("name", "name")` for the set bits of a control word, for messages. */
 export function controlNames(word: ControlWord, mask: number): string {

@@ -14,7 +14,7 @@ import * as archFields from "../arch/fields.js";
 import * as archMsrs from "../arch/msrs.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
-import { allowedSettingsChecks } from "./allowed.js";
+import { allowedSettingsChecks, controlNames as names } from "./allowed.js";
 import type { GroupName } from "./groups.js";
 import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
@@ -62,11 +62,6 @@ const PROC3_N = "TERTIARY_VM_EXEC_CONTROL";
 
 // ---------------------------------------------------------------------------------------------------------
 // Message helpers (only run on failure).
-
-function names(word: Parameters<typeof controlBitNames>[0], mask: number): string {
-  const n = controlBitNames(word, mask);
-  return n.length ? ` (${n.map((s) => `"${s}"`).join(", ")})` : "";
-}
 
 /** `"name" (bit n)` of one control. */
 function ctl(word: Parameters<typeof controlBitNames>[0], bit: number): string {

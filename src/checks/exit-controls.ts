@@ -8,25 +8,18 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as u64 from "../util/u64.js";
-import { allowedSettingsChecks } from "./allowed.js";
+import { allowedSettingsChecks, controlNames as names } from "./allowed.js";
 import * as groups from "./groups.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
-const { CONTROL_BITS, controlBitNames, EXIT, PIN } = archControls;
+const { CONTROL_BITS, EXIT, PIN } = archControls;
 const { F } = archFields;
-const { hex64 } = u64;
+const { hex: h, hex64 } = u64;
 const { smmReturn } = groups;
 const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
-
-const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
-
-function names(word: "exit" | "exit2", mask: number): string {
-  const n = controlBitNames(word, mask);
-  return n.length ? ` (${n.join(", ")})` : "";
-}
 
 /**
  * A VM entry that returns from SMM: executed in SMM under the dual-monitor treatment with "entry to SMM" = 0

@@ -35,7 +35,7 @@ import * as util from "./util.js";
 const { ENTRY, PROC2 } = archControls;
 const { F } = archFields;
 const { AR, arDpl, CR0, CR4, describeAr } = archRegisters;
-const { hex64 } = u64;
+const { hex, hex64 } = u64;
 const { ldtrUsable, v86 } = groups;
 const { canonical, show, supportsIntel64 } = util;
 
@@ -118,7 +118,6 @@ const gLowBad = (c: Ctx, s: Seg): boolean => (c.lo(s.ar) & AR.G) !== 0 && (c.lo(
 /** G rule, second half: if any of limit bits 31:20 is 1, G must be 1. */
 const gHighBad = (c: Ctx, s: Seg): boolean => (c.lo(s.ar) & AR.G) === 0 && (c.lo(s.limit) & 0xfff00000) !== 0;
 
-const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 /** `GUEST_CS_AR_BYTES=0xa09b (type=11 code ..., S=1, ...)` */
 const showAr = (c: Ctx, s: Seg): string => `${s.fAr}=${describeAr(ar(c, s))}`;
 const showSel = (c: Ctx, s: Seg): string => `${s.fSel}=${hex(c.lo(s.sel))} (RPL=${rpl(c, s)})`;

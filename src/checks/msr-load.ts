@@ -28,7 +28,7 @@ import type { Check, Ctx } from "./types.js";
 const { ENTRY } = archControls;
 const { F } = archFields;
 const { CR0, EFER, MSR } = archRegisters;
-const { hex64, isCanonical } = u64;
+const { hex: h, hex64, isCanonical } = u64;
 const { Memory } = memoryModule;
 const { entryMsrLoad } = groups;
 
@@ -46,8 +46,6 @@ const IA32_LBR_CTL = 0x14ce;
 const IA32_LSTAR = 0xc0000082;
 const IA32_CSTAR = 0xc0000083;
 const IA32_KERNEL_GS_BASE = 0xc0000102;
-
-const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
 
 /** One MSR-load entry as 32-bit words: index, reserved (bits 63:32), value low, value high. */
 type EntryRule = (c: Ctx, index: number, reserved: number, lo: number, hi: number) => boolean;

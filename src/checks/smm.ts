@@ -16,6 +16,7 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
+import { hex as h } from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
 import * as entryControls from "./entry-controls.js";
 import * as groups from "./groups.js";
@@ -35,8 +36,6 @@ const { beyondPhys, misaligned, physLimit, show } = util;
 const EXEC = F.EXECUTIVE_VMCS_POINTER!;
 const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
 const ACT = F.GUEST_ACTIVITY_STATE!;
-
-const h = (v: number) => `0x${v.toString(16)}`;
 
 const execPtr = (c: Ctx): number => Memory.addr(c.lo(EXEC), c.hi(EXEC));
 const vmxonPtr = (c: Ctx): number => c.proc_.vmxonPointer ?? 0;

@@ -91,7 +91,8 @@ function outcomeOf(c: Check, ctx: Ctx): Outcome {
   }
 }
 
-function sameOutcome(a: Outcome, b: Outcome): boolean {
+/** Two outcomes are the same architectural result. */
+export function sameOutcome(a: Outcome, b: Outcome): boolean {
   switch (a.type) {
     case "vmfail-valid":
       return b.type === "vmfail-valid" && a.error === b.error;

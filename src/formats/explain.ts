@@ -7,7 +7,7 @@ import { builtinNames } from "../cpu/builtin.js";
 import { PERMISSIVE_PROFILE, permissiveProfile, STRICTER_VARIANTS } from "../cpu/permissive.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
-import type { EntryResult, Violation } from "../entry/evaluate.js";
+import { type EntryResult, sameOutcome, type Violation } from "../entry/evaluate.js";
 import { runEntry } from "../entry/run.js";
 import { describeOutcome } from "../report.js";
 import { dumpToEntry, withValues } from "./entry.js";
@@ -35,14 +35,6 @@ export interface Explanation {
 /** The CPU to name in a converted document: a built-in's name, otherwise the profile inline. */
 export function cpuSpecOf(caps: Caps): string | ProfileData {
   return builtinNames().includes(caps.name) ? caps.name : caps.data;
-}
-
-function sameOutcome(a: Outcome, b: Outcome): boolean {
-  if (a.type !== b.type) return false;
-  if (a.type === "vmexit" && b.type === "vmexit")
-    return a.reason === b.reason && a.qualification === b.qualification;
-  if (a.type === "vmfail-valid" && b.type === "vmfail-valid") return a.error === b.error;
-  return true;
 }
 
 export function compare(

@@ -6,15 +6,14 @@
  * with the host CPU's capabilities), and the result reflected to L1.
  */
 
-import { ENTRY } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
-import { CR0, CR4, EFER } from "../arch/registers.js";
+import { CR4 } from "../arch/registers.js";
 import { basicChecks } from "../checks/basic.js";
 import { CHECKS } from "../checks/registry.js";
 import { type Check, Ctx, type Outcome } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
-import { decide, type EntryResult, evaluate, failingChecks } from "../entry/evaluate.js";
+import { decide, type EntryResult, evaluate, failingChecks, sameOutcome } from "../entry/evaluate.js";
 import { DEFAULT_PROCESSOR } from "../entry/processor.js";
 import { baseVmcs } from "../gen/base.js";
 import { describeOutcome } from "../report.js";
@@ -22,7 +21,7 @@ import { Memory } from "../vmcs/memory.js";
 import type { Vmcs } from "../vmcs/store.js";
 import type { HardwareOrder, NestedConfig } from "./config.js";
 import { kvmChecks } from "./kvm-preset.js";
-import { type MergeNotes, prepareVmcs02 } from "./merge.js";
+import { HPA_OFFSET, type MergeNotes, prepareVmcs02 } from "./merge.js";
 
 export type Phase =
   | "instruction"
@@ -113,15 +112,10 @@ function hardware(v: Vmcs, caps: Caps, mem: Memory, order: HardwareOrder): Entry
   return r;
 }
 
-const same = (a: Outcome, b: Outcome) => JSON.stringify(a) === JSON.stringify(b);
-
 /** L1's own VMCS as L0 keeps it (vmcs01): L0's controls and host state, L1's current state as guest state. */
 export function vmcs01For(host: Caps): Vmcs {
   return baseVmcs(host);
 }
-
-/** L0 maps L1 guest-physical pages at this host-physical offset (merge.ts). */
-const HPA_OFFSET = 0x1_0000_0000;
 
 function hostMemory(l1: Memory): Memory {
   const m = new Memory();
@@ -151,7 +145,8 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     extra: Partial<NestedResult> = {},
   ): NestedResult => {
     const faithful =
-      same(toL1, architectural.outcome) || (architectural.possibleOutcomes ?? []).some((o) => same(o, toL1));
+      sameOutcome(toL1, architectural.outcome) ||
+      (architectural.possibleOutcomes ?? []).some((o) => sameOutcome(o, toL1));
     let detection: Detection;
     if (architectural.outcome.type === "entered" && toL1.type === "entered") detection = "entered";
     else if (toL1.type === "entered") detection = "missed";
@@ -207,7 +202,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   for (const n of notes.notes) step("merge", n);
   if (notes.internalError) {
     step("merge", notes.internalError);
-    return finish({ type: "vmfail-valid", error: 7 }, "software", { l0Bug: undefined });
+    return finish({ type: "vmfail-valid", error: 7 }, "software");
   }
   const hwMem = hostMemory(e.memory);
 
@@ -281,7 +276,6 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
           : "interrupts were enabled before DR7 was restored: a window with L0's breakpoints disabled";
       step("restore", `L0 bug detected: ${bug}`);
       // The entry itself proceeds; the bug is reported.
-      dryRun = { ...dryRun };
       return continueAfterDry(bug);
     }
   } else step("dry-run", `no dry run (${why})`);
@@ -365,12 +359,4 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     }
     return finish({ type: "entered" }, "none", extra);
   }
-}
-
-/** The L2 state a valid entry leaves (for reports): EFER and CR0 as L2 runs with them. */
-export function l2Summary(e: Entry): string {
-  const entry = e.vmcs.lo(F.VM_ENTRY_CONTROLS);
-  const cr0 = e.vmcs.lo(F.GUEST_CR0);
-  const lma = (entry & ENTRY.IA32E_GUEST) !== 0 || (e.vmcs.lo(F.GUEST_IA32_EFER) & EFER.LMA) !== 0;
-  return `${lma ? "64-bit" : cr0 & CR0.PE ? "protected-mode" : "real-mode"} L2`;
 }

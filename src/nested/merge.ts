@@ -38,7 +38,7 @@ export const L0_OWNED: readonly { field: string; why: string }[] = [
 ];
 
 /** Host-physical address where L0 maps an L1 guest-physical page (an arbitrary but fixed offset). */
-const HPA_OFFSET = 0x1_0000_0000;
+export const HPA_OFFSET = 0x1_0000_0000;
 const L0_EPTP = 0x7f000000 | (3 << 3) | 6; // WB, 4-level (SDM 25.6.11)
 const L0_POSTED_VECTOR = 0xf1;
 export const VPID02 = 2;
@@ -81,7 +81,6 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
     proc12;
   proc = (proc | (1 << 24) | PROC.USE_MSR_BITMAPS) & ~PROC.USE_IO_BITMAPS;
   if (!(proc & PROC.TPR_SHADOW)) proc |= PROC.CR8_LOAD | PROC.CR8_STORE;
-  v.setHalves(F.CPU_BASED_VM_EXEC_CONTROL, proc >>> 0, 0);
   v.setHalves(F.TPR_THRESHOLD, proc12 & PROC.TPR_SHADOW ? lo(F.TPR_THRESHOLD) : 0, 0);
 
   // Secondary: L0's minus the features L1 decides, | L1's; PML and VMCS shadowing always emulated.
@@ -101,7 +100,6 @@ export function prepareVmcs02(vmcs01: Vmcs, vmcs12: Vmcs, l1: Caps, out: MergeNo
   proc2 &= ~(PROC2.PML | PROC2.SHADOW_VMCS);
   if (proc2_12 & (PROC2.PML | PROC2.SHADOW_VMCS))
     out.notes.push("PML / VMCS shadowing: emulated by L0, cleared in vmcs02");
-  if (proc2 & PROC2.EPT) proc2 |= 0; // nested EPT: L0 builds a shadow EPT
   v.setHalves(F.SECONDARY_VM_EXEC_CONTROL, proc2 >>> 0, 0);
   v.setHalves(F.CPU_BASED_VM_EXEC_CONTROL, (proc | (proc2 ? PROC.SECONDARY : 0)) >>> 0, 0);
 

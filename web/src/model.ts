@@ -9,6 +9,7 @@ import type { EntryResult } from "../../src/entry/evaluate.js";
 import type { ProcessorState } from "../../src/entry/processor.js";
 import { runEntry } from "../../src/entry/run.js";
 import { InputError } from "../../src/errors.js";
+import { fieldMax } from "../../src/vmcs/store.js";
 
 export type { Entry, EntryDocument, EntryResult };
 
@@ -63,11 +64,6 @@ export function withProcessor(
   return next;
 }
 
-/** Largest value a field holds: 16-bit, 32-bit, 64-bit; natural-width fields are 64-bit in IA-32e mode. */
-export function fieldMaxValue(f: FieldDef): bigint {
-  return f.width === 16 ? 0xffffn : f.width === 32 ? 0xffffffffn : 0xffffffffffffffffn;
-}
-
 export function widthText(f: FieldDef): string {
   return f.width === "natural" ? "natural-width (64-bit)" : `${f.width}-bit`;
 }
@@ -79,7 +75,7 @@ export function parseHexInput(text: string, f: FieldDef): { value: bigint } | { 
   const m = /^(?:0x)?([0-9a-f]+)$/i.exec(t);
   if (!m) return { error: `"${text.trim()}" is not a hex number` };
   const v = BigInt(`0x${m[1]}`);
-  if (v > fieldMaxValue(f)) return { error: `does not fit this ${widthText(f)} field` };
+  if (v > fieldMax(f)) return { error: `does not fit this ${widthText(f)} field` };
   return { value: v };
 }
 
