@@ -8,7 +8,9 @@ import { bench, do_not_optimize, run } from "mitata";
 import { F } from "../dist/arch/fields.js";
 import { builtinProfile } from "../dist/cpu/builtin.js";
 import { serializeEntry } from "../dist/entry/document.js";
+import { CHECKS } from "../dist/checks/registry.js";
 import { countFailures, evaluate } from "../dist/entry/evaluate.js";
+import { compileRunner } from "../dist/entry/fast.js";
 import { contextOf } from "../dist/entry/run.js";
 import { baseEntry } from "../dist/gen/base.js";
 
@@ -53,6 +55,11 @@ for (const p of PROFILES) {
   bench(`${p} one guest-state violation`, () => do_not_optimize(evaluate(ctx.guestBad)));
   bench(`${p} one control violation`, () => do_not_optimize(evaluate(ctx.ctlBad)));
   bench(`${p} many violations (${counts.many}) + report`, () => do_not_optimize(evaluate(ctx.many)));
+  // The same valid state through the generic runner: what a state with a control signature not seen before
+  // costs (evaluate() specializes a signature on its third sighting; see src/entry/fast.ts).
+  const generic = compileRunner(CHECKS, { specializeAfter: 0 });
+  const out = new Int32Array(CHECKS.length);
+  bench(`${p} valid, new control signature (generic runner)`, () => do_not_optimize(generic(ctx.valid, out)));
 }
 
 const nested = await import("../dist/nested/index.js").catch(() => undefined);

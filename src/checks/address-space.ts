@@ -25,7 +25,8 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import * as u64 from "../util/u64.js";
+import { G } from "./groups.js";
+import { and, canonical, code, hi, lo, not, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -34,12 +35,22 @@ import * as util from "./util.js";
 const { ENTRY, EXIT } = archControls;
 const { F } = archFields;
 const { CR4 } = archRegisters;
-const { isCanonical } = u64;
-const { canonical, hostAddrSpaceSize, show, supportsIntel64 } = util;
+const { hostAddrSpaceSize, show } = util;
 
-const ia32eGuest = (c: Ctx) => (c.entry & ENTRY.IA32E_GUEST) !== 0;
-const hassOff = (c: Ctx) => supportsIntel64(c) && !hostAddrSpaceSize(c);
-const hassOn = (c: Ctx) => supportsIntel64(c) && hostAddrSpaceSize(c);
+// Shared conditions as predicate source (src/checks/pred.ts).
+/** The "IA-32e mode guest" entry control is 1. */
+const ia32eGuest = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
+/** The "host address-space size" exit control is 1 (mirrors util.ts `hostAddrSpaceSize`). */
+const hass = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
+/** Intel 64 processor with HASS = 0 / HASS = 1 (`G.intel64` mirrors util.ts `supportsIntel64`). */
+const hassOff = and(G.intel64, not(hass));
+const hassOn = and(G.intel64, hass);
+/** The linear-address width the VM exit establishes for the host RIP: 57 with host CR4.LA57, else 48. */
+const hostRipWidth = code`(${lo(F.HOST_CR4!)} & ${CR4.LA57}) !== 0 ? 57 : 48`;
+/** Host RIP canonical for that width (u64.ts `isCanonical` with bits = hostRipWidth). */
+const hostRipCanonical = code`(${hi(F.HOST_RIP!)} << (64 - ${hostRipWidth})) >> (64 - ${hostRipWidth}) === (${hi(F.HOST_RIP!)} | 0)`;
+
+/** hostRipWidth, for the message. */
 const hostRipBits = (c: Ctx) => ((c.lo(F.HOST_CR4) & CR4.LA57) !== 0 ? 57 : 48);
 
 export const addressSpaceChecks: readonly Check[] = [
@@ -50,8 +61,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS"],
     rule: 'If the processor is outside IA-32e mode (IA32_EFER.LMA = 0), "IA-32e mode guest" must be 0',
     checklist: ["A1"],
-    when: (c) => supportsIntel64(c) && !c.proc_.ia32e,
-    fail: ia32eGuest,
+    when: pred`${G.intel64} && !c.proc_.ia32e`,
+    fail: pred`${ia32eGuest}`,
     message: () =>
       'the processor executing VMLAUNCH/VMRESUME is outside IA-32e mode (IA32_EFER.LMA = 0) but the "IA-32e mode guest" entry control is 1; a 64-bit guest can be entered only from IA-32e mode',
   },
@@ -62,8 +73,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["VM_EXIT_CONTROLS"],
     rule: 'If the processor is outside IA-32e mode (IA32_EFER.LMA = 0), "host address-space size" must be 0',
     checklist: ["A2"],
-    when: (c) => supportsIntel64(c) && !c.proc_.ia32e,
-    fail: hostAddrSpaceSize,
+    when: pred`${G.intel64} && !c.proc_.ia32e`,
+    fail: pred`${hass}`,
     message: () =>
       'the processor is outside IA-32e mode (IA32_EFER.LMA = 0) but the "host address-space size" exit control is 1; clear it so the VM exit returns to a 32-bit host',
   },
@@ -74,8 +85,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["VM_EXIT_CONTROLS"],
     rule: 'If the processor is in IA-32e mode (IA32_EFER.LMA = 1), "host address-space size" must be 1',
     checklist: ["A3"],
-    when: (c) => supportsIntel64(c) && c.proc_.ia32e,
-    fail: (c) => !hostAddrSpaceSize(c),
+    when: pred`${G.intel64} && c.proc_.ia32e`,
+    fail: pred`!${hass}`,
     message: (c) =>
       `the processor is in IA-32e mode (IA32_EFER.LMA = 1) but the "host address-space size" exit control is 0 (VM_EXIT_CONTROLS=0x${(c.exit >>> 0).toString(16)}); set bit 9 so the VM exit returns to a 64-bit host`,
   },
@@ -86,8 +97,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, "IA-32e mode guest" must be 0',
     checklist: ["A4"],
-    when: hassOff,
-    fail: ia32eGuest,
+    when: pred`${hassOff}`,
+    fail: pred`${ia32eGuest}`,
     message: () =>
       '"IA-32e mode guest" is 1 but "host address-space size" is 0: a 64-bit guest requires a 64-bit host; set the exit control or clear the entry control',
   },
@@ -98,8 +109,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bit 17 (PCIDE) of the host CR4 field must be 0',
     checklist: ["A5"],
-    when: hassOff,
-    fail: (c) => (c.lo(F.HOST_CR4) & CR4.PCIDE) !== 0,
+    when: pred`${hassOff}`,
+    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.PCIDE}) !== 0`,
     message: (c) =>
       `${show(c, F.HOST_CR4)} sets PCIDE (bit 17) but "host address-space size" is 0; PCIDs exist only in IA-32e mode, clear CR4.PCIDE for a 32-bit host`,
   },
@@ -110,8 +121,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_RIP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bits 63:32 of the host RIP field must be 0',
     checklist: ["A6"],
-    when: hassOff,
-    fail: (c) => c.hi(F.HOST_RIP) !== 0,
+    when: pred`${hassOff}`,
+    fail: pred`${hi(F.HOST_RIP!)} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_RIP)} has bits 63:32 set but "host address-space size" is 0; a 32-bit host entry point must be below 4 GiB`,
   },
@@ -122,8 +133,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0 and "load CET state" is 1, bits 63:32 of the host IA32_S_CET field must be 0',
     checklist: ["H8"],
-    when: (c) => hassOff(c) && (c.exit & EXIT.LOAD_CET) !== 0,
-    fail: (c) => c.hi(F.HOST_S_CET) !== 0,
+    when: pred`${hassOff} && ${G.hostLoadCet}`,
+    fail: pred`${hi(F.HOST_S_CET!)} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_S_CET)} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's IA32_S_CET must fit in 32 bits`,
   },
@@ -134,8 +145,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0 and "load CET state" is 1, bits 63:32 of the host SSP field must be 0',
     checklist: ["H10"],
-    when: (c) => hassOff(c) && (c.exit & EXIT.LOAD_CET) !== 0,
-    fail: (c) => c.hi(F.HOST_SSP) !== 0,
+    when: pred`${hassOff} && ${G.hostLoadCet}`,
+    fail: pred`${hi(F.HOST_SSP!)} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_SSP)} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's SSP must be below 4 GiB`,
   },
@@ -146,8 +157,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bit 32 (FRED) of the host CR4 field must be 0',
     checklist: ["A7"],
-    when: hassOff,
-    fail: (c) => (c.hi(F.HOST_CR4) & CR4.FRED_HI) !== 0,
+    when: pred`${hassOff}`,
+    fail: pred`(${hi(F.HOST_CR4!)} & ${CR4.FRED_HI}) !== 0`,
     message: (c) =>
       `${show(c, F.HOST_CR4)} sets FRED (bit 32) but "host address-space size" is 0; FRED can be enabled only in IA-32e mode`,
   },
@@ -158,8 +169,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1, bit 5 (PAE) of the host CR4 field must be 1',
     checklist: ["A8"],
-    when: hassOn,
-    fail: (c) => (c.lo(F.HOST_CR4) & CR4.PAE) === 0,
+    when: pred`${hassOn}`,
+    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.PAE}) === 0`,
     message: (c) =>
       `${show(c, F.HOST_CR4)} has PAE (bit 5) = 0 but "host address-space size" is 1; 64-bit paging requires CR4.PAE = 1`,
   },
@@ -170,8 +181,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_RIP", "HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1, the host RIP field must be canonical (57-bit if host CR4.LA57 is 1, else 48-bit)',
     checklist: ["A9"],
-    when: hassOn,
-    fail: (c) => !isCanonical(c.lo(F.HOST_RIP), c.hi(F.HOST_RIP), hostRipBits(c)),
+    when: pred`${hassOn}`,
+    fail: pred`!${hostRipCanonical}`,
     message: (c) => {
       const n = hostRipBits(c);
       return `${show(c, F.HOST_RIP)} is not canonical for the host's ${n === 57 ? "5" : "4"}-level paging (host CR4.LA57=${n === 57 ? 1 : 0}): bits 63:${n - 1} must all equal bit ${n - 1}`;
@@ -184,8 +195,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1 and "load CET state" is 1, the host IA32_S_CET field must be canonical',
     checklist: ["H8"],
-    when: (c) => hassOn(c) && (c.exit & EXIT.LOAD_CET) !== 0,
-    fail: (c) => !canonical(c, F.HOST_S_CET),
+    when: pred`${hassOn} && ${G.hostLoadCet}`,
+    fail: pred`!${canonical(F.HOST_S_CET!)}`,
     message: (c) =>
       `${show(c, F.HOST_S_CET)} is not canonical while "load CET state" is 1 (its bits 63:12 are the legacy-bitmap linear address): with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -196,8 +207,8 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1 and "load CET state" is 1, the host SSP field must be canonical',
     checklist: ["H10"],
-    when: (c) => hassOn(c) && (c.exit & EXIT.LOAD_CET) !== 0,
-    fail: (c) => !canonical(c, F.HOST_SSP),
+    when: pred`${hassOn} && ${G.hostLoadCet}`,
+    fail: pred`!${canonical(F.HOST_SSP!)}`,
     message: (c) =>
       `${show(c, F.HOST_SSP)} is not canonical while "load CET state" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -208,11 +219,11 @@ export const addressSpaceChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS", "VM_EXIT_CONTROLS"],
     rule: 'On a processor without Intel 64, "IA-32e mode guest" and "host address-space size" must both be 0',
     checklist: ["A10"],
-    when: (c) => !supportsIntel64(c),
-    fail: (c) => ia32eGuest(c) || hostAddrSpaceSize(c),
+    when: pred`!${G.intel64}`,
+    fail: pred`${ia32eGuest} || ${hass}`,
     message: (c) => {
       const set = [
-        ia32eGuest(c) ? '"IA-32e mode guest"' : "",
+        (c.entry & ENTRY.IA32E_GUEST) !== 0 ? '"IA-32e mode guest"' : "",
         hostAddrSpaceSize(c) ? '"host address-space size"' : "",
       ]
         .filter(Boolean)

@@ -6,20 +6,56 @@
  */
 import { type ControlWord, controlBitNames } from "../arch/controls.js";
 import { hex } from "../util/u64.js";
+import { type Code, code, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import { bitList } from "./util.js";
 
 type PrimaryWord = "pin" | "proc" | "exit" | "entry";
 
-const WORDS: Readonly<Record<PrimaryWord, { field: string; msr: string; title: string }>> = {
-  pin: { field: "PIN_BASED_VM_EXEC_CONTROL", msr: "PINBASED_CTLS", title: "Pin-based controls" },
+interface WordInfo {
+  field: string;
+  msr: string;
+  title: string;
+  /** predicate source (src/checks/pred.ts): the control word as it takes effect (primary words never read as 0) */
+  value: Code;
+  /** predicate source: the allowed 0-settings (bits that must be 1) and allowed 1-settings of the profile */
+  must1: Code;
+  may1: Code;
+}
+
+const WORDS: Readonly<Record<PrimaryWord, WordInfo>> = {
+  pin: {
+    field: "PIN_BASED_VM_EXEC_CONTROL",
+    msr: "PINBASED_CTLS",
+    title: "Pin-based controls",
+    value: code`c.pin`,
+    must1: code`c.caps.ctl.pin.must1`,
+    may1: code`c.caps.ctl.pin.may1`,
+  },
   proc: {
     field: "CPU_BASED_VM_EXEC_CONTROL",
     msr: "PROCBASED_CTLS",
     title: "Primary processor-based controls",
+    value: code`c.proc`,
+    must1: code`c.caps.ctl.proc.must1`,
+    may1: code`c.caps.ctl.proc.may1`,
   },
-  exit: { field: "VM_EXIT_CONTROLS", msr: "EXIT_CTLS", title: "Primary VM-exit controls" },
-  entry: { field: "VM_ENTRY_CONTROLS", msr: "ENTRY_CTLS", title: "VM-entry controls" },
+  exit: {
+    field: "VM_EXIT_CONTROLS",
+    msr: "EXIT_CTLS",
+    title: "Primary VM-exit controls",
+    value: code`c.exit`,
+    must1: code`c.caps.ctl.exit.must1`,
+    may1: code`c.caps.ctl.exit.may1`,
+  },
+  entry: {
+    field: "VM_ENTRY_CONTROLS",
+    msr: "ENTRY_CTLS",
+    title: "VM-entry controls",
+    value: code`c.entry`,
+    must1: code`c.caps.ctl.entry.must1`,
+    may1: code`c.caps.ctl.entry.may1`,
+  },
 };
 
 /** ` ("name", "name")` for the set bits of a control word, for messages. */
@@ -33,8 +69,6 @@ export interface AllowedSpec {
   ids: readonly [allowed0: string, allowed1: string];
   sdm: string;
   checklist: readonly string[];
-  /** the control word as it takes effect (e.g. `(c) => c.pin`) */
-  value: (c: Ctx) => number;
   /** extra applicability (e.g. not on an SMM return), applied to both checks */
   when?: (c: Ctx) => boolean;
   group?: Check["group"];
@@ -43,7 +77,7 @@ export interface AllowedSpec {
 export function allowedSettingsChecks(s: AllowedSpec): Check[] {
   const w = WORDS[s.word];
   const word = s.word;
-  const value = s.value;
+  const value = (c: Ctx) => c[word];
   const msrName = (c: Ctx) => `IA32_VMX_${c.caps.trueCtls ? "TRUE_" : ""}${w.msr}`;
   const common = {
     sdm: s.sdm,
@@ -58,7 +92,7 @@ export function allowedSettingsChecks(s: AllowedSpec): Check[] {
       ...common,
       id: s.ids[0],
       rule: `${w.title}: every bit whose allowed 0-setting is 1 in IA32_VMX_(TRUE_)${w.msr} must be 1`,
-      fail: (c) => (c.caps.ctl[word].must1 & ~value(c)) !== 0,
+      fail: pred`(${w.must1} & ~${w.value}) !== 0`,
       message: (c) => {
         const m = (c.caps.ctl[word].must1 & ~value(c)) >>> 0;
         return `${w.field}=${hex(value(c))} clears ${bitList(m)}${controlNames(word, m)}, which this CPU requires to be 1 (${msrName(c)} bits 31:0 = ${hex(c.caps.ctl[word].must1)}); set them`;
@@ -68,7 +102,7 @@ export function allowedSettingsChecks(s: AllowedSpec): Check[] {
       ...common,
       id: s.ids[1],
       rule: `${w.title}: every bit whose allowed 1-setting is 0 in IA32_VMX_(TRUE_)${w.msr} must be 0`,
-      fail: (c) => (value(c) & ~c.caps.ctl[word].may1) !== 0,
+      fail: pred`(${w.value} & ~${w.may1}) !== 0`,
       message: (c) => {
         const m = (value(c) & ~c.caps.ctl[word].may1) >>> 0;
         return `${w.field}=${hex(value(c))} sets ${bitList(m)}${controlNames(word, m)}, which this CPU does not allow to be 1 (${msrName(c)} bits 63:32 = ${hex(c.caps.ctl[word].may1)}); clear them`;

@@ -23,7 +23,9 @@ import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import { allowedSettingsChecks } from "./allowed.js";
+import { areaEndBeyondPhys } from "./exit-controls.js";
 import * as groups from "./groups.js";
+import { beyondPhys, type Code, code, hi, lo, misaligned, type Pred, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -33,8 +35,8 @@ const { ENTRY, PROC, PROC2 } = archControls;
 const { F } = archFields;
 const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } =
   archRegisters;
-const { entryMsrLoad, eventValid } = groups;
-const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
+const { G, eventValid } = groups;
+const { areaEnd, bitList, physLimit, show } = util;
 
 const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
 
@@ -47,27 +49,39 @@ const GUEST_CR4 = F.GUEST_CR4!;
 /** Bits 30:14 and 12 of the injected-event identification field (bit 13 is checked on its own, N9). */
 const EVENT_RESERVED_NO_13 = EVENT.RESERVED & ~EVENT.NESTED_EXCEPTION;
 
+// Reads of the injected-event identification field, as functions (for messages) and as predicate source
+// (src/checks/pred.ts, for `when`/`fail`; the same expressions).
 export const eventInfo = (c: Ctx): number => c.lo(INFO);
 export { eventValid };
 export const eventType = (c: Ctx): number => (c.lo(INFO) >>> EVENT.TYPE_SHIFT) & 7;
 export const eventVector = (c: Ctx): number => c.lo(INFO) & EVENT.VECTOR;
-const deliversErrorCode = (c: Ctx): boolean => (c.lo(INFO) & EVENT.DELIVER_ERROR_CODE) !== 0;
+/** Event type (bits 10:8) as predicate source (as `eventType`). */
+export const eventTypeCode: Code = code`(${lo(INFO)} >>> ${EVENT.TYPE_SHIFT}) & 7`;
+/** Vector (bits 7:0) as predicate source (as `eventVector`). */
+export const eventVectorCode: Code = code`${lo(INFO)} & ${EVENT.VECTOR}`;
+/** Deliver-error-code (bit 11) is 1. */
+const deliversErrorCode: Code = code`(${lo(INFO)} & ${EVENT.DELIVER_ERROR_CODE}) !== 0`;
+/** Nested exception (bit 13) is 1. */
+const nestedException: Code = code`(${lo(INFO)} & ${EVENT.NESTED_EXCEPTION}) !== 0`;
+/** Other event (type 7) with vector 1 (SYSCALL) or 2 (SYSENTER). */
+const syscallOrSysenter: Code = code`${eventVectorCode} === 1 || ${eventVectorCode} === 2`;
 
 /** "The guest will use FRED transitions": "IA-32e mode guest" = 1 and guest CR4.FRED (bit 32) = 1. */
-export function fredGuest(c: Ctx): boolean {
-  return (c.entry & ENTRY.IA32E_GUEST) !== 0 && (c.hi(GUEST_CR4) & CR4.FRED_HI) !== 0;
-}
+export const fredGuest: Code = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0 && (${hi(GUEST_CR4)} & ${CR4.FRED_HI}) !== 0`;
 
 /** Guest in protected mode for the error-code rules: CR0.PE, which is fixed to 1 unless "unrestricted guest". */
-export function protectedModeGuest(c: Ctx): boolean {
-  return (c.proc2 & PROC2.UNRESTRICTED_GUEST) === 0 || (c.lo(GUEST_CR0) & CR0.PE) !== 0;
-}
+export const protectedModeGuest: Code = code`(c.proc2 & ${PROC2.UNRESTRICTED_GUEST}) === 0 || (${lo(GUEST_CR0)} & ${CR0.PE}) !== 0`;
 
 /** Software interrupt, privileged software exception, software exception (types 4, 5, 6). */
-const isSoftwareType = (t: number): boolean => t >= EVENT_TYPE.SW_INTR && t <= EVENT_TYPE.SW_EXCEPTION;
+const isSoftwareType = (t: Code): Code =>
+  code`${t} >= ${EVENT_TYPE.SW_INTR} && ${t} <= ${EVENT_TYPE.SW_EXCEPTION}`;
 
 /** Hardware-exception vector (≤ 31) for which the SDM's list requires an error code. */
-const errorCodeVector = (v: number): boolean => v < 32 && ((EVENT_ERROR_CODE_VECTOR_MASK >>> v) & 1) === 1;
+const errorCodeVector = (v: Code): Code =>
+  code`${v} < 32 && ((${EVENT_ERROR_CODE_VECTOR_MASK} >>> ${v}) & 1) === 1`;
+
+/** The event type is `t`. */
+const typeIs = (t: number): Code => code`${eventTypeCode} === ${t}`;
 
 /** Decoded injected-event identification field, for messages. */
 export function describeEvent(info: number): string {
@@ -83,13 +97,14 @@ export function describeEvent(info: number): string {
 }
 
 const EVT_FIELDS = ["VM_ENTRY_INTR_INFO_FIELD"];
+const EVENT_VALID = pred`${G.eventValid}`;
 
 /** A check on a valid injected event (gate: bit 31 of the injected-event identification field). */
 function event(
   id: string,
   checklist: string,
   rule: string,
-  fail: (c: Ctx) => boolean,
+  fail: Pred,
   message: (c: Ctx) => string,
   fields: readonly string[] = EVT_FIELDS,
 ): Check {
@@ -101,7 +116,7 @@ function event(
     rule,
     checklist: [checklist],
     group: "eventValid",
-    when: eventValid,
+    when: EVENT_VALID,
     fail,
     message: (c) => `VM_ENTRY_INTR_INFO_FIELD=${describeEvent(eventInfo(c))}: ${message(c)}`,
   };
@@ -109,7 +124,7 @@ function event(
 
 const MSR_ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const MSR_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
-const hasMsrLoad = entryMsrLoad;
+const hasMsrLoad = pred`${G.entryMsrLoad}`;
 
 export const entryControlsChecks: readonly Check[] = [
   ...allowedSettingsChecks({
@@ -117,7 +132,6 @@ export const entryControlsChecks: readonly Check[] = [
     ids: ["ctl.entry.allowed-0-settings", "ctl.entry.allowed-1-settings"],
     sdm: "29.2.1.3",
     checklist: ["N1"],
-    value: (c) => c.entry,
   }),
 
   // Event injection (all gated on the valid bit).
@@ -125,7 +139,7 @@ export const entryControlsChecks: readonly Check[] = [
     "type-reserved",
     "N2",
     "An injected event must not use event type 1 (reserved)",
-    (c) => eventType(c) === EVENT_TYPE.RESERVED,
+    pred`${typeIs(EVENT_TYPE.RESERVED)}`,
     () =>
       "event type 1 is reserved; use 0 external interrupt, 2 NMI, 3 hardware exception, 4 software interrupt, 5 privileged software exception, 6 software exception or 7 other event",
   ),
@@ -135,10 +149,7 @@ export const entryControlsChecks: readonly Check[] = [
     'Event type 7 (other event) is reserved unless the CPU supports "monitor trap flag" (FRED SYSCALL/SYSENTER re-injection excepted)',
     // SDM: type 7 is reserved on processors without the 1-setting of "monitor trap flag". With FRED, vectors 1
     // and 2 into a FRED guest are not MTF events (KVM v5/v6 and Bochs require MTF support only for vector 0).
-    (c) =>
-      eventType(c) === EVENT_TYPE.OTHER &&
-      (c.caps.ctl.proc.may1 & PROC.MTF) === 0 &&
-      !(fredGuest(c) && (eventVector(c) === 1 || eventVector(c) === 2)),
+    pred`${typeIs(EVENT_TYPE.OTHER)} && (c.caps.ctl.proc.may1 & ${PROC.MTF}) === 0 && !(${fredGuest} && ${syscallOrSysenter})`,
     () =>
       'event type 7 (other event) is reserved on this CPU: IA32_VMX_(TRUE_)PROCBASED_CTLS does not allow "monitor trap flag" (bit 27)',
   ),
@@ -146,14 +157,14 @@ export const entryControlsChecks: readonly Check[] = [
     "nmi-vector",
     "N3",
     "An injected NMI (type 2) must have vector 2",
-    (c) => eventType(c) === EVENT_TYPE.NMI && eventVector(c) !== 2,
+    pred`${typeIs(EVENT_TYPE.NMI)} && ${eventVectorCode} !== 2`,
     (c) => `an NMI must use vector 2, not ${eventVector(c)}`,
   ),
   event(
     "hw-exception-vector",
     "N4",
     "An injected hardware exception (type 3) must have a vector ≤ 31",
-    (c) => eventType(c) === EVENT_TYPE.HW_EXCEPTION && eventVector(c) > 31,
+    pred`${typeIs(EVENT_TYPE.HW_EXCEPTION)} && ${eventVectorCode} > 31`,
     (c) =>
       `hardware exceptions have vectors 0–31, not ${eventVector(c)}; inject an external interrupt (type 0) or software interrupt (type 4) for vectors 32–255`,
   ),
@@ -161,7 +172,7 @@ export const entryControlsChecks: readonly Check[] = [
     "other-event-vector",
     "N5",
     "An injected other event (type 7) must have vector 0 (pending MTF VM exit) unless the guest will use FRED transitions",
-    (c) => eventType(c) === EVENT_TYPE.OTHER && !fredGuest(c) && eventVector(c) !== 0,
+    pred`${typeIs(EVENT_TYPE.OTHER)} && !${fredGuest} && ${eventVectorCode} !== 0`,
     (c) =>
       `other event (type 7) must use vector 0 (pending MTF VM exit), not ${eventVector(c)}; vectors 1 (SYSCALL) and 2 (SYSENTER) need a guest that uses FRED transitions ("IA-32e mode guest" = 1 and guest CR4.FRED = 1)`,
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_CONTROLS", "GUEST_CR4"],
@@ -170,7 +181,7 @@ export const entryControlsChecks: readonly Check[] = [
     "fred-other-event-vector",
     "N5",
     "If the guest will use FRED transitions, an injected other event (type 7) must have vector 0, 1 (SYSCALL) or 2 (SYSENTER)",
-    (c) => eventType(c) === EVENT_TYPE.OTHER && fredGuest(c) && eventVector(c) > 2,
+    pred`${typeIs(EVENT_TYPE.OTHER)} && ${fredGuest} && ${eventVectorCode} > 2`,
     (c) =>
       `with FRED transitions, other event (type 7) allows vector 0 (MTF), 1 (SYSCALL) or 2 (SYSENTER), not ${eventVector(c)}`,
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_CONTROLS", "GUEST_CR4"],
@@ -179,12 +190,7 @@ export const entryControlsChecks: readonly Check[] = [
     "error-code-required",
     "N6",
     "A hardware exception #DF, #TS, #NP, #SS, #GP, #PF or #AC injected into a protected-mode guest must deliver an error code (unless IA32_VMX_BASIC[56])",
-    (c) =>
-      eventType(c) === EVENT_TYPE.HW_EXCEPTION &&
-      !c.caps.anyErrorCode &&
-      errorCodeVector(eventVector(c)) &&
-      protectedModeGuest(c) &&
-      !deliversErrorCode(c),
+    pred`${typeIs(EVENT_TYPE.HW_EXCEPTION)} && !c.caps.anyErrorCode && ${errorCodeVector(eventVectorCode)} && ${protectedModeGuest} && !${deliversErrorCode}`,
     (c) =>
       `${EXCEPTION_NAMES[eventVector(c)]} pushes an error code in protected mode, so deliver-error-code (bit 11) must be 1 (guest CR0=${h(c.lo(GUEST_CR0))}; IA32_VMX_BASIC[56] is 0 on this CPU, so the error-code consistency rule applies)`,
     ["VM_ENTRY_INTR_INFO_FIELD", "GUEST_CR0", "SECONDARY_VM_EXEC_CONTROL"],
@@ -193,7 +199,7 @@ export const entryControlsChecks: readonly Check[] = [
     "error-code-only-hw-exception",
     "N7",
     "Only a hardware exception (type 3) may deliver an error code",
-    (c) => eventType(c) !== EVENT_TYPE.HW_EXCEPTION && deliversErrorCode(c),
+    pred`!${typeIs(EVENT_TYPE.HW_EXCEPTION)} && ${deliversErrorCode}`,
     (c) =>
       `deliver-error-code (bit 11) must be 0 for event type ${eventType(c)} (${EVENT_TYPE_NAMES[eventType(c)]}); only hardware exceptions push an error code`,
   ),
@@ -201,7 +207,7 @@ export const entryControlsChecks: readonly Check[] = [
     "error-code-real-mode",
     "N7",
     'A hardware exception injected into a guest with CR0.PE = 0 ("unrestricted guest" = 1) must not deliver an error code',
-    (c) => eventType(c) === EVENT_TYPE.HW_EXCEPTION && !protectedModeGuest(c) && deliversErrorCode(c),
+    pred`${typeIs(EVENT_TYPE.HW_EXCEPTION)} && !${protectedModeGuest} && ${deliversErrorCode}`,
     (c) =>
       `guest CR0=${h(c.lo(GUEST_CR0))} has PE=0 (real mode under "unrestricted guest"), where exceptions push no error code; clear deliver-error-code (bit 11)`,
     ["VM_ENTRY_INTR_INFO_FIELD", "GUEST_CR0", "SECONDARY_VM_EXEC_CONTROL"],
@@ -210,13 +216,7 @@ export const entryControlsChecks: readonly Check[] = [
     "error-code-not-expected",
     "N7",
     "A hardware exception with vector 0–7, 9, 15, 16 or 18–31 must not deliver an error code (unless IA32_VMX_BASIC[56])",
-    (c) =>
-      eventType(c) === EVENT_TYPE.HW_EXCEPTION &&
-      !c.caps.anyErrorCode &&
-      eventVector(c) < 32 &&
-      !errorCodeVector(eventVector(c)) &&
-      protectedModeGuest(c) &&
-      deliversErrorCode(c),
+    pred`${typeIs(EVENT_TYPE.HW_EXCEPTION)} && !c.caps.anyErrorCode && ${eventVectorCode} < 32 && !${errorCodeVector(eventVectorCode)} && ${protectedModeGuest} && ${deliversErrorCode}`,
     (c) =>
       `${EXCEPTION_NAMES[eventVector(c)]} (vector ${eventVector(c)}) delivers no error code, so deliver-error-code (bit 11) must be 0 (IA32_VMX_BASIC[56] is 0 on this CPU; only 8, 10–14 and 17 carry one)`,
     ["VM_ENTRY_INTR_INFO_FIELD", "GUEST_CR0", "SECONDARY_VM_EXEC_CONTROL"],
@@ -225,14 +225,14 @@ export const entryControlsChecks: readonly Check[] = [
     "reserved-bits",
     "N8",
     "Bits 30:14 and 12 of the injected-event identification field are reserved and must be 0",
-    (c) => (eventInfo(c) & EVENT_RESERVED_NO_13) !== 0,
+    pred`(${lo(INFO)} & ${EVENT_RESERVED_NO_13}) !== 0`,
     (c) => `reserved ${bitList(eventInfo(c) & EVENT_RESERVED_NO_13)} set; bits 30:14 and 12 must be 0`,
   ),
   event(
     "nested-exception-unsupported",
     "N9",
     "Bit 13 (nested exception) of the injected-event identification field must be 0 unless IA32_VMX_BASIC[58] is 1",
-    (c) => (eventInfo(c) & EVENT.NESTED_EXCEPTION) !== 0 && !c.caps.nestedException,
+    pred`${nestedException} && !c.caps.nestedException`,
     () =>
       "bit 13 (nested exception) is reserved on this CPU (IA32_VMX_BASIC[58] = 0, no VMX nested-exception support); clear it",
   ),
@@ -240,10 +240,7 @@ export const entryControlsChecks: readonly Check[] = [
     "nested-exception-type",
     "N9",
     "Bit 13 (nested exception) may be set only for a hardware exception (type 3)",
-    (c) =>
-      (eventInfo(c) & EVENT.NESTED_EXCEPTION) !== 0 &&
-      c.caps.nestedException &&
-      eventType(c) !== EVENT_TYPE.HW_EXCEPTION,
+    pred`${nestedException} && c.caps.nestedException && !${typeIs(EVENT_TYPE.HW_EXCEPTION)}`,
     (c) =>
       `the nested-exception flag (bit 13) marks an exception encountered while delivering another event; it is not allowed with event type ${eventType(c)} (${EVENT_TYPE_NAMES[eventType(c)]})`,
   ),
@@ -251,7 +248,7 @@ export const entryControlsChecks: readonly Check[] = [
     "error-code-reserved",
     "N10",
     "When an error code is delivered, bits 31:16 of the VM-entry exception error code must be 0",
-    (c) => deliversErrorCode(c) && c.lo(ERR) >>> 16 !== 0,
+    pred`${deliversErrorCode} && ${lo(ERR)} >>> 16 !== 0`,
     (c) => `${show(c, ERR)} sets bits 31:16 (${h(c.lo(ERR) & 0xffff0000)}); error codes are 16 bits wide`,
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_EXCEPTION_ERROR_CODE"],
   ),
@@ -259,7 +256,7 @@ export const entryControlsChecks: readonly Check[] = [
     "instruction-length-max",
     "N11",
     "A software interrupt or (privileged) software exception needs a VM-entry instruction length ≤ 15",
-    (c) => isSoftwareType(eventType(c)) && c.lo(LEN) > 15,
+    pred`${isSoftwareType(eventTypeCode)} && ${lo(LEN)} > 15`,
     (c) =>
       `${show(c, LEN)} (${c.lo(LEN)}) exceeds 15, the longest x86 instruction; use the length of the INT n/INT3/INTO/INT1 instruction`,
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_INSTRUCTION_LEN"],
@@ -268,7 +265,7 @@ export const entryControlsChecks: readonly Check[] = [
     "instruction-length-zero",
     "N12",
     "A software interrupt or (privileged) software exception may use instruction length 0 only if IA32_VMX_MISC[30] is 1",
-    (c) => isSoftwareType(eventType(c)) && c.lo(LEN) === 0 && !c.caps.zeroLengthInjection,
+    pred`${isSoftwareType(eventTypeCode)} && ${lo(LEN)} === 0 && !c.caps.zeroLengthInjection`,
     () =>
       "VM_ENTRY_INSTRUCTION_LEN is 0, which this CPU does not allow for software interrupts/exceptions (IA32_VMX_MISC[30] = 0); use a length of 1–15",
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_INSTRUCTION_LEN"],
@@ -277,11 +274,7 @@ export const entryControlsChecks: readonly Check[] = [
     "fred-instruction-length",
     "N13",
     "Injecting SYSCALL or SYSENTER (other event, vector 1 or 2) into a FRED guest needs a VM-entry instruction length ≤ 15",
-    (c) =>
-      eventType(c) === EVENT_TYPE.OTHER &&
-      (eventVector(c) === 1 || eventVector(c) === 2) &&
-      fredGuest(c) &&
-      c.lo(LEN) > 15,
+    pred`${typeIs(EVENT_TYPE.OTHER)} && ${syscallOrSysenter} && ${fredGuest} && ${lo(LEN)} > 15`,
     (c) => `${show(c, LEN)} (${c.lo(LEN)}) exceeds 15; give the length of the SYSCALL/SYSENTER instruction`,
     ["VM_ENTRY_INTR_INFO_FIELD", "VM_ENTRY_INSTRUCTION_LEN", "VM_ENTRY_CONTROLS", "GUEST_CR4"],
   ),
@@ -296,7 +289,7 @@ export const entryControlsChecks: readonly Check[] = [
     checklist: ["N14"],
     group: "entryMsrLoad",
     when: hasMsrLoad,
-    fail: (c) => misaligned(c, MSR_ADDR, 4),
+    fail: pred`${misaligned(MSR_ADDR, 4)}`,
     message: (c) =>
       `${show(c, MSR_ADDR)} is not 16-byte aligned (bits 3:0 = ${h(c.lo(MSR_ADDR) & 0xf)}) while VM_ENTRY_MSR_LOAD_COUNT=${c.lo(MSR_COUNT)}; align the area to 16 bytes or set the count to 0`,
   },
@@ -309,7 +302,7 @@ export const entryControlsChecks: readonly Check[] = [
     checklist: ["N15"],
     group: "entryMsrLoad",
     when: hasMsrLoad,
-    fail: (c) => beyondPhys(c, MSR_ADDR),
+    fail: pred`${beyondPhys(MSR_ADDR)}`,
     message: (c) =>
       `${show(c, MSR_ADDR)} sets bits beyond the physical-address width while VM_ENTRY_MSR_LOAD_COUNT=${c.lo(MSR_COUNT)}: ${physLimit(c)}`,
   },
@@ -323,7 +316,7 @@ export const entryControlsChecks: readonly Check[] = [
     group: "entryMsrLoad",
     when: hasMsrLoad,
     // Reported only when the start address itself is within the width (otherwise the address check says it).
-    fail: (c) => !beyondPhys(c, MSR_ADDR) && areaEndBeyondPhys(c, MSR_ADDR, c.lo(MSR_COUNT), 16),
+    fail: pred`!${beyondPhys(MSR_ADDR)} && ${areaEndBeyondPhys(MSR_ADDR, lo(MSR_COUNT), 16)}`,
     message: (c) =>
       `the VM-entry MSR-load area at ${show(c, MSR_ADDR)} with VM_ENTRY_MSR_LOAD_COUNT=${c.lo(MSR_COUNT)} (16 bytes each) ends at ${areaEnd(c, MSR_ADDR, c.lo(MSR_COUNT), 16)}, beyond the physical-address width: ${physLimit(c)}`,
   },
@@ -336,8 +329,8 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS"],
     rule: '"entry to SMM" must be 0 for a VM entry executed outside SMM',
     checklist: ["N17"],
-    when: (c) => !c.proc_.inSmm,
-    fail: (c) => (c.entry & ENTRY.SMM) !== 0,
+    when: pred`!c.proc_.inSmm`,
+    fail: pred`(c.entry & ${ENTRY.SMM}) !== 0`,
     message: (c) =>
       `VM_ENTRY_CONTROLS=${h(c.entry)} sets "entry to SMM" (bit 10) but the processor is not in SMM (processor.inSmm is false); only the SMM-transfer monitor may use it`,
   },
@@ -348,8 +341,8 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS"],
     rule: '"deactivate dual-monitor treatment" must be 0 for a VM entry executed outside SMM',
     checklist: ["N18"],
-    when: (c) => !c.proc_.inSmm,
-    fail: (c) => (c.entry & ENTRY.DEACT_DUAL_MONITOR) !== 0,
+    when: pred`!c.proc_.inSmm`,
+    fail: pred`(c.entry & ${ENTRY.DEACT_DUAL_MONITOR}) !== 0`,
     message: (c) =>
       `VM_ENTRY_CONTROLS=${h(c.entry)} sets "deactivate dual-monitor treatment" (bit 11) but the processor is not in SMM (processor.inSmm is false)`,
   },
@@ -360,8 +353,7 @@ export const entryControlsChecks: readonly Check[] = [
     fields: ["VM_ENTRY_CONTROLS"],
     rule: '"entry to SMM" and "deactivate dual-monitor treatment" must not both be 1',
     checklist: ["N19"],
-    fail: (c) =>
-      (c.entry & (ENTRY.SMM | ENTRY.DEACT_DUAL_MONITOR)) === (ENTRY.SMM | ENTRY.DEACT_DUAL_MONITOR),
+    fail: pred`(c.entry & ${ENTRY.SMM | ENTRY.DEACT_DUAL_MONITOR}) === ${ENTRY.SMM | ENTRY.DEACT_DUAL_MONITOR}`,
     message: (c) =>
       `VM_ENTRY_CONTROLS=${h(c.entry)} sets both "entry to SMM" (bit 10) and "deactivate dual-monitor treatment" (bit 11); at most one may be 1`,
   },

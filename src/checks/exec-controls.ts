@@ -15,8 +15,8 @@ import * as archMsrs from "../arch/msrs.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
 import { allowedSettingsChecks, controlNames as names } from "./allowed.js";
-import type { GroupName } from "./groups.js";
-import * as groups from "./groups.js";
+import { G, type GroupName } from "./groups.js";
+import { beyondPhys, Code, code, hi, lo, misaligned, pred, srcOf } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -27,8 +27,7 @@ const { F } = archFields;
 const { EPT_CAP, EPT_CAP_HI } = archMsrs;
 const { hex, hex64 } = u64;
 const { Memory } = memoryModule;
-const { eptOn, hlatOn, ioBitmaps, postedIntr, shadowVmcs, smmReturn } = groups;
-const { beyondPhys, bitList, misaligned, physLimit, show } = util;
+const { bitList, physLimit, show } = util;
 
 const SDM = "29.2.1.1";
 
@@ -80,7 +79,8 @@ interface AddrSpec {
   what: string;
   /** the gate in prose, e.g. `"use I/O bitmaps" = 1` */
   gateText: string;
-  when: (c: Ctx) => boolean;
+  /** the gate, as predicate source (src/checks/pred.ts) */
+  when: Code;
   /** shared gate that `when` implies (src/checks/groups.ts) */
   group?: GroupName;
   /** extra fields the gate reads */
@@ -101,6 +101,7 @@ function addressChecks(s: AddrSpec): Check[] {
   const mask = s.alignMask ?? ((1 << align) - 1) >>> 0;
   const fields = [s.field, ...s.gateFields];
   const alignText = s.alignMask !== undefined ? (s.alignMaskText ?? bitList(mask)) : `bits ${align - 1}:0`;
+  const when = pred`${s.when}`;
   const aligned: Check = {
     id: `ctl.exec.${s.stem}-aligned`,
     sdm: SDM,
@@ -109,8 +110,8 @@ function addressChecks(s: AddrSpec): Check[] {
     rule: `With ${s.gateText}, ${alignText} of the ${s.what} must be 0`,
     checklist: s.checklistAligned,
     group: s.group,
-    when: s.when,
-    fail: s.alignMask !== undefined ? (c) => (c.lo(i) & mask) !== 0 : (c) => misaligned(c, i, align),
+    when,
+    fail: s.alignMask !== undefined ? pred`(${lo(i)} & ${mask}) !== 0` : pred`${misaligned(i, align)}`,
     message: (c) =>
       `${show(c, i)} sets ${bitList(c.lo(i) & mask)} but ${alignText} must be 0 with ${s.gateText}` +
       (s.alignMask === undefined ? ` (${1 << align}-byte aligned)` : ""),
@@ -123,8 +124,8 @@ function addressChecks(s: AddrSpec): Check[] {
     rule: `With ${s.gateText}, the ${s.what} must not set bits beyond the physical-address width`,
     checklist: s.checklistPhys,
     group: s.group,
-    when: s.when,
-    fail: (c) => beyondPhys(c, i),
+    when,
+    fail: pred`${beyondPhys(i)}`,
     message: (c) =>
       `${show(c, i)} sets bits beyond the physical-address width with ${s.gateText}: ${physLimit(c)}`,
   };
@@ -137,10 +138,17 @@ function needsEpt(
   word: "proc2" | "proc3",
   bit: number,
   checklist: readonly string[],
-  extraWhen?: (c: Ctx) => boolean,
+  extraWhen?: Code,
   label?: string,
 ): Check {
   const name = label ?? ctl(word, bit);
+  // `extraWhen` narrows the gate of a secondary control only; a tertiary control's gate is its bit alone.
+  const on =
+    word === "proc2"
+      ? extraWhen === undefined
+        ? code`(c.proc2 & ${bit}) !== 0`
+        : code`(c.proc2 & ${bit}) !== 0 && ${extraWhen}`
+      : code`(c.proc3 & ${bit}) !== 0`;
   return {
     id: `ctl.exec.${stem}-needs-ept`,
     sdm: SDM,
@@ -148,11 +156,8 @@ function needsEpt(
     fields: word === "proc2" ? [PROC_N, PROC2_N] : [PROC_N, PROC2_N, PROC3_N],
     rule: `${name} = 1 requires "enable EPT" = 1`,
     checklist,
-    when:
-      word === "proc2"
-        ? (c) => (c.proc2 & bit) !== 0 && (extraWhen === undefined || extraWhen(c))
-        : (c) => (c.proc3 & bit) !== 0,
-    fail: (c) => (c.proc2 & PROC2.EPT) === 0,
+    when: pred`${on}`,
+    fail: pred`(c.proc2 & ${PROC2.EPT}) === 0`,
     message: (c) =>
       `${name} is 1 but "enable EPT" is 0 (${PROC2_N}=${hex(c.proc2)}${
         (c.proc & PROC.SECONDARY) === 0 ? ", secondary controls not activated" : ""
@@ -161,28 +166,23 @@ function needsEpt(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Gates used more than once.
+// Gates and conditions used more than once, as predicate source (src/checks/pred.ts).
 
-const tprShadow = (c: Ctx) => (c.proc & PROC.TPR_SHADOW) !== 0;
-const eptpSwitching = (c: Ctx) =>
-  (c.proc2 & PROC2.VMFUNC) !== 0 && (c.lo(VMFUNC_F) & VMFUNC.EPTP_SWITCHING) !== 0;
+const tprShadow = code`(c.proc & ${PROC.TPR_SHADOW}) !== 0`;
+const eptpSwitching = code`(c.proc2 & ${PROC2.VMFUNC}) !== 0 && (${lo(VMFUNC_F)} & ${VMFUNC.EPTP_SWITCHING}) !== 0`;
 
 /** The virtual-APIC address passes E10/E11, so the VTPR byte can be read. */
-const vapicUsable = (c: Ctx) => !misaligned(c, VAPIC, 12) && !beyondPhys(c, VAPIC);
+const vapicUsable = code`!${misaligned(VAPIC, 12)} && !${beyondPhys(VAPIC)}`;
 
+/** EPTP[2:0], the EPT paging-structure memory type. */
+const eptpType = code`${lo(EPTP)} & 7`;
 /** EPTP[2:0] is a memory type the CPU allows for EPT paging structures (UC needs CAP[8], WB CAP[14]). */
-function eptpTypeOk(c: Ctx): boolean {
-  const t = c.lo(EPTP) & 7;
-  return (t === 0 && (c.caps.eptCap & EPT_CAP.UC) !== 0) || (t === 6 && (c.caps.eptCap & EPT_CAP.WB) !== 0);
-}
+const eptpTypeOk = code`(${eptpType} === 0 && (c.caps.eptCap & ${EPT_CAP.UC}) !== 0) || (${eptpType} === 6 && (c.caps.eptCap & ${EPT_CAP.WB}) !== 0)`;
 
+/** EPTP[5:3], the page-walk length − 1. */
+const eptpWalk = code`(${lo(EPTP)} >>> 3) & 7`;
 /** EPTP[5:3] (walk length − 1): 3 needs CAP[6] (4-level), 4 needs CAP[7] (5-level). */
-function eptpWalkOk(c: Ctx): boolean {
-  const w = (c.lo(EPTP) >>> 3) & 7;
-  return (
-    (w === 3 && (c.caps.eptCap & EPT_CAP.PWL4) !== 0) || (w === 4 && (c.caps.eptCap & EPT_CAP.PWL5) !== 0)
-  );
-}
+const eptpWalkOk = code`(${eptpWalk} === 3 && (c.caps.eptCap & ${EPT_CAP.PWL4}) !== 0) || (${eptpWalk} === 4 && (c.caps.eptCap & ${EPT_CAP.PWL5}) !== 0)`;
 
 function supportedEptTypes(c: Ctx): string {
   const out: string[] = [];
@@ -198,21 +198,30 @@ function supportedWalks(c: Ctx): string {
   return out.length ? out.join(" or ") : "none (the CPU reports no EPT page-walk length)";
 }
 
+/** IA32_VMX_EPT_VPID_CAP[53:48], the maximum HLAT prefix size (messages; `maxHlatPrefixCode` for predicates). */
 const maxHlatPrefix = (c: Ctx) =>
   (c.caps.eptCapHi >>> EPT_CAP_HI.HLAT_PREFIX_SHIFT) & EPT_CAP_HI.HLAT_PREFIX_MASK;
+/** The same as predicate source. */
+const maxHlatPrefixCode = code`(c.caps.eptCapHi >>> ${EPT_CAP_HI.HLAT_PREFIX_SHIFT}) & ${EPT_CAP_HI.HLAT_PREFIX_MASK}`;
 
 // ---------------------------------------------------------------------------------------------------------
 // SDM 34.15.4.2: a VM entry that returns from SMM (dual-monitor treatment) does not apply the checks of
 // 29.2.1.1 to the current VMCS. Returning to VMX root operation (executive-VMCS pointer = VMXON pointer) it
 // performs none; returning to non-root operation it applies them to the executive VMCS, failing with
 // VMfailValid 25 (not modelled: the executive VMCS's contents are not part of the input). Either way no check
-// of this module may fire on such an entry, so every gate below is wrapped once, at load time.
+// of this module may fire on such an entry, so every gate below is wrapped once, at load time: a `when` with
+// predicate source stays predicate source (`!smmReturn && when`); a plain closure would be wrapped in one.
 
-const notSmmReturn = (c: Ctx): boolean => !smmReturn(c);
+const notSmmReturn = pred`!${G.smmReturn}`;
 
 function skipOnSmmReturn(ch: Check): Check {
   const w = ch.when;
-  return { ...ch, when: w === undefined ? notSmmReturn : (c) => !smmReturn(c) && w(c) };
+  if (w === undefined) return { ...ch, when: notSmmReturn };
+  const src = srcOf(w);
+  return {
+    ...ch,
+    when: src !== undefined ? pred`!${G.smmReturn} && ${new Code(src)}` : (c) => notSmmReturn(c) && w(c),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -224,14 +233,12 @@ const checks: Check[] = [
     ids: ["ctl.exec.pin-allowed-0", "ctl.exec.pin-allowed-1"],
     sdm: SDM,
     checklist: ["E1"],
-    value: (c) => c.pin,
   }),
   ...allowedSettingsChecks({
     word: "proc",
     ids: ["ctl.exec.proc-allowed-0", "ctl.exec.proc-allowed-1"],
     sdm: SDM,
     checklist: ["E2"],
-    value: (c) => c.proc,
   }),
   // SDM A.3.3: IA32_VMX_PROCBASED_CTLS2 bits 31:0 are architecturally 0 (every secondary control may be 0);
   // the allowed-0 half is still honoured so that a profile that reports a must-be-1 bit is respected (Bochs
@@ -243,8 +250,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC2_N],
     rule: 'With "activate secondary controls" = 1, reserved bits of the secondary controls must be 0 (IA32_VMX_PROCBASED_CTLS2)',
     checklist: ["E3"],
-    when: (c) => (c.proc & PROC.SECONDARY) !== 0,
-    fail: (c) => ((c.proc2 & ~c.caps.ctl.proc2.may1) | (~c.proc2 & c.caps.ctl.proc2.must1)) !== 0,
+    when: pred`(c.proc & ${PROC.SECONDARY}) !== 0`,
+    fail: pred`((c.proc2 & ~c.caps.ctl.proc2.may1) | (~c.proc2 & c.caps.ctl.proc2.must1)) !== 0`,
     message: (c) => {
       const bad1 = (c.proc2 & ~c.caps.ctl.proc2.may1) >>> 0;
       const bad0 = (~c.proc2 & c.caps.ctl.proc2.must1) >>> 0;
@@ -266,8 +273,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC3_N],
     rule: 'With "activate tertiary controls" = 1, reserved bits of the tertiary controls must be 0 (IA32_VMX_PROCBASED_CTLS3)',
     checklist: ["E4"],
-    when: (c) => (c.proc & PROC.TERTIARY) !== 0,
-    fail: (c) => ((c.proc3 & ~c.caps.ctl.proc3.may1) | (c.proc3Hi & ~c.caps.ctl.proc3.may1Hi)) !== 0,
+    when: pred`(c.proc & ${PROC.TERTIARY}) !== 0`,
+    fail: pred`((c.proc3 & ~c.caps.ctl.proc3.may1) | (c.proc3Hi & ~c.caps.ctl.proc3.may1Hi)) !== 0`,
     message: (c) => {
       const lo = (c.proc3 & ~c.caps.ctl.proc3.may1) >>> 0;
       const hi = (c.proc3Hi & ~c.caps.ctl.proc3.may1Hi) >>> 0;
@@ -284,7 +291,7 @@ const checks: Check[] = [
     fields: ["CR3_TARGET_COUNT"],
     rule: "The CR3-target count must not exceed the number of CR3-target values the CPU supports (IA32_VMX_MISC[24:16], 4)",
     checklist: ["E5"],
-    fail: (c) => c.lo(CR3_COUNT) > c.caps.cr3Targets,
+    fail: pred`${lo(CR3_COUNT)} > c.caps.cr3Targets`,
     message: (c) =>
       `CR3_TARGET_COUNT=${c.lo(CR3_COUNT)} exceeds the ${c.caps.cr3Targets} CR3-target values this CPU supports (IA32_VMX_MISC[24:16]); use 0–${c.caps.cr3Targets}`,
   },
@@ -294,7 +301,7 @@ const checks: Check[] = [
     what: "I/O-bitmap A address",
     gateText: '"use I/O bitmaps" = 1',
     group: "ioBitmaps",
-    when: ioBitmaps,
+    when: G.ioBitmaps,
     gateFields: [PROC_N],
     checklistAligned: ["E6"],
     checklistPhys: ["E7"],
@@ -305,7 +312,7 @@ const checks: Check[] = [
     what: "I/O-bitmap B address",
     gateText: '"use I/O bitmaps" = 1',
     group: "ioBitmaps",
-    when: ioBitmaps,
+    when: G.ioBitmaps,
     gateFields: [PROC_N],
     checklistAligned: ["E6"],
     checklistPhys: ["E7"],
@@ -315,7 +322,7 @@ const checks: Check[] = [
     field: "MSR_BITMAP",
     what: "MSR-bitmap address",
     gateText: '"use MSR bitmaps" = 1',
-    when: (c) => (c.proc & PROC.USE_MSR_BITMAPS) !== 0,
+    when: code`(c.proc & ${PROC.USE_MSR_BITMAPS}) !== 0`,
     gateFields: [PROC_N],
     checklistAligned: ["E8"],
     checklistPhys: ["E9"],
@@ -338,8 +345,8 @@ const checks: Check[] = [
     fields: ["TPR_THRESHOLD", PROC_N, PROC2_N],
     rule: 'With "use TPR shadow" = 1 and "virtual-interrupt delivery" = 0, bits 31:4 of the TPR threshold must be 0',
     checklist: ["E12"],
-    when: (c) => tprShadow(c) && (c.proc2 & PROC2.VID) === 0,
-    fail: (c) => (c.lo(TPR_THRESHOLD) & 0xfffffff0) !== 0,
+    when: pred`${tprShadow} && (c.proc2 & ${PROC2.VID}) === 0`,
+    fail: pred`(${lo(TPR_THRESHOLD)} & 0xfffffff0) !== 0`,
     message: (c) =>
       `TPR_THRESHOLD=${hex(c.lo(TPR_THRESHOLD))} sets bits above 3:0 with "use TPR shadow" = 1 and "virtual-interrupt delivery" = 0; use a value 0x0–0xf`,
   },
@@ -353,7 +360,7 @@ const checks: Check[] = [
     fields: ["TPR_THRESHOLD", "VIRTUAL_APIC_PAGE_ADDR", PROC_N, PROC2_N],
     rule: 'With "use TPR shadow" = 1 and "virtualize APIC accesses" = "virtual-interrupt delivery" = 0, TPR threshold bits 3:0 must not exceed VTPR bits 7:4 (byte 80H of the virtual-APIC page)',
     checklist: ["E13"],
-    when: (c) => tprShadow(c) && (c.proc2 & (PROC2.VIRT_APIC_ACCESSES | PROC2.VID)) === 0 && vapicUsable(c),
+    when: pred`${tprShadow} && (c.proc2 & (${PROC2.VIRT_APIC_ACCESSES} | ${PROC2.VID})) === 0 && ${vapicUsable}`,
     fail: (c) =>
       (c.lo(TPR_THRESHOLD) & 0xf) > c.mem.read8(Memory.addr(c.lo(VAPIC), c.hi(VAPIC)) + 0x80) >>> 4,
     message: (c) => {
@@ -368,8 +375,8 @@ const checks: Check[] = [
     fields: [PIN_N],
     rule: '"NMI exiting" = 0 requires "virtual NMIs" = 0',
     checklist: ["E14"],
-    when: (c) => (c.pin & PIN.VIRTUAL_NMIS) !== 0,
-    fail: (c) => (c.pin & PIN.NMI_EXITING) === 0,
+    when: pred`(c.pin & ${PIN.VIRTUAL_NMIS}) !== 0`,
+    fail: pred`(c.pin & ${PIN.NMI_EXITING}) === 0`,
     message: (c) =>
       `"virtual NMIs" is 1 but "NMI exiting" is 0 (${show(c, PIN_F)}); set "NMI exiting" (pin bit 3) or clear "virtual NMIs" (pin bit 5)`,
   },
@@ -380,8 +387,8 @@ const checks: Check[] = [
     fields: [PIN_N, PROC_N],
     rule: '"virtual NMIs" = 0 requires "NMI-window exiting" = 0',
     checklist: ["E15"],
-    when: (c) => (c.proc & PROC.NMI_WINDOW) !== 0,
-    fail: (c) => (c.pin & PIN.VIRTUAL_NMIS) === 0,
+    when: pred`(c.proc & ${PROC.NMI_WINDOW}) !== 0`,
+    fail: pred`(c.pin & ${PIN.VIRTUAL_NMIS}) === 0`,
     message: (c) =>
       `"NMI-window exiting" (primary bit 22) is 1 but "virtual NMIs" is 0 (${show(c, PIN_F)}); set "virtual NMIs" (with "NMI exiting") or clear "NMI-window exiting"`,
   },
@@ -390,7 +397,7 @@ const checks: Check[] = [
     field: "APIC_ACCESS_ADDR",
     what: "APIC-access address",
     gateText: '"virtualize APIC accesses" = 1',
-    when: (c) => (c.proc2 & PROC2.VIRT_APIC_ACCESSES) !== 0,
+    when: code`(c.proc2 & ${PROC2.VIRT_APIC_ACCESSES}) !== 0`,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E16"],
     checklistPhys: ["E17"],
@@ -402,8 +409,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC2_N],
     rule: '"use TPR shadow" = 0 requires "virtualize x2APIC mode", "APIC-register virtualization" and "virtual-interrupt delivery" = 0',
     checklist: ["E18"],
-    when: (c) => (c.proc2 & (PROC2.VIRT_X2APIC | PROC2.APIC_REGISTER_VIRT | PROC2.VID)) !== 0,
-    fail: (c) => !tprShadow(c),
+    when: pred`(c.proc2 & (${PROC2.VIRT_X2APIC} | ${PROC2.APIC_REGISTER_VIRT} | ${PROC2.VID})) !== 0`,
+    fail: pred`!${tprShadow}`,
     message: (c) => {
       const m = c.proc2 & (PROC2.VIRT_X2APIC | PROC2.APIC_REGISTER_VIRT | PROC2.VID);
       return `"use TPR shadow" is 0 (${show(c, PROC_F)}) but secondary controls${names("proc2", m)} are 1; set "use TPR shadow" with a valid virtual-APIC page or clear them`;
@@ -419,8 +426,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC3_N],
     rule: '"use TPR shadow" = 0 requires "IPI virtualization" = 0',
     checklist: ["E18"],
-    when: (c) => (c.proc3 & PROC3.IPI_VIRT) !== 0,
-    fail: (c) => !tprShadow(c),
+    when: pred`(c.proc3 & ${PROC3.IPI_VIRT}) !== 0`,
+    fail: pred`!${tprShadow}`,
     message: (c) =>
       `"IPI virtualization" (tertiary bit 4) is 1 but "use TPR shadow" is 0 (${show(c, PROC_F)}); set "use TPR shadow" or clear "IPI virtualization"`,
   },
@@ -431,8 +438,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC2_N],
     rule: '"virtualize x2APIC mode" = 1 requires "virtualize APIC accesses" = 0',
     checklist: ["E19"],
-    when: (c) => (c.proc2 & PROC2.VIRT_X2APIC) !== 0,
-    fail: (c) => (c.proc2 & PROC2.VIRT_APIC_ACCESSES) !== 0,
+    when: pred`(c.proc2 & ${PROC2.VIRT_X2APIC}) !== 0`,
+    fail: pred`(c.proc2 & ${PROC2.VIRT_APIC_ACCESSES}) !== 0`,
     message: (c) =>
       `"virtualize x2APIC mode" and "virtualize APIC accesses" are both 1 (${show(c, PROC2_F)}); they are mutually exclusive, clear one`,
   },
@@ -443,8 +450,8 @@ const checks: Check[] = [
     fields: [PIN_N, PROC_N, PROC2_N],
     rule: '"virtual-interrupt delivery" = 1 requires "external-interrupt exiting" = 1',
     checklist: ["E20"],
-    when: (c) => (c.proc2 & PROC2.VID) !== 0,
-    fail: (c) => (c.pin & PIN.EXT_INTR) === 0,
+    when: pred`(c.proc2 & ${PROC2.VID}) !== 0`,
+    fail: pred`(c.pin & ${PIN.EXT_INTR}) === 0`,
     message: (c) =>
       `"virtual-interrupt delivery" is 1 but "external-interrupt exiting" is 0 (${show(c, PIN_F)}); set pin bit 0 or clear "virtual-interrupt delivery"`,
   },
@@ -458,8 +465,8 @@ const checks: Check[] = [
     rule: '"process posted interrupts" = 1 requires "virtual-interrupt delivery" = 1',
     checklist: ["E21"],
     group: "postedIntr",
-    when: postedIntr,
-    fail: (c) => (c.proc2 & PROC2.VID) === 0,
+    when: pred`${G.postedIntr}`,
+    fail: pred`(c.proc2 & ${PROC2.VID}) === 0`,
     message: (c) =>
       `"process posted interrupts" is 1 but "virtual-interrupt delivery" is 0 (${PROC2_N}=${hex(c.proc2)}${
         (c.proc & PROC.SECONDARY) === 0 ? ", secondary controls not activated" : ""
@@ -473,8 +480,8 @@ const checks: Check[] = [
     rule: '"process posted interrupts" = 1 requires the VM-exit control "acknowledge interrupt on exit" = 1',
     checklist: ["E22"],
     group: "postedIntr",
-    when: postedIntr,
-    fail: (c) => (c.exit & EXIT.ACK_INTR) === 0,
+    when: pred`${G.postedIntr}`,
+    fail: pred`(c.exit & ${EXIT.ACK_INTR}) === 0`,
     message: (c) =>
       `"process posted interrupts" is 1 but the VM-exit control "acknowledge interrupt on exit" is 0 (${show(c, EXIT_F)}); set exit bit 15 or clear pin bit 7`,
   },
@@ -486,8 +493,8 @@ const checks: Check[] = [
     rule: 'With "process posted interrupts" = 1, the posted-interrupt notification vector must be 0–255 (bits 15:8 = 0)',
     checklist: ["E23"],
     group: "postedIntr",
-    when: postedIntr,
-    fail: (c) => (c.lo(PI_NV) & 0xff00) !== 0,
+    when: pred`${G.postedIntr}`,
+    fail: pred`(${lo(PI_NV)} & 0xff00) !== 0`,
     message: (c) =>
       `POSTED_INTR_NV=${hex(c.lo(PI_NV))} is not a vector: bits 15:8 must be 0 (value 0x0–0xff) with "process posted interrupts" = 1`,
   },
@@ -497,7 +504,7 @@ const checks: Check[] = [
     what: "posted-interrupt descriptor address",
     gateText: '"process posted interrupts" = 1',
     group: "postedIntr",
-    when: postedIntr,
+    when: G.postedIntr,
     gateFields: [PIN_N],
     checklistAligned: ["E24"],
     checklistPhys: ["E25"],
@@ -510,8 +517,8 @@ const checks: Check[] = [
     fields: ["VIRTUAL_PROCESSOR_ID", PROC_N, PROC2_N],
     rule: 'With "enable VPID" = 1, the VPID must not be 0000H',
     checklist: ["E26"],
-    when: (c) => (c.proc2 & PROC2.VPID) !== 0,
-    fail: (c) => (c.lo(VPID) & 0xffff) === 0,
+    when: pred`(c.proc2 & ${PROC2.VPID}) !== 0`,
+    fail: pred`(${lo(VPID)} & 0xffff) === 0`,
     message: () =>
       'VIRTUAL_PROCESSOR_ID is 0 with "enable VPID" = 1; VPID 0 belongs to VMX root operation, use 1–0xffff',
   },
@@ -524,8 +531,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP bits 2:0 must be a supported EPT memory type (0 UC if EPT_VPID_CAP[8], 6 WB if [14])',
     checklist: ["E27"],
     group: "eptOn",
-    when: eptOn,
-    fail: (c) => !eptpTypeOk(c),
+    when: pred`${G.eptOn}`,
+    fail: pred`!${eptpTypeOk}`,
     message: (c) =>
       `${show(c, EPTP)}: memory type (bits 2:0) ${c.lo(EPTP) & 7} is not supported; this CPU allows ${supportedEptTypes(c)}`,
   },
@@ -538,8 +545,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP bits 5:3 (page-walk length − 1) must be supported: 3 if EPT_VPID_CAP[6], 4 if [7]',
     checklist: ["E28"],
     group: "eptOn",
-    when: eptOn,
-    fail: (c) => !eptpWalkOk(c),
+    when: pred`${G.eptOn}`,
+    fail: pred`!${eptpWalkOk}`,
     message: (c) =>
       `${show(c, EPTP)}: page-walk length − 1 (bits 5:3) is ${(c.lo(EPTP) >>> 3) & 7}; this CPU allows ${supportedWalks(c)}`,
   },
@@ -551,8 +558,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP bit 6 (accessed/dirty flags) must be 0 unless EPT_VPID_CAP[21]',
     checklist: ["E29"],
     group: "eptOn",
-    when: (c) => eptOn(c) && (c.caps.eptCap & EPT_CAP.AD) === 0,
-    fail: (c) => (c.lo(EPTP) & 0x40) !== 0,
+    when: pred`${G.eptOn} && (c.caps.eptCap & ${EPT_CAP.AD}) === 0`,
+    fail: pred`(${lo(EPTP)} & 0x40) !== 0`,
     message: (c) =>
       `${show(c, EPTP)} enables EPT accessed/dirty flags (bit 6) but this CPU does not support them (IA32_VMX_EPT_VPID_CAP[21] = 0); clear bit 6`,
   },
@@ -566,8 +573,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP bit 7 (supervisor shadow-stack control) must be 0 unless EPT_VPID_CAP[23]',
     checklist: ["E30"],
     group: "eptOn",
-    when: (c) => eptOn(c) && (c.caps.eptCap & EPT_CAP.SSS) === 0,
-    fail: (c) => (c.lo(EPTP) & 0x80) !== 0,
+    when: pred`${G.eptOn} && (c.caps.eptCap & ${EPT_CAP.SSS}) === 0`,
+    fail: pred`(${lo(EPTP)} & 0x80) !== 0`,
     message: (c) =>
       `${show(c, EPTP)} sets bit 7 (supervisor shadow-stack control) but this CPU does not support it (IA32_VMX_EPT_VPID_CAP[23] = 0); clear bit 7`,
   },
@@ -579,8 +586,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP reserved bits 11:8 must be 0',
     checklist: ["E31"],
     group: "eptOn",
-    when: eptOn,
-    fail: (c) => (c.lo(EPTP) & 0xf00) !== 0,
+    when: pred`${G.eptOn}`,
+    fail: pred`(${lo(EPTP)} & 0xf00) !== 0`,
     message: (c) => `${show(c, EPTP)} sets reserved ${bitList(c.lo(EPTP) & 0xf00)}; bits 11:8 must be 0`,
   },
   {
@@ -591,8 +598,8 @@ const checks: Check[] = [
     rule: 'With "enable EPT" = 1, EPTP must not set bits beyond the physical-address width (reserved bits 63:N)',
     checklist: ["E31"],
     group: "eptOn",
-    when: eptOn,
-    fail: (c) => beyondPhys(c, EPTP),
+    when: pred`${G.eptOn}`,
+    fail: pred`${beyondPhys(EPTP)}`,
     message: (c) => `${show(c, EPTP)} sets reserved bits beyond the physical-address width: ${physLimit(c)}`,
   },
   needsEpt("pml", "proc2", PROC2.PML, ["E32"]),
@@ -601,7 +608,7 @@ const checks: Check[] = [
     field: "PML_ADDRESS",
     what: "PML address",
     gateText: '"enable PML" = 1',
-    when: (c) => (c.proc2 & PROC2.PML) !== 0,
+    when: code`(c.proc2 & ${PROC2.PML}) !== 0`,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E33"],
     checklistPhys: ["E34"],
@@ -618,7 +625,7 @@ const checks: Check[] = [
     field: "SPP_TABLE_POINTER",
     what: "SPPTP",
     gateText: '"sub-page write permissions for EPT" = 1',
-    when: (c) => (c.proc2 & PROC2.SPP) !== 0,
+    when: code`(c.proc2 & ${PROC2.SPP}) !== 0`,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E38"],
     checklistPhys: ["E38"],
@@ -632,8 +639,8 @@ const checks: Check[] = [
     fields: ["VM_FUNCTION_CONTROL", PROC_N, PROC2_N],
     rule: 'With "enable VM functions" = 1, reserved bits of the VM-function controls must be 0 (IA32_VMX_VMFUNC)',
     checklist: ["E39"],
-    when: (c) => (c.proc2 & PROC2.VMFUNC) !== 0,
-    fail: (c) => ((c.lo(VMFUNC_F) & ~c.caps.vmfuncLo) | (c.hi(VMFUNC_F) & ~c.caps.vmfuncHi)) !== 0,
+    when: pred`(c.proc2 & ${PROC2.VMFUNC}) !== 0`,
+    fail: pred`((${lo(VMFUNC_F)} & ~c.caps.vmfuncLo) | (${hi(VMFUNC_F)} & ~c.caps.vmfuncHi)) !== 0`,
     message: (c) => {
       const lo = (c.lo(VMFUNC_F) & ~c.caps.vmfuncLo) >>> 0;
       const hi = (c.hi(VMFUNC_F) & ~c.caps.vmfuncHi) >>> 0;
@@ -668,7 +675,7 @@ const checks: Check[] = [
     what: "VMREAD-bitmap address",
     gateText: '"VMCS shadowing" = 1',
     group: "shadowVmcs",
-    when: shadowVmcs,
+    when: G.shadowVmcs,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E43"],
     checklistPhys: ["E43"],
@@ -679,7 +686,7 @@ const checks: Check[] = [
     what: "VMWRITE-bitmap address",
     gateText: '"VMCS shadowing" = 1',
     group: "shadowVmcs",
-    when: shadowVmcs,
+    when: G.shadowVmcs,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E44"],
     checklistPhys: ["E44"],
@@ -689,7 +696,7 @@ const checks: Check[] = [
     field: "VE_INFORMATION_ADDRESS",
     what: "virtualization-exception information address",
     gateText: '"EPT-violation #VE" = 1',
-    when: (c) => (c.proc2 & PROC2.EPT_VE) !== 0,
+    when: code`(c.proc2 & ${PROC2.EPT_VE}) !== 0`,
     gateFields: [PROC_N, PROC2_N],
     checklistAligned: ["E45"],
     checklistPhys: ["E45"],
@@ -704,8 +711,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC2_N, "VM_ENTRY_CONTROLS"],
     rule: '"Intel PT uses guest physical addresses" = 1 requires the VM-entry control "load IA32_RTIT_CTL" = 1',
     checklist: ["E46"],
-    when: (c) => (c.proc2 & PROC2.PT_USE_GPA) !== 0,
-    fail: (c) => (c.entry & ENTRY.LOAD_RTIT_CTL) === 0,
+    when: pred`(c.proc2 & ${PROC2.PT_USE_GPA}) !== 0`,
+    fail: pred`(c.entry & ${ENTRY.LOAD_RTIT_CTL}) === 0`,
     message: (c) =>
       `"Intel PT uses guest physical addresses" is 1 but the VM-entry control "load IA32_RTIT_CTL" is 0 (${show(c, ENTRY_F)}); set entry bit 18`,
   },
@@ -716,8 +723,8 @@ const checks: Check[] = [
     fields: [PROC_N, PROC2_N, "VM_EXIT_CONTROLS"],
     rule: '"Intel PT uses guest physical addresses" = 1 requires the VM-exit control "clear IA32_RTIT_CTL" = 1',
     checklist: ["E46"],
-    when: (c) => (c.proc2 & PROC2.PT_USE_GPA) !== 0,
-    fail: (c) => (c.exit & EXIT.CLEAR_RTIT_CTL) === 0,
+    when: pred`(c.proc2 & ${PROC2.PT_USE_GPA}) !== 0`,
+    fail: pred`(c.exit & ${EXIT.CLEAR_RTIT_CTL}) === 0`,
     message: (c) =>
       `"Intel PT uses guest physical addresses" is 1 but the VM-exit control "clear IA32_RTIT_CTL" is 0 (${show(c, EXIT_F)}); set exit bit 25`,
   },
@@ -730,8 +737,8 @@ const checks: Check[] = [
     cls: "control",
     fields: ["TSC_MULTIPLIER", PROC_N, PROC2_N],
     rule: 'With "use TSC scaling" = 1, the TSC multiplier must not be 0',
-    when: (c) => (c.proc2 & PROC2.TSC_SCALING) !== 0,
-    fail: (c) => (c.lo(TSC_MULT) | c.hi(TSC_MULT)) === 0,
+    when: pred`(c.proc2 & ${PROC2.TSC_SCALING}) !== 0`,
+    fail: pred`(${lo(TSC_MULT)} | ${hi(TSC_MULT)}) === 0`,
     message: () =>
       'TSC_MULTIPLIER is 0 with "use TSC scaling" = 1; use a nonzero ratio (0x1000000000000 is 1.0 with 48 fraction bits)',
   },
@@ -744,7 +751,7 @@ const checks: Check[] = [
     field: "PID_POINTER_TABLE",
     what: "PID-pointer table address",
     gateText: '"IPI virtualization" = 1',
-    when: (c) => (c.proc3 & PROC3.IPI_VIRT) !== 0,
+    when: code`(c.proc3 & ${PROC3.IPI_VIRT}) !== 0`,
     gateFields: [PROC_N, PROC3_N],
     checklistAligned: ["E47"],
     checklistPhys: ["E47"],
@@ -759,7 +766,7 @@ const checks: Check[] = [
     what: "HLATP",
     gateText: '"enable HLAT" = 1',
     group: "hlatOn",
-    when: hlatOn,
+    when: G.hlatOn,
     gateFields: [PROC_N, PROC3_N],
     checklistAligned: ["E48"],
     checklistPhys: ["E49"],
@@ -779,8 +786,8 @@ const checks: Check[] = [
     rule: 'With "enable HLAT" = 1, the HLAT prefix size must not exceed IA32_VMX_EPT_VPID_CAP[53:48]',
     checklist: ["E50"],
     group: "hlatOn",
-    when: hlatOn,
-    fail: (c) => (c.lo(HLAT_PREFIX) & 0xffff) > maxHlatPrefix(c),
+    when: pred`${G.hlatOn}`,
+    fail: pred`(${lo(HLAT_PREFIX)} & 0xffff) > ${maxHlatPrefixCode}`,
     message: (c) =>
       `HLAT_PREFIX_SIZE=${c.lo(HLAT_PREFIX) & 0xffff} exceeds the maximum HLAT prefix size ${maxHlatPrefix(c)} this CPU reports (IA32_VMX_EPT_VPID_CAP[53:48]); use 0–${maxHlatPrefix(c)}`,
   },

@@ -10,7 +10,8 @@ import * as archFields from "../arch/fields.js";
 import * as u64 from "../util/u64.js";
 import { allowedSettingsChecks, controlNames as names } from "./allowed.js";
 import * as groups from "./groups.js";
-import type { Check, Ctx } from "./types.js";
+import { beyondPhys, type Code, code, hi, lo, misaligned, pred } from "./pred.js";
+import type { Check } from "./types.js";
 import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
@@ -18,14 +19,27 @@ import * as util from "./util.js";
 const { CONTROL_BITS, EXIT, PIN } = archControls;
 const { F } = archFields;
 const { hex: h, hex64 } = u64;
-const { smmReturn } = groups;
-const { areaEnd, areaEndBeyondPhys, beyondPhys, bitList, misaligned, physLimit, show } = util;
+const { G, smmReturn } = groups;
+const { areaEnd, bitList, physLimit, show } = util;
 
 /**
  * A VM entry that returns from SMM: executed in SMM under the dual-monitor treatment with "entry to SMM" = 0
  * (SDM 34.15.4; the same gate as the smm.* checks, src/checks/groups.ts).
  */
 export const returnsFromSmm = smmReturn;
+
+/**
+ * Predicate source mirroring util.ts `areaEndBeyondPhys`: the last byte of a table of `count` entries of
+ * `size` bytes at the physical address in field `i` (address + count·size − 1, computed wider than the
+ * physical-address width, SDM 29.2.1.2) sets bits beyond the physical-address width (or beyond bit 31 with
+ * IA32_VMX_BASIC[48]); a carry out of bit 63 counts as beyond. The sum is < 2^40, exact in a double; its bits
+ * 31:0 enter `&` directly (ToInt32 keeps exactly those bits, as the helper's `total − carry·2^32` does).
+ */
+export const areaEndBeyondPhys = (i: number, count: Code, size: number): Code => {
+  const total = code`${lo(i)} + ${count} * ${size} - 1`;
+  const endHi = code`${hi(i)} + Math.floor(${total} / 4294967296)`;
+  return code`${endHi} > 4294967295 || ((${total} & c.caps.physReservedLo) | (${endHi} & c.caps.physReservedHi)) !== 0`;
+};
 
 /** Checks on one MSR table (address field, count field): alignment, address width, last byte width. */
 function msrArea(
@@ -37,7 +51,7 @@ function msrArea(
 ): Check[] {
   const a = F[addrField]!;
   const n = F[countField]!;
-  const when = (c: Ctx) => c.lo(n) !== 0;
+  const when = pred`${lo(n)} !== 0`;
   const fields = [addrField, countField];
   return [
     {
@@ -48,7 +62,7 @@ function msrArea(
       rule: `With a nonzero VM-exit MSR-${key} count, bits 3:0 of the ${what} address must be 0 (16-byte aligned)`,
       checklist: [ids[0]],
       when,
-      fail: (c) => misaligned(c, a, 4),
+      fail: pred`${misaligned(a, 4)}`,
       message: (c) =>
         `${show(c, a)} is not 16-byte aligned (bits 3:0 = ${h(c.lo(a) & 0xf)}) while ${countField}=${c.lo(n)}; align the ${what} area to 16 bytes or set the count to 0`,
     },
@@ -60,7 +74,7 @@ function msrArea(
       rule: `With a nonzero VM-exit MSR-${key} count, the ${what} address must not set bits beyond the physical-address width`,
       checklist: [ids[1]],
       when,
-      fail: (c) => beyondPhys(c, a),
+      fail: pred`${beyondPhys(a)}`,
       message: (c) =>
         `${show(c, a)} sets bits beyond the physical-address width while ${countField}=${c.lo(n)}: ${physLimit(c)}`,
     },
@@ -73,7 +87,7 @@ function msrArea(
       checklist: [ids[2]],
       when,
       // Reported only when the start address itself is within the width (otherwise the address check says it).
-      fail: (c) => !beyondPhys(c, a) && areaEndBeyondPhys(c, a, c.lo(n), 16),
+      fail: pred`!${beyondPhys(a)} && ${areaEndBeyondPhys(a, lo(n), 16)}`,
       message: (c) =>
         `the ${what} area at ${show(c, a)} with ${countField}=${c.lo(n)} (16 bytes each) ends at ${areaEnd(c, a, c.lo(n), 16)}, beyond the physical-address width: ${physLimit(c)}; move the area lower or shorten the list`,
     },
@@ -86,7 +100,6 @@ export const exitControlsChecks: readonly Check[] = [
     ids: ["ctl.exit.allowed-0-settings", "ctl.exit.allowed-1-settings"],
     sdm: "29.2.1.2",
     checklist: ["X1"],
-    value: (c) => c.exit,
   }),
   {
     id: "ctl.exit.secondary-reserved",
@@ -96,8 +109,8 @@ export const exitControlsChecks: readonly Check[] = [
     rule: 'With "activate secondary controls" (exit bit 31) set, secondary VM-exit controls not allowed by IA32_VMX_EXIT_CTLS2 must be 0',
     checklist: ["X2"],
     // c.exit2/exit2Hi are 0 unless primary exit bit 31 is 1 (SDM 25.7.1), so the gate is implicit too.
-    when: (c) => (c.exit & EXIT.SECONDARY) !== 0,
-    fail: (c) => ((c.exit2 & ~c.caps.ctl.exit2.may1) | (c.exit2Hi & ~c.caps.ctl.exit2.may1Hi)) !== 0,
+    when: pred`(c.exit & ${EXIT.SECONDARY}) !== 0`,
+    fail: pred`((c.exit2 & ~c.caps.ctl.exit2.may1) | (c.exit2Hi & ~c.caps.ctl.exit2.may1Hi)) !== 0`,
     message: (c) => {
       const lo = c.exit2 & ~c.caps.ctl.exit2.may1;
       const hi = c.exit2Hi & ~c.caps.ctl.exit2.may1Hi;
@@ -113,8 +126,8 @@ export const exitControlsChecks: readonly Check[] = [
     rule: '"save VMX-preemption timer value" must be 0 when "activate VMX-preemption timer" is 0 (not checked on VM entries that return from SMM)',
     checklist: ["X3"],
     // SDM 34.15.4.2: VM entries that return from SMM do not perform this check.
-    when: (c) => !returnsFromSmm(c),
-    fail: (c) => (c.exit & EXIT.SAVE_PREEMPTION_TIMER) !== 0 && (c.pin & PIN.PREEMPTION_TIMER) === 0,
+    when: pred`!${G.smmReturn}`,
+    fail: pred`(c.exit & ${EXIT.SAVE_PREEMPTION_TIMER}) !== 0 && (c.pin & ${PIN.PREEMPTION_TIMER}) === 0`,
     message: (c) =>
       `VM_EXIT_CONTROLS=${h(c.exit)} sets "save VMX-preemption timer value" (bit 22) but PIN_BASED_VM_EXEC_CONTROL=${h(c.pin)} has "activate VMX-preemption timer" (bit 6) clear; set bit 6 of the pin-based controls or clear bit 22 of the exit controls`,
   },

@@ -11,7 +11,7 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import type { Ctx } from "./types.js";
+import { code, compilePred, hi, lo, type Pred } from "./pred.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
@@ -26,46 +26,57 @@ const LDTR_AR = F.GUEST_LDTR_AR_BYTES!;
 const PENDING = F.GUEST_PENDING_DBG_EXCEPTIONS!;
 const INTERRUPTIBILITY = F.GUEST_INTERRUPTIBILITY_INFO!;
 
-/** A VM entry that returns from SMM under the dual-monitor treatment (SDM 34.15.4). */
-export const smmReturn = (c: Ctx): boolean =>
-  c.proc_.inSmm && c.proc_.dualMonitorActive && (c.entry & ENTRY.SMM) === 0;
-/** An event is being injected: VM-entry interruption-information bit 31 (SDM 29.2.1.3). */
-export const eventValid = (c: Ctx): boolean => c.lo(INFO) >>> 31 === 1;
-/** The guest will be virtual-8086: RFLAGS.VM = 1 (SDM 29.3.1.2). */
-export const v86 = (c: Ctx): boolean => c.v86;
-/** The VMCS link pointer is not all ones (SDM 29.3.1.5). */
-export const linkValid = (c: Ctx): boolean => (c.lo(LINK) & c.hi(LINK)) >>> 0 !== 0xffffffff;
-/** The VM-entry MSR-load list is not empty (SDM 29.2.1.3, 29.4). */
-export const entryMsrLoad = (c: Ctx): boolean => c.lo(ENTRY_MSR_COUNT) !== 0;
-/** LDTR is usable: access-rights bit 16 = 0 (SDM 29.3.1.2). */
-export const ldtrUsable = (c: Ctx): boolean => (c.lo(LDTR_AR) & AR.UNUSABLE) === 0;
-/** Pending debug exceptions report an RTM event (bit 16, SDM 29.3.1.5). */
-export const pendingRtm = (c: Ctx): boolean => (c.lo(PENDING) & PENDING_DBG.RTM) !== 0;
-/** Interruptibility state: blocking by enclave interruption (bit 4, SDM 29.3.1.5). */
-export const enclaveBlocking = (c: Ctx): boolean => (c.lo(INTERRUPTIBILITY) & INTR.ENCLAVE) !== 0;
-/** "Load CET state" VM-exit control. */
-export const hostLoadCet = (c: Ctx): boolean => (c.exit & EXIT.LOAD_CET) !== 0;
-/** "Load FRED" secondary VM-exit control. */
-export const hostLoadFred = (c: Ctx): boolean => (c.exit2 & EXIT2.LOAD_FRED) !== 0;
-/** "Load CET state" VM-entry control. */
-export const guestLoadCet = (c: Ctx): boolean => (c.entry & ENTRY.LOAD_CET) !== 0;
-/** "Load FRED" VM-entry control. */
-export const guestLoadFred = (c: Ctx): boolean => (c.entry & ENTRY.LOAD_FRED) !== 0;
-/** "Process posted interrupts" pin-based control. */
-export const postedIntr = (c: Ctx): boolean => (c.pin & PIN.POSTED_INTR) !== 0;
-/** "Use I/O bitmaps" processor-based control. */
-export const ioBitmaps = (c: Ctx): boolean => (c.proc & PROC.USE_IO_BITMAPS) !== 0;
-/** "Enable EPT" secondary control (as in effect). */
-export const eptOn = (c: Ctx): boolean => (c.proc2 & PROC2.EPT) !== 0;
-/** "VMCS shadowing" secondary control. */
-export const shadowVmcs = (c: Ctx): boolean => (c.proc2 & PROC2.SHADOW_VMCS) !== 0;
-/** "Enable HLAT" tertiary control. */
-export const hlatOn = (c: Ctx): boolean => (c.proc3 & PROC3.HLAT) !== 0;
-/** The processor supports Intel 64 (IA32_VMX_BASIC[48] = 0, see util.ts `supportsIntel64`). */
-export const intel64 = (c: Ctx): boolean => !c.caps.addr32;
+/**
+ * The gates as predicate source (src/checks/pred.ts), for modules that build a `when` out of them
+ * (`pred\`${G.eventValid} && …\``). The functions below are compiled from the same text.
+ */
+export const G = {
+  /** A VM entry that returns from SMM under the dual-monitor treatment (SDM 34.15.4). */
+  smmReturn: code`c.proc_.inSmm && c.proc_.dualMonitorActive && (c.entry & ${ENTRY.SMM}) === 0`,
+  /** An event is being injected: VM-entry interruption-information bit 31 (SDM 29.2.1.3). */
+  eventValid: code`${lo(INFO)} >>> 31 === 1`,
+  /** The guest will be virtual-8086: RFLAGS.VM = 1 (SDM 29.3.1.2). */
+  v86: code`c.v86`,
+  /** The VMCS link pointer is not all ones (SDM 29.3.1.5). */
+  linkValid: code`(${lo(LINK)} & ${hi(LINK)}) >>> 0 !== 0xffffffff`,
+  /** The VM-entry MSR-load list is not empty (SDM 29.2.1.3, 29.4). */
+  entryMsrLoad: code`${lo(ENTRY_MSR_COUNT)} !== 0`,
+  /** LDTR is usable: access-rights bit 16 = 0 (SDM 29.3.1.2). */
+  ldtrUsable: code`(${lo(LDTR_AR)} & ${AR.UNUSABLE}) === 0`,
+  /** Pending debug exceptions report an RTM event (bit 16, SDM 29.3.1.5). */
+  pendingRtm: code`(${lo(PENDING)} & ${PENDING_DBG.RTM}) !== 0`,
+  /** Interruptibility state: blocking by enclave interruption (bit 4, SDM 29.3.1.5). */
+  enclaveBlocking: code`(${lo(INTERRUPTIBILITY)} & ${INTR.ENCLAVE}) !== 0`,
+  /** "Load CET state" VM-exit control. */
+  hostLoadCet: code`(c.exit & ${EXIT.LOAD_CET}) !== 0`,
+  /** "Load FRED" secondary VM-exit control. */
+  hostLoadFred: code`(c.exit2 & ${EXIT2.LOAD_FRED}) !== 0`,
+  /** "Load CET state" VM-entry control. */
+  guestLoadCet: code`(c.entry & ${ENTRY.LOAD_CET}) !== 0`,
+  /** "Load FRED" VM-entry control. */
+  guestLoadFred: code`(c.entry & ${ENTRY.LOAD_FRED}) !== 0`,
+  /** "Process posted interrupts" pin-based control. */
+  postedIntr: code`(c.pin & ${PIN.POSTED_INTR}) !== 0`,
+  /** "Use I/O bitmaps" processor-based control. */
+  ioBitmaps: code`(c.proc & ${PROC.USE_IO_BITMAPS}) !== 0`,
+  /** "Enable EPT" secondary control (as in effect). */
+  eptOn: code`(c.proc2 & ${PROC2.EPT}) !== 0`,
+  /** "VMCS shadowing" secondary control. */
+  shadowVmcs: code`(c.proc2 & ${PROC2.SHADOW_VMCS}) !== 0`,
+  /** "Enable HLAT" tertiary control. */
+  hlatOn: code`(c.proc3 & ${PROC3.HLAT}) !== 0`,
+  /** The processor supports Intel 64 (IA32_VMX_BASIC[48] = 0, see util.ts `supportsIntel64`). */
+  intel64: code`!c.caps.addr32`,
+} as const;
 
-/** The gate table: group name → gate. */
-export const GROUPS = {
+export type GroupName = keyof typeof G;
+
+/** The gate table: group name → gate predicate. */
+export const GROUPS = Object.fromEntries(
+  Object.entries(G).map(([k, x]) => [k, compilePred(x.code)]),
+) as Record<GroupName, Pred>;
+
+export const {
   smmReturn,
   eventValid,
   v86,
@@ -84,6 +95,4 @@ export const GROUPS = {
   shadowVmcs,
   hlatOn,
   intel64,
-} as const satisfies Record<string, (c: Ctx) => boolean>;
-
-export type GroupName = keyof typeof GROUPS;
+} = GROUPS;

@@ -5,13 +5,14 @@
  * not to the guest's CR4.LA57.
  */
 import * as archFields from "../arch/fields.js";
+import { canonical, lo, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
 const { F } = archFields;
-const { canonical, show } = util;
+const { show } = util;
 
 function baseCheck(reg: "GDTR" | "IDTR", field: number): Check {
   return {
@@ -21,7 +22,7 @@ function baseCheck(reg: "GDTR" | "IDTR", field: number): Check {
     fields: [`GUEST_${reg}_BASE`],
     rule: `The guest ${reg} base must be canonical`,
     checklist: [reg === "GDTR" ? "D1" : "D2"],
-    fail: (c: Ctx) => !canonical(c, field),
+    fail: pred`!${canonical(field)}`,
     message: (c: Ctx) =>
       `${show(c, field)} is not canonical for a ${c.caps.linearAddressBits}-bit linear-address width: bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   };
@@ -35,7 +36,7 @@ function limitCheck(reg: "GDTR" | "IDTR", field: number): Check {
     fields: [`GUEST_${reg}_LIMIT`],
     rule: `Bits 31:16 of the guest ${reg} limit must be 0`,
     checklist: [reg === "GDTR" ? "D3" : "D4"],
-    fail: (c: Ctx) => c.lo(field) >>> 16 !== 0,
+    fail: pred`${lo(field)} >>> 16 !== 0`,
     message: (c: Ctx) =>
       `${show(c, field)} has bits 31:16 = 0x${(c.lo(field) >>> 16).toString(16)}; ${reg} limits are 16 bits wide, so the field must be at most 0xffff`,
   };

@@ -21,7 +21,8 @@ import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import * as memoryModule from "../vmcs/memory.js";
-import * as groups from "./groups.js";
+import { G } from "./groups.js";
+import { and, beyondPhys, type Code, code, hi, lo, misaligned, not, or, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -43,8 +44,7 @@ const {
   RFLAGS,
 } = archRegisters;
 const { Memory } = memoryModule;
-const { enclaveBlocking, linkValid, pendingRtm } = groups;
-const { beyondPhys, bitList, misaligned, physLimit, show, val } = util;
+const { bitList, physLimit, show, val } = util;
 
 const SDM = "29.3.1.5";
 /** IA32_DEBUGCTL.BTF (single-step on branches), SDM Vol. 3 19.4.1. */
@@ -54,21 +54,42 @@ const SHADOW_INDICATOR = 0x80000000;
 
 const ACTIVITY_NAMES = ["active", "HLT", "shutdown", "wait-for-SIPI"];
 
+// Reads for the messages (and the memory-reading predicates), as closures.
 const activity = (c: Ctx) => c.lo(F.GUEST_ACTIVITY_STATE);
 const intr = (c: Ctx) => c.lo(F.GUEST_INTERRUPTIBILITY_INFO);
 const event = (c: Ctx) => c.lo(F.VM_ENTRY_INTR_INFO_FIELD);
-const injecting = (c: Ctx) => (event(c) & EVENT.VALID) !== 0;
 const eventType = (c: Ctx) => (event(c) >>> EVENT.TYPE_SHIFT) & 7;
 const eventVector = (c: Ctx) => event(c) & EVENT.VECTOR;
-const injectingType = (c: Ctx, t: number) => injecting(c) && eventType(c) === t;
 const rflags = (c: Ctx) => c.lo(F.GUEST_RFLAGS);
 const pendingDbg = (c: Ctx) => c.lo(F.GUEST_PENDING_DBG_EXCEPTIONS);
 const ssDpl = (c: Ctx) => arDpl(c.lo(F.GUEST_SS_AR_BYTES));
-/** The link pointer can be dereferenced: 4-KByte aligned and within the physical-address width. */
-const linkReadable = (c: Ctx) =>
-  linkValid(c) && !misaligned(c, F.VMCS_LINK_POINTER, 12) && !beyondPhys(c, F.VMCS_LINK_POINTER);
 const linkDword = (c: Ctx) => c.mem.read32(Memory.addr(c.lo(F.VMCS_LINK_POINTER), c.hi(F.VMCS_LINK_POINTER)));
 const shadowing = (c: Ctx) => (c.proc2 & PROC2.SHADOW_VMCS) !== 0;
+
+// The same reads and shared conditions as predicate source (src/checks/pred.ts).
+const LINK = F.VMCS_LINK_POINTER!;
+const PENDING = F.GUEST_PENDING_DBG_EXCEPTIONS!;
+const CR4_F = F.GUEST_CR4!;
+const SS_AR = F.GUEST_SS_AR_BYTES!;
+const EXECUTIVE = F.EXECUTIVE_VMCS_POINTER!;
+const ACT: Code = lo(F.GUEST_ACTIVITY_STATE!);
+const INTR_STATE: Code = lo(F.GUEST_INTERRUPTIBILITY_INFO!);
+const EVENT_INFO: Code = lo(F.VM_ENTRY_INTR_INFO_FIELD!);
+const RFLAGS_LO: Code = lo(F.GUEST_RFLAGS!);
+const PENDING_LO: Code = lo(PENDING);
+const activityIs = (a: number): Code => code`${ACT} === ${a}`;
+/** The interruptibility state has any of the bits of `mask` set. */
+const intrHas = (mask: number): Code => code`(${INTR_STATE} & ${mask}) !== 0`;
+const injecting: Code = code`(${EVENT_INFO} & ${EVENT.VALID}) !== 0`;
+const eventTypeOf: Code = code`(${EVENT_INFO} >>> ${EVENT.TYPE_SHIFT}) & 7`;
+const eventVectorOf: Code = code`${EVENT_INFO} & ${EVENT.VECTOR}`;
+const injectingType = (t: number): Code => code`${injecting} && ${eventTypeOf} === ${t}`;
+/** "Entry to SMM" VM-entry control. */
+const entrySmm: Code = code`(c.entry & ${ENTRY.SMM}) !== 0`;
+/** The DPL of access rights in field i (mirrors registers.ts `arDpl`). */
+const dpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;
+/** The link pointer can be dereferenced: 4-KByte aligned and within the physical-address width. */
+const linkReadable: Code = and(G.linkValid, not(misaligned(LINK, 12)), not(beyondPhys(LINK)));
 
 /** Activity state as a word, e.g. "1 (HLT)". */
 function describeActivity(a: number): string {
@@ -97,24 +118,17 @@ function describeEvent(c: Ctx): string {
  * SDM 29.3.1.5: events that may be injected into the HLT state: external interrupt, NMI, hardware exception
  * #DB (1) or #MC (18), and other event vector 0 (pending MTF VM exit).
  */
-function allowedInHlt(type: number, vector: number): boolean {
-  switch (type) {
-    case EVENT_TYPE.EXT_INTR:
-    case EVENT_TYPE.NMI:
-      return true;
-    case EVENT_TYPE.HW_EXCEPTION:
-      return vector === 1 || vector === 18;
-    case EVENT_TYPE.OTHER:
-      return vector === 0;
-    default:
-      return false;
-  }
-}
+const allowedInHlt = (type: Code, vector: Code): Code =>
+  or(
+    code`${type} === ${EVENT_TYPE.EXT_INTR}`,
+    code`${type} === ${EVENT_TYPE.NMI}`,
+    code`${type} === ${EVENT_TYPE.HW_EXCEPTION} && (${vector} === 1 || ${vector} === 18)`,
+    code`${type} === ${EVENT_TYPE.OTHER} && ${vector} === 0`,
+  );
 
 /** SDM 29.3.1.5: only an NMI or a machine-check exception (hardware exception 18) may be injected into shutdown. */
-function allowedInShutdown(type: number, vector: number): boolean {
-  return type === EVENT_TYPE.NMI || (type === EVENT_TYPE.HW_EXCEPTION && vector === 18);
-}
+const allowedInShutdown = (type: Code, vector: Code): Code =>
+  code`${type} === ${EVENT_TYPE.NMI} || (${type} === ${EVENT_TYPE.HW_EXCEPTION} && ${vector} === 18)`;
 
 /** The reserved bits set in the pending-debug-exceptions field, for a message. */
 function describeReservedDbg(c: Ctx): string {
@@ -127,10 +141,12 @@ function describeReservedDbg(c: Ctx): string {
 }
 
 /** The BS rule applies with blocking by STI or by MOV SS, or in the HLT state (SDM 29.3.1.5). */
-const bsGate = (c: Ctx) => (intr(c) & (INTR.STI | INTR.MOV_SS)) !== 0 || activity(c) === ACTIVITY.HLT;
+const bsGate: Code = or(intrHas(INTR.STI | INTR.MOV_SS), activityIs(ACTIVITY.HLT));
 /** RFLAGS.TF = 1 and IA32_DEBUGCTL.BTF = 0: a single-step trap is pending, so BS must be 1. */
-const singleStepPending = (c: Ctx) =>
-  (rflags(c) & RFLAGS.TF) !== 0 && (c.lo(F.GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) === 0;
+const singleStepPending: Code = and(
+  code`(${RFLAGS_LO} & ${RFLAGS.TF}) !== 0`,
+  code`(${lo(F.GUEST_IA32_DEBUGCTL!)} & ${DEBUGCTL_BTF}) === 0`,
+);
 
 function bsGateReason(c: Ctx): string {
   const why: string[] = [];
@@ -149,7 +165,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE"],
     rule: "The activity state must be 0–3 (active, HLT, shutdown, wait-for-SIPI)",
     checklist: ["T1"],
-    fail: (c) => activity(c) > ACTIVITY.WAIT_FOR_SIPI,
+    fail: pred`${ACT} > ${ACTIVITY.WAIT_FOR_SIPI}`,
     message: (c) =>
       `GUEST_ACTIVITY_STATE=${activity(c)} is not an activity state; use 0 (active), 1 (HLT), 2 (shutdown) or 3 (wait-for-SIPI) as supported by IA32_VMX_MISC[8:6]`,
   },
@@ -161,14 +177,11 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE"],
     rule: "The activity state must be one the processor supports (IA32_VMX_MISC[8:6])",
     checklist: ["T1"],
-    fail: (c) => {
-      const a = activity(c);
-      return (
-        (a === ACTIVITY.HLT && !c.caps.activityHlt) ||
-        (a === ACTIVITY.SHUTDOWN && !c.caps.activityShutdown) ||
-        (a === ACTIVITY.WAIT_FOR_SIPI && !c.caps.activityWaitSipi)
-      );
-    },
+    fail: pred`${or(
+      code`${activityIs(ACTIVITY.HLT)} && !c.caps.activityHlt`,
+      code`${activityIs(ACTIVITY.SHUTDOWN)} && !c.caps.activityShutdown`,
+      code`${activityIs(ACTIVITY.WAIT_FOR_SIPI)} && !c.caps.activityWaitSipi`,
+    )}`,
     message: (c) => {
       const a = activity(c);
       const supported = ["active"];
@@ -185,8 +198,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "GUEST_SS_AR_BYTES"],
     rule: "The HLT activity state requires SS.DPL = 0",
     checklist: ["T2"],
-    when: (c) => activity(c) === ACTIVITY.HLT,
-    fail: (c) => ssDpl(c) !== 0,
+    when: pred`${activityIs(ACTIVITY.HLT)}`,
+    fail: pred`${dpl(SS_AR)} !== 0`,
     message: (c) =>
       `activity state HLT with SS.DPL=${ssDpl(c)} (GUEST_SS_AR_BYTES=${describeAr(c.lo(F.GUEST_SS_AR_BYTES))}); HLT is only allowed at SS.DPL 0 — use the active state or a DPL-0 SS`,
   },
@@ -197,8 +210,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "GUEST_INTERRUPTIBILITY_INFO"],
     rule: "With blocking by STI or by MOV SS the activity state must be active",
     checklist: ["T3"],
-    when: (c) => (intr(c) & (INTR.STI | INTR.MOV_SS)) !== 0,
-    fail: (c) => activity(c) !== ACTIVITY.ACTIVE,
+    when: pred`${intrHas(INTR.STI | INTR.MOV_SS)}`,
+    fail: pred`${ACT} !== ${ACTIVITY.ACTIVE}`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} with GUEST_ACTIVITY_STATE=${describeActivity(activity(c))}; blocking by STI or MOV SS is only allowed in the active state (0) — clear bits 1:0 or make the state active`,
   },
@@ -209,8 +222,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "In HLT only an external interrupt, NMI, #DB, #MC or pending MTF VM exit may be injected",
     checklist: ["T4"],
-    when: (c) => activity(c) === ACTIVITY.HLT && injecting(c),
-    fail: (c) => !allowedInHlt(eventType(c), eventVector(c)),
+    when: pred`${activityIs(ACTIVITY.HLT)} && ${injecting}`,
+    fail: pred`!${allowedInHlt(eventTypeOf, eventVectorOf)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} into the HLT activity state; HLT allows only an external interrupt, an NMI, hardware exception 1 (#DB) or 18 (#MC), or other event 0 (pending MTF VM exit)`,
   },
@@ -221,8 +234,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "In shutdown only an NMI or a machine-check exception may be injected",
     checklist: ["T5"],
-    when: (c) => activity(c) === ACTIVITY.SHUTDOWN && injecting(c),
-    fail: (c) => !allowedInShutdown(eventType(c), eventVector(c)),
+    when: pred`${activityIs(ACTIVITY.SHUTDOWN)} && ${injecting}`,
+    fail: pred`!${allowedInShutdown(eventTypeOf, eventVectorOf)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} into the shutdown activity state; shutdown allows only an NMI (type 2) or #MC (hardware exception, vector 18)`,
   },
@@ -233,8 +246,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "In wait-for-SIPI no event may be injected",
     checklist: ["T6"],
-    when: (c) => activity(c) === ACTIVITY.WAIT_FOR_SIPI,
-    fail: (c) => injecting(c),
+    when: pred`${activityIs(ACTIVITY.WAIT_FOR_SIPI)}`,
+    fail: pred`${injecting}`,
     message: (c) =>
       `injecting ${describeEvent(c)} into the wait-for-SIPI activity state; no event may be injected in wait-for-SIPI — clear the valid bit (31) or use another activity state`,
   },
@@ -245,8 +258,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_ACTIVITY_STATE", "VM_ENTRY_CONTROLS"],
     rule: 'With "entry to SMM" the activity state must not be wait-for-SIPI',
     checklist: ["T7"],
-    when: (c) => (c.entry & ENTRY.SMM) !== 0,
-    fail: (c) => activity(c) === ACTIVITY.WAIT_FOR_SIPI,
+    when: pred`${entrySmm}`,
+    fail: pred`${activityIs(ACTIVITY.WAIT_FOR_SIPI)}`,
     message: () =>
       'GUEST_ACTIVITY_STATE=3 (wait-for-SIPI) with the "entry to SMM" VM-entry control set; an entry to SMM cannot enter wait-for-SIPI — use another activity state',
   },
@@ -259,7 +272,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO"],
     rule: "Interruptibility-state bits 31:5 must be 0",
     checklist: ["T8"],
-    fail: (c) => (intr(c) & INTR.RESERVED) !== 0,
+    fail: pred`${intrHas(INTR.RESERVED)}`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets reserved bits 0x${((intr(c) & INTR.RESERVED) >>> 0).toString(16)}; only bits 4:0 are defined`,
   },
@@ -270,7 +283,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO"],
     rule: "Blocking by STI and blocking by MOV SS must not both be set",
     checklist: ["T9"],
-    fail: (c) => (intr(c) & (INTR.STI | INTR.MOV_SS)) === (INTR.STI | INTR.MOV_SS),
+    fail: pred`(${INTR_STATE} & ${INTR.STI | INTR.MOV_SS}) === ${INTR.STI | INTR.MOV_SS}`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets both blocking by STI (bit 0) and blocking by MOV SS (bit 1); at most one may be set`,
   },
@@ -281,8 +294,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "GUEST_RFLAGS"],
     rule: "Blocking by STI requires RFLAGS.IF = 1",
     checklist: ["T10"],
-    when: (c) => (intr(c) & INTR.STI) !== 0,
-    fail: (c) => (rflags(c) & RFLAGS.IF) === 0,
+    when: pred`${intrHas(INTR.STI)}`,
+    fail: pred`(${RFLAGS_LO} & ${RFLAGS.IF}) === 0`,
     message: (c) =>
       `blocking by STI (GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))}) with RFLAGS.IF=0 (${show(c, F.GUEST_RFLAGS)}); STI blocking exists only after STI set IF — set RFLAGS.IF or clear bit 0`,
   },
@@ -293,8 +306,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "Injecting an external interrupt requires no blocking by STI or MOV SS",
     checklist: ["T11"],
-    when: (c) => injectingType(c, EVENT_TYPE.EXT_INTR),
-    fail: (c) => (intr(c) & (INTR.STI | INTR.MOV_SS)) !== 0,
+    when: pred`${injectingType(EVENT_TYPE.EXT_INTR)}`,
+    fail: pred`${intrHas(INTR.STI | INTR.MOV_SS)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))}; an external interrupt cannot be injected under blocking by STI or MOV SS — clear bits 1:0`,
   },
@@ -305,8 +318,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "Injecting an NMI requires no blocking by MOV SS",
     checklist: ["T12"],
-    when: (c) => injectingType(c, EVENT_TYPE.NMI),
-    fail: (c) => (intr(c) & INTR.MOV_SS) !== 0,
+    when: pred`${injectingType(EVENT_TYPE.NMI)}`,
+    fail: pred`${intrHas(INTR.MOV_SS)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))}; an NMI cannot be injected under blocking by MOV SS — clear bit 1`,
   },
@@ -319,8 +332,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "Injecting an NMI requires no blocking by STI",
     checklist: ["T13"],
-    when: (c) => injectingType(c, EVENT_TYPE.NMI),
-    fail: (c) => (intr(c) & INTR.STI) !== 0,
+    when: pred`${injectingType(EVENT_TYPE.NMI)}`,
+    fail: pred`${intrHas(INTR.STI)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))}; an NMI cannot be injected under blocking by STI — clear bit 0 (older processors reported this with exit qualification 3)`,
   },
@@ -331,8 +344,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO"],
     rule: "Blocking by SMI must be 0 outside SMM",
     checklist: ["T14"],
-    when: (c) => !c.proc_.inSmm,
-    fail: (c) => (intr(c) & INTR.SMI) !== 0,
+    when: pred`!c.proc_.inSmm`,
+    fail: pred`${intrHas(INTR.SMI)}`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets blocking by SMI (bit 2) but the processor is not in SMM; clear bit 2`,
   },
@@ -343,8 +356,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "VM_ENTRY_CONTROLS"],
     rule: 'With "entry to SMM" blocking by SMI must be 1',
     checklist: ["T15"],
-    when: (c) => (c.entry & ENTRY.SMM) !== 0,
-    fail: (c) => (intr(c) & INTR.SMI) === 0,
+    when: pred`${entrySmm}`,
+    fail: pred`!${intrHas(INTR.SMI)}`,
     message: (c) =>
       `"entry to SMM" VM-entry control is 1 but GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} does not set blocking by SMI; set bit 2`,
   },
@@ -356,8 +369,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "VM_ENTRY_INTR_INFO_FIELD", "PIN_BASED_VM_EXEC_CONTROL"],
     rule: 'With "virtual NMIs", injecting an NMI requires no blocking by NMI',
     checklist: ["T16"],
-    when: (c) => (c.pin & PIN.VIRTUAL_NMIS) !== 0 && injectingType(c, EVENT_TYPE.NMI),
-    fail: (c) => (intr(c) & INTR.NMI) !== 0,
+    when: pred`(c.pin & ${PIN.VIRTUAL_NMIS}) !== 0 && ${injectingType(EVENT_TYPE.NMI)}`,
+    fail: pred`${intrHas(INTR.NMI)}`,
     message: (c) =>
       `injecting ${describeEvent(c)} with "virtual NMIs" = 1 while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets blocking by NMI (bit 3); clear bit 3`,
   },
@@ -369,8 +382,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "Enclave interruption requires no blocking by MOV SS",
     checklist: ["T17"],
     group: "enclaveBlocking",
-    when: enclaveBlocking,
-    fail: (c) => (intr(c) & INTR.MOV_SS) !== 0,
+    when: pred`${G.enclaveBlocking}`,
+    fail: pred`${intrHas(INTR.MOV_SS)}`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets enclave interruption (bit 4) together with blocking by MOV SS (bit 1); clear one of them`,
   },
@@ -382,8 +395,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "Enclave interruption requires SGX support (CPUID.(7,0):EBX[2])",
     checklist: ["T18"],
     group: "enclaveBlocking",
-    when: enclaveBlocking,
-    fail: (c) => !c.caps.sgx,
+    when: pred`${G.enclaveBlocking}`,
+    fail: pred`!c.caps.sgx`,
     message: (c) =>
       `GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets enclave interruption (bit 4) but the processor does not support SGX (no "sgx" flag, CPUID.(EAX=7,ECX=0):EBX[2] = 0); clear bit 4`,
   },
@@ -395,11 +408,12 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_INTERRUPTIBILITY_INFO", "GUEST_SS_AR_BYTES", "GUEST_CR4", "VM_ENTRY_CONTROLS"],
     rule: "A guest that will use FRED transitions with SS.DPL 3 must not have blocking by STI",
     checklist: ["T19"],
-    when: (c) =>
-      (c.entry & ENTRY.IA32E_GUEST) !== 0 &&
-      (c.hi(F.GUEST_CR4) & CR4.FRED_HI) !== 0 &&
-      (c.lo(F.GUEST_SS_AR_BYTES) & AR.DPL) === AR.DPL,
-    fail: (c) => (intr(c) & INTR.STI) !== 0,
+    when: pred`${and(
+      code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`,
+      code`(${hi(CR4_F)} & ${CR4.FRED_HI}) !== 0`,
+      code`(${lo(SS_AR)} & ${AR.DPL}) === ${AR.DPL}`,
+    )}`,
+    fail: pred`${intrHas(INTR.STI)}`,
     message: (c) =>
       `blocking by STI (GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))}) in an IA-32e guest with CR4.FRED=1 and SS.DPL=3; a FRED guest at user level cannot be in an STI shadow — clear bit 0`,
   },
@@ -412,8 +426,7 @@ export const guestNonRegisterChecks: readonly Check[] = [
     fields: ["GUEST_PENDING_DBG_EXCEPTIONS"],
     rule: "Pending debug exceptions: bits 11:4, 13, 15 and 63:17 must be 0",
     checklist: ["T20"],
-    fail: (c) =>
-      (pendingDbg(c) & PENDING_DBG.RESERVED_LO) !== 0 || c.hi(F.GUEST_PENDING_DBG_EXCEPTIONS) !== 0,
+    fail: pred`(${PENDING_LO} & ${PENDING_DBG.RESERVED_LO}) !== 0 || ${hi(PENDING)} !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets reserved ${describeReservedDbg(c)}; only B3:0 (bits 3:0), enabled breakpoint (12), BS (14) and RTM (16) are defined`,
   },
@@ -431,8 +444,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "With STI/MOV-SS blocking or HLT, BS must be 1 if RFLAGS.TF = 1 and IA32_DEBUGCTL.BTF = 0",
     checklist: ["T21"],
     // The SDM names the IA32_DEBUGCTL *field*, whatever "load debug controls" says.
-    when: (c) => bsGate(c) && singleStepPending(c),
-    fail: (c) => (pendingDbg(c) & PENDING_DBG.BS) === 0,
+    when: pred`${bsGate} && ${singleStepPending}`,
+    fail: pred`(${PENDING_LO} & ${PENDING_DBG.BS}) === 0`,
     message: (c) =>
       `${bsGateReason(c)} with RFLAGS.TF=1 and IA32_DEBUGCTL.BTF=0 (${show(c, F.GUEST_IA32_DEBUGCTL)}): a single-step trap is pending, so BS (bit 14) of the pending debug exceptions must be 1, got ${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}`,
   },
@@ -449,8 +462,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     ],
     rule: "With STI/MOV-SS blocking or HLT, BS must be 0 if RFLAGS.TF = 0 or IA32_DEBUGCTL.BTF = 1",
     checklist: ["T22"],
-    when: (c) => bsGate(c) && !singleStepPending(c),
-    fail: (c) => (pendingDbg(c) & PENDING_DBG.BS) !== 0,
+    when: pred`${bsGate} && !${singleStepPending}`,
+    fail: pred`(${PENDING_LO} & ${PENDING_DBG.BS}) !== 0`,
     message: (c) =>
       `${bsGateReason(c)} with RFLAGS.TF=${(rflags(c) >>> 8) & 1} and IA32_DEBUGCTL.BTF=${(c.lo(F.GUEST_IA32_DEBUGCTL) >>> 1) & 1}: no single-step trap is pending, so BS (bit 14) must be 0, got ${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}`,
   },
@@ -464,8 +477,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "With RTM (bit 16) set, B3:0 (bits 3:0) and BS (bit 14) must be 0",
     checklist: ["T23"],
     group: "pendingRtm",
-    when: pendingRtm,
-    fail: (c) => (pendingDbg(c) & (PENDING_DBG.B0_3 | PENDING_DBG.BS)) !== 0,
+    when: pred`${G.pendingRtm}`,
+    fail: pred`(${PENDING_LO} & ${PENDING_DBG.B0_3 | PENDING_DBG.BS}) !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}: with RTM (bit 16) set, bits 3:0 and 14 (BS) must be 0 — a pending RTM debug exception carries only bit 12 and bit 16`,
   },
@@ -477,8 +490,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "With RTM (bit 16) set, bit 12 (enabled breakpoint) must be 1",
     checklist: ["T23"],
     group: "pendingRtm",
-    when: pendingRtm,
-    fail: (c) => (pendingDbg(c) & PENDING_DBG.ENABLED_BP) === 0,
+    when: pred`${G.pendingRtm}`,
+    fail: pred`(${PENDING_LO} & ${PENDING_DBG.ENABLED_BP}) === 0`,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)}: with RTM (bit 16) set, bit 12 (enabled breakpoint) must be 1`,
   },
@@ -490,8 +503,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "RTM (bit 16) requires RTM support (CPUID.(7,0):EBX[11])",
     checklist: ["T24"],
     group: "pendingRtm",
-    when: pendingRtm,
-    fail: (c) => !c.caps.rtm,
+    when: pred`${G.pendingRtm}`,
+    fail: pred`!c.caps.rtm`,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets RTM (bit 16) but the processor does not support RTM (no "rtm" flag, CPUID.(EAX=7,ECX=0):EBX[11] = 0); clear bit 16`,
   },
@@ -503,8 +516,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     rule: "RTM (bit 16) requires no blocking by MOV SS",
     checklist: ["T25"],
     group: "pendingRtm",
-    when: pendingRtm,
-    fail: (c) => (intr(c) & INTR.MOV_SS) !== 0,
+    when: pred`${G.pendingRtm}`,
+    fail: pred`${intrHas(INTR.MOV_SS)}`,
     message: (c) =>
       `${show(c, F.GUEST_PENDING_DBG_EXCEPTIONS)} sets RTM (bit 16) while GUEST_INTERRUPTIBILITY_INFO=${describeIntr(intr(c))} sets blocking by MOV SS; clear one of them`,
   },
@@ -519,8 +532,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T26"],
     qualification: 4,
     group: "linkValid",
-    when: linkValid,
-    fail: (c) => misaligned(c, F.VMCS_LINK_POINTER, 12),
+    when: pred`${G.linkValid}`,
+    fail: pred`${misaligned(LINK, 12)}`,
     message: (c) =>
       `${show(c, F.VMCS_LINK_POINTER)} is not 4-KByte aligned (bits 11:0 = 0x${(c.lo(F.VMCS_LINK_POINTER) & 0xfff).toString(16)}); use FFFFFFFF_FFFFFFFFH for no link or a page-aligned VMCS address`,
   },
@@ -533,8 +546,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T27"],
     qualification: 4,
     group: "linkValid",
-    when: linkValid,
-    fail: (c) => beyondPhys(c, F.VMCS_LINK_POINTER),
+    when: pred`${G.linkValid}`,
+    fail: pred`${beyondPhys(LINK)}`,
     message: (c) =>
       `${show(c, F.VMCS_LINK_POINTER)} sets bits beyond the physical-address width: ${physLimit(c)}`,
   },
@@ -548,7 +561,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T28"],
     qualification: 4,
     group: "linkValid",
-    when: linkReadable,
+    when: pred`${linkReadable}`,
+    // Reads guest memory (the dword at the link pointer): stays a closure.
     fail: (c) => (linkDword(c) & ~SHADOW_INDICATOR) !== c.caps.revision,
     message: (c) =>
       `the VMCS at ${show(c, F.VMCS_LINK_POINTER)} starts with 0x${(linkDword(c) >>> 0).toString(16)}: revision identifier 0x${((linkDword(c) & ~SHADOW_INDICATOR) >>> 0).toString(16)}, but this processor uses 0x${c.caps.revision.toString(16)} (IA32_VMX_BASIC[30:0])`,
@@ -562,7 +576,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T29"],
     qualification: 4,
     group: "linkValid",
-    when: linkReadable,
+    when: pred`${linkReadable}`,
+    // Reads guest memory (the dword at the link pointer): stays a closure.
     fail: (c) => {
       const isShadow = (linkDword(c) & SHADOW_INDICATOR) !== 0;
       return isShadow !== shadowing(c);
@@ -583,12 +598,12 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T30"],
     qualification: 4,
     group: "linkValid",
-    when: (c) =>
-      c.proc_.currentVmcsPointer !== undefined &&
-      linkValid(c) &&
-      (!c.proc_.inSmm || (c.entry & ENTRY.SMM) !== 0),
-    fail: (c) =>
-      c.hi(F.VMCS_LINK_POINTER) * 0x100000000 + c.lo(F.VMCS_LINK_POINTER) === c.proc_.currentVmcsPointer,
+    when: pred`${and(
+      code`c.proc_.currentVmcsPointer !== undefined`,
+      G.linkValid,
+      code`!c.proc_.inSmm || ${entrySmm}`,
+    )}`,
+    fail: pred`${hi(LINK)} * ${0x100000000} + ${lo(LINK)} === c.proc_.currentVmcsPointer`,
     message: (c) =>
       `${show(c, F.VMCS_LINK_POINTER)} is the current VMCS itself (processor.currentVmcsPointer); the link pointer must name another VMCS or be FFFFFFFF_FFFFFFFFH`,
   },
@@ -603,10 +618,8 @@ export const guestNonRegisterChecks: readonly Check[] = [
     checklist: ["T31"],
     qualification: 4,
     group: "linkValid",
-    when: (c) => linkValid(c) && c.proc_.inSmm && (c.entry & ENTRY.SMM) === 0,
-    fail: (c) =>
-      c.lo(F.VMCS_LINK_POINTER) === c.lo(F.EXECUTIVE_VMCS_POINTER) &&
-      c.hi(F.VMCS_LINK_POINTER) === c.hi(F.EXECUTIVE_VMCS_POINTER),
+    when: pred`${G.linkValid} && c.proc_.inSmm && !${entrySmm}`,
+    fail: pred`${lo(LINK)} === ${lo(EXECUTIVE)} && ${hi(LINK)} === ${hi(EXECUTIVE)}`,
     message: (c) =>
       `${show(c, F.VMCS_LINK_POINTER)} equals the executive-VMCS pointer (${val(c, F.EXECUTIVE_VMCS_POINTER)}) on a VM entry that returns from SMM; the link pointer must name a different VMCS (or be FFFFFFFF_FFFFFFFFH)`,
   },

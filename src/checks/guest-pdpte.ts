@@ -16,11 +16,13 @@ import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import * as u64 from "../util/u64.js";
+import { G } from "./groups.js";
+import { type Code, code, hi, lo, or, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
-const { ENTRY, PROC2 } = archControls;
+const { ENTRY } = archControls;
 const { F } = archFields;
 const { CR0, CR4 } = archRegisters;
 const { hex64 } = u64;
@@ -39,12 +41,12 @@ function badPdpte(c: Ctx, lo: number, hi: number): boolean {
   return (lo & PRESENT) !== 0 && ((lo & RESERVED_LO) !== 0 || (hi & reservedHi(c)) !== 0);
 }
 
+/** The same test on the PDPTE in VMCS field f, as predicate source (src/checks/pred.ts). */
+const badPdpteField = (f: number): Code =>
+  code`(${lo(f)} & ${PRESENT}) !== 0 && ((${lo(f)} & ${RESERVED_LO}) !== 0 || (${hi(f)} & ((~0 << (c.caps.maxPhysAddr - 32)) >>> 0)) !== 0)`;
+
 /** Guest PAE paging: CR0.PG = 1, CR4.PAE = 1 and "IA-32e mode guest" = 0 (SDM 29.3.1.6). */
-const paePaging = (c: Ctx) =>
-  (c.lo(F.GUEST_CR0) & CR0.PG) !== 0 &&
-  (c.lo(F.GUEST_CR4) & CR4.PAE) !== 0 &&
-  (c.entry & ENTRY.IA32E_GUEST) === 0;
-const ept = (c: Ctx) => (c.proc2 & PROC2.EPT) !== 0;
+const paePaging = code`(${lo(F.GUEST_CR0)} & ${CR0.PG}) !== 0 && (${lo(F.GUEST_CR4)} & ${CR4.PAE}) !== 0 && (c.entry & ${ENTRY.IA32E_GUEST}) === 0`;
 
 /** Physical address of the page-directory-pointer table: guest CR3 bits 31:5. */
 const pdptBase = (c: Ctx) => (c.lo(F.GUEST_CR3) & ~0x1f) >>> 0;
@@ -68,7 +70,7 @@ export const guestPdpteChecks: readonly Check[] = [
     rule: "PAE guest without EPT: the four PDPTEs at guest CR3 must not set reserved bits when present",
     checklist: ["Q1"],
     qualification: 2,
-    when: (c) => paePaging(c) && !ept(c),
+    when: pred`${paePaging} && !${G.eptOn}`,
     fail: (c) => {
       const base = pdptBase(c);
       for (let i = 0; i < 4; i++) {
@@ -106,14 +108,9 @@ export const guestPdpteChecks: readonly Check[] = [
     rule: "PAE guest with EPT: the guest PDPTE fields must not set reserved bits when present",
     checklist: ["Q2"],
     qualification: 2,
-    when: (c) => paePaging(c) && ept(c),
-    fail: (c) => {
-      for (let i = 0; i < 4; i++) {
-        const f = PDPTR_FIELDS[i]!;
-        if (badPdpte(c, c.lo(f), c.hi(f))) return true;
-      }
-      return false;
-    },
+    when: pred`${paePaging} && ${G.eptOn}`,
+    // The loop over the four fields, unrolled into one expression.
+    fail: pred`${or(...PDPTR_FIELDS.map(badPdpteField))}`,
     message: (c) => {
       const bad: string[] = [];
       for (let i = 0; i < 4; i++) {

@@ -6,8 +6,8 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import * as u64 from "../util/u64.js";
-import * as groups from "./groups.js";
+import { G } from "./groups.js";
+import { and, type Code, code, hi, lo, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -15,29 +15,40 @@ import * as util from "./util.js";
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
 const { ENTRY } = archControls;
 const { F } = archFields;
-const { AR, arDpl, CR0, CR4, EVENT, EVENT_TYPE, RFLAGS } = archRegisters;
-const { isCanonical } = u64;
-const { guestLoadCet } = groups;
+const { AR, CR0, CR4, EVENT, EVENT_TYPE, RFLAGS } = archRegisters;
 const { show } = util;
 
+const RIP = F.GUEST_RIP!;
+const RFLAGS_F = F.GUEST_RFLAGS!;
+const CS_AR = F.GUEST_CS_AR_BYTES!;
+const SS_AR = F.GUEST_SS_AR_BYTES!;
+const CR0_F = F.GUEST_CR0!;
+const CR4_F = F.GUEST_CR4!;
+const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
+const SSP = F.GUEST_SSP!;
+
+/** "IA-32e mode guest" is 1 (for messages). */
 function ia32e(c: Ctx): boolean {
   return (c.entry & ENTRY.IA32E_GUEST) !== 0;
 }
+
+// Shared conditions as predicate source (src/checks/pred.ts).
+
+/** "IA-32e mode guest" is 1. */
+const IA32E: Code = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
 /** The guest will run 64-bit code: "IA-32e mode guest" is 1 and CS.L is 1. */
-function longCode(c: Ctx): boolean {
-  return ia32e(c) && (c.lo(F.GUEST_CS_AR_BYTES) & AR.L) !== 0;
-}
+const LONG_CODE: Code = code`${IA32E} && (${lo(CS_AR)} & ${AR.L}) !== 0`;
 /**
  * Bits 63:N identical, N the processor's linear-address width (SDM 29.3.1.4: "bits 63:N must be
- * identical"). This is one bit weaker than canonical (63:N-1): it equals canonicality at width N+1.
+ * identical"). This is one bit weaker than canonical (63:N-1): it equals canonicality at width N+1
+ * (mirrors u64.ts `isCanonical(lo, hi, linearAddressBits + 1)`: shift 64 - (N + 1) = 63 - N).
  */
-function upperBitsIdentical(c: Ctx, i: number): boolean {
-  return isCanonical(c.lo(i), c.hi(i), c.caps.linearAddressBits + 1);
-}
+const upperBitsIdentical = (i: number): Code =>
+  code`(${hi(i)} << (63 - c.caps.linearAddressBits)) >> (63 - c.caps.linearAddressBits) === (${hi(i)} | 0)`;
 /** "The guest will use FRED transitions" (SDM term): IA-32e mode guest and guest CR4.FRED = 1. */
-function fredGuest(c: Ctx): boolean {
-  return ia32e(c) && (c.hi(F.GUEST_CR4) & CR4.FRED_HI) !== 0;
-}
+const FRED_GUEST: Code = code`${IA32E} && (${hi(CR4_F)} & ${CR4.FRED_HI}) !== 0`;
+/** The DPL of access rights in field i (mirrors registers.ts `arDpl`). */
+const dpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;
 
 export const guestRipRflagsChecks: readonly Check[] = [
   // P1
@@ -48,8 +59,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RIP", "VM_ENTRY_CONTROLS", "GUEST_CS_AR_BYTES"],
     rule: 'Guest RIP bits 63:32 must be 0 unless "IA-32e mode guest" is 1 and CS.L is 1',
     checklist: ["P1"],
-    when: (c) => !longCode(c),
-    fail: (c) => c.hi(F.GUEST_RIP) !== 0,
+    when: pred`!${LONG_CODE}`,
+    fail: pred`${hi(RIP)} !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_RIP)} has bits 63:32 set but the guest does not start in 64-bit mode ("IA-32e mode guest"=${ia32e(c) ? 1 : 0}, CS.L=${(c.lo(F.GUEST_CS_AR_BYTES) >>> 13) & 1}); RIP must fit in 32 bits (e.g. 0x${c.lo(F.GUEST_RIP).toString(16)})`,
   },
@@ -62,8 +73,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RIP", "VM_ENTRY_CONTROLS", "GUEST_CS_AR_BYTES"],
     rule: "In 64-bit mode (IA-32e mode guest, CS.L=1), guest RIP bits 63:N must be identical (N = linear-address width)",
     checklist: ["P2"],
-    when: (c) => longCode(c) && c.caps.linearAddressBits < 64,
-    fail: (c) => !upperBitsIdentical(c, F.GUEST_RIP),
+    when: pred`${LONG_CODE} && c.caps.linearAddressBits < 64`,
+    fail: pred`!${upperBitsIdentical(RIP)}`,
     message: (c) =>
       `${show(c, F.GUEST_RIP)}: bits 63:${c.caps.linearAddressBits} are not all equal for a guest entering 64-bit mode (linear-address width ${c.caps.linearAddressBits})`,
   },
@@ -75,7 +86,7 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS"],
     rule: "Guest RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0",
     checklist: ["P3"],
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.RESERVED_LO) !== 0 || c.hi(F.GUEST_RFLAGS) !== 0,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.RESERVED_LO}) !== 0 || ${hi(RFLAGS_F)} !== 0`,
     message: (c) => {
       const lo = (c.lo(F.GUEST_RFLAGS) & RFLAGS.RESERVED_LO) >>> 0;
       const bits: number[] = [];
@@ -97,7 +108,7 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS"],
     rule: "Guest RFLAGS bit 1 (reserved) must be 1",
     checklist: ["P4"],
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.FIXED1) === 0,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.FIXED1}) === 0`,
     message: (c) => `${show(c, F.GUEST_RFLAGS)} has bit 1 clear; RFLAGS bit 1 is reserved and must be 1`,
   },
   // P5 (two independent conditions, split).
@@ -108,8 +119,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS", "VM_ENTRY_CONTROLS"],
     rule: 'Guest RFLAGS.VM must be 0 if "IA-32e mode guest" is 1',
     checklist: ["P5"],
-    when: ia32e,
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.VM) !== 0,
+    when: pred`${IA32E}`,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.VM}) !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_RFLAGS)} has VM=1 (bit 17) but "IA-32e mode guest" is 1: virtual-8086 mode does not exist in IA-32e mode`,
   },
@@ -120,8 +131,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS", "GUEST_CR0"],
     rule: "Guest RFLAGS.VM must be 0 if guest CR0.PE is 0",
     checklist: ["P5"],
-    when: (c) => (c.lo(F.GUEST_CR0) & CR0.PE) === 0,
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.VM) !== 0,
+    when: pred`(${lo(CR0_F)} & ${CR0.PE}) === 0`,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.VM}) !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_RFLAGS)} has VM=1 (bit 17) but ${show(c, F.GUEST_CR0)} has PE=0: virtual-8086 mode needs protected mode`,
   },
@@ -133,10 +144,11 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "Guest RFLAGS.IF must be 1 when injecting an external interrupt",
     checklist: ["P6"],
-    when: (c) =>
-      (c.lo(F.VM_ENTRY_INTR_INFO_FIELD) & EVENT.VALID) !== 0 &&
-      ((c.lo(F.VM_ENTRY_INTR_INFO_FIELD) >>> EVENT.TYPE_SHIFT) & 7) === EVENT_TYPE.EXT_INTR,
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.IF) === 0,
+    when: pred`${and(
+      code`(${lo(INFO)} & ${EVENT.VALID}) !== 0`,
+      code`((${lo(INFO)} >>> ${EVENT.TYPE_SHIFT}) & 7) === ${EVENT_TYPE.EXT_INTR}`,
+    )}`,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.IF}) === 0`,
     message: (c) =>
       `${show(c, F.GUEST_RFLAGS)} has IF=0 (bit 9) while injecting external interrupt vector ${c.lo(F.VM_ENTRY_INTR_INFO_FIELD) & 0xff} (${show(c, F.VM_ENTRY_INTR_INFO_FIELD)}); set RFLAGS.IF or inject later (interrupt-window exiting)`,
   },
@@ -150,8 +162,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     fields: ["GUEST_RFLAGS", "GUEST_SS_AR_BYTES", "GUEST_CR4", "VM_ENTRY_CONTROLS"],
     rule: "If the guest will use FRED transitions and SS.DPL is 3, guest RFLAGS.IOPL must be 0",
     checklist: ["P7"],
-    when: (c) => fredGuest(c) && arDpl(c.lo(F.GUEST_SS_AR_BYTES)) === 3,
-    fail: (c) => (c.lo(F.GUEST_RFLAGS) & RFLAGS.IOPL) !== 0,
+    when: pred`${FRED_GUEST} && ${dpl(SS_AR)} === 3`,
+    fail: pred`(${lo(RFLAGS_F)} & ${RFLAGS.IOPL}) !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_RFLAGS)} has IOPL=${(c.lo(F.GUEST_RFLAGS) >>> 12) & 3} with SS.DPL=3 in a guest that will use FRED transitions (IA-32e mode guest, CR4.FRED=1); IOPL must be 0`,
   },
@@ -165,8 +177,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     rule: 'With "load CET state", guest SSP bits 1:0 must be 0',
     checklist: ["P8"],
     group: "guestLoadCet",
-    when: guestLoadCet,
-    fail: (c) => (c.lo(F.GUEST_SSP) & 3) !== 0,
+    when: pred`${G.guestLoadCet}`,
+    fail: pred`(${lo(SSP)} & 3) !== 0`,
     message: (c) =>
       `${show(c, F.GUEST_SSP)} has bits 1:0 = ${c.lo(F.GUEST_SSP) & 3} while "load CET state" is 1; the shadow-stack pointer must be 4-byte aligned`,
   },
@@ -178,8 +190,8 @@ export const guestRipRflagsChecks: readonly Check[] = [
     rule: 'With "load CET state", guest SSP bits 63:N must be identical (N = linear-address width)',
     checklist: ["P9"],
     group: "guestLoadCet",
-    when: (c) => guestLoadCet(c) && c.caps.linearAddressBits < 64,
-    fail: (c) => !upperBitsIdentical(c, F.GUEST_SSP),
+    when: pred`${G.guestLoadCet} && c.caps.linearAddressBits < 64`,
+    fail: pred`!${upperBitsIdentical(SSP)}`,
     message: (c) =>
       `${show(c, F.GUEST_SSP)}: bits 63:${c.caps.linearAddressBits} are not all equal while "load CET state" is 1 (linear-address width ${c.caps.linearAddressBits})`,
   },

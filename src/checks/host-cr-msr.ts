@@ -33,7 +33,8 @@ import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import * as u64 from "../util/u64.js";
-import * as groups from "./groups.js";
+import { G } from "./groups.js";
+import { type Code, canonical, code, hi, lo, misaligned, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -42,18 +43,8 @@ import * as util from "./util.js";
 const { EXIT, EXIT2 } = archControls;
 const { F } = archFields;
 const { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
-const { hex64, isCanonical } = u64;
-const { hostLoadCet, hostLoadFred } = groups;
-const {
-  bitList,
-  canonical,
-  eferValidLo,
-  eferValidText,
-  hostAddrSpaceSize,
-  physLimit,
-  show,
-  supportsIntel64,
-} = util;
+const { hex64 } = u64;
+const { bitList, eferValidLo, eferValidText, hostAddrSpaceSize, physLimit, show } = util;
 
 /** CR0 bits exempt from the host fixed-bit check (SDM 29.2.2 footnote: NW and CD are never checked). */
 const CR0_UNCHECKED = CR0.NW | CR0.CD;
@@ -64,15 +55,21 @@ const CR3_LAM_HI = 3 << 29;
 /** Memory types valid in a PAT entry, as a bit set over 0..7: UC(0) WC(1) WT(4) WP(5) WB(6) UC-(7). */
 const PAT_TYPES = 0xf3;
 
+/** A PAT entry (one byte) that is not a valid memory type (message). */
 function patByteBad(b: number): boolean {
   return b > 7 || ((PAT_TYPES >>> b) & 1) === 0;
 }
 
-function patBad(lo: number, hi: number): boolean {
-  for (let s = 0; s < 32; s += 8)
-    if (patByteBad((lo >>> s) & 0xff) || patByteBad((hi >>> s) & 0xff)) return true;
-  return false;
-}
+/**
+ * Four PAT entries (one 32-bit half of IA32_PAT) hold an invalid memory type: some byte is above 7 (bits 7:3
+ * set), or is 2 or 3 (bit 1 set, bit 2 clear: `x & ~(x >>> 1)` puts bit 1 and NOT bit 2 of each byte
+ * together at its bit 1). Byte-parallel form of `patByteBad` over PAT_TYPES = 0xf3 (invalid: 2, 3, > 7).
+ */
+const patHalfBad = (x: Code): Code =>
+  code`(${x} & 0xf8f8f8f8) !== 0 || (${x} & ~(${x} >>> 1) & 0x02020202) !== 0`;
+
+// The bits a fixed-bit violation reports (messages); `cr0Bad`/`cr4Bad` below are the same computations as
+// predicate source.
 
 function cr0MustBe1(c: Ctx): number {
   return c.caps.cr0Fixed0 & ~c.lo(F.HOST_CR0) & ~CR0_UNCHECKED;
@@ -87,11 +84,21 @@ function cr4MustBe0(c: Ctx): number {
   return c.lo(F.HOST_CR4) & ~c.caps.cr4Fixed1;
 }
 
+/** cr0MustBe1 | cr0MustBe0 | bits 63:32 outside IA32_VMX_CR0_FIXED1, as predicate source (non-zero = bad). */
+const cr0Bad = code`(c.caps.cr0Fixed0 & ~${lo(F.HOST_CR0!)} & ~${CR0_UNCHECKED}) | (${lo(F.HOST_CR0!)} & ~c.caps.cr0Fixed1 & ~${CR0_UNCHECKED}) | (${hi(F.HOST_CR0!)} & ~c.caps.cr0Fixed1Hi)`;
+/** cr4MustBe1 | cr4MustBe0 | bits 63:32 outside IA32_VMX_CR4_FIXED1, as predicate source (non-zero = bad). */
+const cr4Bad = code`(c.caps.cr4Fixed0 & ~${lo(F.HOST_CR4!)}) | (${lo(F.HOST_CR4!)} & ~c.caps.cr4Fixed1) | (${hi(F.HOST_CR4!)} & ~c.caps.cr4Fixed1Hi)`;
+
 /** Bits 63:0 of CR3 that must be 0: bits 63:52 and 51:MAXPHYADDR (high half), except LAM bits 62:61. */
 function cr3ReservedHi(c: Ctx): number {
   const lam = c.caps.lam ? CR3_LAM_HI : 0;
   return c.hi(F.HOST_CR3) & c.caps.physReservedHi & ~lam;
 }
+/** cr3ReservedHi as predicate source. */
+const cr3Reserved = code`${hi(F.HOST_CR3!)} & c.caps.physReservedHi & ~(c.caps.lam ? ${CR3_LAM_HI} : 0)`;
+
+/** The "host address-space size" exit control is 1 (mirrors util.ts `hostAddrSpaceSize`). */
+const hass = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
 
 /** "bits a, b must be 1/0" text for the lo/hi halves of a fixed-bit violation. */
 function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
@@ -102,8 +109,8 @@ function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
   return parts.join("; ");
 }
 
-const loadCet = hostLoadCet;
-const loadFred = hostLoadFred;
+const loadCet = pred`${G.hostLoadCet}`;
+const loadFred = pred`${G.hostLoadFred}`;
 
 /** The three FRED stack-pointer MSRs of one kind, as per-register checks (names are built once). */
 function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string): Check[] {
@@ -124,7 +131,7 @@ function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string):
         checklist: [checklist],
         group: "hostLoadFred",
         when: loadFred,
-        fail: (c) => !canonical(c, i),
+        fail: pred`!${canonical(i)}`,
         message: (c) =>
           `${show(c, i)} is not canonical for a ${c.caps.linearAddressBits}-bit linear-address width while "load FRED" is 1; bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
       },
@@ -137,7 +144,7 @@ function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string):
         checklist: [checklist],
         group: "hostLoadFred",
         when: loadFred,
-        fail: (c) => (c.lo(i) & mask) !== 0,
+        fail: pred`${misaligned(i, align)}`,
         message: (c) =>
           `${show(c, i)} is not ${bytes}-byte aligned while "load FRED" is 1; bits ${align - 1}:0 must be 0 (e.g. ${hex64(c.lo(i) & ~mask, c.hi(i))})`,
       },
@@ -154,7 +161,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_CR0"],
     rule: "The host CR0 field must not set any bit to a value not supported in VMX operation (IA32_VMX_CR0_FIXED0/1; NW and CD are not checked)",
     checklist: ["H1"],
-    fail: (c) => (cr0MustBe1(c) | cr0MustBe0(c) | (c.hi(F.HOST_CR0) & ~c.caps.cr0Fixed1Hi)) !== 0,
+    fail: pred`${cr0Bad} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_CR0)} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=0x${(c.caps.cr0Fixed0 >>> 0).toString(16)}, FIXED1=0x${(c.caps.cr0Fixed1 >>> 0).toString(16)}): ${fixedText(cr0MustBe1(c), cr0MustBe0(c), c.hi(F.HOST_CR0) & ~c.caps.cr0Fixed1Hi)}`,
   },
@@ -165,7 +172,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_CR4"],
     rule: "The host CR4 field must not set any bit to a value not supported in VMX operation (IA32_VMX_CR4_FIXED0/1)",
     checklist: ["H2"],
-    fail: (c) => (cr4MustBe1(c) | cr4MustBe0(c) | (c.hi(F.HOST_CR4) & ~c.caps.cr4Fixed1Hi)) !== 0,
+    fail: pred`${cr4Bad} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_CR4)} violates the VMX fixed bits (IA32_VMX_CR4_FIXED0=0x${(c.caps.cr4Fixed0 >>> 0).toString(16)}, FIXED1=${hex64(c.caps.cr4Fixed1, c.caps.cr4Fixed1Hi)}): ${fixedText(cr4MustBe1(c), cr4MustBe0(c), c.hi(F.HOST_CR4) & ~c.caps.cr4Fixed1Hi)}`,
   },
@@ -176,7 +183,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_CR4", "HOST_CR0"],
     rule: "If host CR4.CET (bit 23) is 1, host CR0.WP (bit 16) must be 1",
     checklist: ["H3"],
-    fail: (c) => (c.lo(F.HOST_CR4) & CR4.CET) !== 0 && (c.lo(F.HOST_CR0) & CR0.WP) === 0,
+    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.CET}) !== 0 && (${lo(F.HOST_CR0!)} & ${CR0.WP}) === 0`,
     message: (c) =>
       `host CR4.CET=1 (${show(c, F.HOST_CR4)}) but CR0.WP=0 (${show(c, F.HOST_CR0)}); set CR0.WP (bit 16) or clear CR4.CET (bit 23)`,
   },
@@ -187,8 +194,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_CR3"],
     rule: "Host CR3 bits 63:52 and bits 51:32 beyond the physical-address width must be 0 (bits 62:61 allowed with LAM)",
     checklist: ["H4"],
-    when: supportsIntel64,
-    fail: (c) => cr3ReservedHi(c) !== 0,
+    when: pred`${G.intel64}`,
+    fail: pred`${cr3Reserved} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_CR3)} sets reserved ${bitList(cr3ReservedHi(c), 32)}: ${physLimit(c)}${c.caps.flags.has("lam") ? " (bits 62:61 are LAM_U57/LAM_U48 and may be 1)" : ""}`,
   },
@@ -199,8 +206,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_SYSENTER_ESP"],
     rule: "The host IA32_SYSENTER_ESP field must contain a canonical address",
     checklist: ["H5"],
-    when: supportsIntel64,
-    fail: (c) => !canonical(c, F.HOST_IA32_SYSENTER_ESP),
+    when: pred`${G.intel64}`,
+    fail: pred`!${canonical(F.HOST_IA32_SYSENTER_ESP!)}`,
     message: (c) =>
       `${show(c, F.HOST_IA32_SYSENTER_ESP)} is not canonical: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -211,8 +218,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_SYSENTER_EIP"],
     rule: "The host IA32_SYSENTER_EIP field must contain a canonical address",
     checklist: ["H6"],
-    when: supportsIntel64,
-    fail: (c) => !canonical(c, F.HOST_IA32_SYSENTER_EIP),
+    when: pred`${G.intel64}`,
+    fail: pred`!${canonical(F.HOST_IA32_SYSENTER_EIP!)}`,
     message: (c) =>
       `${show(c, F.HOST_IA32_SYSENTER_EIP)} is not canonical: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -225,7 +232,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H7"],
     group: "hostLoadCet",
     when: loadCet,
-    fail: (c) => (c.lo(F.HOST_S_CET) & CET_CTL.RESERVED) !== 0,
+    fail: pred`(${lo(F.HOST_S_CET!)} & ${CET_CTL.RESERVED}) !== 0`,
     message: (c) =>
       `${show(c, F.HOST_S_CET)} sets reserved ${bitList(c.lo(F.HOST_S_CET) & CET_CTL.RESERVED)} of IA32_S_CET while "load CET state" is 1; bits 9:6 must be 0`,
   },
@@ -238,8 +245,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H7"],
     group: "hostLoadCet",
     when: loadCet,
-    fail: (c) =>
-      (c.lo(F.HOST_S_CET) & (CET_CTL.SUPPRESS | CET_CTL.TRACKER)) === (CET_CTL.SUPPRESS | CET_CTL.TRACKER),
+    fail: pred`(${lo(F.HOST_S_CET!)} & ${CET_CTL.SUPPRESS | CET_CTL.TRACKER}) === ${CET_CTL.SUPPRESS | CET_CTL.TRACKER}`,
     message: (c) =>
       `${show(c, F.HOST_S_CET)} sets both SUPPRESS (bit 10) and TRACKER/WAIT_FOR_ENDBRANCH (bit 11) while "load CET state" is 1; clear one of them`,
   },
@@ -252,7 +258,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H9"],
     group: "hostLoadCet",
     when: loadCet,
-    fail: (c) => (c.lo(F.HOST_SSP) & 3) !== 0,
+    fail: pred`${misaligned(F.HOST_SSP!, 2)}`,
     message: (c) =>
       `${show(c, F.HOST_SSP)} has bits 1:0 = ${c.lo(F.HOST_SSP) & 3} while "load CET state" is 1; the shadow-stack pointer must be 4-byte aligned (bits 1:0 = 0)`,
   },
@@ -265,7 +271,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H11"],
     group: "hostLoadCet",
     when: loadCet,
-    fail: (c) => !canonical(c, F.HOST_INTR_SSP_TABLE),
+    fail: pred`!${canonical(F.HOST_INTR_SSP_TABLE!)}`,
     message: (c) =>
       `${show(c, F.HOST_INTR_SSP_TABLE)} is not canonical while "load CET state" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -276,11 +282,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_PERF_GLOBAL_CTRL", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_PERF_GLOBAL_CTRL" is 1, the host IA32_PERF_GLOBAL_CTRL field must not set reserved bits',
     checklist: ["H12"],
-    when: (c) => (c.exit & EXIT.LOAD_PERF_GLOBAL_CTRL) !== 0,
-    fail: (c) =>
-      ((c.lo(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidLo) |
-        (c.hi(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidHi)) !==
-      0,
+    when: pred`(c.exit & ${EXIT.LOAD_PERF_GLOBAL_CTRL}) !== 0`,
+    fail: pred`((${lo(F.HOST_IA32_PERF_GLOBAL_CTRL!)} & ~c.caps.perfGlobalCtrlValidLo) | (${hi(F.HOST_IA32_PERF_GLOBAL_CTRL!)} & ~c.caps.perfGlobalCtrlValidHi)) !== 0`,
     message: (c) => {
       const lo = c.lo(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidLo;
       const hi = c.hi(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidHi;
@@ -295,8 +298,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_PAT", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_PAT" is 1, each byte of the host IA32_PAT field must be 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-)',
     checklist: ["H13"],
-    when: (c) => (c.exit & EXIT.LOAD_PAT) !== 0,
-    fail: (c) => patBad(c.lo(F.HOST_IA32_PAT), c.hi(F.HOST_IA32_PAT)),
+    when: pred`(c.exit & ${EXIT.LOAD_PAT}) !== 0`,
+    fail: pred`${patHalfBad(lo(F.HOST_IA32_PAT!))} || ${patHalfBad(hi(F.HOST_IA32_PAT!))}`,
     message: (c) => {
       const bad: string[] = [];
       for (let e = 0; e < 8; e++) {
@@ -313,9 +316,10 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, the host IA32_EFER field must not set reserved bits (only SCE, LME, LMA and, with execute-disable support, NXE are defined)',
     checklist: ["H14"],
-    when: (c) => (c.exit & EXIT.LOAD_EFER) !== 0,
+    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
     // NXE is reserved without execute-disable support (Bochs efer_suppmask; kvm-unit-tests test_efer).
-    fail: (c) => ((c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c)) | c.hi(F.HOST_IA32_EFER)) !== 0,
+    // c.caps.eferValidLo is util.ts `eferValidLo`.
+    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ~c.caps.eferValidLo) | ${hi(F.HOST_IA32_EFER!)}) !== 0`,
     message: (c) => {
       const lo = c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c);
       const hi = c.hi(F.HOST_IA32_EFER);
@@ -330,8 +334,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, host IA32_EFER.LMA must equal the "host address-space size" exit control',
     checklist: ["H15"],
-    when: (c) => (c.exit & EXIT.LOAD_EFER) !== 0,
-    fail: (c) => ((c.lo(F.HOST_IA32_EFER) & EFER.LMA) !== 0) !== hostAddrSpaceSize(c),
+    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
+    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ${EFER.LMA}) !== 0) !== ${hass}`,
     message: (c) =>
       `${show(c, F.HOST_IA32_EFER)} has LMA (bit 10) = ${(c.lo(F.HOST_IA32_EFER) >>> 10) & 1} but "host address-space size" is ${hostAddrSpaceSize(c) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
   },
@@ -342,8 +346,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, host IA32_EFER.LME must equal the "host address-space size" exit control',
     checklist: ["H15"],
-    when: (c) => (c.exit & EXIT.LOAD_EFER) !== 0,
-    fail: (c) => ((c.lo(F.HOST_IA32_EFER) & EFER.LME) !== 0) !== hostAddrSpaceSize(c),
+    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
+    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ${EFER.LME}) !== 0) !== ${hass}`,
     message: (c) =>
       `${show(c, F.HOST_IA32_EFER)} has LME (bit 8) = ${(c.lo(F.HOST_IA32_EFER) >>> 8) & 1} but "host address-space size" is ${hostAddrSpaceSize(c) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
   },
@@ -354,8 +358,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_PKRS", "VM_EXIT_CONTROLS"],
     rule: 'If "load PKRS" is 1, bits 63:32 of the host IA32_PKRS field must be 0',
     checklist: ["H16"],
-    when: (c) => (c.exit & EXIT.LOAD_PKRS) !== 0,
-    fail: (c) => c.hi(F.HOST_IA32_PKRS) !== 0,
+    when: pred`(c.exit & ${EXIT.LOAD_PKRS}) !== 0`,
+    fail: pred`${hi(F.HOST_IA32_PKRS!)} !== 0`,
     message: (c) =>
       `${show(c, F.HOST_IA32_PKRS)} has bits 63:32 set while "load PKRS" is 1; IA32_PKRS has only 32 bits (bits 63:32 must be 0)`,
   },
@@ -368,7 +372,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H17"],
     group: "hostLoadFred",
     when: loadFred,
-    fail: (c) => (c.lo(F.HOST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED) !== 0,
+    fail: pred`(${lo(F.HOST_IA32_FRED_CONFIG!)} & ${FRED_CONFIG_RESERVED}) !== 0`,
     message: (c) =>
       `${show(c, F.HOST_IA32_FRED_CONFIG)} sets reserved ${bitList(c.lo(F.HOST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
   },
@@ -382,8 +386,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     group: "hostLoadFred",
     when: loadFred,
     // Canonicality depends only on bits 63:47 (or 63:56), so the low 12 control bits do not matter.
-    fail: (c) =>
-      !isCanonical(c.lo(F.HOST_IA32_FRED_CONFIG), c.hi(F.HOST_IA32_FRED_CONFIG), c.caps.linearAddressBits),
+    fail: pred`!${canonical(F.HOST_IA32_FRED_CONFIG!)}`,
     message: (c) =>
       `${show(c, F.HOST_IA32_FRED_CONFIG)} holds a non-canonical entry point while "load FRED" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   },
@@ -396,11 +399,8 @@ export const hostCrMsrChecks: readonly Check[] = [
     fields: ["HOST_IA32_SPEC_CTRL", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_SPEC_CTRL" (secondary exit control 2) is 1, the host IA32_SPEC_CTRL field must not set bits WRMSR would reject',
     checklist: ["H20"],
-    when: (c) => (c.exit2 & EXIT2.LOAD_SPEC_CTRL) !== 0,
-    fail: (c) =>
-      ((c.lo(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidLo) |
-        (c.hi(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidHi)) !==
-      0,
+    when: pred`(c.exit2 & ${EXIT2.LOAD_SPEC_CTRL}) !== 0`,
+    fail: pred`((${lo(F.HOST_IA32_SPEC_CTRL!)} & ~c.caps.specCtrlValidLo) | (${hi(F.HOST_IA32_SPEC_CTRL!)} & ~c.caps.specCtrlValidHi)) !== 0`,
     message: (c) => {
       const lo = c.lo(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidLo;
       const hi = c.hi(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidHi;

@@ -8,13 +8,18 @@
  * that Intel CPUs ignore CR4.LA57 (`is_noncanonical_base_address`).
  */
 import * as archFields from "../arch/fields.js";
+import { G } from "./groups.js";
+import { canonical, lo, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
 const { F } = archFields;
-const { canonical, hostAddrSpaceSize, show, supportsIntel64 } = util;
+const { show } = util;
+
+/** "Host address-space size" VM-exit control (bit 9). */
+const HASS = 1 << 9;
 
 const SELECTORS = ["CS", "SS", "DS", "ES", "FS", "GS", "TR"] as const;
 
@@ -28,7 +33,7 @@ function selectorRplTi(seg: (typeof SELECTORS)[number]): Check {
     fields: [name],
     rule: `In the host ${seg} selector field, RPL (bits 1:0) and TI (bit 2) must be 0`,
     checklist: ["S1"],
-    fail: (c) => (c.lo(i) & 7) !== 0,
+    fail: pred`(${lo(i)} & 7) !== 0`,
     message: (c) =>
       `${show(c, i)} has RPL=${c.lo(i) & 3} and TI=${(c.lo(i) >>> 2) & 1}; the host ${seg} selector must have RPL 0 and TI 0 (a GDT selector such as 0x${(c.lo(i) & ~7).toString(16)})`,
   };
@@ -44,8 +49,8 @@ function baseCanonical(reg: "FS" | "GS" | "GDTR" | "IDTR" | "TR"): Check {
     fields: [name],
     rule: `The host ${reg} base-address field must contain a canonical address`,
     checklist: ["S5"],
-    when: supportsIntel64,
-    fail: (c: Ctx) => !canonical(c, i),
+    when: pred`${G.intel64}`,
+    fail: pred`!${canonical(i)}`,
     message: (c: Ctx) =>
       `${show(c, i)} is not canonical: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
   };
@@ -60,7 +65,7 @@ export const hostSegmentsChecks: readonly Check[] = [
     fields: ["HOST_CS_SELECTOR"],
     rule: "The host CS selector field must not be 0000H",
     checklist: ["S2"],
-    fail: (c) => c.lo(F.HOST_CS_SELECTOR) === 0,
+    fail: pred`${lo(F.HOST_CS_SELECTOR!)} === 0`,
     message: () =>
       "HOST_CS_SELECTOR=0x0: the host CS selector must not be null (use the host's kernel code selector)",
   },
@@ -71,7 +76,7 @@ export const hostSegmentsChecks: readonly Check[] = [
     fields: ["HOST_TR_SELECTOR"],
     rule: "The host TR selector field must not be 0000H",
     checklist: ["S3"],
-    fail: (c) => c.lo(F.HOST_TR_SELECTOR) === 0,
+    fail: pred`${lo(F.HOST_TR_SELECTOR!)} === 0`,
     message: () =>
       "HOST_TR_SELECTOR=0x0: the host TR selector must not be null (use the host's TSS selector)",
   },
@@ -82,8 +87,8 @@ export const hostSegmentsChecks: readonly Check[] = [
     fields: ["HOST_SS_SELECTOR", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, the host SS selector field must not be 0000H',
     checklist: ["S4"],
-    when: (c) => !hostAddrSpaceSize(c),
-    fail: (c) => c.lo(F.HOST_SS_SELECTOR) === 0,
+    when: pred`(c.exit & ${HASS}) === 0`,
+    fail: pred`${lo(F.HOST_SS_SELECTOR!)} === 0`,
     message: () =>
       'HOST_SS_SELECTOR=0x0 with "host address-space size" 0: a 32-bit host needs a non-null SS (a null SS is allowed only for a 64-bit host)',
   },

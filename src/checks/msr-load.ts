@@ -21,6 +21,7 @@ import * as archRegisters from "../arch/registers.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
 import * as groups from "./groups.js";
+import { pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
@@ -30,11 +31,13 @@ const { F } = archFields;
 const { CR0, EFER, MSR } = archRegisters;
 const { hex: h, hex64, isCanonical } = u64;
 const { Memory } = memoryModule;
-const { entryMsrLoad } = groups;
+const { G } = groups;
 
 const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
 const FIELDS = ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"];
+/** The VM-entry MSR-load list is not empty (the group's gate, as predicate source). */
+const HAS_ENTRIES = pred`${G.entryMsrLoad}`;
 
 const IA32_SPEC_CTRL = 0x48;
 const IA32_SYSENTER_ESP = 0x175;
@@ -92,7 +95,8 @@ function msrCheck(
     rule,
     checklist: [checklist],
     group: "entryMsrLoad",
-    when: entryMsrLoad,
+    when: HAS_ENTRIES,
+    // A closure: the entries are read from memory (c.mem) in a loop, which predicate source cannot do.
     fail: (c) => firstFailing(c, entry) !== 0,
     entryIndex: (c) => firstFailing(c, entry),
     message: (c) =>

@@ -20,6 +20,7 @@ import { hex as h } from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
 import * as entryControls from "./entry-controls.js";
 import * as groups from "./groups.js";
+import { beyondPhys, type Code, code, hi, lo, misaligned, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
@@ -29,9 +30,9 @@ const { ENTRY } = archControls;
 const { F } = archFields;
 const { ACTIVITY, EVENT_TYPE } = archRegisters;
 const { Memory } = memoryModule;
-const { describeEvent, eventType, eventValid, eventVector } = entryControls;
-const { smmReturn } = groups;
-const { beyondPhys, misaligned, physLimit, show } = util;
+const { describeEvent, eventTypeCode, eventVectorCode } = entryControls;
+const { G } = groups;
+const { physLimit, show } = util;
 
 const EXEC = F.EXECUTIVE_VMCS_POINTER!;
 const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
@@ -39,9 +40,15 @@ const ACT = F.GUEST_ACTIVITY_STATE!;
 
 const execPtr = (c: Ctx): number => Memory.addr(c.lo(EXEC), c.hi(EXEC));
 const vmxonPtr = (c: Ctx): number => c.proc_.vmxonPointer ?? 0;
-/** The executive-VMCS pointer is the VMXON pointer: the entry remains in VMX root operation. */
-const toRoot = (c: Ctx): boolean => execPtr(c) === vmxonPtr(c);
-const execPtrValid = (c: Ctx): boolean => !misaligned(c, EXEC, 12) && !beyondPhys(c, EXEC);
+/**
+ * The executive-VMCS pointer is the VMXON pointer: the entry remains in VMX root operation. Predicate source
+ * for `execPtr(c) === vmxonPtr(c)` (the address as memory.ts `Memory.addr` forms it).
+ */
+const toRoot: Code = code`${hi(EXEC)} * 4294967296 + (${lo(EXEC)} >>> 0) === (c.proc_.vmxonPointer ?? 0)`;
+/** The executive-VMCS pointer is 4-KByte aligned and within the physical-address width. */
+const execPtrValid: Code = code`!${misaligned(EXEC, 12)} && !${beyondPhys(EXEC)}`;
+const execPtrValidFn = pred`${execPtrValid}`;
+const SMM_RETURN = pred`${G.smmReturn}`;
 
 export const smmChecks: readonly Check[] = [
   {
@@ -52,8 +59,8 @@ export const smmChecks: readonly Check[] = [
     rule: "On a VM entry that returns from SMM, bits 11:0 of the executive-VMCS pointer must be 0 (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: smmReturn,
-    fail: (c) => misaligned(c, EXEC, 12),
+    when: SMM_RETURN,
+    fail: pred`${misaligned(EXEC, 12)}`,
     message: (c) =>
       `${show(c, EXEC)} is not 4-KByte aligned (bits 11:0 = ${h(c.lo(EXEC) & 0xfff)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
@@ -66,8 +73,8 @@ export const smmChecks: readonly Check[] = [
     rule: "On a VM entry that returns from SMM, the executive-VMCS pointer must not set bits beyond the physical-address width (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: smmReturn,
-    fail: (c) => beyondPhys(c, EXEC),
+    when: SMM_RETURN,
+    fail: pred`${beyondPhys(EXEC)}`,
     message: (c) =>
       `${show(c, EXEC)} sets bits beyond the physical-address width (${physLimit(c)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
@@ -80,9 +87,10 @@ export const smmChecks: readonly Check[] = [
     rule: "On a VM entry that returns from SMM, the 32 bits at the executive-VMCS pointer must be the VMCS revision identifier (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: smmReturn,
-    // Read only through a well-formed pointer; a malformed one is reported by the two checks above.
-    fail: (c) => execPtrValid(c) && c.mem.read32(execPtr(c)) !== c.caps.revision,
+    when: SMM_RETURN,
+    // Read only through a well-formed pointer; a malformed one is reported by the two checks above. A closure:
+    // it reads memory (c.mem), which predicate source cannot.
+    fail: (c) => execPtrValidFn(c) && c.mem.read32(execPtr(c)) !== c.caps.revision,
     message: (c) =>
       `memory at ${show(c, EXEC)} holds ${h(c.mem.read32(execPtr(c)))}, not the VMCS revision identifier ${h(c.caps.revision)}${c.mem.read32(execPtr(c)) >>> 31 ? " (bit 31, the shadow-VMCS indicator, is set)" : ""}: VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
@@ -95,8 +103,8 @@ export const smmChecks: readonly Check[] = [
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 0 into VMX non-root operation, the executive VMCS must be launched (VMfailValid 17)',
     checklist: ["SM2"],
     group: "smmReturn",
-    when: (c) => smmReturn(c) && (c.entry & ENTRY.DEACT_DUAL_MONITOR) === 0 && execPtrValid(c),
-    fail: (c) => !toRoot(c) && c.proc_.executiveVmcsLaunchState === "clear",
+    when: pred`${G.smmReturn} && (c.entry & ${ENTRY.DEACT_DUAL_MONITOR}) === 0 && ${execPtrValid}`,
+    fail: pred`!${toRoot} && c.proc_.executiveVmcsLaunchState === "clear"`,
     message: (c) =>
       `the executive VMCS at ${show(c, EXEC)} (not the VMXON pointer ${h(vmxonPtr(c))}) has launch state clear (processor.executiveVmcsLaunchState): VMfailValid, error 17 (VM entry with non-launched executive VMCS)`,
     error: 17,
@@ -109,8 +117,8 @@ export const smmChecks: readonly Check[] = [
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 1, the executive-VMCS pointer must be the VMXON pointer (VMfailValid 18)',
     checklist: ["SM3"],
     group: "smmReturn",
-    when: (c) => smmReturn(c) && (c.entry & ENTRY.DEACT_DUAL_MONITOR) !== 0 && execPtrValid(c),
-    fail: (c) => !toRoot(c),
+    when: pred`${G.smmReturn} && (c.entry & ${ENTRY.DEACT_DUAL_MONITOR}) !== 0 && ${execPtrValid}`,
+    fail: pred`!${toRoot}`,
     message: (c) =>
       `"deactivate dual-monitor treatment" is 1 but ${show(c, EXEC)} is not the VMXON pointer ${h(vmxonPtr(c))} (processor.vmxonPointer): VMfailValid, error 18 (executive-VMCS pointer not VMXON pointer)`,
     error: 18,
@@ -123,8 +131,8 @@ export const smmChecks: readonly Check[] = [
     rule: "On a VM entry that returns from SMM to VMX root operation (executive-VMCS pointer = VMXON pointer), the only injectable event is other event with vector 0 (pending MTF VM exit)",
     checklist: ["SM5"],
     group: "smmReturn",
-    when: (c) => smmReturn(c) && eventValid(c),
-    fail: (c) => toRoot(c) && (eventType(c) !== EVENT_TYPE.OTHER || eventVector(c) !== 0),
+    when: pred`${G.smmReturn} && ${G.eventValid}`,
+    fail: pred`${toRoot} && (${eventTypeCode} !== ${EVENT_TYPE.OTHER} || ${eventVectorCode} !== 0)`,
     message: (c) =>
       `VM_ENTRY_INTR_INFO_FIELD=${describeEvent(c.lo(INFO))} but the entry stays in VMX root operation (${show(c, EXEC)} is the VMXON pointer); inject nothing or only type 7 vector 0 (pending MTF VM exit)`,
   },
@@ -136,8 +144,8 @@ export const smmChecks: readonly Check[] = [
     rule: "On a VM entry that returns from SMM to VMX root operation, the activity state must not be wait-for-SIPI",
     checklist: ["SM6"],
     group: "smmReturn",
-    when: smmReturn,
-    fail: (c) => toRoot(c) && c.lo(ACT) === ACTIVITY.WAIT_FOR_SIPI,
+    when: SMM_RETURN,
+    fail: pred`${toRoot} && ${lo(ACT)} === ${ACTIVITY.WAIT_FOR_SIPI}`,
     message: (c) =>
       `GUEST_ACTIVITY_STATE=3 (wait-for-SIPI) while the entry stays in VMX root operation (${show(c, EXEC)} is the VMXON pointer); use active (0) or HLT (1)`,
   },

@@ -42,9 +42,13 @@ export function physLimit(c: Ctx): string {
 
 /** Bit list of a 32-bit mask, e.g. "bits 3, 5". */
 export function bitList(mask: number, offset = 0): string {
-  const out: number[] = [];
-  for (let b = 0; b < 32; b++) if ((mask >>> b) & 1) out.push(b + offset);
-  return out.length === 1 ? `bit ${out[0]}` : `bits ${out.join(", ")}`;
+  let list = "";
+  let count = 0;
+  for (let b = 0; b < 32; b++)
+    if ((mask >>> b) & 1) {
+      list += count++ ? `, ${b + offset}` : `${b + offset}`;
+    }
+  return count === 1 ? `bit ${list}` : `bits ${list}`;
 }
 
 /**

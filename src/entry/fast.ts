@@ -1,90 +1,495 @@
 /**
- * The fast path (design.md "Speed"), derived from the registry rather than written twice: the checks are
- * compiled into chunked straight-line functions with one monomorphic call site per predicate, so V8 can
- * inline the small `when`/`fail` closures. Consecutive checks that share a `group` (src/checks/groups.ts) sit
- * behind one evaluation of the group's gate, so a feature that is off costs one test, not one per check.
- * Output is the list of failing check indices in a preallocated Int32Array: no allocation when nothing
- * fails. Falls back to a plain loop where code generation is not allowed (e.g. a browser with a strict
- * Content-Security-Policy).
+ * The fast path (design.md "Speed"), derived from the registry rather than written twice.
+ *
+ * 1. Compiled runner: one straight-line function. Predicates written with `pred` (src/checks/pred.ts) are
+ *    pasted in as source over one local `v` (the VMCS slots); plain closures are called from chunks of a few
+ *    checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
+ *    (src/checks/groups.ts) sit behind one evaluation of the group's gate.
+ * 2. Specialization per control signature: most rules depend, for a given CPU profile, only on the control
+ *    words and the processor's mode (which controls are on, SMM, VMLAUNCH/VMRESUME). When one signature recurs
+ *    (a batch of similar states, a fuzzing campaign, a hypervisor re-entering the same guest), the registry is
+ *    partially evaluated for it once: every `when`/`fail` is run on a probe that records whether it read
+ *    anything beyond the signature. A predicate that read only the signature has the same value for every
+ *    state with that signature, so it becomes a constant: inapplicable checks and passing control checks
+ *    vanish, failing ones are listed without a call. Only predicates that read guest/host fields, memory or
+ *    pointers stay; in their source the control words, profile scalars and signature slots become literals
+ *    that V8 folds. Sound by construction (predicates are pure functions of the context) and proved against
+ *    the reference loop by test/fast-path.property.test.ts and test/fast-specialize.property.test.ts.
+ *
+ * Output is the list of failing check indices in a preallocated Int32Array: no allocation when nothing fails.
+ * Needs code generation (`new Function`), as the predicates themselves do (the playground's CSP allows it).
  */
-import { GROUPS } from "../checks/groups.js";
-import type { Check, Ctx } from "../checks/types.js";
+import * as archFields from "../arch/fields.js";
+import { GROUPS, type GroupName } from "../checks/groups.js";
+import { srcOf } from "../checks/pred.js";
+import { type Check, Ctx } from "../checks/types.js";
+import type { Caps } from "../cpu/profile.js";
+import type { ProcessorState } from "./processor.js";
+
+const { F } = archFields;
 
 export type Runner = (ctx: Ctx, out: Int32Array) => number;
+/** A runner body: like Runner, but the caller has already refreshed the context (`ctx.refresh()`). */
+type Body = (ctx: Ctx, out: Int32Array) => number;
 
 /** Checks per generated function: small enough for V8 to inline every predicate into it. */
-const CHUNK = 6;
+const CHUNK = 1000;
 
-function loopRunner(checks: readonly Check[]): Runner {
-  return (ctx, out) => {
-    ctx.refresh();
-    let n = 0;
-    for (let i = 0; i < checks.length; i++) {
-      const c = checks[i]!;
-      if ((c.when === undefined || c.when(ctx)) && c.fail(ctx)) out[n++] = i;
-    }
-    return n;
-  };
+// ---------------------------------------------------------------------------------------------------------
+// Plans: what the compiled code does with each check.
+
+/** The check cannot apply (drop it), always fails (list it), or needs its `fail` / `when` + `fail` called. */
+enum Step {
+  Drop = 0,
+  Always = 1,
+  Fail = 2,
+  WhenFail = 3,
+}
+/** The gate of a group: known false (drop the run), known true (no test) or to be evaluated. */
+enum Gate {
+  False = 0,
+  True = 1,
+  Test = 2,
 }
 
-type Chunk = (ctx: Ctx, out: Int32Array, n: number) => number;
+interface Plan {
+  steps: Step[];
+  gate: (group: GroupName) => Gate;
+}
 
-/** One straight-line function for checks[start, end): appends failing indices after n, returns the new n. */
-function compileChunk(checks: readonly Check[], start: number, end: number): Chunk {
+/** The plan of the generic runner: every predicate is called. */
+function genericPlan(checks: readonly Check[]): Plan {
+  return { steps: checks.map((c) => (c.when ? Step.WhenFail : Step.Fail)), gate: () => Gate.Test };
+}
+
+/** Rewrites a predicate's source for the signature being compiled (identity for the generic runner). */
+type Rewrite = (src: string) => string;
+
+/**
+ * One straight-line function for checks without source (plain closures): appends failing indices after n,
+ * returns the new n.
+ */
+function compileChunk(checks: readonly Check[], idx: readonly number[], steps: readonly Step[]) {
   const params: string[] = [];
   const args: unknown[] = [];
   const body: string[] = [];
-  for (let i = start; i < end; i++) {
+  for (const i of idx) {
     const c = checks[i]!;
     params.push(`f${i}`);
     args.push(c.fail);
-    if (c.when) {
+    if (steps[i] === Step.WhenFail) {
       params.push(`w${i}`);
       args.push(c.when);
-      body.push(`if (w${i}(ctx) && f${i}(ctx)) out[n++] = ${i};`);
-    } else body.push(`if (f${i}(ctx)) out[n++] = ${i};`);
+      body.push(`if (w${i}(c) && f${i}(c)) out[n++] = ${i};`);
+    } else body.push(`if (f${i}(c)) out[n++] = ${i};`);
   }
   const factory = new Function(
     ...params,
-    `return function chunk(ctx, out, n) { ${body.join(" ")} return n; };`,
+    `return function chunk(c, out, n) { ${body.join(" ")} return n; };`,
   );
-  return factory(...args) as Chunk;
+  return factory(...args) as (c: Ctx, out: Int32Array, n: number) => number;
 }
 
-export function compileRunner(checks: readonly Check[]): Runner {
-  try {
-    const fns: unknown[] = [];
-    const names: string[] = [];
-    const bind = (f: unknown, prefix: string): string => {
-      const name = `${prefix}${fns.length}`;
-      fns.push(f);
-      names.push(name);
-      return name;
-    };
-    const lines: string[] = [];
-    let i = 0;
-    while (i < checks.length) {
-      // A block: a maximal run of consecutive checks with the same group (or with none).
-      const group = checks[i]!.group;
-      let end = i + 1;
-      while (end < checks.length && checks[end]!.group === group) end++;
-      const calls: string[] = [];
-      for (let s = i; s < end; s += CHUNK) {
-        const name = bind(compileChunk(checks, s, Math.min(end, s + CHUNK)), "c");
-        calls.push(`n = ${name}(ctx, out, n);`);
+/**
+ * Straight-line code for a plan (throws where code generation is not allowed). Predicates with source
+ * (src/checks/pred.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
+ * from small chunk functions (so V8 can inline them).
+ */
+function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite): Body {
+  const fns: unknown[] = [];
+  const names: string[] = [];
+  const bind = (f: unknown, prefix: string): string => {
+    const name = `${prefix}${fns.length}`;
+    fns.push(f);
+    names.push(name);
+    return name;
+  };
+  const inline = (f: ((c: Ctx) => boolean) | undefined): string | undefined => {
+    const s = srcOf(f);
+    return s === undefined ? undefined : `(${rewrite(s)})`;
+  };
+  const lines: string[] = [];
+  let i = 0;
+  while (i < checks.length) {
+    // A block: a maximal run of consecutive checks with the same group (or with none).
+    const group = checks[i]!.group;
+    let end = i + 1;
+    while (end < checks.length && checks[end]!.group === group) end++;
+    const gate = group === undefined ? Gate.True : plan.gate(group);
+    if (gate !== Gate.False) {
+      const code: string[] = [];
+      let calls: number[] = [];
+      const flush = () => {
+        if (calls.length) code.push(`n = ${bind(compileChunk(checks, calls, plan.steps), "k")}(c, out, n);`);
+        calls = [];
+      };
+      for (let k = i; k < end; k++) {
+        const s = plan.steps[k]!;
+        if (s === Step.Drop) continue;
+        if (s === Step.Always) {
+          flush();
+          code.push(`out[n++] = ${k};`);
+          continue;
+        }
+        const ch = checks[k]!;
+        const f = inline(ch.fail);
+        const w = s === Step.WhenFail ? inline(ch.when) : "true";
+        if (f !== undefined && w !== undefined) {
+          flush();
+          code.push(
+            s === Step.WhenFail ? `if (${w} && ${f}) out[n++] = ${k};` : `if (${f}) out[n++] = ${k};`,
+          );
+        } else {
+          calls.push(k);
+          if (calls.length === CHUNK) flush();
+        }
       }
-      if (group === undefined) lines.push(...calls);
-      else lines.push(`if (${bind(GROUPS[group], "g")}(ctx)) { ${calls.join(" ")} }`);
-      i = end;
+      flush();
+      if (code.length) {
+        const g = GROUPS[group!];
+        const test = gate === Gate.Test ? (inline(g) ?? `${bind(g, "g")}(c)`) : undefined;
+        lines.push(test ? `if (${test}) { ${code.join(" ")} }` : code.join(" "));
+      }
     }
-    const top = new Function(
-      ...names,
-      `return function run(ctx, out) { ctx.refresh(); let n = 0; ${lines.join(" ")} return n; };`,
-    );
-    return top(...fns) as Runner;
-  } catch {
-    return loopRunner(checks);
+    i = end;
+  }
+  const top = new Function(
+    ...names,
+    // Slots stay array loads at their use: hoisting them all into locals measured slower (register pressure).
+    `return function run(c, out) { const v = c.v; let n = 0; ${lines.join("\n")} return n; };`,
+  );
+  return top(...fns) as Body;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The control signature and the probe.
+
+/** VMCS slots (index·2 + half) of the raw control words: the VMCS part of the signature. */
+const SIG_SLOTS = [
+  F.PIN_BASED_VM_EXEC_CONTROL! << 1,
+  F.CPU_BASED_VM_EXEC_CONTROL! << 1,
+  F.SECONDARY_VM_EXEC_CONTROL! << 1,
+  F.TERTIARY_VM_EXEC_CONTROL! << 1,
+  (F.TERTIARY_VM_EXEC_CONTROL! << 1) | 1,
+  F.VM_EXIT_CONTROLS! << 1,
+  F.SECONDARY_VM_EXIT_CONTROLS! << 1,
+  (F.SECONDARY_VM_EXIT_CONTROLS! << 1) | 1,
+  F.VM_ENTRY_CONTROLS! << 1,
+] as const;
+const [S0, S1, S2, S3, S4, S5, S6, S7, S8] = SIG_SLOTS;
+const SIG_LEN = SIG_SLOTS.length + 1;
+const SIG_SET = new Set<number>(SIG_SLOTS);
+
+/** Processor properties in the signature (encoded by `processorBits`); any other read counts as data. */
+const PROC_SIG = new Set<string>([
+  "instruction",
+  "launchState",
+  "executiveVmcsLaunchState",
+  "ia32e",
+  "vmxRoot",
+  "currentVmcsValid",
+  "inSmm",
+  "blockingByMovSs",
+  "dualMonitorActive",
+  "currentVmcsShadow",
+]);
+
+/** A boolean as `v` or 0; -1 when the value is not a boolean. */
+const bit = (b: unknown, v: number): number => (b === true ? v : b === false ? 0 : -1);
+
+/**
+ * The processor's mode as flags, or -1 when a property holds a value outside its type (a library caller's
+ * object): such states are never specialized, so the encoding stays exact. Allocation-free (hot path).
+ */
+function processorBits(p: ProcessorState): number {
+  const ins = p.instruction === "vmlaunch" ? 0 : p.instruction === "vmresume" ? 1 : -1;
+  const ls = p.launchState === "clear" ? 0 : p.launchState === "launched" ? 2 : -1;
+  const x = p.executiveVmcsLaunchState;
+  const xs = x === undefined ? 0 : x === "clear" ? 4 : x === "launched" ? 8 : -1;
+  const a = bit(p.ia32e, 16);
+  const b = bit(p.vmxRoot, 32);
+  const d = bit(p.currentVmcsValid, 64);
+  const e = bit(p.inSmm, 128);
+  const f = bit(p.blockingByMovSs, 256);
+  const g = bit(p.dualMonitorActive, 512);
+  const h = bit(p.currentVmcsShadow, 1024);
+  // Any -1 makes the OR negative.
+  const r = ins | ls | xs | a | b | d | e | f | g | h;
+  return r < 0 ? -1 : r;
+}
+
+/** Records whether the predicates it is passed to read anything beyond the signature. */
+class Probe {
+  data = false;
+  readonly ctx: Ctx;
+
+  constructor(real: Ctx) {
+    const mark = (): void => {
+      this.data = true;
+    };
+    const proc = new Proxy(real.proc_, {
+      get(t, k) {
+        if (typeof k !== "string" || !PROC_SIG.has(k)) mark();
+        return Reflect.get(t, k);
+      },
+    });
+    const mem = new Proxy(real.mem, {
+      get(t, k) {
+        mark();
+        const v: unknown = Reflect.get(t, k);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    const c = new Ctx(real.vmcs, real.caps, proc, mem);
+    const v = c.v;
+    const v86 = c.v86;
+    // Predicates with source read the slots directly (`const v = c.v`): the probe hands them a view that
+    // notes every slot outside the signature.
+    const slots = new Proxy(v, {
+      get(t, k) {
+        if (typeof k === "string" && /^[0-9]+$/.test(k) && !SIG_SET.has(Number(k))) mark();
+        return Reflect.get(t, k);
+      },
+    });
+    c.lo = (i) => {
+      if (!SIG_SET.has(i << 1)) mark();
+      return v[i << 1]!;
+    };
+    c.hi = (i) => {
+      if (!SIG_SET.has((i << 1) | 1)) mark();
+      return v[(i << 1) | 1]!;
+    };
+    Object.defineProperty(c, "v", { get: () => slots });
+    for (const [k, value] of [
+      ["v86", v86],
+      ["vmcs", real.vmcs],
+    ] as const)
+      Object.defineProperty(c, k, {
+        get: () => {
+          mark();
+          return value;
+        },
+      });
+    this.ctx = c;
+  }
+
+  /** The predicate's value, and whether it is fixed by the signature. */
+  run(f: (c: Ctx) => boolean): { value: boolean; fixed: boolean } {
+    this.data = false;
+    try {
+      const value = f(this.ctx);
+      return { value, fixed: !this.data };
+    } catch {
+      return { value: false, fixed: false };
+    }
   }
 }
 
-export { loopRunner };
+const CTX_WORDS = /\bc\.(pin|proc|proc2|proc3|proc3Hi|exit|exit2|exit2Hi|entry)(?![\w$])/g;
+const CAPS = /\bc\.caps((?:\.[A-Za-z_$][\w$]*)+)(?![\w$.[(])/g;
+const SLOT = /\bv\[([0-9]+)\]/g;
+
+/**
+ * Source rewriting for a signature: the control words in effect, the profile's scalar capabilities and the
+ * signature's VMCS slots become literals, which V8 then folds (a disabled feature's test disappears).
+ */
+function signatureRewrite(ctx: Ctx): Rewrite {
+  const words: Record<string, number> = {
+    pin: ctx.pin,
+    proc: ctx.proc,
+    proc2: ctx.proc2,
+    proc3: ctx.proc3,
+    proc3Hi: ctx.proc3Hi,
+    exit: ctx.exit,
+    exit2: ctx.exit2,
+    exit2Hi: ctx.exit2Hi,
+    entry: ctx.entry,
+  };
+  /** A scalar of the profile (`.ctl.proc.may1`), or undefined when the path does not lead to one. */
+  const capsScalar = (path: string): number | boolean | undefined => {
+    let x: unknown = ctx.caps;
+    for (const k of path.slice(1).split(".")) {
+      if (typeof x !== "object" || x === null || !Object.hasOwn(x, k)) return undefined;
+      x = (x as Record<string, unknown>)[k];
+    }
+    return typeof x === "number" || typeof x === "boolean" ? x : undefined;
+  };
+  const v = ctx.v;
+  return (src) =>
+    src
+      .replace(CTX_WORDS, (_, k: string) => `(${words[k]})`)
+      .replace(CAPS, (m, path: string) => {
+        const x = capsScalar(path);
+        return x === undefined ? m : `(${x})`;
+      })
+      .replace(SLOT, (m, k: string) => (SIG_SET.has(Number(k)) ? `(${v[Number(k)]})` : m));
+}
+
+/** The plan for the signature of `ctx`: predicates fixed by the signature are folded to constants. */
+function specializedPlan(checks: readonly Check[], ctx: Ctx): Plan {
+  const probe = new Probe(ctx);
+  const steps = checks.map((c): Step => {
+    if (c.when) {
+      const w = probe.run(c.when);
+      if (!w.fixed) return Step.WhenFail;
+      if (!w.value) return Step.Drop;
+    }
+    const f = probe.run(c.fail);
+    if (!f.fixed) return Step.Fail;
+    return f.value ? Step.Always : Step.Drop;
+  });
+  const gates = new Map<GroupName, Gate>();
+  return {
+    steps,
+    gate: (g) => {
+      let r = gates.get(g);
+      if (r === undefined) {
+        const p = probe.run(GROUPS[g]);
+        r = !p.fixed ? Gate.Test : p.value ? Gate.True : Gate.False;
+        gates.set(g, r);
+      }
+      return r;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The signature table: per CPU profile, signatures seen, and the specialized code of recurring ones.
+
+/** Specialize a signature on its n-th sighting: one-off states (random fuzzing) never pay for a compile. */
+export const SPECIALIZE_AFTER = 3;
+/** Signatures remembered per profile; the table starts afresh when full (memory stays bounded). */
+const TABLE_MAX = 256;
+/** Specialized runners per profile; past that the table starts afresh. */
+const COMPILED_MAX = 32;
+
+interface Entry {
+  readonly sig: Int32Array;
+  readonly hash: number;
+  seen: number;
+  body?: Body;
+}
+
+class SigTable {
+  private readonly map = new Map<number, Entry[]>();
+  private size = 0;
+  private compiled = 0;
+  last: Entry | undefined;
+
+  constructor(
+    private readonly checks: readonly Check[],
+    private readonly after: number,
+  ) {}
+
+  /** The entry for the signature in `sig` (copied when new). */
+  lookup(sig: Int32Array, hash: number): Entry {
+    const bucket = this.map.get(hash);
+    if (bucket) for (const e of bucket) if (sameSig(e.sig, sig)) return e;
+    if (this.size >= TABLE_MAX) this.reset();
+    const e: Entry = { sig: sig.slice(), hash, seen: 0 };
+    this.insert(e);
+    return e;
+  }
+
+  private insert(e: Entry): void {
+    const b = this.map.get(e.hash);
+    if (b) b.push(e);
+    else this.map.set(e.hash, [e]);
+    this.size++;
+  }
+
+  /** Count a sighting; compile the specialized body when the signature has recurred often enough. */
+  note(e: Entry, ctx: Ctx): void {
+    if (++e.seen < this.after) return;
+    if (this.compiled >= COMPILED_MAX) {
+      this.reset();
+      this.insert(e);
+      this.last = e;
+    }
+    e.body = compilePlan(this.checks, specializedPlan(this.checks, ctx), signatureRewrite(ctx));
+    this.compiled++;
+  }
+
+  private reset(): void {
+    this.map.clear();
+    this.size = 0;
+    this.compiled = 0;
+    this.last = undefined;
+  }
+}
+
+function sameSig(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < SIG_LEN; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export interface RunnerOptions {
+  /** Specialize a signature on this sighting (default SPECIALIZE_AFTER); 0 turns specialization off. */
+  specializeAfter?: number;
+}
+
+/** The runner for a list of checks: generic compiled code, plus specialized code for recurring signatures. */
+export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}): Runner {
+  const generic = compilePlan(checks, genericPlan(checks), (src) => src);
+  const after = opts.specializeAfter ?? SPECIALIZE_AFTER;
+  if (after <= 0)
+    return (ctx, out) => {
+      ctx.refresh();
+      return generic(ctx, out);
+    };
+  const tables = new WeakMap<Caps, SigTable>();
+  let lastCaps: Caps | undefined;
+  let lastTable: SigTable | undefined;
+  const sig = new Int32Array(SIG_LEN);
+  return (ctx, out) => {
+    ctx.refresh();
+    const pb = processorBits(ctx.proc_);
+    if (pb < 0) return generic(ctx, out);
+    let table: SigTable;
+    if (ctx.caps === lastCaps) table = lastTable!;
+    else {
+      let t = tables.get(ctx.caps);
+      if (!t) {
+        t = new SigTable(checks, after);
+        tables.set(ctx.caps, t);
+      }
+      lastCaps = ctx.caps;
+      lastTable = t;
+      table = t;
+    }
+    const v = ctx.v;
+    let e = table.last;
+    // The common case: the same signature as the previous state (compared in place, nothing copied).
+    if (
+      e === undefined ||
+      e.sig[0] !== (v[S0]! | 0) ||
+      e.sig[1] !== (v[S1]! | 0) ||
+      e.sig[2] !== (v[S2]! | 0) ||
+      e.sig[3] !== (v[S3]! | 0) ||
+      e.sig[4] !== (v[S4]! | 0) ||
+      e.sig[5] !== (v[S5]! | 0) ||
+      e.sig[6] !== (v[S6]! | 0) ||
+      e.sig[7] !== (v[S7]! | 0) ||
+      e.sig[8] !== (v[S8]! | 0) ||
+      e.sig[9] !== pb
+    ) {
+      sig[0] = v[S0]!;
+      sig[1] = v[S1]!;
+      sig[2] = v[S2]!;
+      sig[3] = v[S3]!;
+      sig[4] = v[S4]!;
+      sig[5] = v[S5]!;
+      sig[6] = v[S6]!;
+      sig[7] = v[S7]!;
+      sig[8] = v[S8]!;
+      sig[9] = pb;
+      let h = 0;
+      for (let i = 0; i < SIG_LEN; i++) h = Math.imul(h ^ sig[i]!, 0x9e3779b1) >>> 0;
+      e = table.lookup(sig, h);
+      table.last = e;
+    }
+    if (e.body) return e.body(ctx, out);
+    table.note(e, ctx);
+    return generic(ctx, out);
+  };
+}

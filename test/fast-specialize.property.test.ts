@@ -1,0 +1,96 @@
+/**
+ * Specialization per control signature (src/entry/fast.ts, issue 6): a runner that specializes on the first
+ * sighting must list the same failing checks as the reference loop, for states whose signature it has just
+ * compiled and for other states that share that signature (the compiled code folded the control words,
+ * profile scalars and processor mode into constants, and must still read every data field). Also the
+ * predicate-source builders of src/checks/pred.ts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { F, FIELDS } from "../src/arch/fields.js";
+import { compilePred, lo, pred, srcOf } from "../src/checks/pred.js";
+import { CHECKS } from "../src/checks/registry.js";
+import { Ctx } from "../src/checks/types.js";
+import { builtinNames, builtinProfile } from "../src/cpu/builtin.js";
+import { failingChecksReference } from "../src/entry/evaluate.js";
+import { compileRunner } from "../src/entry/fast.js";
+import { baseEntry } from "../src/gen/base.js";
+
+const CONTROL_FIELDS = new Set([
+  "PIN_BASED_VM_EXEC_CONTROL",
+  "CPU_BASED_VM_EXEC_CONTROL",
+  "SECONDARY_VM_EXEC_CONTROL",
+  "TERTIARY_VM_EXEC_CONTROL",
+  "VM_EXIT_CONTROLS",
+  "SECONDARY_VM_EXIT_CONTROLS",
+  "VM_ENTRY_CONTROLS",
+]);
+/** Fields outside the signature: writing them keeps a state on the same specialized code. */
+const data = FIELDS.filter((f) => f.type !== "read-only" && !CONTROL_FIELDS.has(f.name));
+const controls = FIELDS.filter((f) => CONTROL_FIELDS.has(f.name));
+
+const field = (list: typeof FIELDS) =>
+  fc.integer({ min: 0, max: list.length - 1 }).map((i) => list[i]!.index);
+const flip = (list: typeof FIELDS) => fc.record({ field: field(list), bit: fc.integer({ min: 0, max: 63 }) });
+
+describe("specialized runners agree with the reference loop (issue 6)", () => {
+  const profiles = builtinNames();
+
+  it("after a control change, then on data changes under the same signature", () => {
+    const run = compileRunner(CHECKS, { specializeAfter: 1 });
+    const out = new Int32Array(CHECKS.length);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...profiles),
+        fc.array(flip(controls), { maxLength: 2 }),
+        fc.array(fc.array(flip(data), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        (p, ctl, variants, smm) => {
+          const e = baseEntry(builtinProfile(p));
+          for (const m of ctl) e.vmcs.set(m.field, e.vmcs.get(m.field) ^ (1n << BigInt(m.bit)));
+          e.processor.inSmm = smm;
+          e.processor.dualMonitorActive = smm;
+          const base = e.vmcs.clone();
+          for (const muts of [[], ...variants]) {
+            const vmcs = base.clone();
+            for (const m of muts) vmcs.set(m.field, vmcs.get(m.field) ^ (1n << BigInt(m.bit)));
+            const ctx = new Ctx(vmcs, e.caps, e.processor, e.memory);
+            const want = failingChecksReference(ctx).map((c) => c.id);
+            const n = run(ctx, out);
+            expect(Array.from(out.subarray(0, n), (i) => CHECKS[i]!.id)).toEqual(want);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives the reference verdict on the valid base state of every profile, every time", () => {
+    const run = compileRunner(CHECKS, { specializeAfter: 2 });
+    const out = new Int32Array(CHECKS.length);
+    for (const p of profiles) {
+      const e = baseEntry(builtinProfile(p));
+      const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
+      const want = failingChecksReference(ctx).length;
+      for (let k = 0; k < 4; k++) expect(run(ctx, out), `${p} call ${k}`).toBe(want);
+    }
+  });
+});
+
+describe("predicate source (src/checks/pred.ts)", () => {
+  it("compiles a template into a predicate that keeps its source", () => {
+    const e = baseEntry(builtinProfile("skylake"));
+    const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
+    const p = pred`(${lo(F.GUEST_RFLAGS!)} & ${2}) !== 0`;
+    expect(srcOf(p)).toBe(`((v[${F.GUEST_RFLAGS! << 1}]) & 2) !== 0`);
+    expect(p(ctx)).toBe(true);
+    expect(compilePred("c.caps.linearAddressBits === 48")(ctx)).toBe(true);
+    expect(srcOf((c: Ctx) => c.v86)).toBeUndefined();
+  });
+
+  it("refuses to interpolate anything but numbers and code (a mistake caught at module load)", () => {
+    const s = "v[0]" as unknown as number;
+    expect(() => pred`${s} === 0`).toThrow(/cannot interpolate string/);
+    expect(() => pred`${Number.NaN} === 0`).toThrow(/non-finite/);
+  });
+});
