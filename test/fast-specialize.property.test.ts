@@ -2,7 +2,7 @@
  * Specialization per control signature (src/entry/fast.ts, issue 6): a runner that specializes on the first
  * sighting must list the same failing checks as the reference loop, for states whose signature it has just
  * compiled and for other states that share that signature (the compiled code folded the control words,
- * profile scalars and processor mode into constants, and must still read every data field). Also the
+ * profile scalars, processor mode and RFLAGS.VM into constants, and must still read every data field). Also the
  * predicate-source builders of src/checks/pred.ts.
  */
 import fc from "fast-check";
@@ -45,9 +45,12 @@ describe("specialized runners agree with the reference loop (issue 6)", () => {
         fc.array(flip(controls), { maxLength: 2 }),
         fc.array(fc.array(flip(data), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
         fc.boolean(),
-        (p, ctl, variants, smm) => {
+        fc.boolean(),
+        (p, ctl, variants, smm, v86) => {
           const e = baseEntry(builtinProfile(p));
           for (const m of ctl) e.vmcs.set(m.field, e.vmcs.get(m.field) ^ (1n << BigInt(m.bit)));
+          // RFLAGS.VM is part of the signature too (a virtual-8086 guest)
+          if (v86) e.vmcs.set(F.GUEST_RFLAGS!, e.vmcs.get(F.GUEST_RFLAGS!) | (1n << 17n));
           e.processor.inSmm = smm;
           e.processor.dualMonitorActive = smm;
           const base = e.vmcs.clone();

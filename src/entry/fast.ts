@@ -6,7 +6,7 @@
  *    checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
  *    (src/checks/groups.ts) sit behind one evaluation of the group's gate.
  * 2. Specialization per control signature: most rules depend, for a given CPU profile, only on the control
- *    words and the processor's mode (which controls are on, SMM, VMLAUNCH/VMRESUME). When one signature recurs
+ *    words, the processor's mode (SMM, VMLAUNCH/VMRESUME, ...) and whether the guest is virtual-8086. When one signature recurs
  *    (a batch of similar states, a fuzzing campaign, a hypervisor re-entering the same guest), the registry is
  *    partially evaluated for it once: every `when`/`fail` is run on a probe that records whether it read
  *    anything beyond the signature. A predicate that read only the signature has the same value for every
@@ -90,6 +90,12 @@ function compileChunk(checks: readonly Check[], idx: readonly number[], steps: r
   return factory(...args) as (c: Ctx, out: Int32Array, n: number) => number;
 }
 
+/** The predicate has the same source as the gate of the group. */
+function sameSource(f: ((c: Ctx) => boolean) | undefined, group: GroupName | undefined): boolean {
+  const s = srcOf(f);
+  return s !== undefined && group !== undefined && s === srcOf(GROUPS[group]);
+}
+
 /**
  * Straight-line code for a plan (throws where code generation is not allowed). Predicates with source
  * (src/checks/pred.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
@@ -133,7 +139,8 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite): Bo
         }
         const ch = checks[k]!;
         const f = inline(ch.fail);
-        const w = s === Step.WhenFail ? inline(ch.when) : "true";
+        // A `when` that is exactly the group's gate has been tested by the block already.
+        const w = s === Step.WhenFail && !sameSource(ch.when, group) ? inline(ch.when) : "true";
         if (f !== undefined && w !== undefined) {
           flush();
           code.push(
@@ -218,6 +225,9 @@ function processorBits(p: ProcessorState): number {
   return r < 0 ? -1 : r;
 }
 
+/** The mode word's bit for a virtual-8086 guest (`c.v86`, from guest RFLAGS.VM): part of the signature. */
+const V86 = 1 << 11;
+
 /** Records whether the predicates it is passed to read anything beyond the signature. */
 class Probe {
   data = false;
@@ -242,7 +252,6 @@ class Probe {
     });
     const c = new Ctx(real.vmcs, real.caps, proc, mem);
     const v = c.v;
-    const v86 = c.v86;
     // Predicates with source read the slots directly (`const v = c.v`): the probe hands them a view that
     // notes every slot outside the signature.
     const slots = new Proxy(v, {
@@ -260,16 +269,12 @@ class Probe {
       return v[(i << 1) | 1]!;
     };
     Object.defineProperty(c, "v", { get: () => slots });
-    for (const [k, value] of [
-      ["v86", v86],
-      ["vmcs", real.vmcs],
-    ] as const)
-      Object.defineProperty(c, k, {
-        get: () => {
-          mark();
-          return value;
-        },
-      });
+    Object.defineProperty(c, "vmcs", {
+      get: () => {
+        mark();
+        return real.vmcs;
+      },
+    });
     this.ctx = c;
   }
 
@@ -285,7 +290,7 @@ class Probe {
   }
 }
 
-const CTX_WORDS = /\bc\.(pin|proc|proc2|proc3|proc3Hi|exit|exit2|exit2Hi|entry)(?![\w$])/g;
+const CTX_WORDS = /\bc\.(pin|proc|proc2|proc3|proc3Hi|exit|exit2|exit2Hi|entry|v86)(?![\w$])/g;
 const CAPS = /\bc\.caps((?:\.[A-Za-z_$][\w$]*)+)(?![\w$.[(])/g;
 const SLOT = /\bv\[([0-9]+)\]/g;
 
@@ -294,7 +299,8 @@ const SLOT = /\bv\[([0-9]+)\]/g;
  * signature's VMCS slots become literals, which V8 then folds (a disabled feature's test disappears).
  */
 function signatureRewrite(ctx: Ctx): Rewrite {
-  const words: Record<string, number> = {
+  const words: Record<string, number | boolean> = {
+    v86: ctx.v86,
     pin: ctx.pin,
     proc: ctx.proc,
     proc2: ctx.proc2,
@@ -443,8 +449,9 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
   const sig = new Int32Array(SIG_LEN);
   return (ctx, out) => {
     ctx.refresh();
-    const pb = processorBits(ctx.proc_);
-    if (pb < 0) return generic(ctx, out);
+    const p = processorBits(ctx.proc_);
+    if (p < 0) return generic(ctx, out);
+    const pb = ctx.v86 ? p | V86 : p;
     let table: SigTable;
     if (ctx.caps === lastCaps) table = lastTable!;
     else {
