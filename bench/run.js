@@ -40,6 +40,7 @@ function states(name) {
   return { valid, guestBad, ctlBad, many };
 }
 
+const WARMUP = 30000;
 const rows = [];
 for (const p of PROFILES) {
   const s = states(p);
@@ -50,6 +51,9 @@ for (const p of PROFILES) {
     many: contextOf(s.many),
   };
   const counts = Object.fromEntries(Object.entries(ctx).map(([k, c]) => [k, countFailures(c)]));
+  // Steady state: V8 optimizes the large generated runners on a background thread, which can take longer than
+  // mitata's own warm-up on a busy 2-core machine; run each state until its code is optimized.
+  for (let i = 0; i < WARMUP; i++) for (const c of Object.values(ctx)) evaluate(c);
   rows.push({ profile: p, counts });
   bench(`${p} valid 64-bit guest`, () => do_not_optimize(evaluate(ctx.valid)));
   bench(`${p} one guest-state violation`, () => do_not_optimize(evaluate(ctx.guestBad)));
@@ -59,6 +63,7 @@ for (const p of PROFILES) {
   // costs (evaluate() specializes a signature on its third sighting; see src/entry/fast.ts).
   const generic = compileRunner(CHECKS, { specializeAfter: 0 });
   const out = new Int32Array(CHECKS.length);
+  for (let i = 0; i < WARMUP; i++) generic(ctx.valid, out);
   bench(`${p} valid, new control signature (generic runner)`, () => do_not_optimize(generic(ctx.valid, out)));
 }
 
