@@ -2,11 +2,10 @@
 import { readFileSync } from "node:fs";
 import { builtinNames, builtinProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile } from "../cpu/profile.js";
-import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
 import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
-import { humanReport } from "../report.js";
-import { readEntries } from "./input.js";
+import { BatchChecker, printBatch } from "./batch.js";
+import { readPieces } from "./input.js";
 import type { Output } from "./output.js";
 import { checkFilesParallel } from "./pool.js";
 
@@ -46,7 +45,7 @@ export function resolveCpuOption(arg: string): Caps {
 export interface CheckOptions {
   json: boolean;
   cpu?: Caps;
-  /** `--jobs N`: check on N worker threads (src/cli/pool.ts), output still in input order. */
+  /** `--jobs N`: check on N threads, the main one and N - 1 workers (src/cli/pool.ts); output in input order. */
   jobs?: number;
 }
 
@@ -54,11 +53,14 @@ export interface CheckOptions {
 export async function checkFiles(files: string[], opts: CheckOptions, out: Output): Promise<number> {
   if (opts.jobs !== undefined && opts.jobs > 1)
     return checkFilesParallel(files, { ...opts, jobs: opts.jobs }, out);
-  const stats = { bad: 0 };
-  for await (const { name, line, entry } of readEntries(files, opts, out, stats)) {
-    const result = runEntry(entry);
-    if (opts.json) await out.line(JSON.stringify(result));
-    else await out.line(`${humanReport(name, entry, result, line)}\n`);
+  const checker = new BatchChecker(opts);
+  // Before waiting for more input, write what is done: a client may wait for it before writing more.
+  const read = { beforeWait: () => out.flush(), blocking: true };
+  let bad = 0;
+  for (const file of files) {
+    const name = file === "-" ? "<stdin>" : file;
+    for await (const piece of readPieces(file, read))
+      bad += await printBatch(checker.piece(name, piece), out);
   }
-  return stats.bad;
+  return bad;
 }

@@ -1,6 +1,17 @@
 /** Line output with backpressure (bounded memory on large NDJSON streams). */
 import type { InputError } from "../errors.js";
 
+/** The `--json` error record of a bad input (interface.md §3), without the newline. */
+export function errorRecord(e: InputError): string {
+  return JSON.stringify({
+    error: {
+      file: e.file,
+      ...(e.line !== undefined ? { line: e.line } : {}),
+      message: e.location ? `${e.location}: ${e.message}` : e.message,
+    },
+  });
+}
+
 export class Output {
   private buf = "";
 
@@ -15,8 +26,13 @@ export class Output {
   private waiting: Promise<void> | undefined;
 
   line(s: string): Promise<void> | undefined {
+    return this.text(`${s}\n`);
+  }
+
+  /** Text as is (whole lines, each with its newline). */
+  text(s: string): Promise<void> | undefined {
     if (this.buffered) {
-      this.buf += `${s}\n`;
+      this.buf += s;
       if (this.buf.length >= 65536 || this.waiting) return this.flush();
       // Flush when the event loop is next idle (e.g. waiting for more input), so a program that writes one
       // document and waits for its result is answered at once.
@@ -29,7 +45,7 @@ export class Output {
       }
       return undefined;
     }
-    if (this.stdout.write(`${s}\n`)) return undefined;
+    if (this.stdout.write(s)) return undefined;
     return new Promise((resolve) => this.stdout.once("drain", resolve));
   }
 
@@ -48,26 +64,15 @@ export class Output {
     return this.waiting;
   }
 
+  /** Text for stderr, after what stdout has buffered (so a terminal shows both in order). */
+  async errorText(s: string): Promise<void> {
+    await this.flush();
+    this.stderr.write(s);
+  }
+
   /** A bad input: with --json an error line in place on stdout (interface.md §3), and always one line on stderr. */
   async error(e: InputError, json: boolean): Promise<void> {
-    if (json) {
-      const err: { file: string; line?: number; message: string } = {
-        file: e.file,
-        message: e.location ? `${e.location}: ${e.message}` : e.message,
-      };
-      if (e.line !== undefined) err.line = e.line;
-      await this.line(
-        JSON.stringify({
-          error: {
-            file: err.file,
-            ...(err.line !== undefined ? { line: err.line } : {}),
-            message: err.message,
-          },
-        }),
-      );
-    } else {
-      await this.flush();
-      this.stderr.write(`nvmx: ${e.describe()}\n`);
-    }
+    if (json) await this.line(errorRecord(e));
+    else await this.errorText(`nvmx: ${e.describe()}\n`);
   }
 }

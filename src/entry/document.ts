@@ -70,50 +70,63 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
     throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc.format)}`, {
       location: "format",
     });
-
-  let caps: Caps;
   const cpu = doc.cpu;
-  if (opts.cpu) caps = opts.cpu;
-  else if (cpu === undefined) caps = defaultProfile();
-  else if (typeof cpu === "string") caps = builtinProfile(cpu);
-  else if (isObject(cpu)) caps = decodeProfile(cpu as unknown as ProfileData, "cpu");
-  else throw new InputError("cpu must be a profile name or an inline profile object", { location: "cpu" });
-
-  const processor: ProcessorState = { ...DEFAULT_PROCESSOR };
-  if (doc.processor !== undefined) {
-    if (!isObject(doc.processor))
-      throw new InputError("processor must be an object", { location: "processor" });
-    for (const [k, v] of Object.entries(doc.processor)) {
-      const kind = PROCESSOR_KEYS[k as keyof ProcessorState];
-      const loc = `processor.${k}`;
-      if (!kind)
-        throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {
-          location: loc,
-        });
-      const bad = (want: string) =>
-        new InputError(`expected ${want}, got ${JSON.stringify(v)}`, { location: loc });
-      if (kind === "bool") {
-        if (typeof v !== "boolean") throw bad("true or false");
-      } else if (kind === "instruction") {
-        if (v !== "vmlaunch" && v !== "vmresume") throw bad('"vmlaunch" or "vmresume"');
-      } else if (kind === "launch") {
-        if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
-      } else if (kind === "addr") {
-        // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
-        const a = parseU64(v);
-        if (a === undefined || a >= 1n << 52n)
-          throw bad('a physical address below 2^52 ("0x..." or an integer)');
-        (processor as unknown as Record<string, unknown>)[k] = Number(a);
-        continue;
-      } else if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3) throw bad("a CPL 0..3");
-      (processor as unknown as Record<string, unknown>)[k] = v;
-    }
-  }
-
+  const caps = resolveCaps(cpu, opts);
+  const processor: ProcessorState =
+    doc.processor === undefined ? { ...DEFAULT_PROCESSOR } : parseProcessor(doc.processor);
   if (!isObject(doc.vmcs))
     throw new InputError("vmcs must be an object of field values", { location: "vmcs" });
   const vmcs = new Vmcs();
-  const fields = doc.vmcs;
+  parseVmcsFields(doc.vmcs, vmcs);
+  const memory = doc.memory === undefined ? new Memory() : parseMemory(doc.memory);
+  const entry: Entry = { caps, processor, vmcs, memory };
+  if (cpu !== undefined && !opts.cpu) entry.cpu = cpu as string | ProfileData;
+  return entry;
+}
+
+/** The document's `cpu` (a built-in name or an inline profile), unless `--cpu` overrides it (then unread). */
+export function resolveCaps(cpu: unknown, opts: ParseOptions): Caps {
+  if (opts.cpu) return opts.cpu;
+  if (cpu === undefined) return defaultProfile();
+  if (typeof cpu === "string") return builtinProfile(cpu);
+  if (isObject(cpu)) return decodeProfile(cpu as unknown as ProfileData, "cpu");
+  throw new InputError("cpu must be a profile name or an inline profile object", { location: "cpu" });
+}
+
+/** The `processor` object: the defaults with the given keys applied. */
+export function parseProcessor(value: unknown): ProcessorState {
+  const processor: ProcessorState = { ...DEFAULT_PROCESSOR };
+  if (!isObject(value)) throw new InputError("processor must be an object", { location: "processor" });
+  for (const [k, v] of Object.entries(value)) {
+    const kind = PROCESSOR_KEYS[k as keyof ProcessorState];
+    const loc = `processor.${k}`;
+    if (!kind)
+      throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {
+        location: loc,
+      });
+    const bad = (want: string) =>
+      new InputError(`expected ${want}, got ${JSON.stringify(v)}`, { location: loc });
+    if (kind === "bool") {
+      if (typeof v !== "boolean") throw bad("true or false");
+    } else if (kind === "instruction") {
+      if (v !== "vmlaunch" && v !== "vmresume") throw bad('"vmlaunch" or "vmresume"');
+    } else if (kind === "launch") {
+      if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
+    } else if (kind === "addr") {
+      // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
+      const a = parseU64(v);
+      if (a === undefined || a >= 1n << 52n)
+        throw bad('a physical address below 2^52 ("0x..." or an integer)');
+      (processor as unknown as Record<string, unknown>)[k] = Number(a);
+      continue;
+    } else if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3) throw bad("a CPL 0..3");
+    (processor as unknown as Record<string, unknown>)[k] = v;
+  }
+  return processor;
+}
+
+/** Store the `vmcs` object's fields into `vmcs`, in the object's key order. */
+function parseVmcsFields(fields: Record<string, unknown>, vmcs: Vmcs): void {
   for (const key in fields) {
     if (!Object.hasOwn(fields, key)) continue;
     const raw = fields[key];
@@ -151,30 +164,29 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
     if (r.high) vmcs.setHalves(r.field.index, vmcs.lo(r.field.index), lo);
     else vmcs.setHalves(r.field.index, lo, hi);
   }
+}
 
+/** The `memory` object: 64-bit words at 8-byte-aligned physical addresses. */
+export function parseMemory(value: unknown): Memory {
   const memory = new Memory();
-  if (doc.memory !== undefined) {
-    if (!isObject(doc.memory)) throw new InputError("memory must be an object", { location: "memory" });
-    for (const [key, words] of Object.entries(doc.memory)) {
-      const loc = `memory.${key}`;
-      const a = /^0x[0-9a-f]+$/i.test(key) ? BigInt(key) : undefined;
-      if (a === undefined)
-        throw new InputError("memory keys must be hex physical addresses", { location: loc });
-      if (a % 8n !== 0n) throw new InputError("memory addresses must be 8-byte aligned", { location: loc });
-      if (a >= 1n << 52n) throw new InputError("address beyond 52 bits", { location: loc });
-      if (!Array.isArray(words))
-        throw new InputError("expected an array of 64-bit hex words", { location: loc });
-      words.forEach((w, i) => {
-        const v = parseU64(w);
-        if (v === undefined || v >= 1n << 64n)
-          throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
-        memory.write64(Number(a) + 8 * i, v);
-      });
-    }
+  if (!isObject(value)) throw new InputError("memory must be an object", { location: "memory" });
+  for (const [key, words] of Object.entries(value)) {
+    const loc = `memory.${key}`;
+    const a = /^0x[0-9a-f]+$/i.test(key) ? BigInt(key) : undefined;
+    if (a === undefined)
+      throw new InputError("memory keys must be hex physical addresses", { location: loc });
+    if (a % 8n !== 0n) throw new InputError("memory addresses must be 8-byte aligned", { location: loc });
+    if (a >= 1n << 52n) throw new InputError("address beyond 52 bits", { location: loc });
+    if (!Array.isArray(words))
+      throw new InputError("expected an array of 64-bit hex words", { location: loc });
+    words.forEach((w, i) => {
+      const v = parseU64(w);
+      if (v === undefined || v >= 1n << 64n)
+        throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
+      memory.write64(Number(a) + 8 * i, v);
+    });
   }
-  const entry: Entry = { caps, processor, vmcs, memory };
-  if (cpu !== undefined && !opts.cpu) entry.cpu = cpu as string | ProfileData;
-  return entry;
+  return memory;
 }
 
 /** Parse JSON text into an Entry; JSON syntax errors become InputError. */

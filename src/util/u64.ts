@@ -84,3 +84,11 @@ export function parseHalves(v: unknown): [number, number] | undefined {
   if (b === undefined || b >= 1n << 64n) return undefined;
   return [lo32(b), hi32(b)];
 }
+
+/** Value of an ASCII hex digit by byte (0-15), -1 for any other byte: for parsers that read UTF-8 bytes. */
+export const HEX_DIGIT: Int8Array = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let c = 0; c < 10; c++) t[48 + c] = c;
+  for (let c = 0; c < 6; c++) t[65 + c] = t[97 + c] = 10 + c;
+  return t;
+})();

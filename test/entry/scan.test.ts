@@ -1,0 +1,204 @@
+/**
+ * The byte scanner of batch checking (src/entry/scan.ts) against the exact parser: for every line, either it
+ * leaves the line to parseEntryText (returns undefined) or it yields the very entry parseEntryText yields —
+ * never an entry for a line parseEntryText rejects. And it must take the common shapes, or batch checking
+ * gains nothing.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FIELDS } from "../../src/arch/fields.js";
+import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
+import type { Caps } from "../../src/cpu/profile.js";
+import { type Entry, type ParseOptions, parseEntryText, serializeEntry } from "../../src/entry/document.js";
+import { EntryScanner } from "../../src/entry/scan.js";
+import { baseEntry } from "../../src/gen/base.js";
+import { Rng } from "../../src/gen/rng.js";
+import { serializeGenerated } from "../../src/gen/serialize.js";
+import { generateValid, modesFor } from "../../src/gen/valid.js";
+
+/** What parseEntryText makes of a line: an entry, or the error message. */
+function exact(text: string, opts: ParseOptions = {}): Entry | string {
+  try {
+    return parseEntryText(text.trim(), opts);
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** The parts of an entry that checking reads, comparable with toEqual. */
+function view(e: Entry) {
+  return {
+    caps: e.caps.name,
+    capsSame: e.caps,
+    processor: { ...e.processor },
+    vmcs: Array.from(e.vmcs.v),
+    memory: e.memory.entries64(),
+    cpu: e.cpu,
+  };
+}
+
+function scan(scanner: EntryScanner, text: string): Entry | undefined {
+  const b = Buffer.from(text, "utf8");
+  return scanner.scan(b, 0, b.length);
+}
+
+/** Scanner and parser agree on `text`; returns whether the scanner took it. */
+function agree(scanner: EntryScanner, text: string, opts: ParseOptions = {}): boolean {
+  const want = exact(text, opts);
+  const got = scan(scanner, text);
+  if (typeof want === "string") {
+    expect(got, `scanner accepted a line the parser rejects (${want}): ${text}`).toBeUndefined();
+    return false;
+  }
+  if (got === undefined) return false;
+  const a = view(got);
+  const b = view(want);
+  expect(a.capsSame === b.capsSame || a.caps === b.caps).toBe(true);
+  expect({ ...a, capsSame: 0 }).toEqual({ ...b, capsSame: 0 });
+  return true;
+}
+
+const PROFILES = ["skylake", "icelake-server", "sapphirerapids", "wildcatlake"].filter((p) =>
+  builtinNames().includes(p),
+);
+
+function generatedDocs(caps: Caps, n: number): string[] {
+  const modes = modesFor(caps);
+  return Array.from({ length: n }, (_, i) =>
+    JSON.stringify(
+      serializeGenerated(generateValid(caps, Rng.derive(7, i), { mode: modes[i % modes.length]! }).entry),
+    ),
+  );
+}
+
+describe("EntryScanner", () => {
+  it("takes generated documents and reads them as parseEntryText does", () => {
+    const scanner = new EntryScanner();
+    for (const p of PROFILES) {
+      const caps = builtinProfile(p);
+      const docs = [JSON.stringify(serializeEntry(baseEntry(caps))), ...generatedDocs(caps, 40)];
+      for (const d of docs) expect(agree(scanner, d), d.slice(0, 200)).toBe(true);
+    }
+  });
+
+  it("takes whitespace, other key spellings, decimal values and the other top-level keys", () => {
+    const scanner = new EntryScanner();
+    const variants = [
+      '{ "vmcs" : { "GUEST_CR0" : "0x80000031" , "GUEST_RIP": "0x1000" } , "cpu" : "skylake" }',
+      '\t{"vmcs":{"guest_cr0":"0X31","0x681e":"0x33","IO_BITMAP_A_HIGH":"0x1","GUEST_AR_ES":"0x93"}}  ',
+      '{"vmcs":{"GUEST_CR0":"2147483697","GUEST_RSP":4096,"VIRTUAL_PROCESSOR_ID":0}}',
+      '{"format":"nvmx-entry/1","comment":{"a":[1,"x\\"y"]},"description":"d","vmcs":{}}',
+      '{"processor":{"instruction":"vmresume","launchState":"launched"},"vmcs":{"GUEST_CR0":"0x1"}}',
+      '{"memory":{"0x7000":["0x0000000000000480","0x1"]},"vmcs":{"VM_ENTRY_MSR_LOAD_ADDR":"0x7000"}}',
+    ];
+    for (const v of variants) expect(agree(scanner, v), v).toBe(true);
+  });
+
+  it("leaves to the exact parser what only it decides, and accepts nothing it rejects", () => {
+    const scanner = new EntryScanner();
+    const lines = [
+      "",
+      "{",
+      "[]",
+      '{"vmcs":{}} x',
+      '{"cpu":,"vmcs":{}}',
+      '{"vmcs":{},"vmcs":{}}',
+      '{"vmcs":{"GUEST_CR0":"0x1","GUEST_CR0":"0x2"}}',
+      '{"vmcs":{"GUEST_CR0":"0x1","0x6800":"0x2"}}',
+      '{"vmcs":{"26624":"0x1"}}',
+      '{"vmcs":{"GUEST\\u005fCR0":"0x1"}}',
+      '{"vmcs":{"GUEST_CR0":"0x"}}',
+      '{"vmcs":{"GUEST_CR0":"0x00000000000000001"}}',
+      '{"vmcs":{"GUEST_CR0":"0x10000000000000000"}}',
+      '{"vmcs":{"GUEST_CR0":"1234567890123456"}}',
+      '{"vmcs":{"GUEST_CR0":1.0}}',
+      '{"vmcs":{"GUEST_CR0":01}}',
+      '{"vmcs":{"GUEST_CR0":-1}}',
+      '{"vmcs":{"GUEST_CR0":" 0x1"}}',
+      '{"vmcs":{"GUEST_CS_SELECTOR":"0x10000"}}',
+      '{"vmcs":{"PIN_BASED_VM_EXEC_CONTROL":"0x100000000"}}',
+      '{"vmcs":{"IO_BITMAP_A_HIGH":"0x100000000"}}',
+      '{"vmcs":{"VM_EXIT_REASON":"0x1"}}',
+      '{"vmcs":{"NOPE":"0x1"}}',
+      '{"vmcs":{"__proto__":"0x1"}}',
+      '{"format":"nvmx-entry\\/1","vmcs":{}}',
+      '{"format":"nvmx-entry/2","vmcs":{}}',
+      '{"cpu":"nope","vmcs":{}}',
+      '{"cpu":null,"vmcs":{}}',
+      '{"processor":{"cpl":4},"vmcs":{}}',
+      '{"memory":{"0x7001":["0x1"]},"vmcs":{}}',
+      '{"comment":tru,"vmcs":{}}',
+      '{"extra":1,"vmcs":{}}',
+      '\ufeff{"vmcs":{}}',
+    ];
+    for (const l of lines) agree(scanner, l);
+    expect(scan(scanner, '{"vmcs":{"GUEST_CR0":"0x1","GUEST_CR0":"0x2"}}')).toBeUndefined();
+    expect(scan(scanner, '{"vmcs":{"26624":"0x1"}}')).toBeUndefined();
+  });
+
+  it("agrees with parseEntryText on mutated documents (property)", () => {
+    const caps = builtinProfile("skylake");
+    const base = serializeEntry(baseEntry(caps));
+    const names = FIELDS.map((f) => f.name);
+    const key = fc.oneof(
+      fc.constantFrom(...names),
+      fc.constantFrom(...names).map((n) => n.toLowerCase()),
+      fc.constantFrom(...FIELDS).map((f) => `0x${f.encoding.toString(16)}`),
+      fc.constantFrom(...FIELDS).map((f) => `0x${(f.encoding | 1).toString(16)}`),
+      fc.constantFrom(...names).map((n) => `${n}_HIGH`),
+      fc.constantFrom("NOPE", "123", "0", "GUEST_CR0 ", "__proto__", "é"),
+    );
+    const value = fc.oneof(
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((v) => JSON.stringify(`0x${v.toString(16)}`)),
+      fc.bigInt({ min: 0n, max: 0xffffn }).map((v) => JSON.stringify(`0X${v.toString(16).toUpperCase()}`)),
+      fc.bigInt({ min: 0n, max: 1n << 65n }).map((v) => JSON.stringify(v.toString())),
+      fc.integer({ min: -3, max: Number.MAX_SAFE_INTEGER }).map(String),
+      fc.constantFrom('"0x"', '""', "1.5", "1e3", "true", "null", '"0x1\\u0030"', '"0x0000000000000000001"'),
+    );
+    const ws = fc.constantFrom("", "", "", " ", "\t", "  ");
+    const field = fc.tuple(key, value, ws, ws).map(([k, v, a, b]) => `${a}${JSON.stringify(k)}${b}:${a}${v}`);
+    const top = fc.constantFrom(
+      "",
+      '"cpu":"icelake-server",',
+      '"cpu":"nope",',
+      '"format":"nvmx-entry/1",',
+      '"comment":[1,{"x":"}"}],',
+      '"processor":{"ia32e":false},',
+      '"memory":{"0x7000":["0x1"]},',
+    );
+    const scanner = new EntryScanner();
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 12 }), top, fc.boolean(), (fields, t, keepBase) => {
+        const baseFields = Object.entries(base.vmcs).map(
+          ([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`,
+        );
+        const all = keepBase ? [...baseFields.slice(0, 20), ...fields] : fields;
+        const text = `{${t}"vmcs":{${all.join(",")}}}`;
+        if (agree(scanner, text)) taken++;
+      }),
+      { numRuns: 3000 },
+    );
+    expect(taken).toBeGreaterThan(100);
+  });
+
+  it("reuses one store without carrying values from one document to the next", () => {
+    const scanner = new EntryScanner();
+    const caps = builtinProfile("sapphirerapids");
+    const full = JSON.stringify(serializeEntry(baseEntry(caps)));
+    expect(agree(scanner, full)).toBe(true);
+    expect(agree(scanner, '{"vmcs":{"GUEST_CR0":"0x1"}}')).toBe(true);
+    expect(agree(scanner, '{"vmcs":{}}')).toBe(true);
+  });
+
+  it("applies --cpu as parseEntryText does (the document's cpu is then not read)", () => {
+    const cpu = builtinProfile("haswell");
+    const scanner = new EntryScanner({ cpu });
+    for (const t of [
+      '{"cpu":"skylake","vmcs":{}}',
+      '{"cpu":"nope","vmcs":{}}',
+      '{"vmcs":{"GUEST_CR0":"0x1"}}',
+    ])
+      expect(agree(scanner, t, { cpu }), t).toBe(true);
+  });
+});
