@@ -5,16 +5,19 @@
  *    pasted in as source over one local `v` (the VMCS slots); plain closures are called from chunks of a few
  *    checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
  *    (src/checks/groups.ts) sit behind one evaluation of the group's gate.
- * 2. Specialization per control signature: most rules depend, for a given CPU profile, only on the control
- *    words, the processor's mode (SMM, VMLAUNCH/VMRESUME, ...) and whether the guest is virtual-8086. When one signature recurs
- *    (a batch of similar states, a fuzzing campaign, a hypervisor re-entering the same guest), the registry is
- *    partially evaluated for it once: every `when`/`fail` is run on a probe that records whether it read
- *    anything beyond the signature. A predicate that read only the signature has the same value for every
- *    state with that signature, so it becomes a constant: inapplicable checks and passing control checks
- *    vanish, failing ones are listed without a call. Only predicates that read guest/host fields, memory or
- *    pointers stay; in their source the control words, profile scalars and signature slots become literals
- *    that V8 folds. Sound by construction (predicates are pure functions of the context) and proved against
- *    the reference loop by test/fast-path.property.test.ts and test/fast-specialize.property.test.ts.
+ * 2. Specialization per signature: for a given CPU profile, most rules depend only on the control words and
+ *    on the fields that set a guest's or host's mode (segment access rights, CR0/CR4/EFER, activity and
+ *    interruptibility state, host selectors, ...; `SIG_SLOTS`), plus the processor's mode (SMM,
+ *    VMLAUNCH/VMRESUME, ...) and RFLAGS.VM. When one signature is hot (a batch of similar states, a hypervisor
+ *    re-entering the same guest, a benchmark), the registry is partially evaluated for it once: every
+ *    `when`/`fail` is run on a probe that records whether it read anything beyond the signature. A predicate
+ *    that read only the signature has the same value for every state with that signature, so it becomes a
+ *    constant: inapplicable and passing checks vanish, failing ones are listed without a test. Predicates that
+ *    read addresses, limits, bases, memory or pointers stay; in their source the control words, profile
+ *    scalars and signature slots become literals that V8 folds. The specialized runner starts with a guard
+ *    that compares the signature with literals and returns -1 for any other state, so the dispatcher can try
+ *    the last one blindly. Sound by construction (predicates are pure functions of the context) and proved
+ *    against the reference loop by test/fast-path.property.test.ts and test/fast-specialize.property.test.ts.
  *
  * Output is the list of failing check indices in a preallocated Int32Array: no allocation when nothing fails.
  * Needs code generation (`new Function`), as the predicates themselves do (the playground's CSP allows it).
@@ -101,7 +104,7 @@ function sameSource(f: ((c: Ctx) => boolean) | undefined, group: GroupName | und
  * (src/checks/pred.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
  * from small chunk functions (so V8 can inline them).
  */
-function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite): Body {
+function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, guard = ""): Body {
   const fns: unknown[] = [];
   const names: string[] = [];
   const bind = (f: unknown, prefix: string): string => {
@@ -163,7 +166,7 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite): Bo
   const top = new Function(
     ...names,
     // Slots stay array loads at their use: hoisting them all into locals measured slower (register pressure).
-    `return function run(c, out) { const v = c.v; let n = 0; ${lines.join("\n")} return n; };`,
+    `return function run(c, out) { const v = c.v; ${guard} let n = 0; ${lines.join("\n")} return n; };`,
   );
   return top(...fns) as Body;
 }
@@ -171,20 +174,52 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite): Bo
 // ---------------------------------------------------------------------------------------------------------
 // The control signature and the probe.
 
-/** VMCS slots (index·2 + half) of the raw control words: the VMCS part of the signature. */
-const SIG_SLOTS = [
-  F.PIN_BASED_VM_EXEC_CONTROL! << 1,
-  F.CPU_BASED_VM_EXEC_CONTROL! << 1,
-  F.SECONDARY_VM_EXEC_CONTROL! << 1,
-  F.TERTIARY_VM_EXEC_CONTROL! << 1,
-  (F.TERTIARY_VM_EXEC_CONTROL! << 1) | 1,
-  F.VM_EXIT_CONTROLS! << 1,
-  F.SECONDARY_VM_EXIT_CONTROLS! << 1,
-  (F.SECONDARY_VM_EXIT_CONTROLS! << 1) | 1,
-  F.VM_ENTRY_CONTROLS! << 1,
-] as const;
-const [S0, S1, S2, S3, S4, S5, S6, S7, S8] = SIG_SLOTS;
-const SIG_LEN = SIG_SLOTS.length + 1;
+const lo = (name: string): number => F[name]! << 1;
+const hi = (name: string): number => (F[name]! << 1) | 1;
+
+/**
+ * VMCS slots (index·2 + half) of the signature: the raw control words, and the fields that select a guest's
+ * or host's mode and are the same from one entry to the next of one guest (segment access rights, CR0/CR4,
+ * EFER, activity and interruptibility state, pending debug exceptions, the link pointer, event injection,
+ * MSR-load counts, host selectors). Every rule that reads only these folds to a constant in specialized code;
+ * the rules that read addresses, limits, bases and the like stay.
+ */
+const SIG_SLOTS: readonly number[] = [
+  lo("PIN_BASED_VM_EXEC_CONTROL"),
+  lo("CPU_BASED_VM_EXEC_CONTROL"),
+  lo("SECONDARY_VM_EXEC_CONTROL"),
+  lo("TERTIARY_VM_EXEC_CONTROL"),
+  hi("TERTIARY_VM_EXEC_CONTROL"),
+  lo("VM_EXIT_CONTROLS"),
+  lo("SECONDARY_VM_EXIT_CONTROLS"),
+  hi("SECONDARY_VM_EXIT_CONTROLS"),
+  lo("VM_ENTRY_CONTROLS"),
+  ...["CS", "SS", "DS", "ES", "FS", "GS", "TR", "LDTR"].map((s) => lo(`GUEST_${s}_AR_BYTES`)),
+  lo("GUEST_CR0"),
+  lo("GUEST_CR4"),
+  hi("GUEST_CR4"),
+  lo("GUEST_IA32_EFER"),
+  lo("GUEST_RFLAGS"),
+  lo("GUEST_ACTIVITY_STATE"),
+  lo("GUEST_INTERRUPTIBILITY_INFO"),
+  lo("GUEST_PENDING_DBG_EXCEPTIONS"),
+  lo("VMCS_LINK_POINTER"),
+  hi("VMCS_LINK_POINTER"),
+  lo("VM_ENTRY_INTR_INFO_FIELD"),
+  lo("VM_ENTRY_MSR_LOAD_COUNT"),
+  lo("VM_EXIT_MSR_LOAD_COUNT"),
+  lo("VM_EXIT_MSR_STORE_COUNT"),
+  lo("HOST_CR0"),
+  lo("HOST_CR4"),
+  hi("HOST_CR4"),
+  lo("HOST_IA32_EFER"),
+  ...["CS", "SS", "DS", "ES", "FS", "GS", "TR"].map((s) => lo(`HOST_${s}_SELECTOR`)),
+];
+/** The signature's VMCS slots, for tests. */
+export const SIGNATURE_SLOTS: readonly number[] = SIG_SLOTS;
+const NS = SIG_SLOTS.length;
+const SLOT_OF = Int32Array.from(SIG_SLOTS);
+const SIG_LEN = NS + 1;
 const SIG_SET = new Set<number>(SIG_SLOTS);
 
 /** Processor properties in the signature (encoded by `processorBits`); any other read counts as data. */
@@ -331,6 +366,19 @@ function signatureRewrite(ctx: Ctx): Rewrite {
       .replace(SLOT, (m, k: string) => (SIG_SET.has(Number(k)) ? `(${v[Number(k)]})` : m));
 }
 
+/**
+ * The first statement of a specialized runner: it returns -1 unless the state has the signature the runner
+ * was built for (its slots and processor mode compared with literals), so the caller can try it blindly.
+ */
+function signatureGuard(ctx: Ctx): string {
+  const v = ctx.v;
+  const p = ctx.proc_ as unknown as Record<string, unknown>;
+  const tests = SIG_SLOTS.map((k) => `v[${k}] !== ${v[k]}`);
+  for (const k of PROC_SIG) tests.push(`c.proc_.${k} !== ${JSON.stringify(p[k]) ?? "undefined"}`);
+  tests.push(`c.v86 !== ${ctx.v86}`);
+  return `if (${tests.join(" || ")}) return -1;`;
+}
+
 /** The plan for the signature of `ctx`: predicates fixed by the signature are folded to constants. */
 function specializedPlan(checks: readonly Check[], ctx: Ctx): Plan {
   const probe = new Probe(ctx);
@@ -370,6 +418,8 @@ function specializedPlan(checks: readonly Check[], ctx: Ctx): Plan {
  * slower).
  */
 export const SPECIALIZE_AFTER = 10_000;
+/** Sampling rate of the sighting count for high thresholds. */
+const SAMPLE = 64;
 /** Slots of the signature table (a power of 2): a direct-mapped cache, so a miss costs a hash, no allocation. */
 const SLOTS = 64;
 
@@ -416,9 +466,15 @@ class SigTable {
   }
 
   /** Count a sighting; compile the specialized body when the signature has recurred often enough. */
-  note(slot: Slot, ctx: Ctx): void {
-    if (++slot.seen >= this.after)
-      slot.body = compilePlan(this.checks, specializedPlan(this.checks, ctx), signatureRewrite(ctx));
+  note(slot: Slot, ctx: Ctx, weight: number): void {
+    slot.seen += weight;
+    if (slot.seen >= this.after)
+      slot.body = compilePlan(
+        this.checks,
+        specializedPlan(this.checks, ctx),
+        signatureRewrite(ctx),
+        signatureGuard(ctx),
+      );
   }
 }
 
@@ -445,11 +501,12 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
   let lastCaps: Caps | undefined;
   let lastTable: SigTable | undefined;
   const sig = new Int32Array(SIG_LEN);
+  // States are sampled for the sighting count (1 in SAMPLE when the threshold is high), so states whose
+  // signature is not hot pay one counter test, not a signature comparison.
+  const every = after >= SAMPLE ? SAMPLE : 1;
+  let tick = 0;
   return (ctx, out) => {
     ctx.refresh();
-    const p = processorBits(ctx.proc_);
-    if (p < 0) return generic(ctx, out);
-    const pb = ctx.v86 ? p | V86 : p;
     let table: SigTable;
     if (ctx.caps === lastCaps) table = lastTable!;
     else {
@@ -462,36 +519,21 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
       lastTable = t;
       table = t;
     }
+    // The common case: the signature of the previous state, whose runner checks that it applies.
+    const last = table.last.body;
+    if (last !== undefined) {
+      const n = last(ctx, out);
+      if (n >= 0) return n;
+    } else if (++tick < every) return generic(ctx, out);
+    tick = 0;
+    const p = processorBits(ctx.proc_);
+    if (p < 0) return generic(ctx, out);
     const v = ctx.v;
-    let e = table.last;
-    // The common case: the same signature as the previous state (compared in place, nothing copied).
-    if (
-      e.sig[0] !== (v[S0]! | 0) ||
-      e.sig[1] !== (v[S1]! | 0) ||
-      e.sig[2] !== (v[S2]! | 0) ||
-      e.sig[3] !== (v[S3]! | 0) ||
-      e.sig[4] !== (v[S4]! | 0) ||
-      e.sig[5] !== (v[S5]! | 0) ||
-      e.sig[6] !== (v[S6]! | 0) ||
-      e.sig[7] !== (v[S7]! | 0) ||
-      e.sig[8] !== (v[S8]! | 0) ||
-      e.sig[9] !== pb
-    ) {
-      sig[0] = v[S0]!;
-      sig[1] = v[S1]!;
-      sig[2] = v[S2]!;
-      sig[3] = v[S3]!;
-      sig[4] = v[S4]!;
-      sig[5] = v[S5]!;
-      sig[6] = v[S6]!;
-      sig[7] = v[S7]!;
-      sig[8] = v[S8]!;
-      sig[9] = pb;
-      e = table.lookup(sig);
-      table.last = e;
-    }
-    if (e.body) return e.body(ctx, out);
-    table.note(e, ctx);
-    return generic(ctx, out);
+    for (let i = 0; i < NS; i++) sig[i] = v[SLOT_OF[i]!]!;
+    sig[NS] = ctx.v86 ? p | V86 : p;
+    const e = table.lookup(sig);
+    table.last = e;
+    if (e.body === undefined) table.note(e, ctx, every);
+    return e.body !== undefined ? e.body(ctx, out) : generic(ctx, out);
   };
 }

@@ -23,6 +23,9 @@ import type { HardwareOrder, NestedConfig } from "./config.js";
 import { kvmChecks } from "./kvm-preset.js";
 import { HPA_OFFSET, type MergeNotes, prepareVmcs02 } from "./merge.js";
 
+/** The MSR-load checks (SDM 29.4), one list for every run (each list gets one compiled runner). */
+const MSR_CHECKS = CHECKS.filter((c) => c.cls === "msr-load");
+
 export type Phase =
   | "instruction"
   | "software"
@@ -302,8 +305,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
 
     // 6. The VM-entry MSR-load list, in software, entry by entry (SDM 29.4; kvm-nested.md §1.7).
     const count = e.vmcs.lo(F.VM_ENTRY_MSR_LOAD_COUNT);
-    const msrChecks = CHECKS.filter((c) => c.cls === "msr-load");
-    const msrFail = failingChecks(ctx12, msrChecks);
+    const msrFail = failingChecks(ctx12, MSR_CHECKS);
     const failIndex = msrFail.length ? decide(msrFail, ctx12).outcome : undefined;
     const firstBad = failIndex && failIndex.type === "vmexit" ? failIndex.qualification : 0;
     const base = e.vmcs.get(F.VM_ENTRY_MSR_LOAD_ADDR);
