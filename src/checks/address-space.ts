@@ -32,17 +32,17 @@ import * as util from "./util.js";
 
 // Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
 // compiled fast path (src/entry/fast.ts), but not imported bindings.
-const { ENTRY, EXIT } = archControls;
+const { ENTRY } = archControls;
 const { F } = archFields;
 const { CR4 } = archRegisters;
 const { hostAddrSpaceSize, show } = util;
 
 // Shared conditions as predicate source (src/checks/pred.ts).
 /** The "IA-32e mode guest" entry control is 1. */
-const ia32eGuest = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
-/** The "host address-space size" exit control is 1 (mirrors util.ts `hostAddrSpaceSize`). */
-const hass = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
-/** Intel 64 processor with HASS = 0 / HASS = 1 (`G.intel64` mirrors util.ts `supportsIntel64`). */
+const ia32eGuest = util.IA32E_GUEST;
+/** The "host address-space size" exit control is 1. */
+const hass = util.HASS;
+/** Intel 64 processor (`G.intel64`) with HASS = 0 / HASS = 1. */
 const hassOff = and(G.intel64, not(hass));
 const hassOn = and(G.intel64, hass);
 /** The linear-address width the VM exit establishes for the host RIP: 57 with host CR4.LA57, else 48. */

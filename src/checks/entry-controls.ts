@@ -23,7 +23,6 @@ import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import { allowedSettingsChecks } from "./allowed.js";
-import { areaEndBeyondPhys } from "./exit-controls.js";
 import * as groups from "./groups.js";
 import { beyondPhys, type Code, code, hi, lo, misaligned, type Pred, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
@@ -316,7 +315,7 @@ export const entryControlsChecks: readonly Check[] = [
     group: "entryMsrLoad",
     when: hasMsrLoad,
     // Reported only when the start address itself is within the width (otherwise the address check says it).
-    fail: pred`!${beyondPhys(MSR_ADDR)} && ${areaEndBeyondPhys(MSR_ADDR, lo(MSR_COUNT), 16)}`,
+    fail: pred`!${beyondPhys(MSR_ADDR)} && ${util.areaEndBeyondPhys(MSR_ADDR, lo(MSR_COUNT), 16)}`,
     message: (c) =>
       `the VM-entry MSR-load area at ${show(c, MSR_ADDR)} with VM_ENTRY_MSR_LOAD_COUNT=${c.lo(MSR_COUNT)} (16 bytes each) ends at ${areaEnd(c, MSR_ADDR, c.lo(MSR_COUNT), 16)}, beyond the physical-address width: ${physLimit(c)}`,
   },

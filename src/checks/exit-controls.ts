@@ -10,7 +10,7 @@ import * as archFields from "../arch/fields.js";
 import * as u64 from "../util/u64.js";
 import { allowedSettingsChecks, controlNames as names } from "./allowed.js";
 import * as groups from "./groups.js";
-import { beyondPhys, type Code, code, hi, lo, misaligned, pred } from "./pred.js";
+import { beyondPhys, lo, misaligned, pred } from "./pred.js";
 import type { Check } from "./types.js";
 import * as util from "./util.js";
 
@@ -27,19 +27,6 @@ const { areaEnd, bitList, physLimit, show } = util;
  * (SDM 34.15.4; the same gate as the smm.* checks, src/checks/groups.ts).
  */
 export const returnsFromSmm = smmReturn;
-
-/**
- * Predicate source mirroring util.ts `areaEndBeyondPhys`: the last byte of a table of `count` entries of
- * `size` bytes at the physical address in field `i` (address + count·size − 1, computed wider than the
- * physical-address width, SDM 29.2.1.2) sets bits beyond the physical-address width (or beyond bit 31 with
- * IA32_VMX_BASIC[48]); a carry out of bit 63 counts as beyond. The sum is < 2^40, exact in a double; its bits
- * 31:0 enter `&` directly (ToInt32 keeps exactly those bits, as the helper's `total − carry·2^32` does).
- */
-export const areaEndBeyondPhys = (i: number, count: Code, size: number): Code => {
-  const total = code`${lo(i)} + ${count} * ${size} - 1`;
-  const endHi = code`${hi(i)} + Math.floor(${total} / 4294967296)`;
-  return code`${endHi} > 4294967295 || ((${total} & c.caps.physReservedLo) | (${endHi} & c.caps.physReservedHi)) !== 0`;
-};
 
 /** Checks on one MSR table (address field, count field): alignment, address width, last byte width. */
 function msrArea(
@@ -87,7 +74,7 @@ function msrArea(
       checklist: [ids[2]],
       when,
       // Reported only when the start address itself is within the width (otherwise the address check says it).
-      fail: pred`!${beyondPhys(a)} && ${areaEndBeyondPhys(a, lo(n), 16)}`,
+      fail: pred`!${beyondPhys(a)} && ${util.areaEndBeyondPhys(a, lo(n), 16)}`,
       message: (c) =>
         `the ${what} area at ${show(c, a)} with ${countField}=${c.lo(n)} (16 bytes each) ends at ${areaEnd(c, a, c.lo(n), 16)}, beyond the physical-address width: ${physLimit(c)}; move the area lower or shorten the list`,
     },

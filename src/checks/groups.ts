@@ -65,7 +65,10 @@ export const G = {
   shadowVmcs: code`(c.proc2 & ${PROC2.SHADOW_VMCS}) !== 0`,
   /** "Enable HLAT" tertiary control. */
   hlatOn: code`(c.proc3 & ${PROC3.HLAT}) !== 0`,
-  /** The processor supports Intel 64 (IA32_VMX_BASIC[48] = 0, see util.ts `supportsIntel64`). */
+  /**
+   * The processor supports Intel 64 architecture. IA32_VMX_BASIC[48] is always 0 on such processors (SDM A.1),
+   * so a profile that sets it describes a processor without Intel 64; all other profiles are taken as Intel 64.
+   */
   intel64: code`!c.caps.addr32`,
 } as const;
 

@@ -86,8 +86,8 @@ const eventVectorOf: Code = code`${EVENT_INFO} & ${EVENT.VECTOR}`;
 const injectingType = (t: number): Code => code`${injecting} && ${eventTypeOf} === ${t}`;
 /** "Entry to SMM" VM-entry control. */
 const entrySmm: Code = code`(c.entry & ${ENTRY.SMM}) !== 0`;
-/** The DPL of access rights in field i (mirrors registers.ts `arDpl`). */
-const dpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;
+/** The DPL of access rights in field i. */
+const dpl = util.arDpl;
 /** The link pointer can be dereferenced: 4-KByte aligned and within the physical-address width. */
 const linkReadable: Code = and(G.linkValid, not(misaligned(LINK, 12)), not(beyondPhys(LINK)));
 

@@ -35,7 +35,7 @@ function ia32e(c: Ctx): boolean {
 // Shared conditions as predicate source (src/checks/pred.ts).
 
 /** "IA-32e mode guest" is 1. */
-const IA32E: Code = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
+const IA32E: Code = util.IA32E_GUEST;
 /** The guest will run 64-bit code: "IA-32e mode guest" is 1 and CS.L is 1. */
 const LONG_CODE: Code = code`${IA32E} && (${lo(CS_AR)} & ${AR.L}) !== 0`;
 /**
@@ -47,8 +47,8 @@ const upperBitsIdentical = (i: number): Code =>
   code`(${hi(i)} << (63 - c.caps.linearAddressBits)) >> (63 - c.caps.linearAddressBits) === (${hi(i)} | 0)`;
 /** "The guest will use FRED transitions" (SDM term): IA-32e mode guest and guest CR4.FRED = 1. */
 const FRED_GUEST: Code = code`${IA32E} && (${hi(CR4_F)} & ${CR4.FRED_HI}) !== 0`;
-/** The DPL of access rights in field i (mirrors registers.ts `arDpl`). */
-const dpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;
+/** The DPL of access rights in field i. */
+const dpl = util.arDpl;
 
 export const guestRipRflagsChecks: readonly Check[] = [
   // P1

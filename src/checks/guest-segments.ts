@@ -20,8 +20,7 @@
  *   guest and guest CR4.FRED (bit 32) = 1. The FRED rules on RFLAGS.IOPL and STI blocking belong to 29.3.1.4
  *   and 29.3.1.5, not here.
  * - "On processors that support Intel 64 architecture" (base checks R5–R8): gated with the shared
- *   `G.intel64` (groups.ts, as util.ts `supportsIntel64`; a profile with IA32_VMX_BASIC[48] = 1 describes a
- *   processor without Intel 64).
+ *   `G.intel64` (groups.ts; a profile with IA32_VMX_BASIC[48] = 1 describes a processor without Intel 64).
  */
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
@@ -108,10 +107,10 @@ const usable = (s: Seg): Code => code`(${lo(s.ar)} & ${AR.UNUSABLE}) === 0`;
 const rpl = (s: Seg): Code => code`${lo(s.sel)} & 3`;
 /** Access-rights type (bits 3:0). */
 const type = (s: Seg): Code => code`${lo(s.ar)} & ${AR.TYPE}`;
-/** Access-rights DPL (bits 6:5); mirrors src/arch/registers.ts `arDpl`. */
-const dpl = (s: Seg): Code => code`(${lo(s.ar)} >>> 5) & 3`;
+/** Access-rights DPL (bits 6:5). */
+const dpl = (s: Seg): Code => util.arDpl(s.ar);
 /** "IA-32e mode guest" VM-entry control. */
-const ia32e = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
+const ia32e = util.IA32E_GUEST;
 /** "Unrestricted guest" secondary control (as in effect). */
 const ug = code`(c.proc2 & ${PROC2.UNRESTRICTED_GUEST}) !== 0`;
 /** "The guest will use FRED transitions": IA-32e mode guest and guest CR4.FRED (bit 32) = 1. */

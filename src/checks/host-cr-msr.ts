@@ -97,8 +97,8 @@ function cr3ReservedHi(c: Ctx): number {
 /** cr3ReservedHi as predicate source. */
 const cr3Reserved = code`${hi(F.HOST_CR3!)} & c.caps.physReservedHi & ~(c.caps.lam ? ${CR3_LAM_HI} : 0)`;
 
-/** The "host address-space size" exit control is 1 (mirrors util.ts `hostAddrSpaceSize`). */
-const hass = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
+/** The "host address-space size" exit control is 1. */
+const hass = util.HASS;
 
 /** "bits a, b must be 1/0" text for the lo/hi halves of a fixed-bit violation. */
 function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
@@ -318,7 +318,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H14"],
     when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
     // NXE is reserved without execute-disable support (Bochs efer_suppmask; kvm-unit-tests test_efer).
-    // c.caps.eferValidLo is util.ts `eferValidLo`.
+    // c.caps.eferValidLo: the IA32_EFER bits WRMSR accepts (util.ts `eferValidLo` explains NXE).
     fail: pred`((${lo(F.HOST_IA32_EFER!)} & ~c.caps.eferValidLo) | ${hi(F.HOST_IA32_EFER!)}) !== 0`,
     message: (c) => {
       const lo = c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c);

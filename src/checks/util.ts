@@ -1,27 +1,34 @@
-/** Shared predicates and message helpers for the checks. */
-import * as archFields from "../arch/fields.js";
-import * as u64 from "../util/u64.js";
+/**
+ * Shared conditions of the checks as predicate source (src/checks/pred.ts), and message helpers. Conditions a
+ * message also needs are compiled from the same source (a `Pred` is a function of the context).
+ */
+import { ENTRY, EXIT } from "../arch/controls.js";
+import { FIELDS } from "../arch/fields.js";
+import { hex64 } from "../util/u64.js";
+import { type Code, code, compilePred, hi, lo } from "./pred.js";
 import type { Ctx } from "./types.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
-const { FIELDS } = archFields;
-const { hex64, isCanonical } = u64;
+/** The "IA-32e mode guest" VM-entry control is 1. */
+export const IA32E_GUEST: Code = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
+/** The "host address-space size" VM-exit control (bit 9) is 1. */
+export const HASS: Code = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
+/** The same, as a function (messages). */
+export const hostAddrSpaceSize = compilePred(HASS.code);
 
-/** A physical address with bits set beyond MAXPHYADDR (or beyond bit 31 with IA32_VMX_BASIC[48]). */
-export function beyondPhys(c: Ctx, i: number): boolean {
-  return ((c.lo(i) & c.caps.physReservedLo) | (c.hi(i) & c.caps.physReservedHi)) !== 0;
-}
+/** The DPL (bits 6:5) of the access rights in field i (registers.ts `arDpl`). */
+export const arDpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;
 
-/** Low bits that must be 0 for an alignment of 2^n bytes (n ≤ 31). */
-export function misaligned(c: Ctx, i: number, n: number): boolean {
-  return (c.lo(i) & ((1 << n) - 1)) !== 0;
-}
-
-/** Canonical for the CPU's linear-address width (48 or 57 bits). */
-export function canonical(c: Ctx, i: number): boolean {
-  return isCanonical(c.lo(i), c.hi(i), c.caps.linearAddressBits);
-}
+/**
+ * The last byte of a table of `count` entries of `size` bytes at the physical address in field `i` (address +
+ * count·size − 1, computed wider than the physical-address width, SDM 29.2.1.2) sets bits beyond the
+ * physical-address width (or beyond bit 31 with IA32_VMX_BASIC[48]); a carry out of bit 63 counts as beyond.
+ * The sum is < 2^40, exact in a double; its bits 31:0 enter `&` directly (ToInt32 keeps exactly those bits).
+ */
+export const areaEndBeyondPhys = (i: number, count: Code, size: number): Code => {
+  const total = code`${lo(i)} + ${count} * ${size} - 1`;
+  const endHi = code`${hi(i)} + Math.floor(${total} / 4294967296)`;
+  return code`${endHi} > 4294967295 || ((${total} & c.caps.physReservedLo) | (${endHi} & c.caps.physReservedHi)) !== 0`;
+};
 
 /** Field value as hex. */
 export function val(c: Ctx, i: number): string {
@@ -49,33 +56,6 @@ export function bitList(mask: number, offset = 0): string {
       list += count++ ? `, ${b + offset}` : `${b + offset}`;
     }
   return count === 1 ? `bit ${list}` : `bits ${list}`;
-}
-
-/**
- * The processor supports Intel 64 architecture. IA32_VMX_BASIC[48] is always 0 on such processors (SDM A.1),
- * so a profile that sets it describes a processor without Intel 64; all other profiles are taken as Intel 64.
- */
-export function supportsIntel64(c: Ctx): boolean {
-  return !c.caps.addr32;
-}
-
-/** The "host address-space size" VM-exit control (bit 9) is 1. */
-export function hostAddrSpaceSize(c: Ctx): boolean {
-  return (c.exit & (1 << 9)) !== 0;
-}
-
-/**
- * The last byte of a table of `count` entries of `size` bytes starting at the physical address in field `i`
- * (address + count·size − 1, computed wider than the physical-address width, SDM 29.2.1.2) sets bits beyond
- * the physical-address width (or beyond bit 31 with IA32_VMX_BASIC[48]). A carry out of bit 63 counts as beyond.
- */
-export function areaEndBeyondPhys(c: Ctx, i: number, count: number, size: number): boolean {
-  const total = c.lo(i) + count * size - 1; // < 2^40: exact in a double
-  const carry = Math.floor(total / 0x100000000);
-  const lo = total - carry * 0x100000000;
-  const hi = c.hi(i) + carry;
-  if (hi > 0xffffffff) return true;
-  return ((lo & c.caps.physReservedLo) | (hi & c.caps.physReservedHi)) !== 0;
 }
 
 /** The last-byte address of such a table, as hex (message only). */
