@@ -24,8 +24,8 @@
  */
 import * as archFields from "../arch/fields.js";
 import { GROUPS, type GroupName } from "../checks/groups.js";
-import { srcOf } from "../checks/pred.js";
-import { type Check, Ctx } from "../checks/types.js";
+import { compilePred, srcOf } from "../checks/pred.js";
+import type { Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "./processor.js";
 
@@ -263,61 +263,61 @@ function processorBits(p: ProcessorState): number {
 /** The mode word's bit for a virtual-8086 guest (`c.v86`, from guest RFLAGS.VM): part of the signature. */
 const V86 = 1 << 11;
 
-/** Records whether the predicates it is passed to read anything beyond the signature. */
+/**
+ * Records whether the predicates it is passed to read anything beyond the signature. It evaluates a fresh
+ * copy of each predicate's source on a stand-in context (a plain object with counting views of the VMCS
+ * slots, processor and memory), so the real predicates and `Ctx` never see a second object shape: the code
+ * V8 optimized for them stays monomorphic. Predicates without source (the few that read memory) are never
+ * taken as fixed.
+ */
 class Probe {
   data = false;
-  readonly ctx: Ctx;
+  private readonly ctx: Ctx;
+  private readonly copies = new Map<string, (c: Ctx) => boolean>();
 
   constructor(real: Ctx) {
     const mark = (): void => {
       this.data = true;
     };
-    const proc = new Proxy(real.proc_, {
-      get(t, k) {
-        if (typeof k !== "string" || !PROC_SIG.has(k)) mark();
-        return Reflect.get(t, k);
-      },
-    });
-    const mem = new Proxy(real.mem, {
-      get(t, k) {
-        mark();
-        const v: unknown = Reflect.get(t, k);
-        return typeof v === "function" ? v.bind(t) : v;
-      },
-    });
-    const c = new Ctx(real.vmcs, real.caps, proc, mem);
-    const v = c.v;
-    // Predicates with source read the slots directly (`const v = c.v`): the probe hands them a view that
-    // notes every slot outside the signature.
-    const slots = new Proxy(v, {
-      get(t, k) {
-        if (typeof k === "string" && /^[0-9]+$/.test(k) && !SIG_SET.has(Number(k))) mark();
-        return Reflect.get(t, k);
-      },
-    });
-    c.lo = (i) => {
-      if (!SIG_SET.has(i << 1)) mark();
-      return v[i << 1]!;
+    const counting = <T extends object>(target: T, isSignature: (k: string) => boolean): T =>
+      new Proxy(target, {
+        get(t, k) {
+          if (typeof k !== "string" || !isSignature(k)) mark();
+          const x: unknown = Reflect.get(t, k);
+          return typeof x === "function" ? x.bind(t) : x;
+        },
+      });
+    const stand = {
+      v: counting(real.v, (k) => !/^[0-9]+$/.test(k) || SIG_SET.has(Number(k))),
+      pin: real.pin,
+      proc: real.proc,
+      proc2: real.proc2,
+      proc3: real.proc3,
+      proc3Hi: real.proc3Hi,
+      exit: real.exit,
+      exit2: real.exit2,
+      exit2Hi: real.exit2Hi,
+      entry: real.entry,
+      v86: real.v86,
+      caps: real.caps,
+      proc_: counting(real.proc_, (k) => PROC_SIG.has(k)),
+      mem: counting(real.mem, () => false),
     };
-    c.hi = (i) => {
-      if (!SIG_SET.has((i << 1) | 1)) mark();
-      return v[(i << 1) | 1]!;
-    };
-    Object.defineProperty(c, "v", { get: () => slots });
-    Object.defineProperty(c, "vmcs", {
-      get: () => {
-        mark();
-        return real.vmcs;
-      },
-    });
-    this.ctx = c;
+    this.ctx = stand as unknown as Ctx;
   }
 
   /** The predicate's value, and whether it is fixed by the signature. */
   run(f: (c: Ctx) => boolean): { value: boolean; fixed: boolean } {
+    const src = srcOf(f);
+    if (src === undefined) return { value: false, fixed: false };
+    let copy = this.copies.get(src);
+    if (!copy) {
+      copy = compilePred(src);
+      this.copies.set(src, copy);
+    }
     this.data = false;
     try {
-      const value = f(this.ctx);
+      const value = copy(this.ctx);
       return { value, fixed: !this.data };
     } catch {
       return { value: false, fixed: false };
