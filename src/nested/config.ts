@@ -35,8 +35,8 @@ export const L0_BUGS: readonly L0Bug[] = [
  * - unwind: undoing a late VMfail (restore L1 CR0/CR3/CR4/EFER/PAT/DR7, walk the MSR lists, MMU reset): assumed 3,000.
  * - cyclesPerNs: clock used to convert nvmx's measured software-check time to cycles (default 3 GHz).
  * - perCheckNs: time of one software check in nvmx, measured on the development machine (AMD EPYC, Node 20):
- *   the 168 control/host-state checks of a valid vmcs12 take ~140 ns median (bench row "nested: software
- *   VMFail checks, full (168)", 2026-11-25 evening, compiled fast path), i.e. ~0.85 ns per check.
+ *   the 168 control/host-state checks of a valid vmcs12 take ~100 ns median (bench row "nested: software
+ *   VMFail checks, full (168)", 2026-11-25 evening, compiled fast path), i.e. ~0.6 ns per check.
  */
 export interface CostParams {
   roundTrip: number;
@@ -56,7 +56,7 @@ export const DEFAULT_COST: Readonly<CostParams> = Object.freeze({
   perMsrLoad: 250,
   unwind: 3000,
   cyclesPerNs: 3,
-  perCheckNs: 0.85,
+  perCheckNs: 0.6,
 });
 
 /** Which micro-architectural order the modelled hardware checks controls and host state in (SDM 29.2: any order). */
