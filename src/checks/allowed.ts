@@ -6,7 +6,7 @@
  */
 import { type ControlWord, controlBitNames } from "../arch/controls.js";
 import { hex } from "../util/u64.js";
-import { type Code, code, pred } from "./pred.js";
+import { Code, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import { bitList } from "./util.js";
 
@@ -23,40 +23,27 @@ interface WordInfo {
   may1: Code;
 }
 
-const WORDS: Readonly<Record<PrimaryWord, WordInfo>> = {
-  pin: {
-    field: "PIN_BASED_VM_EXEC_CONTROL",
-    msr: "PINBASED_CTLS",
-    title: "Pin-based controls",
-    value: code`c.pin`,
-    must1: code`c.caps.ctl.pin.must1`,
-    may1: code`c.caps.ctl.pin.may1`,
-  },
-  proc: {
-    field: "CPU_BASED_VM_EXEC_CONTROL",
-    msr: "PROCBASED_CTLS",
-    title: "Primary processor-based controls",
-    value: code`c.proc`,
-    must1: code`c.caps.ctl.proc.must1`,
-    may1: code`c.caps.ctl.proc.may1`,
-  },
-  exit: {
-    field: "VM_EXIT_CONTROLS",
-    msr: "EXIT_CTLS",
-    title: "Primary VM-exit controls",
-    value: code`c.exit`,
-    must1: code`c.caps.ctl.exit.must1`,
-    may1: code`c.caps.ctl.exit.may1`,
-  },
-  entry: {
-    field: "VM_ENTRY_CONTROLS",
-    msr: "ENTRY_CTLS",
-    title: "VM-entry controls",
-    value: code`c.entry`,
-    must1: code`c.caps.ctl.entry.must1`,
-    may1: code`c.caps.ctl.entry.may1`,
-  },
+/** Field, capability MSR and title of each primary control word; the predicate source follows from the key. */
+const WORD_NAMES: Readonly<Record<PrimaryWord, readonly [field: string, msr: string, title: string]>> = {
+  pin: ["PIN_BASED_VM_EXEC_CONTROL", "PINBASED_CTLS", "Pin-based controls"],
+  proc: ["CPU_BASED_VM_EXEC_CONTROL", "PROCBASED_CTLS", "Primary processor-based controls"],
+  exit: ["VM_EXIT_CONTROLS", "EXIT_CTLS", "Primary VM-exit controls"],
+  entry: ["VM_ENTRY_CONTROLS", "ENTRY_CTLS", "VM-entry controls"],
 };
+
+const WORDS = Object.fromEntries(
+  Object.entries(WORD_NAMES).map(([word, [field, msr, title]]) => [
+    word,
+    {
+      field,
+      msr,
+      title,
+      value: new Code(`c.${word}`),
+      must1: new Code(`c.caps.ctl.${word}.must1`),
+      may1: new Code(`c.caps.ctl.${word}.may1`),
+    },
+  ]),
+) as Record<PrimaryWord, WordInfo>;
 
 /** ` ("name", "name")` for the set bits of a control word, for messages. */
 export function controlNames(word: ControlWord, mask: number): string {
