@@ -430,32 +430,34 @@ interface Slot {
   body: Body | undefined;
 }
 
+/** The `last` of a table that has seen no signature yet: no code, never equal to a signature. */
+const NO_SLOT: Slot = { sig: new Int32Array(SIG_LEN).fill(-1), seen: 0, body: undefined };
+
 /**
  * Per list of checks and CPU profile: a direct-mapped table of signatures. A signature that collides with
  * another in its slot replaces it (its count and code are dropped), so memory is bounded by SLOTS runners
  * and states whose control words keep changing cost one hash and one compare per evaluation.
  */
 class SigTable {
-  private readonly slots: Slot[] = Array.from({ length: SLOTS }, () => ({
-    sig: new Int32Array(SIG_LEN),
-    seen: 0,
-    body: undefined,
-  }));
+  /** Made on the first sampled lookup: a profile seen once (an inline profile in one document) costs nothing. */
+  private slots: Slot[] | undefined;
   /** The slot of the previous evaluation (the common case: the same signature again). */
-  last: Slot;
+  last: Slot = NO_SLOT;
 
   constructor(
     private readonly checks: readonly Check[],
     private readonly after: number,
-  ) {
-    this.last = this.slots[0]!;
-    this.last.sig[SIG_LEN - 1] = -1; // never a real signature (processor bits are never -1 here)
-  }
+  ) {}
 
   /** The slot for the signature in `sig`, taken over (count reset) when it held another signature. */
   lookup(sig: Int32Array): Slot {
     let h = 0;
     for (let i = 0; i < SIG_LEN; i++) h = Math.imul(h ^ sig[i]!, 0x9e3779b1);
+    this.slots ??= Array.from({ length: SLOTS }, () => ({
+      sig: new Int32Array(SIG_LEN),
+      seen: 0,
+      body: undefined,
+    }));
     const slot = this.slots[(h >>> 26) & (SLOTS - 1)]!;
     if (!sameSig(slot.sig, sig)) {
       slot.sig.set(sig);
