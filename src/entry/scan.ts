@@ -232,6 +232,9 @@ export class EntryScanner {
   /** Top-level keys seen in the current document (bit i: TOP[i]), and their values. */
   private seen = 0;
   private cpu: unknown;
+  /** The `cpu` value last decoded, and its profile. */
+  private capsOf: unknown;
+  private caps: Caps | undefined;
   private processor: unknown;
   private memory: unknown;
   /** The last `cpu` string, and its JSON bytes: a stream names few profiles (no string per document). */
@@ -304,7 +307,12 @@ export class EntryScanner {
     let processor: ProcessorState;
     let memory: Memory;
     try {
-      caps = resolveCaps(this.cpu, this.opts);
+      // An inline profile repeated from the previous line is the same object: decode it once.
+      if (this.cpu === undefined || this.cpu !== this.capsOf) {
+        this.caps = resolveCaps(this.cpu, this.opts);
+        this.capsOf = this.cpu;
+      }
+      caps = this.caps!;
       // Shared defaults: checks only read the processor state and memory.
       processor =
         this.processor !== undefined ? parseProcessor(this.processor) : (DEFAULT_PROCESSOR as ProcessorState);

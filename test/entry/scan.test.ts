@@ -4,6 +4,7 @@
  * never an entry for a line parseEntryText rejects. And it must take the common shapes, or batch checking
  * gains nothing.
  */
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../../src/arch/fields.js";
@@ -200,5 +201,23 @@ describe("EntryScanner", () => {
       '{"vmcs":{"GUEST_CR0":"0x1"}}',
     ])
       expect(agree(scanner, t, { cpu }), t).toBe(true);
+  });
+
+  it("decodes an inline profile once per run of identical lines, and never reuses it for another", () => {
+    const scanner = new EntryScanner({});
+    const sky = JSON.parse(JSON.stringify(serializeEntry(baseEntry(builtinProfile("skylake")))));
+    const data = (name: string) => ({
+      ...JSON.parse(readFileSync(new URL(`../../src/cpu/profiles/${name}.json`, import.meta.url), "utf8")),
+      name: `inline-${name}`,
+    });
+    const lineFor = (name: string) => JSON.stringify({ ...sky, cpu: data(name) });
+    const a1 = scan(scanner, lineFor("skylake"));
+    const a2 = scan(scanner, lineFor("skylake"));
+    const b = scan(scanner, lineFor("haswell"));
+    expect(a1 && a2 && b).toBeTruthy();
+    expect(a2!.caps).toBe(a1!.caps);
+    expect(b!.caps).not.toBe(a1!.caps);
+    expect(b!.caps.name).toBe("inline-haswell");
+    for (const n of ["skylake", "haswell"]) expect(agree(scanner, lineFor(n))).toBe(true);
   });
 });
