@@ -36,7 +36,7 @@ export type Runner = (ctx: Ctx, out: Int32Array) => number;
 type Body = (ctx: Ctx, out: Int32Array) => number;
 
 /** Checks per generated function: small enough for V8 to inline every predicate into it. */
-const CHUNK = 1000;
+const CHUNK = 6;
 
 // ---------------------------------------------------------------------------------------------------------
 // Plans: what the compiled code does with each check.
