@@ -28,8 +28,7 @@ import { beyondPhys, type Code, code, hi, lo, misaligned, type Pred, pred } from
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY, PROC, PROC2 } = archControls;
 const { F } = archFields;
 const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } =
@@ -48,16 +47,12 @@ const GUEST_CR4 = F.GUEST_CR4!;
 /** Bits 30:14 and 12 of the injected-event identification field (bit 13 is checked on its own, N9). */
 const EVENT_RESERVED_NO_13 = EVENT.RESERVED & ~EVENT.NESTED_EXCEPTION;
 
-// Reads of the injected-event identification field, as functions (for messages) and as predicate source
-// (src/checks/pred.ts, for `when`/`fail`; the same expressions).
+// Reads of the injected-event identification field: type and vector come from util.ts (predicate source and
+// the same expressions compiled for messages).
 export const eventInfo = (c: Ctx): number => c.lo(INFO);
 export { eventValid };
-export const eventType = (c: Ctx): number => (c.lo(INFO) >>> EVENT.TYPE_SHIFT) & 7;
-export const eventVector = (c: Ctx): number => c.lo(INFO) & EVENT.VECTOR;
-/** Event type (bits 10:8) as predicate source (as `eventType`). */
-export const eventTypeCode: Code = code`(${lo(INFO)} >>> ${EVENT.TYPE_SHIFT}) & 7`;
-/** Vector (bits 7:0) as predicate source (as `eventVector`). */
-export const eventVectorCode: Code = code`${lo(INFO)} & ${EVENT.VECTOR}`;
+
+const { eventType, eventVector, EVENT_TYPE: eventTypeCode, EVENT_VECTOR: eventVectorCode } = util;
 /** Deliver-error-code (bit 11) is 1. */
 const deliversErrorCode: Code = code`(${lo(INFO)} & ${EVENT.DELIVER_ERROR_CODE}) !== 0`;
 /** Nested exception (bit 13) is 1. */

@@ -20,8 +20,7 @@ import { beyondPhys, Code, code, hi, lo, misaligned, pred, srcOf } from "./pred.
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { controlBitNames, ENTRY, EXIT, PIN, PROC, PROC2, PROC3, VMFUNC } = archControls;
 const { F } = archFields;
 const { EPT_CAP, EPT_CAP_HI } = archMsrs;

@@ -14,8 +14,7 @@ import { beyondPhys, lo, misaligned, pred } from "./pred.js";
 import type { Check } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { CONTROL_BITS, EXIT, PIN } = archControls;
 const { F } = archFields;
 const { hex: h, hex64 } = u64;

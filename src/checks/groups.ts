@@ -13,8 +13,7 @@ import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import { code, compilePred, hi, lo, type Pred } from "./pred.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY, EXIT, EXIT2, PIN, PROC, PROC2, PROC3 } = archControls;
 const { F } = archFields;
 const { AR, INTR, PENDING_DBG } = archRegisters;

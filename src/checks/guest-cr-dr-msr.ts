@@ -10,12 +10,11 @@ import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import * as u64 from "../util/u64.js";
 import { G } from "./groups.js";
-import { type Code, canonical, code, hi, lo, misaligned, pred } from "./pred.js";
+import { type Code, canonical, code, compileValue, hi, lo, misaligned, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY, PROC2 } = archControls;
 const { F } = archFields;
 const { CR0, CR4, EFER } = archRegisters;
@@ -52,20 +51,23 @@ const entryCtl = (bit: number): Code => code`(c.entry & ${bit}) !== 0`;
 const IA32E = entryCtl(ENTRY.IA32E_GUEST);
 /** "Unrestricted guest" secondary processor-based control (as in effect). */
 const UG = code`(c.proc2 & ${PROC2.UNRESTRICTED_GUEST}) !== 0`;
-/** cr0Must1 below. */
+/** CR0 bits that must be 1: IA32_VMX_CR0_FIXED0 minus NW/CD, and minus PE/PG with "unrestricted guest". */
 const CR0_MUST1 = code`(${UG} ? c.caps.cr0Fixed0 & ${~CR0_NEVER_CHECKED} & ${~(CR0.PE | CR0.PG)} : c.caps.cr0Fixed0 & ${~CR0_NEVER_CHECKED}) >>> 0`;
-/** cr0Must0 below. */
+/** CR0 bits 31:0 that must be 0: clear in IA32_VMX_CR0_FIXED1, except NW/CD (and PE/PG with UG). */
 const CR0_MUST0 = code`(${UG} ? ~c.caps.cr0Fixed1 & ${~CR0_NEVER_CHECKED} & ${~(CR0.PE | CR0.PG)} : ~c.caps.cr0Fixed1 & ${~CR0_NEVER_CHECKED}) >>> 0`;
-/** cr0Must0Hi below. */
+/** CR0 bits 63:32 that must be 0. */
 const CR0_MUST0_HI = code`~c.caps.cr0Fixed1Hi >>> 0`;
 /** CR4 bits that must be 0: clear in IA32_VMX_CR4_FIXED1 (bits 31:0, then 63:32). */
 const CR4_MUST0 = code`~c.caps.cr4Fixed1 >>> 0`;
 const CR4_MUST0_HI = code`~c.caps.cr4Fixed1Hi >>> 0`;
-/** cr3ReservedHi below. */
+/**
+ * Bits of the high half of CR3 that must be 0: 63:52 and 51:MAXPHYADDR, except LAM's 62:61. CR3 is not one of
+ * the VMCS pointers IA32_VMX_BASIC[48] limits, so MAXPHYADDR alone decides (SDM A.1).
+ */
 const CR3_RESERVED_HI = code`(c.caps.lam ? (~0 << (c.caps.maxPhysAddr - 32)) & ${~CR3_LAM_HI} : ~0 << (c.caps.maxPhysAddr - 32)) >>> 0`;
-/** sCetReservedLo below. */
+/** Reserved IA32_S_CET bits (31:0): always 9:6, plus the shadow-stack and IBT bits the CPU lacks. */
 const S_CET_RESERVED_LO = code`(${S_CET_RESERVED} | (c.caps.shstk ? 0 : ${S_CET_SHSTK}) | (c.caps.ibt ? 0 : ${S_CET_IBT_LO})) >>> 0`;
-/** sCetReservedHi below. */
+/** Reserved IA32_S_CET bits 63:32: all of them without IBT (they hold the legacy-bitmap address). */
 const S_CET_RESERVED_HI = code`c.caps.ibt ? 0 : ${0xffffffff}`;
 /** util.ts eferValidLo: the IA32_EFER bits 31:0 WRMSR accepts. */
 const EFER_VALID_LO = code`c.caps.eferValidLo`;
@@ -83,34 +85,12 @@ const outside = (i: number, validLo: Code, validHi: Code): Code =>
 
 const ia32e = pred`${IA32E}`;
 const ug = pred`${UG}`;
-/** CR0 bits that must be 1: IA32_VMX_CR0_FIXED0 minus NW/CD, and minus PE/PG with "unrestricted guest". */
-function cr0Must1(c: Ctx): number {
-  const m = c.caps.cr0Fixed0 & ~CR0_NEVER_CHECKED;
-  return (ug(c) ? m & ~(CR0.PE | CR0.PG) : m) >>> 0;
-}
-/** CR0 bits 31:0 that must be 0: clear in IA32_VMX_CR0_FIXED1, except NW/CD (and PE/PG with UG). */
-function cr0Must0(c: Ctx): number {
-  const m = ~c.caps.cr0Fixed1 & ~CR0_NEVER_CHECKED;
-  return (ug(c) ? m & ~(CR0.PE | CR0.PG) : m) >>> 0;
-}
-function cr0Must0Hi(c: Ctx): number {
-  return ~c.caps.cr0Fixed1Hi >>> 0;
-}
-/** Bits of the high half of CR3 that must be 0: 63:52 and 51:MAXPHYADDR, except LAM's 62:61. */
-function cr3ReservedHi(c: Ctx): number {
-  // CR3 is not one of the VMCS pointers IA32_VMX_BASIC[48] limits, so MAXPHYADDR alone decides (SDM A.1).
-  const m = (~0 << (c.caps.maxPhysAddr - 32)) >>> 0;
-  return (c.caps.lam ? m & ~CR3_LAM_HI : m) >>> 0;
-}
-function sCetReservedLo(c: Ctx): number {
-  let m = S_CET_RESERVED;
-  if (!c.caps.shstk) m |= S_CET_SHSTK;
-  if (!c.caps.ibt) m |= S_CET_IBT_LO;
-  return m >>> 0;
-}
-function sCetReservedHi(c: Ctx): number {
-  return c.caps.ibt ? 0 : 0xffffffff;
-}
+const cr0Must1 = compileValue(CR0_MUST1);
+const cr0Must0 = compileValue(CR0_MUST0);
+const cr0Must0Hi = compileValue(CR0_MUST0_HI);
+const cr3ReservedHi = compileValue(CR3_RESERVED_HI);
+const sCetReservedLo = compileValue(S_CET_RESERVED_LO);
+const sCetReservedHi = compileValue(S_CET_RESERVED_HI);
 /** A PAT entry (one byte) is a memory type WRMSR accepts: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC- (SDM 13.12.2). */
 function patByteValid(b: number): boolean {
   return b < 8 && b !== 2 && b !== 3;

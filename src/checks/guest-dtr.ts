@@ -9,8 +9,7 @@ import { canonical, lo, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { F } = archFields;
 const { show } = util;
 

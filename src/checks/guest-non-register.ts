@@ -26,8 +26,7 @@ import { and, beyondPhys, type Code, code, hi, lo, misaligned, not, or, pred } f
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY, PIN, PROC2 } = archControls;
 const { F } = archFields;
 const {
@@ -58,8 +57,7 @@ const ACTIVITY_NAMES = ["active", "HLT", "shutdown", "wait-for-SIPI"];
 const activity = (c: Ctx) => c.lo(F.GUEST_ACTIVITY_STATE);
 const intr = (c: Ctx) => c.lo(F.GUEST_INTERRUPTIBILITY_INFO);
 const event = (c: Ctx) => c.lo(F.VM_ENTRY_INTR_INFO_FIELD);
-const eventType = (c: Ctx) => (event(c) >>> EVENT.TYPE_SHIFT) & 7;
-const eventVector = (c: Ctx) => event(c) & EVENT.VECTOR;
+const { eventType, eventVector } = util;
 const rflags = (c: Ctx) => c.lo(F.GUEST_RFLAGS);
 const pendingDbg = (c: Ctx) => c.lo(F.GUEST_PENDING_DBG_EXCEPTIONS);
 const ssDpl = (c: Ctx) => arDpl(c.lo(F.GUEST_SS_AR_BYTES));
@@ -81,8 +79,7 @@ const activityIs = (a: number): Code => code`${ACT} === ${a}`;
 /** The interruptibility state has any of the bits of `mask` set. */
 const intrHas = (mask: number): Code => code`(${INTR_STATE} & ${mask}) !== 0`;
 const injecting: Code = code`(${EVENT_INFO} & ${EVENT.VALID}) !== 0`;
-const eventTypeOf: Code = code`(${EVENT_INFO} >>> ${EVENT.TYPE_SHIFT}) & 7`;
-const eventVectorOf: Code = code`${EVENT_INFO} & ${EVENT.VECTOR}`;
+const { EVENT_TYPE: eventTypeOf, EVENT_VECTOR: eventVectorOf } = util;
 const injectingType = (t: number): Code => code`${injecting} && ${eventTypeOf} === ${t}`;
 /** "Entry to SMM" VM-entry control. */
 const entrySmm: Code = code`(c.entry & ${ENTRY.SMM}) !== 0`;

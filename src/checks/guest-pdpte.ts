@@ -20,8 +20,7 @@ import { G } from "./groups.js";
 import { type Code, code, hi, lo, or, pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
 const { F } = archFields;
 const { CR0, CR4 } = archRegisters;

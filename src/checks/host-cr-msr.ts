@@ -34,12 +34,11 @@ import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import * as u64 from "../util/u64.js";
 import { G } from "./groups.js";
-import { type Code, canonical, code, hi, lo, misaligned, pred } from "./pred.js";
-import type { Check, Ctx } from "./types.js";
+import { type Code, canonical, code, compileValue, hi, lo, misaligned, pred } from "./pred.js";
+import type { Check } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { EXIT, EXIT2 } = archControls;
 const { F } = archFields;
 const { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
@@ -68,34 +67,24 @@ function patByteBad(b: number): boolean {
 const patHalfBad = (x: Code): Code =>
   code`(${x} & 0xf8f8f8f8) !== 0 || (${x} & ~(${x} >>> 1) & 0x02020202) !== 0`;
 
-// The bits a fixed-bit violation reports (messages); `cr0Bad`/`cr4Bad` below are the same computations as
-// predicate source.
+// The bits a fixed-bit violation reports, as predicate source; the messages use the same expressions compiled.
+const CR0_UNSET = code`c.caps.cr0Fixed0 & ~${lo(F.HOST_CR0!)} & ~${CR0_UNCHECKED}`;
+const CR0_SET = code`${lo(F.HOST_CR0!)} & ~c.caps.cr0Fixed1 & ~${CR0_UNCHECKED}`;
+const CR4_UNSET = code`c.caps.cr4Fixed0 & ~${lo(F.HOST_CR4!)}`;
+const CR4_SET = code`${lo(F.HOST_CR4!)} & ~c.caps.cr4Fixed1`;
+const cr0MustBe1 = compileValue(CR0_UNSET);
+const cr0MustBe0 = compileValue(CR0_SET);
+const cr4MustBe1 = compileValue(CR4_UNSET);
+const cr4MustBe0 = compileValue(CR4_SET);
 
-function cr0MustBe1(c: Ctx): number {
-  return c.caps.cr0Fixed0 & ~c.lo(F.HOST_CR0) & ~CR0_UNCHECKED;
-}
-function cr0MustBe0(c: Ctx): number {
-  return c.lo(F.HOST_CR0) & ~c.caps.cr0Fixed1 & ~CR0_UNCHECKED;
-}
-function cr4MustBe1(c: Ctx): number {
-  return c.caps.cr4Fixed0 & ~c.lo(F.HOST_CR4);
-}
-function cr4MustBe0(c: Ctx): number {
-  return c.lo(F.HOST_CR4) & ~c.caps.cr4Fixed1;
-}
+/** Any CR0 bit against IA32_VMX_CR0_FIXED0/1, bits 31:0 and 63:32 (non-zero = bad). */
+const cr0Bad = code`${CR0_UNSET} | ${CR0_SET} | (${hi(F.HOST_CR0!)} & ~c.caps.cr0Fixed1Hi)`;
+/** Any CR4 bit against IA32_VMX_CR4_FIXED0/1, bits 31:0 and 63:32 (non-zero = bad). */
+const cr4Bad = code`${CR4_UNSET} | ${CR4_SET} | (${hi(F.HOST_CR4!)} & ~c.caps.cr4Fixed1Hi)`;
 
-/** cr0MustBe1 | cr0MustBe0 | bits 63:32 outside IA32_VMX_CR0_FIXED1, as predicate source (non-zero = bad). */
-const cr0Bad = code`(c.caps.cr0Fixed0 & ~${lo(F.HOST_CR0!)} & ~${CR0_UNCHECKED}) | (${lo(F.HOST_CR0!)} & ~c.caps.cr0Fixed1 & ~${CR0_UNCHECKED}) | (${hi(F.HOST_CR0!)} & ~c.caps.cr0Fixed1Hi)`;
-/** cr4MustBe1 | cr4MustBe0 | bits 63:32 outside IA32_VMX_CR4_FIXED1, as predicate source (non-zero = bad). */
-const cr4Bad = code`(c.caps.cr4Fixed0 & ~${lo(F.HOST_CR4!)}) | (${lo(F.HOST_CR4!)} & ~c.caps.cr4Fixed1) | (${hi(F.HOST_CR4!)} & ~c.caps.cr4Fixed1Hi)`;
-
-/** Bits 63:0 of CR3 that must be 0: bits 63:52 and 51:MAXPHYADDR (high half), except LAM bits 62:61. */
-function cr3ReservedHi(c: Ctx): number {
-  const lam = c.caps.lam ? CR3_LAM_HI : 0;
-  return c.hi(F.HOST_CR3) & c.caps.physReservedHi & ~lam;
-}
-/** cr3ReservedHi as predicate source. */
+/** Bits 63:32 of CR3 that are set but must be 0: bits 63:52 and 51:MAXPHYADDR, except LAM bits 62:61. */
 const cr3Reserved = code`${hi(F.HOST_CR3!)} & c.caps.physReservedHi & ~(c.caps.lam ? ${CR3_LAM_HI} : 0)`;
+const cr3ReservedHi = compileValue(cr3Reserved);
 
 /** The "host address-space size" exit control is 1. */
 const hass = util.HASS;

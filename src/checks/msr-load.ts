@@ -24,8 +24,7 @@ import * as groups from "./groups.js";
 import { pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
 const { F } = archFields;
 const { CR0, EFER, MSR } = archRegisters;

@@ -55,6 +55,14 @@ export function compilePred(src: string): Pred {
   return Object.assign(f, { src });
 }
 
+/**
+ * A numeric expression (a mask, a field's sub-field) compiled into a function of the context, for messages
+ * that report the same value a predicate tests: one source for both.
+ */
+export function compileValue(x: Code): (c: Ctx) => number {
+  return new Function("c", `"use strict"; const v = c.v; return (${x.code});`) as (c: Ctx) => number;
+}
+
 /** `pred\`(${lo(i)} & ${mask}) !== 0\`` — a predicate from an expression template. */
 export function pred(strings: TemplateStringsArray, ...vals: readonly (number | Code)[]): Pred {
   return compilePred(source(strings, vals));

@@ -24,13 +24,13 @@ import { beyondPhys, type Code, code, hi, lo, misaligned, pred } from "./pred.js
 import type { Check, Ctx } from "./types.js";
 import * as util from "./util.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
 const { F } = archFields;
 const { ACTIVITY, EVENT_TYPE } = archRegisters;
 const { Memory } = memoryModule;
-const { describeEvent, eventTypeCode, eventVectorCode } = entryControls;
+const { describeEvent } = entryControls;
+const { EVENT_TYPE: eventTypeCode, EVENT_VECTOR: eventVectorCode } = util;
 const { G } = groups;
 const { physLimit, show } = util;
 

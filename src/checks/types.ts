@@ -11,8 +11,7 @@ import type { Memory } from "../vmcs/memory.js";
 import type { Vmcs } from "../vmcs/store.js";
 import type { GroupName } from "./groups.js";
 
-// Module-local copies of the imported tables and helpers: V8 folds module-local constants into the
-// compiled fast path (src/entry/fast.ts), but not imported bindings.
+// Short local names for the imported tables and helpers.
 const { F } = archFields;
 const { RFLAGS } = archRegisters;
 

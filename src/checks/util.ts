@@ -3,9 +3,10 @@
  * message also needs are compiled from the same source (a `Pred` is a function of the context).
  */
 import { ENTRY, EXIT } from "../arch/controls.js";
-import { FIELDS } from "../arch/fields.js";
+import { F, FIELDS } from "../arch/fields.js";
+import { EVENT } from "../arch/registers.js";
 import { hex64 } from "../util/u64.js";
-import { type Code, code, compilePred, hi, lo } from "./pred.js";
+import { type Code, code, compilePred, compileValue, hi, lo } from "./pred.js";
 import type { Ctx } from "./types.js";
 
 /** The "IA-32e mode guest" VM-entry control is 1. */
@@ -14,6 +15,13 @@ export const IA32E_GUEST: Code = code`(c.entry & ${ENTRY.IA32E_GUEST}) !== 0`;
 export const HASS: Code = code`(c.exit & ${EXIT.HOST_ADDR_SPACE_SIZE}) !== 0`;
 /** The same, as a function (messages). */
 export const hostAddrSpaceSize = compilePred(HASS.code);
+
+/** Type (bits 10:8) and vector (bits 7:0) of the VM-entry interruption-information field (SDM 25.8.3). */
+export const EVENT_TYPE: Code = code`(${lo(F.VM_ENTRY_INTR_INFO_FIELD!)} >>> ${EVENT.TYPE_SHIFT}) & 7`;
+export const EVENT_VECTOR: Code = code`${lo(F.VM_ENTRY_INTR_INFO_FIELD!)} & ${EVENT.VECTOR}`;
+/** The same, as functions (messages). */
+export const eventType = compileValue(EVENT_TYPE);
+export const eventVector = compileValue(EVENT_VECTOR);
 
 /** The DPL (bits 6:5) of the access rights in field i (registers.ts `arDpl`). */
 export const arDpl = (i: number): Code => code`(${lo(i)} >>> 5) & 3`;

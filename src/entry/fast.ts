@@ -263,6 +263,9 @@ function processorBits(p: ProcessorState): number {
 /** The mode word's bit for a virtual-8086 guest (`c.v86`, from guest RFLAGS.VM): part of the signature. */
 const V86 = 1 << 11;
 
+/** The probe's copies of the predicates, by source (only probes call them). */
+const PROBE_COPIES = new Map<string, (c: Ctx) => boolean>();
+
 /**
  * Records whether the predicates it is passed to read anything beyond the signature. It evaluates a fresh
  * copy of each predicate's source on a stand-in context (a plain object with counting views of the VMCS
@@ -273,7 +276,6 @@ const V86 = 1 << 11;
 class Probe {
   data = false;
   private readonly ctx: Ctx;
-  private readonly copies = new Map<string, (c: Ctx) => boolean>();
 
   constructor(real: Ctx) {
     const mark = (): void => {
@@ -310,10 +312,10 @@ class Probe {
   run(f: (c: Ctx) => boolean): { value: boolean; fixed: boolean } {
     const src = srcOf(f);
     if (src === undefined) return { value: false, fixed: false };
-    let copy = this.copies.get(src);
+    let copy = PROBE_COPIES.get(src);
     if (!copy) {
       copy = compilePred(src);
-      this.copies.set(src, copy);
+      PROBE_COPIES.set(src, copy);
     }
     this.data = false;
     try {
