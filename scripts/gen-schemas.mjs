@@ -1,5 +1,5 @@
 // Generates the JSON Schemas of the contract (docs/contract.md) from the tables they describe: schemas/*.json.
-// Run after `tsc` (it reads dist/); `npm run build` does. test/contract/schemas.test.ts keeps them in sync.
+// `npm run schemas` regenerates them (it reads dist/); test/contract/schemas.test.ts fails when they are stale.
 import { writeFileSync } from "node:fs";
 import { DOCUMENT_KEYS, FIELDS } from "../dist/arch/fields.js";
 import { CAPABILITY_MSRS } from "../dist/arch/msrs.js";
@@ -62,7 +62,10 @@ export function entrySchema() {
             ...boolKey(false),
             description: "Extension: the current VMCS is a shadow VMCS (SDM 29.1).",
           },
-          vmxonPointer: { $ref: "#/$defs/physAddr", description: "Extension: the VMXON pointer (SDM 34.15.4)." },
+          vmxonPointer: {
+            $ref: "#/$defs/physAddr",
+            description: "Extension: the VMXON pointer (SDM 34.15.4).",
+          },
           currentVmcsPointer: {
             $ref: "#/$defs/physAddr",
             description: "Extension: the current-VMCS pointer (link-pointer check, SDM 29.3.1.5).",
@@ -78,7 +81,9 @@ export function entrySchema() {
         description:
           "Field values. Keys: KVM enum vmcs_field names (listed as properties), the other spellings nvmx accepts, NAME_HIGH for the high half of a 64-bit field, or a hex encoding. An absent field reads as 0. A value must fit its field's width.",
         properties,
-        propertyNames: { anyOf: [{ enum: [...DOCUMENT_KEYS.keys()].sort() }, { pattern: encodingPattern() }] },
+        propertyNames: {
+          anyOf: [{ enum: [...DOCUMENT_KEYS.keys()].sort() }, { pattern: encodingPattern() }],
+        },
         additionalProperties: { $ref: "#/$defs/value" },
       },
       memory: {
@@ -184,7 +189,11 @@ export function resultSchema() {
     additionalProperties: false,
     required: ["id", "sdm", "message", "fields"],
     properties: {
-      id: { type: "string", pattern: "^[a-z0-9]+(\\.[a-z0-9-]+)+$", description: "Stable check id (docs/checks.md)." },
+      id: {
+        type: "string",
+        pattern: "^[a-z0-9]+(\\.[a-z0-9-]+)+$",
+        description: "Stable check id (docs/checks.md).",
+      },
       sdm: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)*$" },
       message: { type: "string" },
       fields: { type: "array", items: { type: "string" } },
@@ -194,7 +203,8 @@ export function resultSchema() {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: `${BASE}:result:1`,
     title: "nvmx-result/1: what VM entry does with one state",
-    description: "One line of `nvmx check --json`: a result, or an error record for an input nvmx could not read. docs/contract.md §2–3.",
+    description:
+      "One line of `nvmx check --json`: a result, or an error record for an input nvmx could not read. docs/contract.md §2–3.",
     oneOf: [{ $ref: "#/$defs/result" }, { $ref: "#/$defs/error" }],
     $defs: {
       outcome: {
@@ -209,7 +219,10 @@ export function resultSchema() {
             type: "object",
             additionalProperties: false,
             required: ["type", "error"],
-            properties: { type: { const: "vmfail-valid" }, error: { type: "integer", minimum: 1, maximum: 28 } },
+            properties: {
+              type: { const: "vmfail-valid" },
+              error: { type: "integer", minimum: 1, maximum: 28 },
+            },
           },
           {
             type: "object",
@@ -221,7 +234,12 @@ export function resultSchema() {
               qualification: { type: "integer", minimum: 0 },
             },
           },
-          { type: "object", additionalProperties: false, required: ["type"], properties: { type: { const: "entered" } } },
+          {
+            type: "object",
+            additionalProperties: false,
+            required: ["type"],
+            properties: { type: { const: "entered" } },
+          },
           {
             type: "object",
             additionalProperties: false,

@@ -317,7 +317,8 @@ export const DOCUMENT_KEYS: ReadonlyMap<string, { field: FieldDef; high: boolean
     for (const s of [f.name, ...f.aliases])
       for (const k of new Set([s, s.toUpperCase()])) {
         add(k, f, false);
-        if (f.width === 64 && !k.includes(" ")) add(k === k.toLowerCase() ? `${k}_high` : `${k}_HIGH`, f, true);
+        if (f.width === 64 && !k.includes(" "))
+          add(k === k.toLowerCase() ? `${k}_high` : `${k}_HIGH`, f, true);
       }
   // KVM names win over aliases that spell another field's KVM name.
   for (const f of FIELDS) m.set(f.name, { field: f, high: false });

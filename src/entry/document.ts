@@ -47,7 +47,16 @@ const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "lau
   executiveVmcsLaunchState: "launch",
 };
 
-const TOP_KEYS = new Set(["$schema", "format", "cpu", "processor", "vmcs", "memory", "comment", "description"]);
+const TOP_KEYS = new Set([
+  "$schema",
+  "format",
+  "cpu",
+  "processor",
+  "vmcs",
+  "memory",
+  "comment",
+  "description",
+]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);

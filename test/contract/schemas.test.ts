@@ -7,6 +7,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import Ajv2020 from "ajv/dist/2020.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+// @ts-expect-error -- the generator is a plain ES module script (scripts/gen-schemas.mjs)
+import { SCHEMAS } from "../../scripts/gen-schemas.mjs";
 import { FIELDS } from "../../src/arch/fields.js";
 import { builtinData, builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
 import { parseEntry } from "../../src/entry/document.js";
@@ -14,8 +16,6 @@ import { InputError } from "../../src/errors.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
-// @ts-expect-error -- the generator is a plain ES module script (scripts/gen-schemas.mjs)
-import { SCHEMAS } from "../../scripts/gen-schemas.mjs";
 
 const dir = new URL("../../schemas/", import.meta.url);
 const load = (f: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(f, dir), "utf8"));
@@ -41,7 +41,9 @@ describe("schemas", () => {
   });
 
   it("validate every example and every built-in profile", () => {
-    for (const f of readdirSync(new URL("../../examples/", import.meta.url)).filter((x) => x.endsWith(".json"))) {
+    for (const f of readdirSync(new URL("../../examples/", import.meta.url)).filter((x) =>
+      x.endsWith(".json"),
+    )) {
       const doc = JSON.parse(readFileSync(new URL(`../../examples/${f}`, import.meta.url), "utf8"));
       expect(entryValid(doc), `${f}: ${ajv.errorsText(entryValid.errors)}`).toBe(true);
     }
@@ -121,7 +123,8 @@ describe("the entry parser accepts what the entry schema accepts", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(key, value), { maxLength: 3 }), top, (kv, extra) => {
         const vmcs: Record<string, unknown> = { ...(base.vmcs as Record<string, unknown>) };
-        for (const [k, v] of kv) Object.defineProperty(vmcs, k, { value: v, enumerable: true, writable: true, configurable: true });
+        for (const [k, v] of kv)
+          Object.defineProperty(vmcs, k, { value: v, enumerable: true, writable: true, configurable: true });
         const doc = { ...base, ...extra, vmcs };
         expect(accepts(doc), JSON.stringify({ kv, extra })).toBe(entryValid(doc));
       }),
