@@ -1,7 +1,10 @@
-// nvmx benchmarks (issue 6): one complete check per state kind and profile, the nested path, and NDJSON
-// throughput of `nvmx check --json`. Prints a table and writes bench/results.json naming the machine.
-// Run: npm run bench   (options: --quick for fewer samples, --no-ndjson to skip the stream runs,
-// --ndjson-only for the stream runs alone)
+// nvmx benchmarks. Headline (bench/corpus.js): the complete check over fixed-seed varied corpora per profile
+// (valid states of every mode with and without MSR-load lists, every --violate-each state, the real-log
+// corpus), generator and `nvmx check --json` throughput, each with a baseline measured in the same run.
+// Secondary: one state checked over and over ("hot signature"), the nested path, and a repeated 9-state
+// NDJSON stream. Prints tables and writes bench/results.json naming the machine.
+// Run: npm run bench   (options: --quick for smaller corpora and fewer samples, --corpus-only,
+// --no-corpus, --no-ndjson to skip the stream runs, --ndjson-only for the stream runs alone)
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -15,6 +18,7 @@ import { countFailures, evaluate } from "../dist/entry/evaluate.js";
 import { compileRunner } from "../dist/entry/fast.js";
 import { contextOf } from "../dist/entry/run.js";
 import { baseEntry } from "../dist/gen/base.js";
+import * as corpus from "./corpus.js";
 
 const args = new Set(process.argv.slice(2));
 const PROFILES = ["skylake", "icelake-server", "sapphirerapids", "wildcatlake"];
@@ -40,6 +44,34 @@ function states(name) {
   ])
     many.vmcs.set(F[f], v);
   return { valid, guestBad, ctlBad, many };
+}
+
+const QUICK = args.has("--quick");
+const headline = {};
+if (!args.has("--no-corpus") && !args.has("--ndjson-only")) {
+  const corpora = PROFILES.map((p) =>
+    corpus.buildCorpus(p, { valid: QUICK ? 2000 : 10000, perViolation: QUICK ? 1 : 4 }),
+  );
+  headline.generator = corpora.map((c) => ({
+    profile: c.caps.name,
+    validStatesPerSec: Math.round(c.valid / c.genSecs),
+    violateEachStates: c.kinds["violate-each"].length,
+    violateEachSecs: +c.violateSecs.toFixed(2),
+  }));
+  headline.checks = corpus.checkRows(corpora, corpus.realLogCorpus(), QUICK ? 2 : 5);
+  headline.pipeline = await corpus.pipelineRows(corpora);
+  headline.violateEachCold = [await corpus.violateEachCold("skylake")];
+  console.log(
+    "\nvaried corpora (per state, shuffled, one pass after another; ratio = time / JSON.parse of the same document):",
+  );
+  console.table(headline.checks);
+  console.table(headline.generator);
+  console.table(headline.pipeline);
+  console.table(headline.violateEachCold);
+}
+if (args.has("--corpus-only")) {
+  writeResults([], [], []);
+  process.exit(0);
 }
 
 const WARMUP = 30000;
@@ -149,18 +181,24 @@ if (!args.has("--no-ndjson")) {
   stream.push(await ndjson(file, empty, n, os.cpus().length));
 }
 
-const machine = {
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
-  node: process.version,
-  platform: `${os.platform()} ${os.release()}`,
-  date: new Date().toISOString(),
-};
-console.log("\nmachine:", machine);
+console.log("\nhot signature (one state checked over and over; secondary):");
 console.table(table);
 console.log("failing checks per state:", rows);
 if (stream.length) console.table(stream);
-writeFileSync(
-  new URL("./results.json", import.meta.url),
-  `${JSON.stringify({ machine, checks: table, counts: rows, ndjson: stream }, null, 2)}\n`,
-);
+writeResults(table, rows, stream);
+
+function writeResults(hot, counts, ndjsonRows) {
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAverage: os.loadavg().map((x) => +x.toFixed(2)),
+    date: new Date().toISOString(),
+  };
+  console.log("\nmachine:", machine);
+  writeFileSync(
+    new URL("./results.json", import.meta.url),
+    `${JSON.stringify({ machine, corpus: headline, hotSignature: hot, counts, ndjson: ndjsonRows }, null, 2)}\n`,
+  );
+}

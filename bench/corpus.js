@@ -1,0 +1,266 @@
+// Benchmarks over what users run (issue 15): fixed-seed varied corpora per profile, walked once per pass in
+// shuffled order, each row reported with its ratio to a baseline measured in the same run. The corpora are
+// the generator's own output (as a fuzzing campaign sees it): valid states of every mode the profile allows
+// (with and without VM-entry MSR-load lists), every --violate-each state, and the real-log corpus converted
+// to entry documents.
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { F } from "../dist/arch/fields.js";
+import { CHECKS } from "../dist/checks/registry.js";
+import { builtinProfile } from "../dist/cpu/builtin.js";
+import { parseEntryText } from "../dist/entry/document.js";
+import { evaluate } from "../dist/entry/evaluate.js";
+import { contextOf } from "../dist/entry/run.js";
+import { parseInput } from "../dist/formats/detect.js";
+import { explainDump } from "../dist/formats/explain.js";
+import { Rng } from "../dist/gen/rng.js";
+import { serializeGenerated } from "../dist/gen/serialize.js";
+import { generateValid, modesFor } from "../dist/gen/valid.js";
+import { violationSearch } from "../dist/gen/violate.js";
+
+const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
+const CORPUS_DIR = new URL("../test/corpus/", import.meta.url).pathname;
+
+/** Per-state times: a chunk of states is timed together (a timer read costs ~50 ns); stats over chunks. */
+const CHUNK = 16;
+
+function stats(samples) {
+  const s = Float64Array.from(samples).sort();
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { medianNs: +q(0.5).toFixed(1), p99Ns: +q(0.99).toFixed(1), samples: s.length };
+}
+
+/** Time fn(item) over `items`, `passes` times, each pass in a new shuffled order; per-item ns per chunk. */
+function timeWalk(items, fn, passes, seed) {
+  const rng = new Rng(seed);
+  const order = items.map((_, i) => i);
+  const samples = [];
+  let sink = 0;
+  for (let p = 0; p < passes; p++) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (let c = 0; c + CHUNK <= order.length; c += CHUNK) {
+      const t0 = process.hrtime.bigint();
+      for (let k = c; k < c + CHUNK; k++) sink ^= fn(items[order[k]]);
+      samples.push(Number(process.hrtime.bigint() - t0) / CHUNK);
+    }
+  }
+  if (sink === 0.5) console.log("");
+  return stats(samples);
+}
+
+/** A complete check with the ids and fields of every violation (what a fuzzer reads back). */
+function checkOne(ctx) {
+  const r = evaluate(ctx);
+  let n = r.violations.length;
+  for (const v of r.violations) n += v.id.length + v.fields.length;
+  return n;
+}
+
+/** The same, with every message built (what a report or --json prints). */
+function checkWithMessages(ctx) {
+  const r = evaluate(ctx);
+  let n = 0;
+  for (const v of r.violations) n += v.message.length;
+  return n;
+}
+
+/** Fixed-seed corpora of one profile, as NDJSON text lines by kind. Generator throughput is measured here. */
+export function buildCorpus(name, { valid = 10000, perViolation = 4, seed = 1 } = {}) {
+  const caps = builtinProfile(name);
+  const modes = modesFor(caps);
+  const kinds = { "valid, MSR-load list": [], "valid, no MSR-load list": [] };
+  for (const m of modes) kinds[`valid, ${m} mode`] = [];
+  const t0 = process.hrtime.bigint();
+  const generated = [];
+  for (let i = 0; i < valid; i++)
+    generated.push(generateValid(caps, Rng.derive(seed, i), { mode: modes[i % modes.length] }));
+  const genSecs = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const g of generated) {
+    const line = JSON.stringify(serializeGenerated(g.entry));
+    const msr = g.entry.vmcs.lo(F.VM_ENTRY_MSR_LOAD_COUNT) > 0;
+    kinds[msr ? "valid, MSR-load list" : "valid, no MSR-load list"].push(line);
+    kinds[`valid, ${g.mode} mode`].push(line);
+  }
+  const t1 = process.hrtime.bigint();
+  const search = violationSearch(caps);
+  const violating = [];
+  let k = 0;
+  for (const c of CHECKS) {
+    if (search.find(c.id).status !== "violated") continue;
+    for (let j = 0; j < perViolation; j++) {
+      const e = search.violate(
+        c.id,
+        generateValid(caps, Rng.derive(seed + 1, k++), { mode: modes[k % modes.length] }).entry,
+      );
+      if (e) violating.push(JSON.stringify(serializeGenerated(e)));
+    }
+  }
+  const violateSecs = Number(process.hrtime.bigint() - t1) / 1e9;
+  kinds["violate-each"] = violating;
+  return {
+    caps,
+    kinds,
+    all: [...generated.map((g) => JSON.stringify(serializeGenerated(g.entry))), ...violating],
+    genSecs,
+    violateSecs,
+    valid,
+  };
+}
+
+/** The real-log corpus converted to entry documents (the states users paste), as JSON text lines. */
+export function realLogCorpus() {
+  const lines = [];
+  const walk = (dir) => {
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f.endsWith(".txt") || f.endsWith(".log")) {
+        try {
+          const parsed = parseInput(readFileSync(p), p);
+          for (const d of parsed.dumps ?? []) {
+            const x = explainDump(d);
+            lines.push(JSON.stringify(serializeGenerated(x.entry)));
+          }
+        } catch {
+          // a corpus file that is not a dump (e.g. vmxcap) has no state to check
+        }
+      }
+    }
+  };
+  walk(CORPUS_DIR);
+  return lines;
+}
+
+/** In-process rows: parse each document once, then time the complete check per kind. */
+export function checkRows(corpora, realLines, passes) {
+  const rows = [];
+  const baseline = (lines) => timeWalk(lines, (t) => JSON.parse(t).vmcs !== undefined, passes, 3);
+  for (const { caps, kinds } of corpora) {
+    for (const [kind, lines] of Object.entries(kinds)) {
+      if (lines.length < CHUNK) continue;
+      const ctxs = lines.map((t) => contextOf(parseEntryText(t)));
+      for (let w = 0; w < 3; w++) for (const c of ctxs) checkOne(c); // let V8 optimize the runners first
+      const base = baseline(lines);
+      const r = timeWalk(ctxs, checkOne, passes, 1);
+      const m = kind === "violate-each" ? timeWalk(ctxs, checkWithMessages, passes, 2) : undefined;
+      rows.push({
+        profile: caps.name,
+        kind,
+        states: lines.length,
+        ...r,
+        jsonParseMedianNs: base.medianNs,
+        ratioToJsonParse: +(r.medianNs / base.medianNs).toFixed(2),
+      });
+      if (m)
+        rows.push({
+          profile: caps.name,
+          kind: `${kind}, with messages`,
+          states: lines.length,
+          ...m,
+          jsonParseMedianNs: base.medianNs,
+          ratioToJsonParse: +(m.medianNs / base.medianNs).toFixed(2),
+        });
+    }
+  }
+  if (realLines.length) {
+    const ctxs = realLines.map((t) => contextOf(parseEntryText(t)));
+    // the corpus is small: repeat it so that a pass has enough chunks
+    const rep = [];
+    while (rep.length < 2000) rep.push(...ctxs);
+    const reps = [];
+    while (reps.length < 2000) reps.push(...realLines);
+    const base = baseline(reps);
+    const r = timeWalk(rep, checkWithMessages, passes, 4);
+    rows.push({
+      profile: "(as logged)",
+      kind: "real-log corpus, with messages",
+      states: realLines.length,
+      ...r,
+      jsonParseMedianNs: base.medianNs,
+      ratioToJsonParse: +(r.medianNs / base.medianNs).toFixed(2),
+    });
+  }
+  return rows;
+}
+
+/** `nvmx check --json` over a corpus file on stdin, end to end; baseline: JSON.parse of the same lines. */
+export async function pipelineRows(corpora) {
+  const rows = [];
+  const dir = mkdtempSync(join(os.tmpdir(), "nvmx-bench-"));
+  for (const { caps, all } of corpora) {
+    const file = join(dir, `${caps.name}.ndjson`);
+    writeFileSync(file, `${all.join("\n")}\n`);
+    const bytes = statSync(file).size;
+    const t0 = process.hrtime.bigint();
+    for (const l of all) JSON.parse(l);
+    const parseSecs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const median = async (argv, input) => {
+      const runs = [];
+      for (let i = 0; i < 3; i++) runs.push(await timeCommand(argv, input));
+      return runs.sort((a, b) => a.cpuSecs - b.cpuSecs)[1];
+    };
+    const r = await median([CLI, "check", "--json", "-"], file);
+    const g = await median([CLI, "gen", "--cpu", caps.name, "--valid", "--count", "20000", "--seed", "1"]);
+    rows.push({
+      profile: caps.name,
+      documents: all.length,
+      avgBytes: Math.round(bytes / all.length),
+      // per CPU-second of the nvmx process (start-up included): robust to other load on the machine
+      checkDocsPerCpuSec: Math.round(all.length / r.cpuSecs),
+      jsonParseDocsPerSec: Math.round(all.length / parseSecs),
+      ratioToJsonParse: +(all.length / r.cpuSecs / (all.length / parseSecs)).toFixed(2),
+      checkWallSecs: +r.secs.toFixed(2),
+      checkMaxRssMB: r.maxRssMB,
+      genValidDocsPerCpuSec: Math.round(20000 / g.cpuSecs),
+    });
+  }
+  return rows;
+}
+
+const HOOK = new URL("./usage-hook.mjs", import.meta.url).href;
+
+/** Wall time of a command (stdin from `file`), its own CPU time and peak RSS (reported by usage-hook.mjs). */
+export async function timeCommand(argv, file) {
+  const input = file ? openSync(file, "r") : "ignore";
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, ["--import", HOOK, ...argv], { stdio: [input, "pipe", "pipe"] });
+  let err = "";
+  child.stdout.on("data", () => {});
+  child.stderr.on("data", (d) => {
+    err += d;
+  });
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  if (typeof input === "number") closeSync(input);
+  const m = /\{"nvmxBenchUsage":.*\}/.exec(err);
+  const u = m ? JSON.parse(m[0]).nvmxBenchUsage : { cpuSecs: Number.NaN, maxRssKB: Number.NaN };
+  return {
+    code,
+    secs: Number(process.hrtime.bigint() - t0) / 1e9,
+    cpuSecs: u.cpuSecs,
+    maxRssMB: Math.round(u.maxRssKB / 1024),
+  };
+}
+
+/** `nvmx gen --violate-each` for one profile, cold (no search cache). */
+export async function violateEachCold(name) {
+  const dir = mkdtempSync(join(os.tmpdir(), "nvmx-bench-cache-"));
+  const prev = process.env.NVMX_CACHE_DIR;
+  process.env.NVMX_CACHE_DIR = dir;
+  const r = await timeCommand([CLI, "gen", "--cpu", name, "--violate-each", "--count", "1"]);
+  if (prev === undefined) delete process.env.NVMX_CACHE_DIR;
+  else process.env.NVMX_CACHE_DIR = prev;
+  return { profile: name, wallSecs: +r.secs.toFixed(2), cpuSecs: +r.cpuSecs.toFixed(2) };
+}
