@@ -334,7 +334,9 @@ export function scanLine(t: string, keys: Readonly<Record<string, KeyDef>>): Lin
       // "EFER(VMCS) = …": a flag glued to its key
       const close = t.indexOf(")", pos);
       if (close < 0) {
-        open = true;
+        // cut inside a known key's flag, or prose with a parenthesis
+        if ((out.label !== undefined ? keys[`${out.label}.${key}`] : undefined) ?? keys[key]) open = true;
+        else bad = true;
         break;
       }
       const inner = t.slice(pos + 1, close).toLowerCase();
@@ -378,7 +380,8 @@ export function scanLine(t: string, keys: Readonly<Record<string, KeyDef>>): Lin
   }
   const last = out.pairs[out.pairs.length - 1];
   if (last?.bad === "short" && pos >= n) open = true;
-  if (out.pairs.length === 0 && out.label === undefined && !open) bad = true;
+  // a line without any `key=value` (prose, another program's message) is not a dump line, open or not
+  if (out.pairs.length === 0 && out.label === undefined) bad = true;
   out.state = bad ? "bad" : open ? "prefix" : "complete";
   return out;
 }

@@ -152,7 +152,13 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
       legal(0x11ff | (lma ? ENTRY.IA32E_GUEST : 0) | (eferKnown ? ENTRY.LOAD_EFER : 0), c.entry),
     );
     for (const n of ["EXCEPTION_BITMAP", "TPR_THRESHOLD", "VIRTUAL_PROCESSOR_ID"]) set(n, 0);
-    if (eferKnown) knowledge.likely.set(F.VM_ENTRY_CONTROLS!, [ENTRY.IA32E_GUEST | ENTRY.LOAD_EFER, 0]);
+    // KVM and Xen keep the default-1 entry and exit controls set (load/save debug controls, ...), and KVM
+    // sets "IA-32e mode guest" from EFER.LMA and loads EFER through the VMCS
+    knowledge.likely.set(F.VM_ENTRY_CONTROLS!, [
+      (0x11ff | (eferKnown ? ENTRY.IA32E_GUEST | ENTRY.LOAD_EFER : 0)) >>> 0,
+      0,
+    ]);
+    knowledge.likely.set(F.VM_EXIT_CONTROLS!, [0x36dff, 0]);
     assumptions.push({
       text: `the log has no control fields: assumed the controls a KVM host uses — pin-based and primary controls at their default-1 settings plus "activate secondary controls", secondary "enable EPT" and "unrestricted guest", VM-exit "host address-space size"${eferKnown ? `, VM-entry "IA-32e mode guest" = EFER.LMA (${lma ? 1 : 0}) as KVM sets it, and "load IA32_EFER" (KVM loads the guest EFER through the VMCS whenever it differs from the host's)` : ""}`,
     });

@@ -419,7 +419,7 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
       bits.length > 0 &&
       bits.every((b) => ((k.likely.get(b.index)?.[b.bit < 32 ? 0 : 1] ?? 0) >>> (b.bit & 31)) & 1);
     const condition = bits.length
-      ? `if ${joinConditions(bits)}${likely ? ", as a KVM host sets it" : ""}`
+      ? `if ${joinConditions(bits)}${likely ? ", as KVM and Xen set it" : ""}`
       : readings.length === u.fields.length && readings.length > 0
         ? `if ${readings.map((f) => FIELDS[f]!.name).join(", ")} ${readings.length === 1 ? "is" : "are"} as read (${d.assumptions.find((a) => a.field === FIELDS[readings[0]!]!.name)?.text ?? "one reading of the log"})`
         : `if ${depends.join(", ")} (not in the log) hold values like nvmx's completion (no single-bit change avoids it)`;
@@ -463,7 +463,7 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
         {
           why: "unknown-field",
           dependsOn: [...new Set(bits.map((b) => FIELDS[b.index]!.name))],
-          condition: `if ${joinConditions(bits)}, as a KVM host sets it`,
+          condition: `if ${joinConditions(bits)}, as KVM and Xen set it`,
           violations: [v],
         },
         [t.check],

@@ -18,7 +18,7 @@ import { newDump, type ParsedDump } from "./types.js";
 
 const ENTRY_FAILED = /KVM: entry failed, hardware error (0x[0-9a-f]{1,8}|\d{1,10})/i;
 const SKIP =
-  /^(?:CCS=|FCW=|FPR\d|XMM\d|YMM\d|ZMM\d|Opmask\d|If you're running|support, the failure|state for Intel VT|which is not supported|DR[0-3]=)/i;
+  /^(?:CCS=|FCW=|FPR\d|XMM\d|YMM\d|ZMM\d|Opmask\d|If you're running|support, the failure|state for Intel VT|which is not supported)/i;
 
 const SEG_NAMES: Record<string, string> = {
   ES: "ES",
@@ -49,7 +49,7 @@ const KINDS: readonly [RegExp, Kind][] = [
   [/^(?:(?:ES|CS|SS|DS|FS|GS|TR) =|LDT=)[0-9a-f]/i, "seg"],
   [/^(?:GDT|IDT)= [0-9a-f]/i, "dtr"],
   [/^CR0=[0-9a-f]{0,16} CR2=/i, "cr"],
-  [/^DR6=[0-9a-f]{0,16} DR7=/i, "dr"],
+  [/^DR[0-7]=[0-9a-f]{0,16}(?: DR[0-7]=[0-9a-f]{0,16}){0,3} ?$/i, "dr"],
   [/^EFER=[0-9a-f]/i, "efer"],
 ];
 
@@ -293,7 +293,7 @@ export class QemuRegsReader {
         return;
       }
       case "dr":
-        set("GUEST_DR7", this.hex(o, l, cols.get("DR7"), natural(), "GUEST_DR7"));
+        if (cols.has("DR7")) set("GUEST_DR7", this.hex(o, l, cols.get("DR7"), natural(), "GUEST_DR7"));
         return;
       case "efer": {
         const efer = this.hex(o, l, cols.get("EFER"), 16, "GUEST_IA32_EFER");

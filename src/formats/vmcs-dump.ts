@@ -28,17 +28,23 @@ import {
   scanLine,
 } from "./dump-grammar.js";
 import { KVM_GRAMMAR, kvmLayoutIs4x, MSR_ENTRY, MSR_HEADER, VMCS_HEADER } from "./kvm-dump-grammar.js";
+import { decodeHardwareError } from "./reported.js";
 import { excerpt, hexValue, type LogLine, MAX_LINE, matchShape } from "./text.js";
 import { type MsrEntry, newDump, type ParsedDump } from "./types.js";
-import { XEN_AREA, XEN_FAILURE, XEN_GRAMMAR, XEN_MSR, XEN_QUALIFICATION } from "./xen-dump-grammar.js";
+import {
+  XEN_AREA,
+  XEN_FAILURE,
+  XEN_GRAMMAR,
+  XEN_MSR,
+  XEN_QUALIFICATION,
+  XEN_VMFAIL,
+} from "./xen-dump-grammar.js";
 
 export const GRAMMARS: readonly DumpGrammar[] = [KVM_GRAMMAR, XEN_GRAMMAR];
 
 const SECTION_HEADER = /\*\*\* (Guest|Host|Control) State \*\*\*$/;
 const FOOTER = /^\*{10,}$/;
 const ELISION = /^(?:\.{3}[ .]*|\[\.\.\.\]|<snip(?:ped)?>|\[snip(?:ped)?\]|…)$/i;
-/** "kvm [4321]: vcpu1, …", "audit: type=…": a program's tag opens another log line. */
-const OTHER_TAG = /^[A-Za-z_][\w./-]{0,40}(?: ?\[\d{1,10}\])?: \S/;
 /** QEMU's lines end a VMCS dump (the LogReader tells, see `line(…, other)`). */
 const NOISE_LIMIT = 12;
 /** A joined dump line is short; a longer one is no wrapped dump line. */
@@ -56,7 +62,9 @@ interface Collected {
 }
 
 interface PendingXen {
+  /** the exit reason of a VM-entry failure, or the VM-instruction error of a VMfailValid ("VMLAUNCH error") */
   reason: number;
+  vmfail?: boolean;
   line: number;
   text: string;
   qual?: number;
@@ -119,6 +127,7 @@ export class VmcsDumpReader {
   private xen: PendingXen | undefined;
   /** a first fragment line, waiting for a second */
   private candidate: LogLine | undefined;
+  private candidateDamaged = false;
 
   constructor(private readonly emit: (d: ParsedDump) => void) {}
 
@@ -146,6 +155,14 @@ export class VmcsDumpReader {
       this.candidate = undefined;
       this.xen = { reason: Number.parseInt(xf[1]!, 16) >>> 0, line: l.line, text: t, age: 0 };
       this.xenDetail(t);
+      return;
+    }
+    const vf = XEN_VMFAIL.exec(t);
+    if (vf) {
+      this.finish(true);
+      this.candidate = undefined;
+      const n = vf[1]!.toLowerCase().startsWith("0x") ? Number.parseInt(vf[1]!, 16) : Number(vf[1]);
+      this.xen = { reason: n >>> 0, vmfail: true, line: l.line, text: t, age: 0 };
       return;
     }
     if (this.xen && !o && (XEN_QUALIFICATION.test(t) || XEN_MSR.test(t))) {
@@ -244,7 +261,9 @@ export class VmcsDumpReader {
         state = bestState(text, undefined);
       }
     }
-    if (state === "bad" && !isStructural(text)) {
+    // a damaged line (a mistyped key beside known ones) may be part of a fragment, but never starts one alone
+    const damaged = state === "bad" && text.includes("=") && hasGrammarToken(text, undefined);
+    if (state === "bad" && !damaged && !isStructural(text)) {
       this.candidate = undefined;
       return;
     }
@@ -253,8 +272,10 @@ export class VmcsDumpReader {
     const cut = c && shape ? matchShape(c.text, shape) : 0;
     const adjacent =
       c !== undefined && c.line >= l.line - 2 && c.prefix === l.prefix && (shape === "" || cut > 0);
-    if (!adjacent && !this.xen) {
+    const firstGood = adjacent && !this.candidateDamaged;
+    if ((!adjacent || (damaged && !firstGood)) && !(this.xen && !damaged)) {
       this.candidate = { ...l, text: t };
+      this.candidateDamaged = damaged;
       return;
     }
     const first = adjacent ? c! : l;
@@ -268,7 +289,11 @@ export class VmcsDumpReader {
   }
 
   private inDump(o: Open, l: LogLine, t: string): void {
-    if (t === "") return;
+    if (t === "") {
+      // no line is joined across a blank line (a mail program never wraps into one)
+      this.commit();
+      return;
+    }
     if (l.cut !== undefined)
       o.notes.push(
         `line ${l.line} has ${l.cut} characters: only its first ${MAX_LINE} were read (a dump line is short; the rest is not part of the dump)`,
@@ -331,8 +356,6 @@ export class VmcsDumpReader {
    */
   private isOtherLogLine(o: Open, l: LogLine, t: string): boolean {
     if (!t.includes("=")) return true;
-    if (OTHER_TAG.test(t)) return true;
-    if (!hasGrammarToken(t, o.section)) return true;
     let main = "";
     let most = 0;
     for (const [p, n] of o.prefixes)
@@ -340,7 +363,10 @@ export class VmcsDumpReader {
         most = n;
         main = p;
       }
-    return main !== "" && l.prefix !== main && l.prefix !== "";
+    // a line under another prefix than the dump's (a quote of code after a dump, another program's log)
+    if (l.prefix !== main && (main === "" || l.prefix !== "")) return true;
+    if (hasGrammarToken(t, o.section)) return false;
+    return true;
   }
 
   private keep(o: Open, l: LogLine, t: string, kind: Kind): void {
@@ -628,7 +654,10 @@ function readDump(o: Open): ParsedDump | undefined {
       );
   }
   if (d.values.size === 0 && !d.entryMsrLoad && !facts.msrLists) return undefined;
-  if (o.xen) {
+  if (o.xen?.vmfail) {
+    const x = o.xen;
+    d.reported = decodeHardwareError(x.reason, x.text, x.line);
+  } else if (o.xen) {
     const x = o.xen;
     d.reported = {
       type: "vmexit",

@@ -39,6 +39,8 @@ export const XEN_KEYS = mergeKeys(COMMON_KEYS, {
 
 /** "d2v0 vmentry failure (reason 0x80000021): Invalid guest state (0)" (anywhere in the line). */
 export const XEN_FAILURE = /vmentry failure \(reason (0x[0-9a-f]{1,8})\)/i;
+/** "d2v0 VMLAUNCH error: 0x7": VMLAUNCH/VMRESUME failed with VMfailValid and this VM-instruction error. */
+export const XEN_VMFAIL = /\b(?:VMLAUNCH|VMRESUME) error: (0x[0-9a-f]{1,8}|\d{1,10})/i;
 /** What the failure line (or the one after it) says about the qualification. */
 export const XEN_QUALIFICATION = /Invalid guest state \((\d{1,10})\)|MSR loading \(entry (\d{1,10})\)/i;
 export const XEN_MSR = /\bmsr ([0-9a-f]{1,8}) val ([0-9a-f]{1,16})(?: \(mbz (?:0x)?[0-9a-f]{1,16}\))?/i;
