@@ -285,6 +285,13 @@ const GATES: readonly [number, number][] = [
   [SECONDARY, 7],
 ];
 
+/** Fields an IA-32e mode guest fixes: [field, bits set, bits clear] (RFLAGS.VM, CR0.PG, CR4.PAE). */
+const IA32E_IMPLIES: readonly [number, number, number][] = [
+  [fieldIndexOf("GUEST_RFLAGS"), 0, 1 << 17],
+  [fieldIndexOf("GUEST_CR0"), 1 << 31, 0],
+  [fieldIndexOf("GUEST_CR4"), 1 << 5, 0],
+];
+
 /**
  * Settings the log rules out, so no finding is conditioned on them (SDM 29.3.1.1, 29.3.1.4): an IA-32e mode
  * guest needs CR0.PG = 1, CR4.PAE = 1 and RFLAGS.VM = 0.
@@ -324,6 +331,12 @@ function probeGates(
     if (((lo0 ^ c0.vmcs.lo(w)) & bit) !== 0) continue;
     const to = (lo0 & bit) === 0;
     if (ruledOut(e, k, w, b, to)) continue;
+    // what the setting implies for fields the log lacks: an IA-32e mode guest has RFLAGS.VM = 0, CR0.PG = 1
+    // and CR4.PAE = 1 (SDM 29.3.1.1, 29.3.1.4); those fields are set so and may be read
+    const implied = w === ENTRY_CONTROLS && b === 9 && to ? IA32E_IMPLIES : [];
+    const saved = implied.map(([f]) => [e.vmcs.lo(f), e.vmcs.hi(f)] as const);
+    for (const [f, set, clear] of implied)
+      if (!fullyKnown(k, f)) e.vmcs.setHalves(f, ((e.vmcs.lo(f) | set) & ~clear) >>> 0, e.vmcs.hi(f));
     e.vmcs.setHalves(w, (lo0 ^ bit) >>> 0, e.vmcs.hi(w));
     ctx.refresh();
     const fresh = failingChecks(ctx).filter((c) => !have.has(c));
@@ -333,10 +346,12 @@ function probeGates(
       for (const c of fresh) {
         const r = rc.run(c);
         const u = unknownOf(r.reads, k);
-        if (!u.memory && u.processor.length === 0 && u.fields.every((f) => GATES.some(([g]) => g === f)))
+        const allowed = (f: number) => GATES.some(([g]) => g === f) || implied.some(([i]) => i === f);
+        if (!u.memory && u.processor.length === 0 && u.fields.every(allowed))
           found.push({ c, v: violationOf(c, rc.view, r.reads) });
       }
     }
+    implied.forEach(([f], i) => e.vmcs.setHalves(f, saved[i]![0], saved[i]![1]));
     e.vmcs.setHalves(w, lo0, e.vmcs.hi(w));
     ctx.refresh();
     if (found.length)
