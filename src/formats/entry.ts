@@ -238,9 +238,10 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
     ],
   ];
   for (const [countF, addrF, what, entries, complete, defAddr] of lists) {
-    if (entries?.length) {
-      const max = entries.reduce((m, e) => Math.max(m, e.index), 0) + 1;
-      const count = complete ? Math.max(entries.length, max) : max;
+    const unread = countF === "VM_ENTRY_MSR_LOAD_COUNT" ? (d.entryMsrLoad?.unread ?? []) : [];
+    if (entries?.length || unread.length) {
+      const max = Math.max(0, ...(entries ?? []).map((e) => e.index + 1), ...unread.map((i) => i + 1));
+      const count = complete ? Math.max(entries?.length ?? 0, max) : max;
       if (!known(addrF)) {
         set(addrF, defAddr);
         // the entries are known wherever the list is: its address stands for the real one (kept, and known)
@@ -265,7 +266,7 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
       const filled = writeList(
         memory,
         Number(get(addrF)),
-        entries,
+        entries ?? [],
         Math.min(Number(get(countF)), 4096),
         knowledge.memory,
       );

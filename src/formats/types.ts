@@ -60,7 +60,7 @@ export interface ParsedDump {
   /** Fields of which the log shows only some bits: field → mask of the bits it shows (others unknown). */
   masks: Map<string, bigint>;
   /** The VM-entry MSR-load list (KVM "MSR guest autoload", Xen's failing entry); `complete` when the whole list is shown. */
-  entryMsrLoad?: { entries: MsrEntry[]; complete: boolean };
+  entryMsrLoad?: { entries: MsrEntry[]; complete: boolean; unread?: number[] };
   /** VM-exit MSR-load (KVM "MSR host autoload") and MSR-store ("MSR guest autostore") lists. */
   exitMsrLoad?: MsrEntry[];
   exitMsrStore?: MsrEntry[];

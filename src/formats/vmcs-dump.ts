@@ -20,6 +20,7 @@ import {
   CS_RIP,
   type DumpFacts,
   type DumpGrammar,
+  type KeyDef,
   type LineParse,
   type Pair,
   SECTIONS,
@@ -102,9 +103,32 @@ interface Open {
   clean: boolean;
 }
 
+/**
+ * Every key of every grammar and section: a line that is bad in this table is bad in each of them, so one
+ * scan rules out most lines that are no dump lines.
+ */
+const UNION: Readonly<Record<string, KeyDef>> = Object.assign(
+  {},
+  ...GRAMMARS.flatMap((g) => SECTIONS.map((s) => g.keys[s])),
+);
+
 /** The best a line reads in any grammar and section (or in one section). */
 function bestState(text: string, section: Section | undefined): LineParse["state"] {
   let best: LineParse["state"] = "bad";
+  if (!text.includes("=")) {
+    for (const g of GRAMMARS) {
+      const pos = g.positional?.(text);
+      if (pos) return pos.state;
+    }
+    return "bad";
+  }
+  if (scanLine(text, UNION).state === "bad") {
+    for (const g of GRAMMARS) {
+      const pos = g.positional?.(text);
+      if (pos) return pos.state;
+    }
+    return "bad";
+  }
   for (const g of GRAMMARS) {
     const pos = g.positional?.(text);
     if (pos) return pos.state;
@@ -422,11 +446,13 @@ function shapeOfText(s: string): string {
 
 /** The line has a key or a label of some grammar (a damaged dump line rather than another program's). */
 function hasGrammarToken(t: string, section: Section | undefined): boolean {
-  for (const g of GRAMMARS)
-    for (const s of section ? [section] : SECTIONS) {
-      const r = scanLine(t, g.keys[s]);
-      if (r.label !== undefined || r.pairs.some((p) => p.def !== undefined)) return true;
-    }
+  const u = scanLine(t, UNION);
+  if (u.label === undefined && !u.pairs.some((p) => p.def !== undefined)) return false;
+  if (section === undefined) return true;
+  for (const g of GRAMMARS) {
+    const r = scanLine(t, g.keys[section]);
+    if (r.label !== undefined || r.pairs.some((p) => p.def !== undefined)) return true;
+  }
   return false;
 }
 
@@ -546,6 +572,7 @@ function readDump(o: Open): ParsedDump | undefined {
   facts.keys.clear();
   let msrList: MsrEntry[] | undefined;
   let listComplete = true;
+  let orphanEntries = false;
   let lastSection: Section | undefined;
   for (const c of o.lines) {
     lastSection = c.section ?? lastSection;
@@ -576,13 +603,22 @@ function readDump(o: Open): ParsedDump | undefined {
     }
     if (c.kind === "msr-entry") {
       const me = MSR_ENTRY.exec(c.text)!;
+      if (!msrList) {
+        notes.push(
+          `line ${c.line} is an MSR-list entry without its list's header ("MSR guest autoload:", …): not read, and the MSR lists are unknown`,
+        );
+        orphanEntries = true;
+        continue;
+      }
       if (me[2]!.length < 8 || me[3]!.length < 16) {
         notes.push(
           `line ${c.line}: MSR entry ${me[1]} has fewer hex digits than KVM prints: the entry is unknown`,
         );
         listComplete = false;
+        if (d.entryMsrLoad?.entries === msrList)
+          d.entryMsrLoad.unread = [...(d.entryMsrLoad.unread ?? []), Number(me[1])];
       } else
-        msrList?.push({
+        msrList.push({
           index: Number(me[1]),
           msr: Number.parseInt(me[2]!, 16),
           value: BigInt(`0x${me[3]}`),
@@ -728,6 +764,26 @@ function readDump(o: Open): ParsedDump | undefined {
       source: `reason=${r.toString(16).padStart(8, "0")}`,
       line: d.line,
     };
+  }
+  // the reported failing MSR-load entry must be in the list the dump prints
+  const rep = d.reported;
+  const shown = d.entryMsrLoad;
+  if (
+    rep?.type === "vmexit" &&
+    rep.entryFailure &&
+    rep.reason === 34 &&
+    rep.qualification &&
+    shown?.complete
+  ) {
+    const max = Math.max(
+      0,
+      ...shown.entries.map((e) => e.index + 1),
+      ...(shown.unread ?? []).map((i) => i + 1),
+    );
+    if (rep.qualification > max)
+      d.warnings.push(
+        `the dump reports a failure in VM-entry MSR-load entry ${rep.qualification}, but its list shows ${max} entr${max === 1 ? "y" : "ies"}: the list is incomplete`,
+      );
   }
   return d;
 }

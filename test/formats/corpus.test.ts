@@ -14,6 +14,7 @@ import { parseKvmDump } from "../../src/formats/kvm-dump.js";
 import { parseQemuRegs } from "../../src/formats/qemu-regs.js";
 import { parseVmxcap } from "../../src/formats/vmxcap.js";
 import { parseXenDump } from "../../src/formats/xen-dump.js";
+import { shownFields } from "./helpers.js";
 
 interface IndexEntry {
   file: string;
@@ -127,16 +128,6 @@ function found(x: Explanation, id: string): boolean {
     x.result.violations.some((v) => v.id === id) ||
     (x.result.possible ?? []).some((p) => p.violations.some((v) => v.id === id))
   );
-}
-
-/** The fields a dump shows: its values, and the count and address of an MSR list it prints. */
-export function shownFields(x: Explanation): Set<string> {
-  const d = x.dump;
-  const out = new Set([...d.values.keys()].filter((k) => !d.masks.has(k)));
-  if (d.entryMsrLoad?.entries.length) out.add("VM_ENTRY_MSR_LOAD_ADDR").add("VM_ENTRY_MSR_LOAD_COUNT");
-  if (d.exitMsrLoad?.length) out.add("VM_EXIT_MSR_LOAD_ADDR").add("VM_EXIT_MSR_LOAD_COUNT");
-  if (d.exitMsrStore?.length) out.add("VM_EXIT_MSR_STORE_ADDR").add("VM_EXIT_MSR_STORE_COUNT");
-  return out;
 }
 
 describe("real-log corpus", () => {

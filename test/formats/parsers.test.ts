@@ -246,9 +246,7 @@ describe("synthetic samples", () => {
     expect(x.result.violations.map((v) => v.id)).not.toContain("guest.cs.l-and-d");
     const p1 = x.result.possible?.find((q) => q.violations.some((v) => v.id === "guest.cs.l-and-d"));
     expect(p1).toMatchObject({ why: "unknown-field", dependsOn: ["VM_ENTRY_CONTROLS"] });
-    expect(p1?.condition).toBe(
-      "if VM_ENTRY_CONTROLS has IA-32e mode guest (bit 9), as KVM and Xen set it",
-    );
+    expect(p1?.condition).toBe("if VM_ENTRY_CONTROLS has IA-32e mode guest (bit 9), as KVM and Xen set it");
     const sti = x.result.possible?.find((q) => q.condition.includes("STI"));
     expect(sti?.violations.map((v) => v.id)).toContain("guest.intr.sti-if");
     expect(x.agrees).toBe(true);

@@ -16,7 +16,9 @@ const raw = readFileSync(new URL("./samples/kvm-4x-cs-l-and-d-synthetic.txt", im
 /** The dump's own lines (the sample's 5-line description removed), with their mail/syslog prefixes. */
 const BODY = raw.split("\n").slice(5);
 /** The same lines without the "> Mar  3 … kernel: [ … ] " prefix. */
-const PLAIN = BODY.map((l) => l.replace(/^> /, "").replace(/^Mar {2}3 10:22:01 build7 kernel: \[ \d+\.\d+\] /, ""));
+const PLAIN = BODY.map((l) =>
+  l.replace(/^> /, "").replace(/^Mar {2}3 10:22:01 build7 kernel: \[ \d+\.\d+\] /, ""),
+);
 
 function explain(text: string): Explanation[] {
   const p = parseInput(new TextEncoder().encode(text));
@@ -24,7 +26,8 @@ function explain(text: string): Explanation[] {
   return p.dumps.map((d) => explainDump(d));
 }
 const ids = (x: Explanation) => x.result.violations.map((v) => v.id).sort();
-const possibleIds = (x: Explanation) => (x.result.possible ?? []).flatMap((p) => p.violations.map((v) => v.id));
+const possibleIds = (x: Explanation) =>
+  (x.result.possible ?? []).flatMap((p) => p.violations.map((v) => v.id));
 
 const clean = explain(BODY.join("\n"));
 
@@ -45,7 +48,9 @@ describe("one odd line does not split the dump", () => {
     const xs = explain(lines.join("\n"));
     expect(xs).toHaveLength(1);
     expect(ids(xs[0]!)).toEqual(ids(clean[0]!));
-    expect(xs[0]!.dump.warnings.join("\n")).toMatch(/line \d+ is not part of the dump and was skipped: "kvm \[4321\]/);
+    expect(xs[0]!.dump.warnings.join("\n")).toMatch(
+      /line \d+ is not part of the dump and was skipped: "kvm \[4321\]/,
+    );
   });
   it("a non-hex digit makes that one value unknown", () => {
     const lines = PLAIN.map((l) => l.replace("DS:   sel=0x0018", "DS:   sel=0x00g8"));
@@ -53,7 +58,9 @@ describe("one odd line does not split the dump", () => {
     expect(ids(x!)).toEqual(ids(clean[0]!));
     expect(x!.dump.values.has("GUEST_DS_SELECTOR")).toBe(false);
     expect(x!.dump.values.get("GUEST_DS_AR_BYTES")).toBe(0xc093n);
-    expect(x!.dump.warnings.join("\n")).toMatch(/"sel=0x00g8" is not a hex number: GUEST_DS_SELECTOR is unknown/);
+    expect(x!.dump.warnings.join("\n")).toMatch(
+      /"sel=0x00g8" is not a hex number: GUEST_DS_SELECTOR is unknown/,
+    );
   });
   it("a missing colon after a segment label still reads the line", () => {
     const [x] = explain(PLAIN.map((l) => l.replace("CS:   sel=", "CS   sel=")).join("\n"));
@@ -67,7 +74,9 @@ describe("one odd line does not split the dump", () => {
     expect(x!.dump.values.get("GUEST_SS_SELECTOR")).toBe(0x18n);
     expect(x!.result.violations.filter((v) => v.fields.some((f) => f.startsWith("GUEST_SS_")))).toEqual([]);
     const w = x!.dump.warnings.join("\n");
-    expect(w).toMatch(/"attr=0x0c0" has fewer hex digits than KVM prints \(5\): the value is cut off, so GUEST_SS_AR_BYTES is unknown/);
+    expect(w).toMatch(
+      /"attr=0x0c0" has fewer hex digits than KVM prints \(5\): the value is cut off, so GUEST_SS_AR_BYTES is unknown/,
+    );
     expect(w).toMatch(/stops before limit, base/);
     // the controls are gone with the rest of the dump: CS.L and D/B now rests on IA-32e mode guest
     expect(possibleIds(x!)).toContain("guest.cs.l-and-d");
@@ -99,7 +108,12 @@ describe("any consistent per-line prefix", () => {
 describe("fragments without section headers", () => {
   it("two lines of a KVM dump quoted in a mail: CS.L and D/B is possible, on IA-32e mode guest", () => {
     const cs = PLAIN.find((l) => l.startsWith("CS: "))!;
-    const [x] = explain(["> CS:   sel=0x0010, attr=0x0e09b, limit=0xffffffff, base=0x0000000000000000", "> RSP = 0xffffc90000c43e98  RIP = 0xffffffff8105e1b6"].join("\n"));
+    const [x] = explain(
+      [
+        "> CS:   sel=0x0010, attr=0x0e09b, limit=0xffffffff, base=0x0000000000000000",
+        "> RSP = 0xffffc90000c43e98  RIP = 0xffffffff8105e1b6",
+      ].join("\n"),
+    );
     expect(cs).toContain("attr=0x0e09b");
     expect(x!.result.violations).toEqual([]);
     const p = x!.result.possible?.find((q) => q.violations.some((v) => v.id === "guest.cs.l-and-d"));
@@ -110,7 +124,9 @@ describe("fragments without section headers", () => {
       outcome: { type: "vmexit", reason: 33, qualification: 0 },
     });
     // and without IA-32e mode guest, RIP's high bits fail: either way the fragment cannot say "succeeds"
-    const q = x!.result.possible?.find((r) => r.condition === "if VM_ENTRY_CONTROLS lacks IA-32e mode guest (bit 9)");
+    const q = x!.result.possible?.find(
+      (r) => r.condition === "if VM_ENTRY_CONTROLS lacks IA-32e mode guest (bit 9)",
+    );
     expect(q?.violations.map((v) => v.id)).toEqual(["guest.rip.high-bits-outside-64-bit-mode"]);
     expect(describeResultOutcome(x!.result)).toBe(
       "VM entry succeeds, unless one of the 2 possible findings below holds",
@@ -125,7 +141,9 @@ describe("fragments without section headers", () => {
     expect(x!.agrees).toBe(true);
   });
   it("a single stray key=value line is no dump", () => {
-    expect(() => explain("the value was CR3 = 0x0000000000001000 yesterday\n")).toThrow(/no VM-entry log found/);
+    expect(() => explain("the value was CR3 = 0x0000000000001000 yesterday\n")).toThrow(
+      /no VM-entry log found/,
+    );
   });
 });
 
@@ -140,7 +158,9 @@ describe("unknown means unknown: partial dumps", () => {
     return out.join("\n");
   };
   const pg0 = (l: string) =>
-    l.replace("actual=0x0000000080050033", "actual=0x0000000000000031").replace("shadow=0x0000000080050033", "shadow=0x0000000000000031");
+    l
+      .replace("actual=0x0000000080050033", "actual=0x0000000000000031")
+      .replace("shadow=0x0000000080050033", "shadow=0x0000000000000031");
   it("CR0.PG = 0 and no EFER in the log: the completion is no IA-32e guest, and nothing rests on it", () => {
     const [x] = explain(guest((l) => (l.startsWith("EFER") ? undefined : pg0(l))));
     expect(x!.dump.values.get("GUEST_CR0")).toBe(0x31n);
@@ -166,11 +186,17 @@ describe("unknown means unknown: partial dumps", () => {
     );
     expect(x!.dump.values.get("GUEST_RFLAGS")).toBe(0x20246n);
     for (const v of x!.result.violations)
-      expect(v.fields.some((f) => f.startsWith("GUEST_FS_") || f.startsWith("GUEST_GS_")), v.id).toBe(false);
+      expect(
+        v.fields.some((f) => f.startsWith("GUEST_FS_") || f.startsWith("GUEST_GS_")),
+        v.id,
+      ).toBe(false);
   });
   it("a Control State-only excerpt of an entry that succeeded: no definite violation, and it says succeeds", () => {
     const text = readFileSync(
-      new URL("../corpus/kvm-dump/kvm-list-2022-tertiary-controls-sample-control-state-only.txt", import.meta.url),
+      new URL(
+        "../corpus/kvm-dump/kvm-list-2022-tertiary-controls-sample-control-state-only.txt",
+        import.meta.url,
+      ),
       "utf8",
     );
     const [x] = explain(text);
