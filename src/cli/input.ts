@@ -1,6 +1,7 @@
 /**
- * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed or not) or
- * NDJSON (one document per line), streamed with bounded memory (interface.md §3).
+ * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed, up to
+ * MAX_DOCUMENT) or NDJSON (one document per line, lines up to MAX_LINE), streamed with bounded memory
+ * (interface.md §3); no non-empty line is ever lost (Classifier below).
  *
  * Input is read in large chunks and cut into lines on bytes: NDJSON reaches the checker as pieces of whole
  * lines (bytes plus the number of the first line), which it reads without a string per line, and which
