@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { builtinNames } from "../cpu/builtin.js";
 import { InputError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
 import { convertFiles } from "./convert.js";
@@ -120,6 +121,10 @@ async function command(argv: string[]): Promise<number> {
       }
       throw new InputError("use nvmx caps list, or nvmx caps show NAME", { file: "nvmx caps" });
     }
+    case "--version":
+    case "-V":
+      process.stdout.write(`nvmx ${VERSION}\n`);
+      return 0;
     case "help":
     case "--help":
     case "-h":
