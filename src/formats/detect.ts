@@ -84,6 +84,16 @@ export function readBy(s: Sniffed, file: string): string {
   return `this is ${s.name}: nvmx check ${file} reads it`;
 }
 
+/**
+ * For the commands that read nvmx-entry/1 documents (check, repair, nested): when the beginning of an input
+ * is a log, vmxcap output or a nested-state blob rather than JSON, the sentence naming the command that reads
+ * it; undefined when it may be JSON or is nothing nvmx knows (the JSON reader then reports it).
+ */
+export function readElsewhere(head: Uint8Array, file: string): string | undefined {
+  const s = sniff(head);
+  return s && s.command !== "check" ? readBy(s, file) : undefined;
+}
+
 /** The InputError of a log in which no dump was found. */
 export function noDumpError(reader: LogReader | undefined): InputError {
   const lonely = reader?.lonelyFailure;

@@ -34,6 +34,7 @@ import { contextOf } from "../entry/run.js";
 import { ReadingContext, type Reads, traceAll } from "../entry/trace.js";
 import { type Change, repair } from "../gen/repair.js";
 import { describeResultOutcome } from "../report.js";
+import { RESULT_FORMAT, VERSION } from "../version.js";
 import { FORMAT_NAMES as INPUT_FORMAT_NAMES } from "./detect.js";
 import { dumpToEntry, fullyKnown, type Knowledge, unknownRead } from "./entry.js";
 import { describeReported } from "./reported.js";
@@ -634,10 +635,12 @@ export const FORMAT_NAMES: Record<DumpFormat, string> = {
 export function explanationJson(file: string, x: Explanation): Record<string, unknown> {
   const rep = x.dump.reported;
   return {
+    format: RESULT_FORMAT,
+    nvmx: VERSION,
     ...x.result,
     file,
     line: x.dump.line,
-    format: x.dump.format,
+    logFormat: x.dump.format,
     layout: x.dump.layout,
     cpu: x.entry.caps.name,
     cpuAssumed: x.cpuAssumed,

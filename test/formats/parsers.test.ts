@@ -1,6 +1,8 @@
 /** Parser details, round trips through the formatters, the synthetic samples and the CLI commands. */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../../src/arch/fields.js";
 import { permissiveProfile } from "../../src/cpu/permissive.js";
@@ -292,9 +294,14 @@ describe("CLI", () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ format: "kvm-dump", agrees: true, reported: { reason: 33 } });
+    expect(lines[0]).toMatchObject({
+      format: "nvmx-result/1",
+      logFormat: "kvm-dump",
+      agrees: true,
+      reported: { reason: 33 },
+    });
     expect(Array.isArray(lines[0].unknownFields)).toBe(true);
-    expect(lines[1].format).toBe("qemu-regs");
+    expect(lines[1].logFormat).toBe("qemu-regs");
   });
   it("explain (for people) says the CPU was assumed and decodes the hardware error", () => {
     const { out } = run("explain", corpus("qemu-regs/kvm-list-2019-jailhouse-nested-reset-error-0x7.txt"));
@@ -325,6 +332,56 @@ describe("CLI", () => {
       .map((l) => JSON.parse(l));
     expect(lines[0].error.message).toMatch(/unified diff/);
     expect(lines[1].agrees).toBe(true);
+  });
+  it("check, repair and nested given a log, vmxcap output or a nested-state blob name the command that reads it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nvmx-sniff-"));
+    const blob = join(dir, "state.bin");
+    writeFileSync(blob, formatNestedState(baseEntry(profileAll())));
+    const cases: [string, RegExp][] = [
+      [corpus("kvm-dump/kvm-list-2022-proxmox-smm-sti-shadow-if0.txt"), /Linux KVM dump_vmcs.*nvmx explain /],
+      [corpus("xen-dump/xen-devel-2019-freebsd-nested-vmlaunch-error-7.txt"), /Xen VMCS dump.*nvmx explain /],
+      [corpus("vmxcap/cs590-nfv-2016-suricata-kvm-host.txt"), /vmxcap output.*--cpu /],
+      [blob, /KVM_GET_NESTED_STATE.*nvmx explain /],
+    ];
+    for (const cmd of ["check", "repair", "nested"]) {
+      const { out, code } = run(cmd, "--json", ...cases.map(([f]) => f));
+      expect(code, cmd).toBe(2);
+      const lines = out.trim().split("\n");
+      expect(lines, cmd).toHaveLength(cases.length);
+      cases.forEach(([, re], i) => expect(JSON.parse(lines[i]!).error.message, `${cmd} ${i}`).toMatch(re));
+    }
+    rmSync(dir, { recursive: true });
+  });
+  it("explain: an input it cannot read (100k-deep JSON, a bad blob) is an error record; later files still get theirs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nvmx-deep-"));
+    const deep = join(dir, "deep.json");
+    writeFileSync(deep, `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+    const deepObj = join(dir, "deep-object.json");
+    writeFileSync(deepObj, `{"format":"nvmx-entry/1","vmcs":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`);
+    const bad = join(dir, "bad.bin");
+    const b = formatNestedState(baseEntry(profileAll()));
+    b[128] = 0x42;
+    writeFileSync(bad, b);
+    const dump = corpus("kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt");
+    const { out, code } = run("explain", "--json", deep, dump, deepObj, bad, dump);
+    expect(code).toBe(2);
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => (l.error ? `error ${l.error.file.replace(/.*\//, "")}` : l.logFormat))).toEqual([
+      "error deep.json",
+      "kvm-dump",
+      "error deep-object.json",
+      "error bad.bin",
+      "kvm-dump",
+    ]);
+    rmSync(dir, { recursive: true });
+  });
+  it("explain reads standard input as a stream", () => {
+    const text = readFileSync(corpus("kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt"), "utf8");
+    const out = execFileSync("node", [cli, "explain", "--json", "-"], { input: text, encoding: "utf8" });
+    expect(JSON.parse(out.trim().split("\n")[0]!)).toMatchObject({ file: "<stdin>", logFormat: "kvm-dump" });
   });
   it("convert --to json emits NDJSON for several dumps", () => {
     const { out, code } = run(
