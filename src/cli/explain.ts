@@ -14,14 +14,20 @@ import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
 import { jsonDocuments, noDumpError } from "../formats/detect.js";
-import { type Explanation, explainDump, explanationJson, FORMAT_NAMES } from "../formats/explain.js";
+import {
+  describeExplainedOutcome,
+  type Explanation,
+  explainDump,
+  explanationJson,
+  FORMAT_NAMES,
+} from "../formats/explain.js";
 import { LogReader } from "../formats/logs.js";
 import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
 import { looksBinary } from "../formats/text.js";
 import type { ParsedDump } from "../formats/types.js";
 import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
-import { describeField, describePossible, describeResultOutcome, humanReport } from "../report.js";
+import { describeField, describePossible, humanReport } from "../report.js";
 import { capsShow } from "./caps.js";
 import type { Output } from "./output.js";
 
@@ -57,7 +63,7 @@ export function humanExplanation(file: string, x: Explanation): string {
   out.push(
     `  the log reports: ${d.reported ? describeReported(d.reported) : "nothing about the outcome (no exit reason or error code in the log)"}`,
   );
-  out.push(`  nvmx: ${describeResultOutcome(r)}`);
+  out.push(`  nvmx: ${describeExplainedOutcome(x)}`);
   for (const w of d.warnings) out.push(`  warning: ${w}`);
   if (r.violations.length === 0) out.push("  no definite violation");
   else out.push(`  ${r.violations.length} definite violation${r.violations.length === 1 ? "" : "s"}:`);

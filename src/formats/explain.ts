@@ -61,6 +61,17 @@ export function cpuSpecOf(caps: Caps): string | ProfileData {
   return builtinNames().includes(caps.name) ? caps.name : caps.data;
 }
 
+/**
+ * The outcome in one line for people: describeResultOutcome, and for an entry that succeeds on a log that
+ * lacks fields, that it succeeds with nvmx's completion of them (chosen to pass), not on the log alone.
+ */
+export function describeExplainedOutcome(x: Explanation): string {
+  const r = x.result;
+  const n = x.unknownFields.length;
+  if (r.outcome.type !== "entered" || n === 0 || r.possible?.length) return describeResultOutcome(r);
+  return `${describeResultOutcome(r)} with the ${n} field${n === 1 ? "" : "s"} VM entry reads that the log does not show completed to pass`;
+}
+
 export function compare(
   d: ParsedDump,
   r: EntryResult,
@@ -352,7 +363,7 @@ function probeGates(
           found.push({ c, v: violationOf(c, rc.view, r.reads) });
       }
     }
-    implied.forEach(([f], i) => e.vmcs.setHalves(f, saved[i]![0], saved[i]![1]));
+    for (const [i, [f]] of implied.entries()) e.vmcs.setHalves(f, saved[i]![0], saved[i]![1]);
     e.vmcs.setHalves(w, lo0, e.vmcs.hi(w));
     ctx.refresh();
     if (found.length)

@@ -572,6 +572,7 @@ function readDump(o: Open): ParsedDump | undefined {
   facts.keys.clear();
   let msrList: MsrEntry[] | undefined;
   let listComplete = true;
+  /** MSR-list entries whose header was lost: the lists exist, their counts are unknown */
   let orphanEntries = false;
   let lastSection: Section | undefined;
   for (const c of o.lines) {
@@ -725,7 +726,8 @@ function readDump(o: Open): ParsedDump | undefined {
     g.format === "kvm-dump" &&
     !kvmLayoutIs4x(d) &&
     (o.header || facts.msrLists || facts.controls0x) &&
-    !o.elided
+    !o.elided &&
+    !orphanEntries
   ) {
     const sections = new Set(o.lines.map((c) => c.section));
     if (sections.has("host") && !d.entryMsrLoad) d.values.set("VM_ENTRY_MSR_LOAD_COUNT", 0n);

@@ -348,7 +348,8 @@ describe("CLI", () => {
       expect(code, cmd).toBe(2);
       const lines = out.trim().split("\n");
       expect(lines, cmd).toHaveLength(cases.length);
-      cases.forEach(([, re], i) => expect(JSON.parse(lines[i]!).error.message, `${cmd} ${i}`).toMatch(re));
+      for (const [i, [, re]] of cases.entries())
+        expect(JSON.parse(lines[i]!).error.message, `${cmd} ${i}`).toMatch(re);
     }
     rmSync(dir, { recursive: true });
   });
@@ -357,7 +358,10 @@ describe("CLI", () => {
     const deep = join(dir, "deep.json");
     writeFileSync(deep, `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
     const deepObj = join(dir, "deep-object.json");
-    writeFileSync(deepObj, `{"format":"nvmx-entry/1","vmcs":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`);
+    writeFileSync(
+      deepObj,
+      `{"format":"nvmx-entry/1","vmcs":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`,
+    );
     const bad = join(dir, "bad.bin");
     const b = formatNestedState(baseEntry(profileAll()));
     b[128] = 0x42;
