@@ -288,7 +288,8 @@ function judge(p: Pair): void {
     }
     for (let i = 0; i < 2; i++) {
       const n = hexDigits(parts[i]!);
-      if (n === undefined) p.bad = "not-hex";
+      // more digits than the part can hold (a 17-digit RIP where a line break was lost) is not a value
+      if (n === undefined || n > want[i]!) p.bad = "not-hex";
       else if (n < want[i]! && p.bad === undefined) p.bad = "short";
     }
     return;

@@ -159,6 +159,11 @@ export function dumpToEntry(d: ParsedDump, caps: Caps, cpu?: string | ProfileDat
       0,
     ]);
     knowledge.likely.set(F.VM_EXIT_CONTROLS!, [0x36dff, 0]);
+    // and the execution controls assumed above: default-1 settings, secondary controls with EPT and
+    // unrestricted guest (KVM's defaults where the CPU has them)
+    knowledge.likely.set(F.PIN_BASED_VM_EXEC_CONTROL!, [0x16, 0]);
+    knowledge.likely.set(F.CPU_BASED_VM_EXEC_CONTROL!, [(0x0401e172 | PROC.SECONDARY) >>> 0, 0]);
+    knowledge.likely.set(F.SECONDARY_VM_EXEC_CONTROL!, [PROC2.EPT | PROC2.UNRESTRICTED_GUEST, 0]);
     assumptions.push({
       text: `the log has no control fields: assumed the controls a KVM host uses — pin-based and primary controls at their default-1 settings plus "activate secondary controls", secondary "enable EPT" and "unrestricted guest", VM-exit "host address-space size"${eferKnown ? `, VM-entry "IA-32e mode guest" = EFER.LMA (${lma ? 1 : 0}) as KVM sets it, and "load IA32_EFER" (KVM loads the guest EFER through the VMCS whenever it differs from the host's)` : ""}`,
     });

@@ -78,10 +78,16 @@ export function compare(
   unknown: string[],
 ): { agrees: boolean | null; text: string } {
   const rep: Reported | undefined = d.reported;
-  const outcomes = [r.outcome, ...(r.possibleOutcomes ?? [])];
+  // causes searched for because they give the reported outcome do not make nvmx agree: they are listed
+  const own = (r.possible ?? []).filter((p) => !PROBED.has(p));
+  const causes = (r.possible ?? []).filter((p) => PROBED.has(p));
+  const outcomes = [r.outcome, ...own.map((p) => p.outcome)];
   const said = describeResultOutcome(r);
+  const causeNote = causes.length
+    ? `; what the log does not show could give it: ${causes.map((p) => `${p.violations.map((v) => v.id).join(", ")} ${p.condition.replace(CAUSE_SUFFIX, "")}`).join("; ")}`
+    : "";
   const unknownNote = unknown.length
-    ? ` — the cause may be in what the log does not show (${unknown.length} field${unknown.length === 1 ? "" : "s"} VM entry reads${d.noControls ? ", every control field" : ""}) or in a rule nvmx does not check`
+    ? ` — the cause may be in what the log does not show (${unknown.length} field${unknown.length === 1 ? "" : "s"} VM entry reads${d.noControls ? ", every control field" : ""}) or in a rule nvmx does not check${causeNote}`
     : " — the cause is in a rule nvmx does not check, or the dump does not match the state the CPU saw";
   if (!rep)
     return {
@@ -92,7 +98,7 @@ export function compare(
   const only = (o: Outcome) =>
     sameOutcome(o, r.outcome)
       ? ""
-      : ` if ${(r.possible ?? [])
+      : ` if ${own
           .filter((p) => sameOutcome(p.outcome, o))
           .map((p) => p.condition.replace(/^if /, ""))
           .join(", or if ")}`;
@@ -140,7 +146,7 @@ export function compare(
   const msrNote = failing
     ? `; the failing MSR-load entry ${rep.qualification} loads MSR 0x${failing.msr.toString(16)} with 0x${failing.value.toString(16)}, which nvmx cannot judge (it models WRMSR validity only for the MSRs whose valid values it knows, not model-specific ones)`
     : "";
-  if (r.outcome.type === "entered" && !r.possible?.length)
+  if (r.outcome.type === "entered" && !own.length)
     return {
       agrees: false,
       text: `disagrees: the CPU reported exit reason ${rep.reason}, but nvmx finds no violation in the fields the log shows${msrNote || unknownNote}`,
@@ -193,12 +199,24 @@ const WORD_OF: Readonly<Record<string, ControlWord>> = {
   VM_ENTRY_CONTROLS: "entry",
 };
 
-/** "VM_ENTRY_CONTROLS has IA-32e mode guest (bit 9)", "GUEST_CR4 has bit 17 clear". */
+/** Names of the register bits a condition most often names. */
+const BIT_NAMES: Readonly<Record<string, Readonly<Record<number, string>>>> = {
+  GUEST_RFLAGS: { 8: "TF", 9: "IF", 14: "NT", 16: "RF", 17: "VM" },
+  GUEST_CR0: { 0: "PE", 16: "WP", 29: "NW", 30: "CD", 31: "PG" },
+  GUEST_CR4: { 5: "PAE", 7: "PGE", 12: "LA57", 13: "VMXE", 17: "PCIDE", 23: "CET" },
+  GUEST_IA32_EFER: { 8: "LME", 10: "LMA", 11: "NXE" },
+  GUEST_IA32_DEBUGCTL: { 1: "BTF" },
+  GUEST_INTERRUPTIBILITY_INFO: { 0: "blocking by STI", 1: "blocking by MOV SS", 3: "blocking by NMI" },
+};
+
+/** "VM_ENTRY_CONTROLS has IA-32e mode guest (bit 9)", "GUEST_RFLAGS has TF (bit 8) set". */
 function describeBit(index: number, bit: number, set: boolean): string {
   const name = FIELDS[index]!.name;
   const word = WORD_OF[name];
   const ctl = word ? CONTROL_BITS[word].find((b) => b.bit === bit) : undefined;
   if (ctl) return `${name} ${set ? "has" : "lacks"} ${ctl.name} (bit ${bit})`;
+  const named = BIT_NAMES[name]?.[bit];
+  if (named) return `${name} has ${named} (bit ${bit}) ${set ? "set" : "clear"}`;
   return `${name} has bit ${bit} ${set ? "set" : "clear"}`;
 }
 
@@ -380,6 +398,119 @@ function probeGates(
   return out;
 }
 
+/** What the log says the CPU did (entry failures only); a VM exit's qualification only when the log shows it. */
+type Reported1 =
+  | Exclude<Outcome, { type: "vmexit" }>
+  | { type: "vmexit"; reason: number; qualification?: number };
+
+function reportedOutcome(rep: Reported | undefined): Reported1 | undefined {
+  if (rep?.type === "vmfail-valid") return { type: "vmfail-valid", error: rep.error };
+  if (rep?.type === "vmexit" && rep.entryFailure)
+    return rep.qualification !== undefined
+      ? { type: "vmexit", reason: rep.reason, qualification: rep.qualification }
+      : { type: "vmexit", reason: rep.reason };
+  return undefined;
+}
+
+/** Does an outcome give what the CPU reported? */
+function gives(o: Outcome, want: Reported1): boolean {
+  if (want.type === "vmexit")
+    return (
+      o.type === "vmexit" &&
+      o.reason === want.reason &&
+      (want.qualification === undefined || o.qualification === want.qualification)
+    );
+  return sameOutcome(o, want);
+}
+
+/**
+ * Possible findings found by searching for causes of what the log reports: they never count as nvmx agreeing
+ * with the log (they were chosen to give its outcome).
+ */
+const PROBED = new WeakSet<Possible>();
+const CAUSE_SUFFIX_TEXT = " (a cause that gives what the log reports)";
+const CAUSE_SUFFIX = / \(a cause that gives what the log reports\)$/;
+
+/** At most this many causes of a reported failure are listed, and this many bits per cause. */
+const MAX_CAUSES = 8;
+const MAX_BITS = 3;
+
+/**
+ * Causes of what the CPU reported, when nothing nvmx found gives it: checks that read what the log shows and
+ * fail once one bit the log does not show is flipped on the completion, with the reported outcome then
+ * following ("the CPU reported exit 33; fails if GUEST_RFLAGS has TF (bit 8) set"). A fragment of two lines
+ * thus keeps its finding as a possible one. Bits the log shows, its readings and ruled-out settings are not
+ * flipped.
+ */
+function probeReported(
+  e: Entry,
+  k: Knowledge,
+  traced: readonly { check: Check; reads: Reads }[],
+  want: Reported1,
+  have: Set<Check>,
+): { possible: Omit<Possible, "outcome">; checks: Check[] }[] {
+  const out: { possible: Omit<Possible, "outcome">; checks: Check[] }[] = [];
+  const ctx = contextOf(e);
+  const shows = (f: number) => {
+    const m = k.fields.get(f);
+    return m !== undefined && (m[0] !== 0 || m[1] !== 0);
+  };
+  for (const t of traced) {
+    if (out.length >= MAX_CAUSES) break;
+    if (have.has(t.check)) continue;
+    const fields = [...t.reads.fields];
+    if (!fields.some(shows)) continue;
+    const free = fields.filter((f) => !fullyKnown(k, f) && !k.readings.has(f)).sort((a, b) => a - b);
+    if (!free.length) continue;
+    const bits: { index: number; bit: number; set: boolean }[] = [];
+    for (const f of free) {
+      if (bits.length >= MAX_BITS) break;
+      const m = k.fields.get(f) ?? [0, 0];
+      const lo0 = e.vmcs.lo(f);
+      const hi0 = e.vmcs.hi(f);
+      for (let b = 0; b < widthOf(f) && bits.length < MAX_BITS; b++) {
+        const half = b < 32 ? 0 : 1;
+        const bit = 1 << (b & 31);
+        if (((half === 0 ? m[0] : m[1]) & bit) !== 0) continue;
+        const to = ((half === 0 ? lo0 : hi0) & bit) === 0;
+        // a bit at the value a KVM or Xen host likely uses, or one the log rules out, is not flipped
+        if ((((k.likely.get(f) ?? [0, 0])[half] ?? 0) & bit) !== 0 || ruledOut(e, k, f, b, to)) continue;
+        if (half === 0) e.vmcs.setHalves(f, (lo0 ^ bit) >>> 0, hi0);
+        else e.vmcs.setHalves(f, lo0, (hi0 ^ bit) >>> 0);
+        if (failsOn(t.check, ctx)) {
+          const failing = failingChecks(ctx);
+          if (failing.includes(t.check) && gives(decide(failing, ctx).outcome, want))
+            bits.push({ index: f, bit: b, set: to });
+        }
+        e.vmcs.setHalves(f, lo0, hi0);
+      }
+    }
+    ctx.refresh();
+    if (!bits.length) continue;
+    // the finding as it reads with the first such bit flipped
+    const [b0] = bits;
+    const lo0 = e.vmcs.lo(b0!.index);
+    const hi0 = e.vmcs.hi(b0!.index);
+    const m = 1 << (b0!.bit & 31);
+    e.vmcs.setHalves(b0!.index, b0!.bit < 32 ? (lo0 ^ m) >>> 0 : lo0, b0!.bit < 32 ? hi0 : (hi0 ^ m) >>> 0);
+    ctx.refresh();
+    const rc = new ReadingContext(ctx);
+    const v = violationOf(t.check, rc.view, rc.run(t.check).reads);
+    e.vmcs.setHalves(b0!.index, lo0, hi0);
+    ctx.refresh();
+    out.push({
+      possible: {
+        why: "unknown-field",
+        dependsOn: [...new Set(bits.map((b) => FIELDS[b.index]!.name))],
+        condition: `if ${bits.map((b) => describeBit(b.index, b.bit, b.set)).join(", or if ")}${CAUSE_SUFFIX_TEXT}`,
+        violations: [v],
+      },
+      checks: [t.check],
+    });
+  }
+  return out;
+}
+
 interface Core {
   entry: Entry;
   result: EntryResult;
@@ -528,6 +659,22 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
       extra,
     );
   }
+
+  // What the CPU reported, when nothing found so far gives it: causes among what the log does not show.
+  const want = reportedOutcome(d.reported);
+  const outcomeWith = (checks: Check[]) => {
+    ctx.refresh();
+    return decide([...new Set([...definite.map((f) => f.check), ...checks])].sort(byOrder), ctx).outcome;
+  };
+  if (
+    want &&
+    !gives(outcomeWith([]), want) &&
+    !(possible as (Possible & { checks: Check[] })[]).some((p) => gives(outcomeWith(p.checks), want))
+  )
+    for (const p of probeReported(entry, k, traced, want, new Set([...known, ...possibleChecks]))) {
+      addPossible(p.possible, p.checks);
+      PROBED.add(possible[possible.length - 1]!);
+    }
 
   // Stricter CPUs than the permissive profile (no --cpu): what only they add is a cpu-fact finding.
   if (!cpu)

@@ -5,7 +5,7 @@
  * are not its own), so a 50 MB log is read in the memory one dump takes.
  */
 import { QemuRegsReader } from "./qemu-regs.js";
-import { LineSplitter, type LogLine } from "./text.js";
+import { isStub, joinStub, LineSplitter, type LogLine } from "./text.js";
 import type { ParsedDump } from "./types.js";
 import { VmcsDumpReader } from "./vmcs-dump.js";
 
@@ -15,6 +15,8 @@ export class LogReader {
   private readonly qemu: QemuRegsReader;
   private ready: ParsedDump[] = [];
   private buf: LogLine[] = [];
+  /** A stub line waiting for its wrapped rest (text.ts isStub). */
+  private held: LogLine | undefined;
   /** Dumps handed out so far. */
   count = 0;
 
@@ -34,6 +36,8 @@ export class LogReader {
   end(): void {
     this.buf.length = 0;
     for (const l of this.splitter.end(this.buf)) this.line(l);
+    if (this.held) this.read(this.held);
+    this.held = undefined;
     this.vmcs.end();
     this.qemu.end();
     this.release(true);
@@ -50,7 +54,26 @@ export class LogReader {
   }
 
   private line(l: LogLine): void {
+    const h = this.held;
+    if (h) {
+      this.held = undefined;
+      const joined = joinStub(h, l);
+      if (joined) {
+        this.read(joined);
+        return;
+      }
+      this.read(h);
+    }
+    if (isStub(l)) {
+      this.held = l;
+      return;
+    }
+    this.read(l);
+  }
+
+  private read(l: LogLine): void {
     const q = this.qemu.line(l);
+    this.vmcs.hostFailure = this.qemu.lonely;
     this.vmcs.line(l, q);
   }
 

@@ -39,6 +39,9 @@ const PREFIXES: readonly RegExp[] = [
   /^(?:kvm_intel|kvm_amd|kvm|kernel|qemu-kvm|qemu-system-[\w-]{1,32}):\s/, // tags (not "KVM:", which QEMU's message starts with)
   /^\(qemu\)\s/, // QEMU monitor prompt
   /^[A-Za-z0-9][\w.-]{0,63} +\|\s?/, // docker compose "web_1  | "
+  // ftrace / trace-cmd output of trace_printk ("CPU 0/KVM-251862 [019]  6384.132433: bprint:  dump_vmcs:"); a
+  // tracepoint's event name ("kvm:kvm_entry:") stays, its reader needs it
+  /^\S.{0,40}?[- ]\d{1,7} +\[\d{3}\] +(?:[.a-zA-Z0-9]{4,5} +)?\d+\.\d{3,9}: +(?:bprint|bputs|print): *(?:[A-Za-z_][\w.]{0,63}: ?)?/,
 ];
 /** Any bracketed prefix ("[…] ", "[host]") when more text follows. */
 const BRACKET = /^\[[^\]]{0,80}\]\s?(?=\S)/;
@@ -84,6 +87,31 @@ export function stripPrefix(raw: string): { text: string; prefix: string } {
     afterTimestamp = stamp;
   }
   return { text: s, prefix: specialSpaces(raw).slice(0, prefixLen) };
+}
+
+/** A prefixed line with no content of its own, or a word of it: the rest was wrapped onto the next line. */
+export function isStub(l: LogLine): boolean {
+  return l.prefix !== "" && (l.text === "" || (l.text.length <= 12 && !l.text.includes("=")));
+}
+
+/**
+ * A stub line and the unprefixed line after it, as one line: a mail program or bug tracker wrapped a
+ * prefixed record ("… bprint: dump_vmcs:" / "CR0: actual=…"). A trace_printk record whose function name
+ * was wrapped too ("… bprint:" / "vmx_dump_dtsel: GDTR: …") loses that name. Undefined when `next` is not
+ * such a continuation.
+ */
+export function joinStub(stub: LogLine, next: LogLine): LogLine | undefined {
+  // the continuation has no prefix of its own, or only the part of the stub's that a log viewer added to
+  // every line (a dmesg timestamp or a quote mark before the trace record)
+  const outer =
+    next.prefix === "" || (stub.prefix.length > next.prefix.length && stub.prefix.startsWith(next.prefix));
+  if (!outer || next.text === "") return undefined;
+  let rest = next.text;
+  if (stub.text === "" && /(?:bprint|bputs|print):$/.test(stub.prefix))
+    rest = rest.replace(/^[A-Za-z_][\w.]{0,63}: /, "");
+  const l: LogLine = { text: collapse(`${stub.text} ${rest}`), line: stub.line, prefix: stub.prefix };
+  if (next.cut !== undefined) l.cut = next.cut;
+  return l;
 }
 
 /** Whitespace runs collapsed to one space, trimmed. */

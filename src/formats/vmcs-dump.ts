@@ -73,6 +73,16 @@ interface PendingXen {
   age: number;
 }
 
+/** QEMU's "KVM: entry failed, hardware error N" line. */
+export interface HostFailure {
+  text: string;
+  line: number;
+  raw: number;
+}
+
+/** How far before a KVM dump QEMU's failure line may be to be taken as its outcome. */
+const HOST_FAILURE_LINES = 20;
+
 interface Open {
   start: number;
   /** "VMCS …, last attempted VM-entry on CPU n" (Linux 5.3+) */
@@ -99,6 +109,8 @@ interface Open {
   notes: string[];
   elided: boolean;
   xen?: PendingXen;
+  /** QEMU's "KVM: entry failed, hardware error" line shortly before the dump (a KVM fragment's outcome) */
+  hostFailure?: HostFailure;
   /** how the dump ended: cleanly (footer, next dump, end of input after its controls) or not */
   clean: boolean;
 }
@@ -149,6 +161,8 @@ function isStructural(t: string): boolean {
 export class VmcsDumpReader {
   private open: Open | undefined;
   private xen: PendingXen | undefined;
+  /** the last QEMU failure line no register dump followed (set by the LogReader) */
+  hostFailure: HostFailure | undefined;
   /** a first fragment line, waiting for a second */
   private candidate: LogLine | undefined;
   private candidateDamaged = false;
@@ -266,6 +280,8 @@ export class VmcsDumpReader {
       o.xen = this.xen;
       this.xen = undefined;
     }
+    const hf = this.hostFailure;
+    if (hf && hf.line < l.line && l.line - hf.line <= HOST_FAILURE_LINES) o.hostFailure = hf;
     this.candidate = undefined;
     this.open = o;
   }
@@ -554,9 +570,9 @@ function readDump(o: Open): ParsedDump | undefined {
   // a field set twice with different values (a lost section header, a duplicated dump) is unknown
   const setAt = new Map<string, number>();
   const conflicted = new Set<string>();
-  const put = (name: string, v: bigint, line: number) => {
+  const put = (name: string, v: bigint | undefined, line: number) => {
     const f = fieldByName(name);
-    if (!f || conflicted.has(f.name)) return;
+    if (v === undefined || !f || conflicted.has(f.name)) return;
     const old = d.values.get(f.name);
     if (old !== undefined && old !== v) {
       conflicted.add(f.name);
@@ -659,16 +675,20 @@ function readDump(o: Open): ParsedDump | undefined {
       if (def.field === CS_RIP) {
         const [cs, rip] = p.value.split(":");
         const pre = section === "host" ? "HOST_IA32_SYSENTER" : "GUEST_SYSENTER";
-        put(`${pre}_CS`, hexValue(cs!)!, c.line);
-        put(`${pre}_EIP`, hexValue(rip!)!, c.line);
+        const csv = hexValue(cs!);
+        const ripv = hexValue(rip!);
+        if (csv !== undefined) put(`${pre}_CS`, csv, c.line);
+        if (ripv !== undefined) put(`${pre}_EIP`, ripv, c.line);
         continue;
       }
       if (def.field === SVI_RVI) {
         const [svi, rvi] = p.value.split("|");
-        put("GUEST_INTR_STATUS", (hexValue(svi!)! << 8n) | hexValue(rvi!)!, c.line);
+        const sv = hexValue(svi!);
+        const rv = hexValue(rvi!);
+        if (sv !== undefined && rv !== undefined) put("GUEST_INTR_STATUS", (sv << 8n) | rv, c.line);
         continue;
       }
-      put(def.field, hexValue(p.value)!, c.line);
+      put(def.field, hexValue(p.value), c.line);
       if (def.field === "GUEST_IA32_EFER")
         for (const f of r.flags)
           if (f === "effective" || f === "autoload")
@@ -766,6 +786,12 @@ function readDump(o: Open): ParsedDump | undefined {
       source: `reason=${r.toString(16).padStart(8, "0")}`,
       line: d.line,
     };
+  }
+  // a KVM dump without its Control State: QEMU's failure line just before it says what the entry did
+  if (!d.reported && g.format === "kvm-dump" && o.hostFailure) {
+    const h = o.hostFailure;
+    d.reported = decodeHardwareError(h.raw, h.text, h.line);
+    d.notes.push(`QEMU's line ${h.line} ("${excerpt(h.text)}") just before the dump is taken as its outcome`);
   }
   // the reported failing MSR-load entry must be in the list the dump prints
   const rep = d.reported;

@@ -115,6 +115,15 @@ const EXPECT: Record<string, Expect> = {
     agrees: false,
   },
   "kvm-dump/kvm-list-2022-tertiary-controls-sample-control-state-only.txt": { agrees: true },
+  // two lines of a dump: the cause reads RFLAGS, which the log lacks, so it is only possible
+  "kvm-dump/kvm-list-2022-popss-tf-fep-two-line-fragment.txt": {
+    anyOf: ["guest.pending-dbg.bs-required"],
+    agrees: false,
+  },
+  "kvm-dump/martins3-notes-kvm-intel-ept-violation-exit-healthy.txt": { agrees: true },
+  "kvm-dump/bugzilla-220549-2025-trace-cmd-bprint-dump-vmcs-wrapped.txt": { agrees: true },
+  "kvm-dump/svsm-1081-2026-ci-virtio-kvm-intel-guest-state-cut.txt": { agrees: null },
+  "qemu-regs/xqemu-270-2020-cromwell-i386-kvm-0x80000021-cut.txt": { agrees: false },
 };
 
 function explainAll(file: string): Explanation[] {
@@ -131,8 +140,8 @@ function found(x: Explanation, id: string): boolean {
 }
 
 describe("real-log corpus", () => {
-  it("index lists at least 31 real logs, each with an expectation here", () => {
-    expect(INDEX.length).toBeGreaterThanOrEqual(31);
+  it("index lists at least 36 real logs, each with an expectation here", () => {
+    expect(INDEX.length).toBeGreaterThanOrEqual(36);
     for (const e of INDEX) if (e.format !== "vmxcap") expect(EXPECT[e.file], e.file).toBeDefined();
   });
 
@@ -192,6 +201,26 @@ describe("real-log corpus", () => {
     const smx = r.result.possible?.find((p) => p.condition.includes("SMX"));
     expect(smx?.why).toBe("cpu-fact");
     expect(smx?.violations.map((v) => v.id)).toContain("guest.cr4.unsupported-bits-clear");
+  });
+
+  it("the two-line MOV SS fragment: the BS rule is possible on RFLAGS.TF, the failure line in prose is its outcome", () => {
+    const r = explainAll("kvm-dump/kvm-list-2022-popss-tf-fep-two-line-fragment.txt")[0]!;
+    expect(r.result.violations).toEqual([]);
+    expect(r.dump.reported).toMatchObject({ type: "vmexit", reason: 33 });
+    const bs = r.result.possible?.find((p) =>
+      p.violations.some((v) => v.id === "guest.pending-dbg.bs-required"),
+    );
+    expect(bs?.condition).toMatch(/GUEST_RFLAGS has TF \(bit 8\) set/);
+    expect(bs?.dependsOn).toContain("GUEST_RFLAGS");
+    expect(r.agreement).toMatch(/could give it: .*guest\.pending-dbg\.bs-required/);
+  });
+
+  it("the trace-cmd dump wrapped by a bug tracker: records joined with their text, sections and controls read", () => {
+    const r = explainAll("kvm-dump/bugzilla-220549-2025-trace-cmd-bprint-dump-vmcs-wrapped.txt")[0]!;
+    expect(r.dump.values.get("GUEST_CR3")).toBe(0x101945000n);
+    expect(r.dump.values.get("SECONDARY_VM_EXEC_CONTROL")).toBe(0x821217ebn);
+    expect(r.dump.values.get("GUEST_TR_SELECTOR")).toBe(0x30n);
+    expect(r.dump.reported).toMatchObject({ type: "vmexit", reason: 24, entryFailure: false });
   });
 
   it("the Proxmox file holds the KVM dump and QEMU's register dump: both are returned, in order", () => {

@@ -69,7 +69,10 @@ const TEXT_READERS: [string, (t: string) => unknown][] = [
 
 const opts = (salt: number) => ({ seed: SEED + salt, numRuns: RUNS });
 
-describe("fuzz", () => {
+/** The long campaign takes minutes per fuzzer. */
+const TIMEOUT = LONG ? 6 * 3_600_000 : 60_000;
+
+describe("fuzz", { timeout: TIMEOUT }, () => {
   TEXT_READERS.forEach(([name, parse], k) => {
     it(`${name}: random text`, () => {
       fc.assert(

@@ -101,7 +101,7 @@ function originOf(xs: Explanation[], line: number): Explanation | undefined {
   return best;
 }
 
-describe("mutations of one line never hide a failure", () => {
+describe("mutations of one line never hide a failure", { timeout: LONG ? 6 * 3_600_000 : 60_000 }, () => {
   for (const [name, op] of Object.entries(OPERATORS))
     it(`${name}: a failing dump never becomes a plain "succeeds" without a warning`, () => {
       fc.assert(
