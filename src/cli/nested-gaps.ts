@@ -47,7 +47,7 @@ export async function findGapsCommand(opts: FindGapsOptions, out: Output): Promi
   const by = (k: Gap["kind"]) => report.gaps.filter((g) => g.kind === k);
   const lines = [
     `${preset.name} (${preset.tree.release}, ${preset.tree.repository}) on host ${report.host}, L1 profile ${report.l1}:`,
-    `${report.states} vmcs12 states, each violating one ${opts.only === "vmfail" ? "VMFail (error 7/8) " : opts.only === "exit" ? "guest-state or MSR-load " : ""}rule; the kernel's software checks without a dry run let ${report.gaps.length} through${report.leftToHardware.length ? ` and leave ${report.leftToHardware.length} to the processor by design` : ""}.`,
+    `${report.checkedExactly} rules the kernel checks exactly in software (not searched); ${report.states} vmcs12 states, each violating one other ${opts.only === "vmfail" ? "VMFail (error 7/8) " : opts.only === "exit" ? "guest-state or MSR-load " : ""}rule: the kernel's software checks without a dry run let ${report.gaps.length} through${report.leftToHardware.length ? ` and leave ${report.leftToHardware.length} to the processor by design` : ""}.`,
   ];
   const section = (title: string, gs: Gap[]) => {
     if (!gs.length) return;

@@ -21,7 +21,7 @@ export interface TracepointLine {
   hardware?: { when: "early" | "late"; error: string };
   /** The kernel checks whose CC() text is this message (several releases may print the same text). */
   matches: {
-    kernels: KernelId[];
+    kernel: KernelId;
     fn: string;
     phase: KernelPhase;
     source: Source;
@@ -56,7 +56,7 @@ export function parseKvmTracepoint(text: string): TracepointLine[] {
     else
       for (const m of idx.get(message) ?? [])
         t.matches.push({
-          kernels: m.kernels,
+          kernel: m.kernel,
           fn: m.check.fn,
           phase: m.check.phase,
           source: m.check.source,
@@ -82,7 +82,14 @@ export function describeTracepointLine(t: TracepointLine): string[] {
     out.push("  no kernel preset has a check with this text (another release, or a line cut short)");
     return out;
   }
+  // one line per distinct check: the releases that have it, with their line numbers
+  const groups = new Map<string, typeof t.matches>();
   for (const m of t.matches) {
+    const key = `${m.fn}|${m.phase}|${m.rules.join()}`;
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  for (const ms of groups.values()) {
+    const m = ms[0]!;
     const what =
       m.phase === "controls" || m.phase === "late-controls"
         ? "VMfail(7)"
@@ -93,9 +100,10 @@ export function describeTracepointLine(t: TracepointLine): string[] {
             : m.phase === "instruction"
               ? "an instruction-level failure"
               : "exit 33";
-    out.push(
-      `  ${m.kernels.join(", ")}: ${m.fn} (${m.source.file}:${m.source.lines[0]}${m.source.lines[1] !== m.source.lines[0] ? `-${m.source.lines[1]}` : ""}) → ${what}`,
-    );
+    const where = ms
+      .map((x) => `${x.kernel} ${x.source.file.split("/").pop()}:${x.source.lines[0]}`)
+      .join(", ");
+    out.push(`  ${m.fn} → ${what} (${where})`);
     out.push(`    rules: ${m.rules.length ? m.rules.join(", ") : "none in the SDM (a KVM-only condition)"}`);
   }
   return out;

@@ -73,6 +73,8 @@ export interface KernelEnv {
 
 /** A test that is the kernel's own, where it differs from the SDM rules it maps to. */
 export interface KernelTest {
+  /** Stable id, the `divergence` id of a result that depends on the difference. */
+  readonly id: string;
   /** Short name, shown in traces ("KVM's segment checks (vmx.c)"). */
   readonly name: string;
   /** True when the kernel's condition fails this vmcs12. */
@@ -115,6 +117,8 @@ export interface KernelCheck {
   readonly qualification?: number;
   /** The outcome L1 sees when it is not the phase's (v5.0 reports a bad activity state as VMfail(7)). */
   readonly vmfail?: 7 | 8;
+  /** The preset divergence (by id) a result decided by this check depends on. */
+  readonly divergence?: string;
   /** Anything worth telling about this check, in our words. */
   readonly note?: string;
 }

@@ -127,6 +127,15 @@ export interface NestedInput {
   l1?: Caps;
 }
 
+/** Divergences that follow from L0 owning vmcs02 at all; listed after the specific ones. */
+const GENERIC = new Set([
+  "controls-added-by-l0",
+  "l0-owned-fields",
+  "cr0-cr4-forced-bits",
+  "efer-computed",
+  "exit-controls-by-l0",
+]);
+
 const MSR_LOAD_RULES = CHECKS.filter((c) => c.cls === "msr-load");
 const VMFAIL_RULE_IDS = CHECKS.filter((c) => c.cls === "control" || c.cls === "host").map((c) => c.id);
 
@@ -293,6 +302,8 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       step("reflect", `L1 sees: ${describeOutcome(toL1)}`);
     }
     if (!faithful || detection === "late") explain(detection, vmcs02, hw);
+    // the most specific behaviour first: the generic consequences of L0 owning vmcs02 last
+    divergences.sort((a, b) => Number(GENERIC.has(a.id)) - Number(GENERIC.has(b.id)));
     const cycles = Object.values(parts).reduce((a, b) => a + b, 0);
     const r: NestedResult = {
       kernel: preset.id,
@@ -332,19 +343,10 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
         source: k.source,
       });
     }
-    if (kernelCheck && !architectural.violations.some((v) => kernelCheck!.rules.includes(v.id))) {
-      const k = preset.checks.find((x) => x.source === kernelCheck!.source);
-      if (k?.vmfail)
-        addDivergence(
-          preset.divergences.find(
-            (d) => d.source.lines[0] <= k.source.lines[0] && d.source.lines[1] >= k.source.lines[1],
-          ),
-        );
-    }
     if (kernelCheck) {
+      // a kernel check whose outcome is the kernel's own (e.g. v5.0's VMfail for the activity state)
       const k = preset.checks.find((x) => x.source === kernelCheck!.source);
-      if (k?.vmfail && detection !== "entered")
-        addDivergence(preset.divergences.find((d) => d.id === "activity-state-vmfail-7"));
+      if (k?.divergence) addDivergence(presetDivergence(k.divergence));
     }
     // Fields of the rules whose verdict differs between vmcs12 (architecture) and vmcs02 (hardware).
     const involved = new Set<string>();

@@ -7,7 +7,7 @@ import { KERNELS } from "./kernels/index.js";
 
 /** A kernel check whose CC() text matches a tracepoint message. */
 export interface TracepointMatch {
-  kernels: KernelId[];
+  kernel: KernelId;
   check: KernelCheck;
 }
 
@@ -15,8 +15,8 @@ const norm = (s: string): string => s.replace(/\s+/g, " ").trim();
 
 let index: Map<string, TracepointMatch[]> | undefined;
 
-/** CC() text (whitespace collapsed) → the checks of every preset that print it, newest first. */
-export function kernelTracepointIndex(): ReadonlyMap<string, TracepointMatch[]> {
+/** CC() text (whitespace collapsed) → the checks that print it, newest kernel first. */
+export function kernelTracepointIndex(): ReadonlyMap<string, readonly TracepointMatch[]> {
   if (index) return index;
   index = new Map();
   for (const k of [...KERNELS].reverse())
@@ -24,11 +24,7 @@ export function kernelTracepointIndex(): ReadonlyMap<string, TracepointMatch[]> 
       if (!c.cc) continue;
       const key = norm(c.cc);
       const list = index.get(key) ?? [];
-      const same = list.find(
-        (m) => m.check.fn === c.fn && m.check.rules.join() === c.rules.join() && m.check.phase === c.phase,
-      );
-      if (same) same.kernels.push(k.id);
-      else list.push({ kernels: [k.id], check: c });
+      list.push({ kernel: k.id, check: c });
       index.set(key, list);
     }
   return index;

@@ -164,6 +164,7 @@ export const SEGMENT_RULES: readonly string[] = [
 ];
 
 export const KVM_SEGMENT_TEST: KernelTest = {
+  id: "segment-checks-partial",
   name: "KVM's segment checks (vmx.c)",
   fails: (c) => (c.proc2 & PROC2.UNRESTRICTED_GUEST) === 0 && !kvmSegmentsValid(c),
   differs:
@@ -173,6 +174,7 @@ export const KVM_SEGMENT_TEST: KernelTest = {
 // ---- memory-backed reads
 
 export const LINK_POINTER_UNBACKED: KernelTest = {
+  id: "link-pointer-unbacked",
   name: "VMCS link pointer page outside L1's memory",
   fails: (c, env) => {
     const lo = c.lo(F.VMCS_LINK_POINTER!);
@@ -199,6 +201,7 @@ function paePagingWithoutEpt(c: Ctx): boolean {
 }
 
 export const PDPTE_LOAD: KernelTest = {
+  id: "pdpte-unbacked",
   name: "KVM loads the PDPTEs from L1's memory",
   fails: (c, env) =>
     paePagingWithoutEpt(c) &&
@@ -220,6 +223,7 @@ const vapicBacked = (c: Ctx, env: KernelEnv): boolean =>
   env.backed(num(c, F.VIRTUAL_APIC_PAGE_ADDR!) - (c.lo(F.VIRTUAL_APIC_PAGE_ADDR!) & 0xfff));
 
 export const LATE_VAPIC_UNMAPPED: KernelTest = {
+  id: "late-vapic-unmapped",
   name: "virtual-APIC page not mapped (warn_on_missed_cc)",
   fails: (c, env) => {
     if (!lateVtprApplies(c, env) || vapicBacked(c, env)) return false;
@@ -231,6 +235,7 @@ export const LATE_VAPIC_UNMAPPED: KernelTest = {
 };
 
 export const LATE_VTPR: KernelTest = {
+  id: "vtpr-checked-late",
   name: "TPR threshold vs VTPR (warn_on_missed_cc)",
   fails: (c, env) =>
     lateVtprApplies(c, env) && vapicBacked(c, env) && ruleFails(c, "ctl.exec.tpr-threshold-vtpr"),
@@ -249,6 +254,7 @@ export function kvmSupportedDebugctl(caps: Caps): number {
 }
 
 export const DEBUGCTL_SUPPORTED: KernelTest = {
+  id: "debugctl-unsupported-bits",
   name: "IA32_DEBUGCTL bits KVM supports",
   fails: (c) => {
     if ((c.entry & ENTRY.LOAD_DEBUG) === 0) return false;
@@ -263,6 +269,7 @@ export const DEBUGCTL_SUPPORTED: KernelTest = {
 // ---- event injection (v5.0 tests error-code bits 31:15)
 
 export const ERROR_CODE_31_15: KernelTest = {
+  id: "error-code-bit-15",
   name: "error code bits 31:15",
   fails: (c) => {
     const info = c.lo(F.VM_ENTRY_INTR_INFO_FIELD!);
@@ -290,6 +297,7 @@ function firstEntryWithIndex(c: Ctx, msr: number): number {
 
 function ucodeTest(msr: number, name: string): KernelTest {
   return {
+    id: "ucode-msr-in-load-list",
     name: `MSR-load entry for ${name}`,
     fails: (c) => firstEntryWithIndex(c, msr) !== 0,
     entry: (c) => firstEntryWithIndex(c, msr),
@@ -307,6 +315,7 @@ function firstUnbackedEntry(c: Ctx, env: KernelEnv): number {
   return 0;
 }
 export const MSR_LOAD_UNBACKED: KernelTest = {
+  id: "msr-load-unbacked",
   name: "MSR-load entry outside L1's memory",
   fails: (c, env) => firstUnbackedEntry(c, env) !== 0,
   entry: (c, env) => firstUnbackedEntry(c, env),
@@ -316,6 +325,7 @@ export const MSR_LOAD_UNBACKED: KernelTest = {
 
 /** v6.6: an entry past the recommended maximum list size fails in nested_vmx_load_msr. */
 export const MSR_LOAD_OVER_MAX: KernelTest = {
+  id: "msr-load-over-max",
   name: "MSR-load list longer than IA32_VMX_MISC's maximum",
   fails: (c) => c.lo(F.VM_ENTRY_MSR_LOAD_COUNT!) > c.caps.maxMsrList,
   entry: (c) => c.caps.maxMsrList + 1,
@@ -326,6 +336,7 @@ export const MSR_LOAD_OVER_MAX: KernelTest = {
 /** v6.18+: a count above the recommended maximum fails the msr-switch control check. */
 function msrSwitch(count: string, rules: readonly string[], list: string): KernelTest {
   return {
+    id: "msr-count-over-max",
     name: `${list} (with the count limit)`,
     fails: (c) => rules.some((r) => ruleFails(c, r)) || c.lo(F[count]!) > c.caps.maxMsrList,
     differs: `KVM also fails a ${list} count above 512 × (IA32_VMX_MISC[27:25] + 1), which the SDM leaves undefined`,
@@ -348,6 +359,7 @@ export const MSR_SWITCH_ENTRY_LOAD = msrSwitch(
   "VM-entry MSR-load list",
 );
 export const MSR_SWITCH_EXIT_BOTH: KernelTest = {
+  id: "msr-count-over-max",
   name: "VM-exit MSR lists (with the count limit)",
   fails: (c, env) => MSR_SWITCH_EXIT_LOAD.fails(c, env) || MSR_SWITCH_EXIT_STORE.fails(c, env),
   differs: MSR_SWITCH_EXIT_LOAD.differs,

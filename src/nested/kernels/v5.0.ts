@@ -184,6 +184,7 @@ const CHECKS: readonly KernelCheck[] = [
     ["guest.activity.reserved", "guest.activity.unsupported"],
     {
       vmfail: 7,
+      divergence: "activity-state-vmfail-7",
       note: "reported as VMfail(7), not exit 33; only active and HLT are accepted",
     },
   ),
