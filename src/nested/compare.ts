@@ -286,6 +286,7 @@ export async function findGaps(kernel: string, host: Caps, opts: GapOptions = {}
             : c.cls === "guest" && r.detectedBy === "hardware" && r.toL1.type === "vmexit"
               ? "left-to-hardware"
               : "late";
+    const ex = explainGap(preset, id, r, covered.has(id));
     const g: Gap = {
       id,
       sdm: c.sdm,
@@ -295,8 +296,9 @@ export async function findGaps(kernel: string, host: Caps, opts: GapOptions = {}
         r.toL1.type === "kvm-internal-error"
           ? "KVM internal error (L1 sees nothing)"
           : JSON.stringify(r.toL1),
-      why: explainGap(preset, id, r, covered.has(id)),
-      ...(r.divergence ? { divergence: r.divergence, source: r.divergence.source } : {}),
+      why: ex.why,
+      ...(ex.source ? { source: ex.source } : {}),
+      ...(r.divergence ? { divergence: r.divergence } : {}),
     };
     if (!g.source && kind === "left-to-hardware") g.source = preset.leftToHardware.source;
     if (kind === "left-to-hardware") report.leftToHardware.push(g);
@@ -326,14 +328,35 @@ export function exactlyChecked(preset: KernelPreset): Set<string> {
   return out;
 }
 
-function explainGap(preset: KernelPreset, id: string, r: NestedResult, checked: boolean): string {
-  if (r.divergence) return r.divergence.behaviour;
-  if (id === "ctl.exec.tpr-threshold-vtpr")
-    return `${preset.name} checks the VTPR rule in software only with warn_on_missed_cc (the virtual-APIC page can change after any check), so the processor finds it at the real entry and KVM unwinds a late VMfail`;
+function explainGap(
+  preset: KernelPreset,
+  id: string,
+  r: NestedResult,
+  checked: boolean,
+): { why: string; source?: Source } {
+  const d = r.divergence;
+  const generic =
+    !d || d.id === "late-vmfail-is-7" || d.id === "l0-owned-fields" || d.id === "controls-added-by-l0";
+  if (d && !generic) return { why: d.behaviour, source: d.source };
+  const cls = checkById(id)?.cls;
+  if (!checked && r.detection === "late" && r.toL1.type === "vmfail-valid")
+    return {
+      why: `${preset.name} has no software check for this rule: the processor finds it at the real VM entry, KVM unwinds and reports VMfail(7)`,
+      source: preset.merge.sources["late-vmfail"],
+    };
+  if (!checked && r.detection === "missed" && cls === "host")
+    return {
+      why: `${preset.name} has no software check for this rule, and vmcs02's host state is L0's own, so the processor never sees vmcs12's`,
+      source: preset.merge.sources["constant-state"],
+    };
+  if (d) return { why: d.behaviour, source: d.source };
   if (r.detection === "late" && r.toL1.type === "vmexit")
-    return `${preset.name} leaves this guest-state rule to the processor: vmcs02 carries vmcs12's value and the exit is reflected to L1`;
-  if (checked) return `${preset.name} checks this rule only in part (see its software check)`;
-  return `${preset.name} has no software check for this rule`;
+    return {
+      why: `${preset.name} leaves this guest-state rule to the processor: vmcs02 carries vmcs12's value and the exit is reflected to L1`,
+      source: preset.leftToHardware.source,
+    };
+  if (checked) return { why: `${preset.name} checks this rule only in part (see its software check)` };
+  return { why: `${preset.name} has no software check for this rule` };
 }
 
 /** Rule ids by class the preset checks in software (for docs/checks.md). */

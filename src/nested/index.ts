@@ -34,6 +34,7 @@ export {
   type Vmcs02,
   vmcs01For,
 } from "./merge.js";
+export { type BlobVmcs12, vmcs12FromNestedState } from "./state.js";
 export { kernelTracepointIndex, type TracepointMatch } from "./tracepoint.js";
 
 /** Benchmark cases for bench/run.js: L0's software checks and the full nested path on a valid vmcs12. */

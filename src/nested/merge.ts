@@ -27,6 +27,7 @@ export const POSTED_INTR_NESTED_VECTOR = 0xf0;
 export const L0_EPTP = 0x7f000000 | (3 << 3) | 6;
 /** The VPID L0 gives L2 when vmcs12 enables VPID (vpid02), and L1's own (vpid01). */
 export const VPID02 = 2;
+/** The VPID of L1 itself (vpid01), used for L2 when vmcs12 does not enable VPID. */
 export const VPID01 = 1;
 /** Where L0 places the host pages backing L1's mapped pages (a legal host-physical address). */
 export const HPA_BASE = 0x1_0000_0000;
@@ -152,6 +153,7 @@ function makeVmcs01(host: Caps): Vmcs {
 const num = (v: Vmcs, i: number): number => v.hi(i) * TWO32 + v.lo(i);
 const setNum = (v: Vmcs, i: number, n: number): void => v.setHalves(i, n % TWO32, Math.floor(n / TWO32));
 
+/** What the merge needs: the kernel, vmcs12 (with L1's profile), the host, L1's memory map and EFER. */
 export interface MergeInput {
   preset: KernelPreset;
   vmcs12: Entry;

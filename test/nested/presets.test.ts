@@ -64,7 +64,11 @@ describe.each(KERNELS.map((k) => [k.id, k] as const))("preset %s", (_id, preset)
   });
   it("a divergence an entry names is one of the preset's", () => {
     for (const k of preset.checks)
-      if (k.divergence) expect(preset.divergences.map((d) => d.id), k.fn).toContain(k.divergence);
+      if (k.divergence)
+        expect(
+          preset.divergences.map((d) => d.id),
+          k.fn,
+        ).toContain(k.divergence);
   });
   it("an entry without a rule has its own test that says how it differs", () => {
     for (const k of preset.checks) if (!k.rules.length) expect(k.test?.differs, k.fn).toMatch(/.{20,}/);

@@ -163,6 +163,7 @@ export const SEGMENT_RULES: readonly string[] = [
   "guest.ldtr.type",
 ];
 
+/** v6.x: KVM's segment checks from prepare_vmcs02 (vmx.c), skipped under vmcs12's unrestricted guest. */
 export const KVM_SEGMENT_TEST: KernelTest = {
   id: "segment-checks-partial",
   name: "KVM's segment checks (vmx.c)",
@@ -173,6 +174,7 @@ export const KVM_SEGMENT_TEST: KernelTest = {
 
 // ---- memory-backed reads
 
+/** The shadow-VMCS header read through L1's memory map fails (qualification 4). */
 export const LINK_POINTER_UNBACKED: KernelTest = {
   id: "link-pointer-unbacked",
   name: "VMCS link pointer page outside L1's memory",
@@ -200,6 +202,7 @@ function paePagingWithoutEpt(c: Ctx): boolean {
   );
 }
 
+/** Without nested EPT, KVM loads the PDPTEs from L1's memory (qualification 2). */
 export const PDPTE_LOAD: KernelTest = {
   id: "pdpte-unbacked",
   name: "KVM loads the PDPTEs from L1's memory",
@@ -222,6 +225,7 @@ function lateVtprApplies(c: Ctx, env: KernelEnv): boolean {
 const vapicBacked = (c: Ctx, env: KernelEnv): boolean =>
   env.backed(num(c, F.VIRTUAL_APIC_PAGE_ADDR!) - (c.lo(F.VIRTUAL_APIC_PAGE_ADDR!) & 0xfff));
 
+/** v6.19 with warn_on_missed_cc: an unmappable virtual-APIC page fails the entry (VMfail 7). */
 export const LATE_VAPIC_UNMAPPED: KernelTest = {
   id: "late-vapic-unmapped",
   name: "virtual-APIC page not mapped (warn_on_missed_cc)",
@@ -234,6 +238,7 @@ export const LATE_VAPIC_UNMAPPED: KernelTest = {
     "with warn_on_missed_cc, KVM fails the entry (VMfail 7) when it cannot map the virtual-APIC page; the architecture has no such rule",
 };
 
+/** v6.19 with warn_on_missed_cc: the VTPR rule, checked after vmcs02's early preparation. */
 export const LATE_VTPR: KernelTest = {
   id: "vtpr-checked-late",
   name: "TPR threshold vs VTPR (warn_on_missed_cc)",
@@ -253,6 +258,7 @@ export function kvmSupportedDebugctl(caps: Caps): number {
   return m;
 }
 
+/** v6.18+: vmcs12's IA32_DEBUGCTL may set only the bits KVM virtualizes. */
 export const DEBUGCTL_SUPPORTED: KernelTest = {
   id: "debugctl-unsupported-bits",
   name: "IA32_DEBUGCTL bits KVM supports",
@@ -268,6 +274,7 @@ export const DEBUGCTL_SUPPORTED: KernelTest = {
 
 // ---- event injection (v5.0 tests error-code bits 31:15)
 
+/** v5.0: the VM-entry exception error code must have bits 31:15 clear. */
 export const ERROR_CODE_31_15: KernelTest = {
   id: "error-code-bit-15",
   name: "error code bits 31:15",
@@ -304,7 +311,9 @@ function ucodeTest(msr: number, name: string): KernelTest {
     differs: `KVM refuses ${name} (0x${msr.toString(16)}) in the VM-entry MSR-load list; the SDM does not list it`,
   };
 }
+/** KVM refuses IA32_BIOS_UPDT_TRIG (0x79) in the VM-entry MSR-load list. */
 export const MSR_LOAD_UCODE_WRITE = ucodeTest(0x79, "IA32_BIOS_UPDT_TRIG");
+/** KVM refuses IA32_BIOS_SIGN_ID (0x8b) in the VM-entry MSR-load list. */
 export const MSR_LOAD_UCODE_REV = ucodeTest(0x8b, "IA32_BIOS_SIGN_ID");
 
 /** The first entry (1-based) of the VM-entry MSR-load list that is not in L1's memory, or 0. */
@@ -314,6 +323,7 @@ function firstUnbackedEntry(c: Ctx, env: KernelEnv): number {
   for (let i = 0; i < n; i++) if (!env.backed(base + 16 * i) || !env.backed(base + 16 * i + 15)) return i + 1;
   return 0;
 }
+/** An MSR-load entry outside L1's memory fails the entry at that entry (exit 34). */
 export const MSR_LOAD_UNBACKED: KernelTest = {
   id: "msr-load-unbacked",
   name: "MSR-load entry outside L1's memory",
@@ -343,21 +353,25 @@ function msrSwitch(count: string, rules: readonly string[], list: string): Kerne
   };
 }
 const listRules = (p: string): string[] => [`${p}-addr-aligned`, `${p}-addr-width`, `${p}-area-end-width`];
+/** v6.18+: the VM-exit MSR-load list check, with KVM's count limit. */
 export const MSR_SWITCH_EXIT_LOAD = msrSwitch(
   "VM_EXIT_MSR_LOAD_COUNT",
   listRules("ctl.exit.msr-load"),
   "VM-exit MSR-load list",
 );
+/** v6.18+: the VM-exit MSR-store list check, with KVM's count limit. */
 export const MSR_SWITCH_EXIT_STORE = msrSwitch(
   "VM_EXIT_MSR_STORE_COUNT",
   listRules("ctl.exit.msr-store"),
   "VM-exit MSR-store list",
 );
+/** v6.18+: the VM-entry MSR-load list check, with KVM's count limit. */
 export const MSR_SWITCH_ENTRY_LOAD = msrSwitch(
   "VM_ENTRY_MSR_LOAD_COUNT",
   listRules("ctl.entry.msr-load"),
   "VM-entry MSR-load list",
 );
+/** v6.18+: the outer check around both VM-exit lists. */
 export const MSR_SWITCH_EXIT_BOTH: KernelTest = {
   id: "msr-count-over-max",
   name: "VM-exit MSR lists (with the count limit)",

@@ -359,6 +359,7 @@ const SPECIFIC: Divergence[] = [
   },
 ];
 
+/** The Linux 5.0 preset. */
 export const V5_0: KernelPreset = {
   id: "v5.0",
   name: "Linux 5.0",

@@ -1111,6 +1111,7 @@ const SPECIFIC: Divergence[] = [
   },
 ];
 
+/** The Linux 6.18 preset. */
 export const V6_18: KernelPreset = {
   id: "v6.18",
   name: "Linux 6.18",

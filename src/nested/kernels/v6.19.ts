@@ -1143,6 +1143,7 @@ const SPECIFIC: Divergence[] = [
   },
 ];
 
+/** The Linux 6.19 preset. */
 export const V6_19: KernelPreset = {
   id: "v6.19",
   name: "Linux 6.19",

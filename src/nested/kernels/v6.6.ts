@@ -1007,6 +1007,7 @@ const SPECIFIC: Divergence[] = [
   },
 ];
 
+/** The Linux 6.6 preset. */
 export const V6_6: KernelPreset = {
   id: "v6.6",
   name: "Linux 6.6",
