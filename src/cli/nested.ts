@@ -143,68 +143,83 @@ interface Named {
   host?: Caps;
 }
 
-/** The vmcs12 states of the input files, by format; bad inputs are reported and counted. */
-async function collect(
+/**
+ * The vmcs12 states of the input files, by format, as they are read (entry documents are streamed, so memory
+ * stays bounded); bad inputs are reported in place and counted in `stats.bad`.
+ */
+async function* inputs(
   files: string[],
   opts: { asVmcs12: boolean; json: boolean; host: Caps },
   out: Output,
-): Promise<{ entries: Named[]; bad: number }> {
-  const entries: Named[] = [];
-  let bad = 0;
+  stats: { bad: number },
+): AsyncGenerator<Named> {
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
-    let bytes: Uint8Array;
-    try {
-      bytes = readInput(file);
-    } catch (e) {
-      if (!(e instanceof InputError)) throw e;
-      bad++;
-      await out.error(e, opts.json);
-      continue;
-    }
-    const fmt = detectFormat(bytes);
-    try {
-      if (fmt === "nested-state") {
-        for (const b of vmcs12FromNestedState(bytes, opts.host))
-          entries.push({ name: `${name} (${b.which})`, entry: b.entry });
+    // binary blobs and dumps are small and read whole; anything else is streamed as entry documents
+    let head: Uint8Array | undefined;
+    if (file !== "-") {
+      try {
+        head = readInput(file);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        stats.bad++;
+        await out.error(e, opts.json);
         continue;
       }
-      if (fmt === "kvm-tracepoint")
-        throw new InputError(
-          "a kvm_nested_vmenter_failed trace names the check KVM failed but holds no vmcs12; `nvmx explain` maps it to rules",
-          { file: name },
-        );
-      if (fmt === "kvm-dump" || fmt === "xen-dump" || fmt === "qemu-regs") {
-        if (!opts.asVmcs12)
-          throw new InputError(
-            `this is a ${fmt} — a VMCS dump printed by the hypervisor that ran the entry. Printed by L0 it shows vmcs02 (L0's merge: its host state, VPID, EPTP, link pointer and MSR lists are L0's), not the vmcs12 L1 wrote, so the nested model cannot read it as L1's input. If L1 printed it (it is L1's VMCS), give --as vmcs12; a KVM_GET_NESTED_STATE blob holds the real vmcs12`,
-            { file: name },
-          );
-        const parsed = parseInput(bytes, name);
-        if (parsed.format !== "logs") continue;
-        for (const d of parsed.dumps) {
-          const conv = dumpToEntry(d, opts.host, opts.host.name);
-          entries.push({ name: `${name}${d.line ? `:${d.line}` : ""} (as vmcs12)`, entry: conv.entry });
-        }
-        continue;
+    }
+    const fmt = head ? detectFormat(head) : undefined;
+    if (head && fmt && fmt !== "nvmx-json") {
+      try {
+        yield* special(head, fmt, name, opts);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        stats.bad++;
+        await out.error(e.file === "<input>" ? e.withFile(name) : e, opts.json);
       }
-    } catch (e) {
-      if (!(e instanceof InputError)) throw e;
-      bad++;
-      await out.error(e.file === "<input>" ? e.withFile(name) : e, opts.json);
       continue;
     }
-    const stats = { bad: 0 };
     for await (const r of readEntries([file], { json: opts.json }, out, stats))
-      entries.push({
+      yield {
         name: r.line !== undefined ? `${r.name}:${r.line}` : r.name,
         entry: r.entry,
         // the document's CPU is the host, unless it is a hypervisor's (L1) profile
         ...(r.entry.cpu !== undefined && !r.entry.caps.hypervisor ? { host: r.entry.caps } : {}),
-      });
-    bad += stats.bad;
+      };
   }
-  return { entries, bad };
+}
+
+/** A KVM_GET_NESTED_STATE blob, or a dump read only with --as vmcs12; other formats are refused with why. */
+function* special(
+  bytes: Uint8Array,
+  fmt: ReturnType<typeof detectFormat>,
+  name: string,
+  opts: { asVmcs12: boolean; host: Caps },
+): Generator<Named> {
+  if (fmt === "nested-state") {
+    for (const b of vmcs12FromNestedState(bytes, opts.host))
+      yield { name: `${name} (${b.which})`, entry: b.entry };
+    return;
+  }
+  if (fmt === "kvm-tracepoint")
+    throw new InputError(
+      "a kvm_nested_vmenter_failed trace names the check KVM failed but holds no vmcs12; `nvmx explain` maps it to rules",
+      { file: name },
+    );
+  if (fmt === "vmxcap")
+    throw new InputError("vmxcap output describes a CPU, not a vmcs12; give it as --host-cpu", {
+      file: name,
+    });
+  if (!opts.asVmcs12)
+    throw new InputError(
+      `this is a ${fmt} — a VMCS dump printed by the hypervisor that ran the entry. Printed by L0 it shows vmcs02 (L0's merge: its host state, VPID, EPTP, link pointer and MSR lists are L0's), not the vmcs12 L1 wrote, so the nested model cannot read it as L1's input. If L1 printed it (it is L1's VMCS), give --as vmcs12; a KVM_GET_NESTED_STATE blob holds the real vmcs12`,
+      { file: name },
+    );
+  const parsed = parseInput(bytes, name);
+  if (parsed.format !== "logs") return;
+  for (const d of parsed.dumps) {
+    const conv = dumpToEntry(d, opts.host, opts.host.name);
+    yield { name: `${name}${d.line ? `:${d.line}` : ""} (as vmcs12)`, entry: conv.entry };
+  }
 }
 
 export async function nestedCommand(argv: string[], out: Output): Promise<number> {
@@ -338,9 +353,11 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
       entries = c.entries;
     } else if (values.compare === "valid") entries = validCorpus(l1, 200);
     else {
-      const got = await collect([values.compare], { asVmcs12: values.as === "vmcs12", json, host }, out);
-      entries = got.entries.map((x) => x.entry);
-      bad = got.bad;
+      const stats = { bad: 0 };
+      entries = [];
+      const opts = { asVmcs12: values.as === "vmcs12", json, host };
+      for await (const x of inputs([values.compare], opts, out, stats)) entries.push(x.entry);
+      bad = stats.bad;
     }
     const p = progressTo("configurations");
     const rows = compareCorpus(entries, preset.id, host, { base: cfg, ...(p ? { progress: p } : {}) });
@@ -361,18 +378,21 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
 
   if (positionals.length === 0)
     throw usage("FILE", "nvmx nested needs at least one FILE (or --compare / --find-gaps)");
-  const { entries, bad } = await collect(positionals, { asVmcs12: values.as === "vmcs12", json, host }, out);
-  for (const x of entries) {
+  // Each state as it is read: its trace (or its input's error record) in input order, memory bounded.
+  const stats = { bad: 0 };
+  let n = 0;
+  for await (const x of inputs(positionals, { asVmcs12: values.as === "vmcs12", json, host }, out, stats)) {
     const h = hostGiven ? host : (x.host ?? host);
     const r = runNested({ vmcs12: x.entry, host: h, ...(l1Override ? { l1: l1Override } : {}) }, cfg);
+    n++;
     if (json) await out.line(resultJson(x.name, r));
     else await out.line(`${traceReport(x.name, r)}\n`);
   }
-  if (!json && entries.length && !hostGiven)
+  if (!json && n && !hostGiven)
     note(
       `host: ${host.name} unless a document names its CPU (--host-cpu to choose); ${describeParameter(cfg, preset)}`,
     );
-  return bad ? 2 : 0;
+  return stats.bad ? 2 : 0;
 }
 
 /** The compare table for people. */
