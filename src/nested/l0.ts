@@ -335,10 +335,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       if (!k.test) continue;
       addDivergence({
         kernel: preset.id,
-        id: k.test.name
-          .toLowerCase()
-          .replace(/[^a-z0-9]+/g, "-")
-          .replace(/^-|-$/g, ""),
+        id: k.test.id,
         behaviour: k.test.differs,
         source: k.source,
       });
