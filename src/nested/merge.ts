@@ -88,6 +88,8 @@ const SPECIAL = new Set([
   "VMX_PREEMPTION_TIMER_VALUE",
 ]);
 
+const lacksCache = new WeakMap<KernelPreset, Set<string>>();
+
 /** Every guest-state field of the field table (derived from the encodings). */
 export const GUEST_STATE_FIELDS: readonly FieldDef[] = FIELDS.filter((f) => f.type === "guest");
 
@@ -97,7 +99,12 @@ export const GUEST_STATE_FIELDS: readonly FieldDef[] = FIELDS.filter((f) => f.ty
  * loaded, L1's when it does not ask, L0's when this release's vmcs12 has no such field.
  */
 export function guestFieldSource(preset: KernelPreset, f: FieldDef, entry12: number): GuestSource {
-  if (preset.merge.vmcs12Lacks.includes(f.name)) return "l0";
+  let lacks = lacksCache.get(preset);
+  if (!lacks) {
+    lacks = new Set(preset.merge.vmcs12Lacks);
+    lacksCache.set(preset, lacks);
+  }
+  if (lacks.has(f.name)) return "l0";
   if (f.loadedBy !== undefined && (entry12 & ENTRY[f.loadedBy]) === 0) return "l1";
   return "vmcs12";
 }
