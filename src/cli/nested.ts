@@ -149,7 +149,7 @@ interface Named {
  */
 async function* inputs(
   files: string[],
-  opts: { asVmcs12: boolean; json: boolean; host: Caps },
+  opts: { asVmcs12: boolean; json: boolean; host: Caps; l1: Caps },
   out: Output,
   stats: { bad: number },
 ): AsyncGenerator<Named> {
@@ -193,7 +193,7 @@ function* special(
   bytes: Uint8Array,
   fmt: ReturnType<typeof detectFormat>,
   name: string,
-  opts: { asVmcs12: boolean; host: Caps },
+  opts: { asVmcs12: boolean; host: Caps; l1: Caps },
 ): Generator<Named> {
   if (fmt === "nested-state") {
     for (const b of vmcs12FromNestedState(bytes, opts.host))
@@ -217,7 +217,8 @@ function* special(
   const parsed = parseInput(bytes, name);
   if (parsed.format !== "logs") return;
   for (const d of parsed.dumps) {
-    const conv = dumpToEntry(d, opts.host, opts.host.name);
+    // fields the dump lacks are filled with values that pass on L1's view of the CPU (reported by explain)
+    const conv = dumpToEntry(d, opts.l1, opts.l1.data);
     yield { name: `${name}${d.line ? `:${d.line}` : ""} (as vmcs12)`, entry: conv.entry };
   }
 }
@@ -355,7 +356,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     else {
       const stats = { bad: 0 };
       entries = [];
-      const opts = { asVmcs12: values.as === "vmcs12", json, host };
+      const opts = { asVmcs12: values.as === "vmcs12", json, host, l1 };
       for await (const x of inputs([values.compare], opts, out, stats)) entries.push(x.entry);
       bad = stats.bad;
     }
@@ -381,7 +382,12 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
   // Each state as it is read: its trace (or its input's error record) in input order, memory bounded.
   const stats = { bad: 0 };
   let n = 0;
-  for await (const x of inputs(positionals, { asVmcs12: values.as === "vmcs12", json, host }, out, stats)) {
+  for await (const x of inputs(
+    positionals,
+    { asVmcs12: values.as === "vmcs12", json, host, l1: l1Override ?? l1Profile(preset, host) },
+    out,
+    stats,
+  )) {
     const h = hostGiven ? host : (x.host ?? host);
     const r = runNested({ vmcs12: x.entry, host: h, ...(l1Override ? { l1: l1Override } : {}) }, cfg);
     n++;
