@@ -21,6 +21,11 @@ import {
   explanationJson,
   FORMAT_NAMES,
 } from "../formats/explain.js";
+import {
+  describeTracepointLine,
+  looksLikeKvmTracepoint,
+  parseKvmTracepoint,
+} from "../formats/kvm-tracepoint.js";
 import { LogReader } from "../formats/logs.js";
 import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
@@ -28,6 +33,7 @@ import { looksBinary } from "../formats/text.js";
 import type { ParsedDump } from "../formats/types.js";
 import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { describeField, describePossible, humanReport } from "../report.js";
+import { RESULT_FORMAT, VERSION } from "../version.js";
 import { capsShow } from "./caps.js";
 import type { Output } from "./output.js";
 
@@ -203,6 +209,16 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         );
       return bad;
     }
+    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), from the first MiB
+    if (looksLikeKvmTracepoint(head)) {
+      const lines = parseKvmTracepoint(head);
+      if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
+      else
+        await out.line(
+          `${name}: KVM kvm_nested_vmenter_failed tracepoint (${lines.length} line${lines.length === 1 ? "" : "s"})\n${lines.flatMap((t) => describeTracepointLine(t).map((l) => `  ${l}`)).join("\n")}\n`,
+        );
+      return bad;
+    }
     throw noDumpError(reader);
   }
   const bytes = Buffer.concat(held);
@@ -222,10 +238,12 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
       if (opts.json)
         await out.line(
           JSON.stringify({
+            format: RESULT_FORMAT,
+            nvmx: VERSION,
             ...result,
             file: name,
             ...(doc.line !== undefined ? { line: doc.line } : {}),
-            format: "nvmx-json",
+            logFormat: "nvmx-json",
             unknownFields: [],
             reported: null,
             agrees: null,

@@ -2,10 +2,12 @@
  * Which format an input is in, and every VM entry it describes. One file may hold several dumps (a KVM
  * dump followed by QEMU's register dump, Xen's 'v' key output for several vCPUs): all are returned, in
  * file order. `sniff` names what an input is and the command that reads it, for commands given something
- * else (`nvmx check` given a dump).
+ * else (`nvmx check` given a dump). KVM's kvm_nested_vmenter_failed tracepoint is read by
+ * src/formats/kvm-tracepoint.ts.
  */
 import type { ProfileData } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
+import { looksLikeKvmTracepoint, parseKvmTracepoint, type TracepointLine } from "./kvm-tracepoint.js";
 import { LogReader, readLogText } from "./logs.js";
 import { isNestedState, parseNestedState } from "./nested-state.js";
 import { decodeHardwareError, describeReported } from "./reported.js";
@@ -16,11 +18,12 @@ import { looksLikeVmxcap, parseVmxcap } from "./vmxcap.js";
 export type ParsedInput =
   | { format: "nvmx-json"; documents: { text: string; line?: number }[] }
   | { format: "vmxcap"; profile: ProfileData }
-  | { format: "logs"; dumps: ParsedDump[] };
+  | { format: "logs"; dumps: ParsedDump[] }
+  | { format: "kvm-tracepoint"; lines: TracepointLine[] };
 
 /** What `sniff` found: the format, a name for people, and which command reads it. */
 export interface Sniffed {
-  format: InputFormat;
+  format: InputFormat | "kvm-tracepoint";
   name: string;
   /** The nvmx command for this input ("explain", "check", "--cpu"). */
   command: string;
@@ -67,11 +70,13 @@ export function sniff(input: Uint8Array | string): Sniffed | undefined {
   }
   if (first) return { format: first.format, name: FORMAT_NAMES[first.format], command: "explain" };
   if (looksLikeVmxcap(text)) return { format: "vmxcap", name: FORMAT_NAMES.vmxcap, command: "--cpu" };
+  if (looksLikeKvmTracepoint(text))
+    return { format: "kvm-tracepoint", name: "KVM kvm_nested_vmenter_failed trace", command: "explain" };
   return undefined;
 }
 
 /** Guess the format of an input without parsing it fully. */
-export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
+export function detectFormat(bytes: Uint8Array): InputFormat | "kvm-tracepoint" | undefined {
   return sniff(bytes)?.format;
 }
 
@@ -139,5 +144,6 @@ export function parseInput(bytes: Uint8Array, name = "vmxcap"): ParsedInput {
   const { dumps, reader } = readLogText(text);
   if (dumps.length) return { format: "logs", dumps };
   if (looksLikeVmxcap(text)) return { format: "vmxcap", profile: parseVmxcap(text, name) };
+  if (looksLikeKvmTracepoint(text)) return { format: "kvm-tracepoint", lines: parseKvmTracepoint(text) };
   throw noDumpError(reader);
 }
