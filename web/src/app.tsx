@@ -105,7 +105,13 @@ function OutcomeBanner({
       </span>
       <div>
         <p class="outcome-text">{explained?.outcomeText ?? describeResultOutcome(result)}</p>
-        <p class="outcome-explain">{explain(o)}</p>
+        <p class="outcome-explain">
+          {kind === "possible"
+            ? possible > 0
+              ? "No check fails on what is known; a possible finding below could still make the entry fail."
+              : "No check fails with the values nvmx chose for what the log does not show; other values might fail."
+            : explain(o)}
+        </p>
         <p class="outcome-meta">
           {instr} on CPU profile <strong>{entry.caps.name}</strong> ·{" "}
           {n === 0 ? "no check fails" : `${n} failing check${n === 1 ? "" : "s"}`}
