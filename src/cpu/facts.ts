@@ -204,7 +204,7 @@ function perfGlobalCtrl(f: RawFacts): DecodedMask {
   // PERF_METRICS reports fractions of the slots fixed counter 3 counts (SDM Vol. 3B 21.3.9.3): no counter 3,
   // no PERF_METRICS; on a hybrid CPU, only core types with counter 3 can have it.
   const slots = (any | pCoreOnly) & bit(35);
-  if (slots && (all & bit(35)) === 0n) m.part(bit(48), [leafFact(0x23, 1)], hybridCondition);
+  if (slots && (all & bit(35)) === 0n && !pCoreOnly) m.part(bit(48), [leafFact(0x23, 1)], hybridCondition);
   const metrics = perfCap(f, 15);
   if (slots && metrics === true)
     m.add(bit(48), (all & bit(35)) !== 0n ? true : undefined, [leafFact(0x23, 1)], hybridCondition);
@@ -377,12 +377,20 @@ const SPEC_CTRL_BITS: readonly [bigint, FeatureName, string][] = [
 
 function specCtrl(f: RawFacts): DecodedMask {
   const m = new MaskBuilder(0x48, "IA32_SPEC_CTRL");
-  for (const [bits, name, what] of SPEC_CTRL_BITS)
-    m.add(
+  const missing: string[] = [];
+  let bits = 0n;
+  for (const [b, name, what] of SPEC_CTRL_BITS) {
+    if (feature(f, name) === true) m.add(b, true, [], "");
+    else {
+      bits |= b;
+      missing.push(what);
+    }
+  }
+  if (bits)
+    m.part(
       bits,
-      feature(f, name) === true ? true : undefined,
-      [featureFact(name)],
-      `if the CPU lacks ${what} (${featureText(name)}; the profile does not report it, and microcode updates add these bits)`,
+      [leafFact(7, 0), leafFact(7, 2)],
+      `if the CPU lacks ${missing.join(", ")} (the profile's CPUID does not report them; microcode updates add such bits, so their absence from a dump is no proof)`,
     );
   return m.build();
 }
