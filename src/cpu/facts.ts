@@ -247,11 +247,15 @@ function debugctl(f: RawFacts): DecodedMask {
     [featureFact("pdcm"), leafFact(0xa)],
     "if the CPU lacks PDCM or architectural performance monitoring version 2 (CPUID.01H:ECX[15], CPUID.0AH:EAX[7:0]; the profile's CPU facts do not say)",
   );
-  // ENABLE_UNCORE_PMI: model-specific (Vol. 4 lists it for Nehalem and later cores), not enumerated by CPUID.
-  m.part(
+  // ENABLE_UNCORE_PMI: architectural since 06_1AH (Nehalem, Vol. 4 Table 2-2), the first processor with
+  // architectural performance monitoring version 3; not enumerated by a CPUID bit of its own.
+  const fm = familyModel(f);
+  const v3 = a ? (a.eax & 0xff) >= 3 : undefined;
+  m.add(
     bit(13),
-    [leafFact(1)],
-    "if the CPU does not implement IA32_DEBUGCTL[13] (ENABLE_UNCORE_PMI, model-specific, not enumerated by CPUID)",
+    (fm && fm.family !== 6) || v3 === false ? false : v3 && fm ? true : undefined,
+    [leafFact(1), leafFact(0xa)],
+    "if the CPU predates ENABLE_UNCORE_PMI (IA32_DEBUGCTL[13], architectural since Nehalem, 06_1AH; the profile's CPU facts do not say)",
   );
   m.add(
     bit(14),
