@@ -8,7 +8,7 @@ import { exitMsrLoadWarnings } from "../checks/msr-load.js";
 import { srcOf } from "../checks/pred.js";
 import { CHECKS } from "../checks/registry.js";
 import type { Check, Ctx, Outcome } from "../checks/types.js";
-import type { Caps, UncertainFact } from "../cpu/profile.js";
+import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
 import { Memory } from "../vmcs/memory.js";
 import { compileRunner, type Runner } from "./fast.js";
 
@@ -323,29 +323,60 @@ function msrFacts(ctx: Ctx): UncertainFact[] {
   return out;
 }
 
+/** Per list of checks and profile: the union of the checks reading any uncertain mask fact (and MSR facts). */
+const unions = new WeakMap<readonly Check[], WeakMap<CapsFacts, [Derived, Derived]>>();
+/** The last union looked up (the common case: one list, one profile), found without a WeakMap lookup. */
+let lastUnion: { checks: readonly Check[]; facts: CapsFacts; pair: [Derived, Derived] } | undefined;
+
+function unionOf(checks: readonly Check[], facts: CapsFacts, withMsr: boolean): Derived {
+  const last = lastUnion;
+  if (last !== undefined && last.checks === checks && last.facts === facts) return last.pair[withMsr ? 1 : 0];
+  let byFacts = unions.get(checks);
+  if (!byFacts) {
+    byFacts = new WeakMap();
+    unions.set(checks, byFacts);
+  }
+  let pair = byFacts.get(facts);
+  if (!pair) {
+    const keys = [...new Set(facts.uncertain.flatMap((f) => f.keys))].sort();
+    pair = [derived(checks, keys), derived(checks, [...keys, "msrLoad"].sort())];
+    byFacts.set(facts, pair);
+  }
+  lastUnion = { checks, facts, pair };
+  return pair[withMsr ? 1 : 0];
+}
+
 function cpuFactPossibles(
   ctx: Ctx,
   checks: readonly Check[],
   failing: readonly Check[],
 ): Possible[] | undefined {
   const facts = ctx.caps.facts;
-  const msr = ctx.lo(ENTRY_MSR_LOAD_COUNT) !== 0 ? msrFacts(ctx) : undefined;
+  const listed = ctx.lo(ENTRY_MSR_LOAD_COUNT) !== 0;
+  if (!facts.anyUncertainMask && !listed) return undefined;
+  const msr = listed ? msrFacts(ctx) : undefined;
   if (!facts.anyUncertainMask && !msr?.length) return undefined;
   const masks = facts.uncertain;
   // One run of every check that reads an uncertain fact, on the narrowest reading: nothing new, no finding.
-  const keys = new Set<string>();
-  for (const f of masks) for (const k of f.keys) keys.add(k);
-  if (msr?.length) keys.add("msrLoad");
-  const all = derived(checks, [...keys].sort());
+  const all = unionOf(checks, facts, msr !== undefined && msr.length > 0);
   const narrow = facts.conservative();
-  const strict = runOn(ctx, narrow, all);
-  if (strict.length === 0 || added(ctx, narrow, strict, failing).length === 0) return undefined;
+  const lenient = ctx.caps;
+  ctx.caps = narrow;
+  let n: number;
+  try {
+    n = all.run(ctx, all.out);
+  } finally {
+    ctx.caps = lenient;
+  }
+  if (n === 0) return undefined;
+  const strict: Check[] = new Array(n);
+  for (let i = 0; i < n; i++) strict[i] = all.checks[all.out[i]!]!;
+  if (added(ctx, narrow, strict, failing).length === 0) return undefined;
   const out: Possible[] = [];
   for (const f of msr?.length ? [...masks, ...msr] : masks) {
     const d = derived(checks, f.keys);
     const extra = added(ctx, f.caps, runOn(ctx, f.caps, d), failing);
     if (!extra.length) continue;
-    const lenient = ctx.caps;
     ctx.caps = f.caps;
     try {
       const merged = checks.filter((c) => failing.includes(c) || extra.includes(c));
