@@ -139,11 +139,13 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     return bad ? 2 : 0;
   }
   if (positionals.length === 0)
-    throw new InputError("nvmx nested needs at least one FILE (or --compare / --find-gaps)", {
+    throw new InputError("needs at least one FILE (or --compare / --find-gaps)", {
       file: "nvmx nested",
     });
-  const { entries, bad } = await collectEntries(positionals, cpu, out, json);
-  for (const [name, e] of entries) {
+  // Each state as it is read: its trace (or its input's error record) in input order, memory bounded.
+  const stats = { bad: 0 };
+  for await (const { name: file, line, entry: e } of readEntries(positionals, { cpu, json }, out, stats)) {
+    const name = line !== undefined ? `${file}:${line}` : file;
     const r = runNested({ vmcs12: e, ...(hostCaps ? { hostCaps } : {}) }, cfg);
     if (json) {
       const { architectural, ...rest } = r;
@@ -156,7 +158,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
       );
     } else await out.line(`${traceReport(name, r)}\n`);
   }
-  return bad ? 2 : 0;
+  return stats.bad ? 2 : 0;
 }
 
 export function compareTable(n: number, rows: ReturnType<typeof compareCorpus>): string {

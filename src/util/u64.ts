@@ -16,8 +16,13 @@ export function hex64(lo: number, hi: number): string {
     ? `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, "0")}`
     : `0x${(lo >>> 0).toString(16)}`;
 }
+/**
+ * "0x" + hex of a value: a bigint, or a number — exactly as it is when not negative (an address up to 2^53
+ * keeps every digit, bits above 31 included), as its 32-bit pattern when negative (a bitwise result).
+ */
 export function hex(v: number | bigint): string {
-  return typeof v === "bigint" ? `0x${v.toString(16)}` : `0x${(v >>> 0).toString(16)}`;
+  if (typeof v === "bigint") return `0x${v.toString(16)}`;
+  return `0x${(v < 0 ? v >>> 0 : v).toString(16)}`;
 }
 
 /** Mask of bits [n, 63] split in halves: the bits beyond an n-bit width. */
@@ -80,7 +85,8 @@ export function parseHalves(v: unknown): [number, number] | undefined {
     const x = Number(v);
     return [x % 0x100000000, Math.floor(x / 0x100000000)];
   }
-  const b = parseU64(v);
+  // Exactly the entry schema's value syntax: no surrounding spaces (parseU64 trims, for log parsers).
+  const b = HEX.test(v) || DEC.test(v) ? BigInt(v) : undefined;
   if (b === undefined || b >= 1n << 64n) return undefined;
   return [lo32(b), hi32(b)];
 }

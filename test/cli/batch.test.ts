@@ -79,7 +79,7 @@ describe("BatchChecker", () => {
   });
 
   it("a read error is an error record without a line", () => {
-    const t = new BatchChecker({ json: true }).piece("f", { kind: "error", message: "EIO" });
+    const t = new BatchChecker({ json: true }).piece("f", { kind: "error", message: "cannot read: EIO" });
     expect(t.parts).toEqual(['{"error":{"file":"f","message":"cannot read: EIO"}}\n']);
   });
 });
