@@ -10,7 +10,7 @@ export type Reg = "eax" | "ebx" | "ecx" | "edx";
 export type CpuidRegs = Readonly<Record<Reg, number>>;
 
 /** A profile key of the `cpuid` object: "LEAF" or "LEAF.SUBLEAF", hex ("0xa", "0x7.0", "0xd.1"). */
-const CPUID_KEY = /^0x([0-9a-f]{1,8})(?:\.(?:0x)?([0-9a-f]{1,8}))?$/i;
+const CPUID_KEY = /^0x([0-9a-f]{1,8})(?:\.([0-9a-f]{1,8}))?$/i;
 /** A profile key of the `msrValues` object, and an `msrsImplemented` item: "0x345", "0x680-0x68f". */
 const MSR_INDEX = /^0x([0-9a-f]{1,8})$/i;
 const MSR_RANGE = /^0x([0-9a-f]{1,8})(?:-0x([0-9a-f]{1,8}))?$/i;
@@ -88,8 +88,10 @@ export function parseCpuid(v: unknown, where: string): Map<string, readonly Cpui
         location: at,
       });
     const list = Array.isArray(regs) ? regs : [regs];
-    if (list.length === 0)
-      throw new InputError("a CPUID leaf given as an array needs one value per core type", { location: at });
+    if (Array.isArray(regs) && list.length < 2)
+      throw new InputError("a CPUID leaf given as an array needs one value per core type (two or more)", {
+        location: at,
+      });
     if (list.length > 1) {
       if (types && list.length !== types)
         throw new InputError(
@@ -141,11 +143,11 @@ export function parseMsrValues(v: unknown, where: string): Map<number, bigint> {
     if (!m) throw new InputError(`malformed MSR index "${k}": expected hex like "0x345"`, { location: at });
     const idx = Number.parseInt(m[1]!, 16);
     if (out.has(idx)) throw new InputError(`MSR ${k} is given twice`, { location: at });
-    if (typeof raw !== "string" || !/^0x[0-9a-f]{1,16}$/i.test(raw.trim()))
+    if (typeof raw !== "string" || !/^0x0*[0-9a-f]{1,16}$/i.test(raw))
       throw new InputError(`malformed value ${JSON.stringify(raw)}: expected a 64-bit hex string`, {
         location: at,
       });
-    out.set(idx, BigInt(raw.trim()));
+    out.set(idx, BigInt(raw));
   }
   return out;
 }
@@ -162,7 +164,7 @@ export function parseImplemented(v: unknown, where: string): [number, number][] 
     );
   return v.map((item, i) => {
     const at = `${where}[${i}]`;
-    const m = typeof item === "string" ? MSR_RANGE.exec(item.trim()) : null;
+    const m = typeof item === "string" ? MSR_RANGE.exec(item) : null;
     if (!m)
       throw new InputError(
         `malformed MSR ${JSON.stringify(item)}: expected "0x1c9" or a range "0x680-0x68f"`,

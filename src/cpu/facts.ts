@@ -721,14 +721,14 @@ export function msrInfo(f: RawFacts, index: number): MsrInfo {
       status: "unwritable",
       name,
       why: `it does not exist on this CPU (${entry.why ?? "not enumerated"})`,
-      dependsOn: entry.deps ?? [],
+      dependsOn: entry.deps ?? [`msr-exists.${hexIdx}`],
     };
   const cond = entry.why?.replace(/ (is|are) 0$/, "") ?? "CPUID";
   return {
     status: "unknown",
     name,
     why: `the profile's CPU facts do not say whether it exists (${cond})`,
-    dependsOn: entry.deps ?? [],
+    dependsOn: entry.deps ?? [`msr-exists.${hexIdx}`],
     condition: `if the CPU lacks ${what} (${cond} not in the profile's CPU facts, or 0)`,
   };
 }

@@ -25,6 +25,8 @@ export type CpuidRegsData = Record<"eax" | "ebx" | "ecx" | "edx", string>;
  * facts as it reports them, never derived masks.
  */
 export interface ProfileData {
+  /** The JSON Schema the document follows (ignored). */
+  $schema?: string;
   name?: string;
   description?: string;
   source?: string;
@@ -50,6 +52,7 @@ export interface ProfileData {
 
 /** Every key a profile may have. */
 export const PROFILE_KEYS: readonly (keyof ProfileData)[] = [
+  "$schema",
   "name",
   "description",
   "source",
@@ -179,7 +182,7 @@ function validateShape(data: ProfileData, where: string): void {
       });
   if (typeof data.msrs !== "object" || data.msrs === null || Array.isArray(data.msrs))
     throw new InputError("a CPU profile needs an object `msrs` of capability MSRs", { location: where });
-  for (const k of ["name", "description", "source"] as const)
+  for (const k of ["$schema", "name", "description", "source"] as const)
     if (data[k] !== undefined && typeof data[k] !== "string")
       throw new InputError(`\`${k}\` must be a string, got ${JSON.stringify(data[k])}`, {
         location: `${where}.${k}`,

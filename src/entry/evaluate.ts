@@ -214,14 +214,17 @@ export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResu
   for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
   const possible = cpu ? [...(d.possible ?? []), ...cpu] : d.possible;
   // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
+  const outcomes = possible ? outcomesOf(d.outcome, possible) : undefined;
   const r: EntryResult = possible
-    ? { outcome: d.outcome, possibleOutcomes: outcomesOf(d.outcome, possible), violations, possible }
+    ? outcomes!.length > 1
+      ? { outcome: d.outcome, possibleOutcomes: outcomes!, violations, possible }
+      : { outcome: d.outcome, violations, possible }
     : { outcome: d.outcome, violations };
   if (warnings) r.warnings = warnings;
   return r;
 }
 
-/** `outcome`, then every distinct outcome of the possible findings that differs from it. */
+/** `outcome`, then every distinct outcome of the possible findings that differs from it (omitted alone). */
 function outcomesOf(outcome: Outcome, possible: readonly Possible[]): Outcome[] {
   const out = [outcome];
   for (const p of possible) if (!out.some((o) => sameOutcome(o, p.outcome))) out.push(p.outcome);
