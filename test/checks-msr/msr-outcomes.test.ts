@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { ENTRY, EXIT } from "../../src/arch/controls.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
 import type { EntryResult } from "../../src/entry/evaluate.js";
-import { type Patch, profile, run } from "../helpers.js";
+import { humanReport } from "../../src/report.js";
+import { type Patch, profile, run, state } from "../helpers.js";
 
 const sky = builtinProfile("skylake");
 const AREA = 0x20000;
@@ -164,6 +165,15 @@ describe("the VM-exit MSR-load list is not an entry outcome", () => {
     expect(r.warnings).toHaveLength(1);
     expect(r.warnings![0]).toMatchObject({ id: "exit-msr-load.value-reserved-bits", sdm: "28.6" });
     expect(r.warnings![0]!.message).toMatch(/^VM-exit MSR-load entry 2 of 2 .*VMX abort \(indicator 4/);
+  });
+
+  it("people see the warning under the result", () => {
+    const p = exitList(STAR, [0x38f, 1n << 48n]);
+    const text = humanReport("x.json", state(sky, p), run(sky, p));
+    expect(text.split("\n")[0]).toBe("x.json (cpu skylake): VM entry succeeds");
+    expect(text).toMatch(
+      /\n {2}warning: exit-msr-load\.value-reserved-bits \(SDM 28\.6\): VM-exit MSR-load entry 2 of 2/,
+    );
   });
 
   it("an uncertain entry is a conditional warning; a good list gives none", () => {
