@@ -278,7 +278,7 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   const hasProc3 = (hi32(msr.IA32_VMX_PROCBASED_CTLS ?? 0n) >>> 17) & 1;
   const hasExit2 = (hi32(msr.IA32_VMX_EXIT_CTLS ?? 0n) >>> 31) & 1;
   const flag = (name: string): boolean => data.flags?.includes(name) ?? false;
-  const caps: Caps = {
+  const literal: Caps = {
     name: data.name ?? "inline",
     description: data.description ?? "",
     source: data.source ?? "",
@@ -345,6 +345,9 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     msrLoad: facts.lenientMsrLoad,
     facts,
   };
+  // A spread copy, like every strict reading (`withCaps`): V8 gives them one hidden class, so the context's
+  // `caps` field, swapped between readings by the cpu-fact pass, stays monomorphic for the hot path.
+  const caps: Caps = { ...literal };
   facts.bind(caps);
   return caps;
 }
@@ -375,6 +378,16 @@ export interface UncertainFact {
   readonly keys: readonly (keyof Caps)[];
   /** The profile with this fact strict and every other lenient. */
   readonly caps: Caps;
+}
+
+/**
+ * A reading of `base` with some fields changed: a spread copy, then plain stores, so that every reading of
+ * every profile shares the hidden class of the decoded profile itself (see decodeProfile).
+ */
+function withCaps(base: Caps, changes: Partial<Record<keyof Caps, unknown>>): Caps {
+  const c = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(changes)) c[k] = v;
+  return c as unknown as Caps;
 }
 
 /** An MSR-load verdict: 0 loadable, 1 WRMSR fails. */
@@ -432,7 +445,7 @@ export class CapsFacts {
             dependsOn: part.dependsOn,
             condition: part.condition,
             keys: [lo, hi],
-            caps: { ...base, [lo]: lo32(v), [hi]: hi32(v) },
+            caps: withCaps(base, { [lo]: lo32(v), [hi]: hi32(v) }),
           });
         }
       }
@@ -468,7 +481,7 @@ export class CapsFacts {
         dependsOn: info.dependsOn,
         condition: info.condition ?? `if the CPU cannot load MSR 0x${i.toString(16)} (${info.why})`,
         keys: ["msrLoad"],
-        caps: { ...this.caps(), msrLoad: (x: number) => (x >>> 0 === i ? 1 : base(x)) },
+        caps: withCaps(this.caps(), { msrLoad: (x: number) => (x >>> 0 === i ? 1 : base(x)) }),
       };
     }
     if (this.msrFacts.size < 4096) this.msrFacts.set(i, f);
@@ -481,14 +494,15 @@ export class CapsFacts {
    */
   conservative(): Caps {
     if (!this.strictAll) {
-      const c: Record<string, unknown> = { ...this.caps() };
+      const changes: Partial<Record<keyof Caps, unknown>> = {
+        msrLoad: (i: number) => (this.msr(i).status === "loadable" ? 0 : 1),
+      };
       for (const name of MASK_NAMES) {
         const [lo, hi] = MASK_FIELDS[name];
-        c[lo] = lo32(this.masks[name].strict);
-        c[hi] = hi32(this.masks[name].strict);
+        changes[lo] = lo32(this.masks[name].strict);
+        changes[hi] = hi32(this.masks[name].strict);
       }
-      c.msrLoad = (i: number) => (this.msr(i).status === "loadable" ? 0 : 1);
-      this.strictAll = c as unknown as Caps;
+      this.strictAll = withCaps(this.caps(), changes);
     }
     return this.strictAll;
   }

@@ -274,7 +274,7 @@ function derived(checks: readonly Check[], keys: readonly string[]): Derived {
   let d = byKeys.get(id);
   if (!d) {
     const list = checks.filter((c) => readsAny(c, keys));
-    d = { checks: list, run: compileRunner(list, { specializeAfter: 0 }), out: new Int32Array(list.length) };
+    d = { checks: list, run: compileRunner(list, { refreshed: true }), out: new Int32Array(list.length) };
     byKeys.set(id, d);
   }
   return d;
