@@ -359,7 +359,6 @@ function cpuFactPossibles(
   if (!facts.anyUncertainMask && !listed) return undefined;
   const msr = listed ? msrFacts(ctx) : undefined;
   if (!facts.anyUncertainMask && !msr?.length) return undefined;
-  const masks = facts.uncertain;
   // One run of every check that reads an uncertain fact, on the narrowest reading: nothing new, no finding.
   const all = unionOf(checks, facts, msr !== undefined && msr.length > 0);
   const narrow = facts.conservative();
@@ -375,6 +374,7 @@ function cpuFactPossibles(
   const strict: Check[] = new Array(n);
   for (let i = 0; i < n; i++) strict[i] = all.checks[all.out[i]!]!;
   if (added(ctx, narrow, strict, failing).length === 0) return undefined;
+  const masks = facts.uncertain;
   const out: Possible[] = [];
   for (const f of msr?.length ? [...masks, ...msr] : masks) {
     const d = derived(checks, f.keys);
