@@ -46,6 +46,11 @@ export function isCanonical(_lo: number, hi: number, bits: number): boolean {
 const HEX = /^0x[0-9a-f]+$/i;
 const DEC = /^[0-9]+$/;
 
+/** A string in the entry schema's number syntax (hex "0x..." or decimal digits), whatever its magnitude. */
+export function isNumberSyntax(v: unknown): v is string {
+  return typeof v === "string" && (HEX.test(v) || DEC.test(v));
+}
+
 /** Parse a hex ("0x..") or decimal string or a safe integer; undefined when malformed. */
 export function parseU64(v: unknown): bigint | undefined {
   if (typeof v === "number") return Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : undefined;
@@ -85,9 +90,15 @@ export function parseHalves(v: unknown): [number, number] | undefined {
     const x = Number(v);
     return [x % 0x100000000, Math.floor(x / 0x100000000)];
   }
-  // Exactly the entry schema's value syntax: no surrounding spaces (parseU64 trims, for log parsers).
-  const b = HEX.test(v) || DEC.test(v) ? BigInt(v) : undefined;
-  if (b === undefined || b >= 1n << 64n) return undefined;
+  // Exactly the entry schema's value syntax: no surrounding spaces (parseU64 trims, for log parsers). Leading
+  // zeros are skipped before converting, so a huge value is refused in linear time.
+  const start = HEX.test(v) ? 2 : DEC.test(v) ? 0 : -1;
+  if (start < 0) return undefined;
+  let i = start;
+  while (i < n - 1 && v.charCodeAt(i) === 48) i++;
+  if (n - i > (start ? 16 : 20)) return undefined;
+  const b = BigInt(start ? `0x${v.slice(i)}` : v.slice(i));
+  if (b >= 1n << 64n) return undefined;
   return [lo32(b), hi32(b)];
 }
 

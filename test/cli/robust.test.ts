@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { VERSION } from "../../src/version.js";
 
 const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 const run = (args: string[], input?: string | Buffer) =>
@@ -59,7 +60,9 @@ describe("no NDJSON line is lost, whatever the first line is", () => {
   it("a pretty-printed document stays one record without a line number", () => {
     const r = run(["check", "--json", "-"], readFileSync("examples/valid-64bit-linux.json"));
     expect(r.status).toBe(0);
-    expect(records(r.stdout)).toEqual([{ outcome: { type: "entered" }, violations: [] }]);
+    expect(records(r.stdout)).toEqual([
+      { format: "nvmx-result/1", nvmx: VERSION, outcome: { type: "entered" }, violations: [] },
+    ]);
   });
 
   for (const jobs of [[], ["--jobs", "2"]])
