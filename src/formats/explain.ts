@@ -25,6 +25,7 @@ import type { Entry } from "../entry/document.js";
 import {
   decide,
   type EntryResult,
+  evaluate,
   failingChecks,
   type Possible,
   sameOutcome,
@@ -702,6 +703,19 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
       );
     }
 
+  // The profile's own uncertain facts (the cpu-fact pass of src/entry/evaluate.ts, on the completed state):
+  // an MSR the profile cannot say exists, a count that depends on Hyper-Threading. Their outcome is the
+  // pass's (on the strict reading); one a stricter variant above already gave is not repeated. The pass's
+  // warnings (a VM-exit MSR-load entry that will abort) are the result's.
+  ctx.refresh();
+  const core = evaluate(ctx);
+  const variantIds = new Set(
+    possible.filter((p) => p.why === "cpu-fact").flatMap((p) => p.violations.map((v) => v.id)),
+  );
+  const facts = (core.possible ?? []).filter(
+    (p) => p.why === "cpu-fact" && !p.violations.every((v) => variantIds.has(v.id)),
+  );
+
   // Outcomes: what the definite findings decide, and each possible finding's.
   ctx.refresh();
   const sorted = definiteChecks.slice().sort(byOrder);
@@ -710,7 +724,7 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
     p.outcome = decide([...new Set([...sorted, ...p.checks])].sort(byOrder), ctx).outcome;
     delete (p as Partial<Possible & { checks: Check[] }>).checks;
   }
-  const all = [...(base.possible ?? []), ...possible];
+  const all = [...(base.possible ?? []), ...possible, ...facts];
   const violations = definite
     .slice()
     .sort((a, b) => byOrder(a.check, b.check))
@@ -720,6 +734,7 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
   const result: EntryResult = all.length
     ? { outcome: base.outcome, possibleOutcomes: outcomes, violations, possible: all }
     : { outcome: base.outcome, violations };
+  if (core.warnings?.length) result.warnings = core.warnings;
   return {
     entry,
     result,
