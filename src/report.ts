@@ -6,7 +6,7 @@ import { fieldByName } from "./arch/fields.js";
 import { describeAr } from "./arch/registers.js";
 import type { Outcome } from "./checks/types.js";
 import type { Entry } from "./entry/document.js";
-import type { EntryResult } from "./entry/evaluate.js";
+import type { EntryResult, Possible } from "./entry/evaluate.js";
 import { hex64 } from "./util/u64.js";
 
 export function describeOutcome(o: Outcome): string {
@@ -54,18 +54,29 @@ export function describeField(e: Entry, name: string): string {
   return `${name} = ${hex64(lo, hi)}`;
 }
 
+/**
+ * The outcome line of a result: the definite outcome, qualified when a possible finding could change it
+ * (a result never says "succeeds" plainly while something may make it fail).
+ */
+export function describeResultOutcome(r: EntryResult): string {
+  const base = describeOutcome(r.outcome);
+  const n = r.possible?.length ?? 0;
+  if (n === 0) return base;
+  return `${base}, unless ${n === 1 ? "the possible finding below holds" : `one of the ${n} possible findings below holds`}`;
+}
+
+/** One line per possible finding, for people. */
+export function describePossible(p: Possible): string {
+  const rules = p.violations.length ? ` (${p.violations.map((v) => v.id).join(", ")})` : "";
+  return `${describeOutcome(p.outcome)}${rules}, ${p.condition} [${p.why}]`;
+}
+
 export function humanReport(file: string, e: Entry, r: EntryResult, index?: number): string {
   const lines: string[] = [];
   lines.push(
-    `${file}${index !== undefined ? ` #${index}` : ""} (cpu ${e.caps.name}): ${describeOutcome(r.outcome)}`,
+    `${file}${index !== undefined ? ` #${index}` : ""} (cpu ${e.caps.name}): ${describeResultOutcome(r)}`,
   );
-  if (r.possibleOutcomes && r.possibleOutcomes.length > 1)
-    lines.push(
-      `  (the SDM lets a processor check these in another order; it may also report: ${r.possibleOutcomes
-        .slice(1)
-        .map(describeOutcome)
-        .join("; ")})`,
-    );
+  for (const p of r.possible ?? []) lines.push(`  possible: ${describePossible(p)}`);
   if (r.violations.length === 0) lines.push("  no check fails");
   else lines.push(`  ${r.violations.length} violation${r.violations.length === 1 ? "" : "s"}:`);
   for (const v of r.violations) {

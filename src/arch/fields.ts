@@ -301,24 +301,45 @@ export function fieldByEncoding(enc: number): FieldDef | undefined {
 }
 
 /**
- * Resolve a key of an entry document's `vmcs` object: a KVM name, an alias, a `NAME_HIGH` (the high
- * 32 bits of a 64-bit field, SDM 25.11.2 access type "high") or a hex encoding.
+ * The spellings an entry document may use for a field (docs/contract.md, the entry schema's `vmcs` keys):
+ * each name the table lists (KVM name, SDM prose name, other projects' names, the vmcs12 member name) as
+ * listed and in upper case, and for a 64-bit field `NAME_HIGH` / `name_high` (the high 32 bits, SDM 25.11.2
+ * access type "high"). Log parsers are more lenient (`fieldByName`); documents are exactly this language.
+ */
+export const DOCUMENT_KEYS: ReadonlyMap<string, { field: FieldDef; high: boolean }> = (() => {
+  const m = new Map<string, { field: FieldDef; high: boolean }>();
+  const add = (k: string, field: FieldDef, high: boolean) => {
+    const prev = m.get(k);
+    // A spelling two fields share (none today) would be ambiguous: the KVM name wins, as in fieldByName.
+    if (!prev || field.name === k) m.set(k, { field, high });
+  };
+  for (const f of FIELDS)
+    for (const s of [f.name, ...f.aliases])
+      for (const k of new Set([s, s.toUpperCase()])) {
+        add(k, f, false);
+        if (f.width === 64 && !k.includes(" "))
+          add(k === k.toLowerCase() ? `${k}_high` : `${k}_HIGH`, f, true);
+      }
+  // KVM names win over aliases that spell another field's KVM name.
+  for (const f of FIELDS) m.set(f.name, { field: f, high: false });
+  return m;
+})();
+
+/**
+ * Resolve a key of an entry document's `vmcs` object: a spelling of `DOCUMENT_KEYS` or a field's hex encoding
+ * ("0x4002"; an odd encoding is the high half of a 64-bit field).
  */
 export function resolveFieldKey(key: string): { field: FieldDef; high: boolean } | undefined {
   if (/^0x[0-9a-f]+$/i.test(key)) {
-    const enc = Number.parseInt(key, 16);
+    const big = BigInt(key);
+    if (big > 0x7ffen + 1n) return undefined; // encodings are 15 bits wide (SDM 25.11.2): never wrap a wider key
+    const enc = Number(big);
     const f = byEncoding.get(enc & ~1);
     if (!f) return undefined;
     if (enc & 1) return f.width === 64 ? { field: f, high: true } : undefined;
     return { field: f, high: false };
   }
-  const f = fieldByName(key);
-  if (f) return { field: f, high: false };
-  if (key.toUpperCase().endsWith("_HIGH")) {
-    const g = fieldByName(key.slice(0, -5));
-    if (g && g.width === 64) return { field: g, high: true };
-  }
-  return undefined;
+  return DOCUMENT_KEYS.get(key);
 }
 
 /** Slot indices by KVM name, for the hot path: `F.GUEST_CR0`. */

@@ -2,6 +2,7 @@
 /** The nvmx command line: thin; parses flags, calls the library, prints. */
 import { parseArgs } from "node:util";
 import { InputError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
 import { convertFiles } from "./convert.js";
@@ -98,6 +99,10 @@ async function command(argv: string[]): Promise<number> {
       process.stderr.write(USAGE);
       return 2;
     }
+    case "--version":
+    case "-V":
+      process.stdout.write(`nvmx ${VERSION}\n`);
+      return 0;
     case "help":
     case "--help":
     case "-h":

@@ -47,7 +47,16 @@ const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "lau
   executiveVmcsLaunchState: "launch",
 };
 
-const TOP_KEYS = new Set(["format", "cpu", "processor", "vmcs", "memory", "comment", "description"]);
+const TOP_KEYS = new Set([
+  "$schema",
+  "format",
+  "cpu",
+  "processor",
+  "vmcs",
+  "memory",
+  "comment",
+  "description",
+]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -63,9 +72,13 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
   if (!isObject(doc)) throw new InputError("an entry document must be a JSON object");
   for (const k of Object.keys(doc))
     if (!TOP_KEYS.has(k))
-      throw new InputError(`unknown key "${k}" (expected format, cpu, processor, vmcs, memory)`, {
-        location: k,
-      });
+      throw new InputError(
+        `unknown key "${k}" (expected $schema, format, cpu, processor, vmcs, memory, comment, description)`,
+        { location: k },
+      );
+  for (const k of ["$schema", "comment", "description"] as const)
+    if (doc[k] !== undefined && typeof doc[k] !== "string")
+      throw new InputError(`${k} must be a string`, { location: k });
   if (doc.format !== undefined && doc.format !== FORMAT)
     throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc.format)}`, {
       location: "format",
@@ -114,7 +127,8 @@ export function parseProcessor(value: unknown): ProcessorState {
       if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
     } else if (kind === "addr") {
       // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
-      const a = parseU64(v);
+      const a =
+        typeof v === "string" ? (/^(0x[0-9a-f]+|[0-9]+)$/i.test(v) ? BigInt(v) : undefined) : parseU64(v);
       if (a === undefined || a >= 1n << 52n)
         throw bad('a physical address below 2^52 ("0x..." or an integer)');
       (processor as unknown as Record<string, unknown>)[k] = Number(a);
@@ -180,7 +194,7 @@ export function parseMemory(value: unknown): Memory {
     if (!Array.isArray(words))
       throw new InputError("expected an array of 64-bit hex words", { location: loc });
     words.forEach((w, i) => {
-      const v = parseU64(w);
+      const v = typeof w === "string" && /^0x[0-9a-f]+$/i.test(w) ? BigInt(w) : undefined;
       if (v === undefined || v >= 1n << 64n)
         throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
       memory.write64(Number(a) + 8 * i, v);

@@ -14,10 +14,45 @@ export interface Violation {
   fields: string[];
 }
 
-export interface EntryResult {
+/** Why a finding is uncertain (docs/architecture.md, "Result model"). */
+export type PossibleWhy = "check-order" | "unknown-field" | "cpu-fact";
+
+/**
+ * A finding nvmx cannot make definite: an outcome the entry has if a condition holds that the input does not
+ * decide (the processor's check order, a field the input lacks, a fact about the CPU the profile lacks).
+ */
+export interface Possible {
+  why: PossibleWhy;
+  /** check-order: the check ids whose order decides; unknown-field: field names; cpu-fact: profile fact keys. */
+  dependsOn: string[];
+  /** The condition, one line for people ("if the processor checks host state before controls"). */
+  condition: string;
+  /** The entry's outcome if the condition holds. */
   outcome: Outcome;
+  /** The findings that would hold (empty for check-order: those are definite already). */
   violations: Violation[];
+}
+
+/** A true fact about the state that is not an entry outcome (e.g. a VM-exit MSR-load entry that will abort). */
+export interface Warning {
+  id: string;
+  sdm: string;
+  message: string;
+  fields: string[];
+}
+
+/** What VM entry does with a state: definite findings, and what nvmx cannot decide (docs/contract.md). */
+export interface EntryResult {
+  /** The outcome the definite findings decide, in nvmx's order (controls, host state, guest, MSR loading). */
+  outcome: Outcome;
+  /** Every definite finding, in SDM order. */
+  violations: Violation[];
+  /** `outcome` first, then every other outcome a possible finding leads to (absent when there is none). */
   possibleOutcomes?: Outcome[];
+  /** Uncertain findings (absent when there is none). */
+  possible?: Possible[];
+  /** Facts that are not entry outcomes (absent when there is none). */
+  warnings?: Warning[];
 }
 
 function violation(c: Check, ctx: Ctx): Violation {
@@ -109,7 +144,7 @@ export function sameOutcome(a: Outcome, b: Outcome): boolean {
 export function decide(
   failing: readonly Check[],
   ctx: Ctx,
-): Pick<EntryResult, "outcome" | "possibleOutcomes"> {
+): Pick<EntryResult, "outcome" | "possibleOutcomes" | "possible"> {
   if (failing.length === 0) return { outcome: { type: "entered" } };
   const first = failing[0]!;
   if (first.cls === "basic") return { outcome: outcomeOf(first, ctx) };
@@ -123,14 +158,36 @@ export function decide(
   const outcome = outcomeOf(first, ctx);
   // SDM 29.2: controls and host state may be checked in any order; guest checks' qualifications likewise
   // depend on which failing check the processor meets first.
-  const alternatives: Outcome[] = [];
+  const possible: Possible[] = [];
   const guestPhase = first.cls === "guest";
   for (const c of failing) {
     if (guestPhase ? c.cls !== "guest" : c.cls !== "control" && c.cls !== "host") continue;
     const o = outcomeOf(c, ctx);
-    if (!sameOutcome(o, outcome) && !alternatives.some((a) => sameOutcome(a, o))) alternatives.push(o);
+    if (sameOutcome(o, outcome)) continue;
+    const have = possible.find((p) => sameOutcome(p.outcome, o));
+    if (have) {
+      have.dependsOn.push(c.id);
+      continue;
+    }
+    possible.push({
+      why: "check-order",
+      dependsOn: [c.id],
+      condition: orderCondition(first, c),
+      outcome: o,
+      violations: [],
+    });
   }
-  return alternatives.length ? { outcome, possibleOutcomes: [outcome, ...alternatives] } : { outcome };
+  if (!possible.length) return { outcome };
+  return { outcome, possibleOutcomes: [outcome, ...possible.map((p) => p.outcome)], possible };
+}
+
+/** The check order under which a processor meets `c` before `first` (SDM 29.2, 29.8). */
+function orderCondition(first: Check, c: Check): string {
+  if (c.cls === "host" && first.cls === "control")
+    return "if the processor checks host state before the controls (SDM 29.2 allows either order)";
+  if (c.cls === "control" && first.cls === "host")
+    return "if the processor checks the controls before host state (SDM 29.2 allows either order)";
+  return `if the processor meets ${c.id} before ${first.id} (SDM 29.3 does not fix the order of guest-state checks)`;
 }
 
 /** The result of a valid state: shared and frozen, so the valid path allocates nothing. */
@@ -146,8 +203,8 @@ export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResu
   const d = decide(failing, ctx);
   const violations: Violation[] = new Array(failing.length);
   for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
-  // Same key order as before (outcome, possibleOutcomes, violations), built without an object spread.
-  return d.possibleOutcomes
-    ? { outcome: d.outcome, possibleOutcomes: d.possibleOutcomes, violations }
+  // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
+  return d.possible
+    ? { outcome: d.outcome, possibleOutcomes: d.possibleOutcomes!, violations, possible: d.possible }
     : { outcome: d.outcome, violations };
 }

@@ -80,7 +80,8 @@ export function parseHalves(v: unknown): [number, number] | undefined {
     const x = Number(v);
     return [x % 0x100000000, Math.floor(x / 0x100000000)];
   }
-  const b = parseU64(v);
+  // Exactly the entry schema's value syntax: no surrounding spaces (parseU64 trims, for log parsers).
+  const b = HEX.test(v) || DEC.test(v) ? BigInt(v) : undefined;
   if (b === undefined || b >= 1n << 64n) return undefined;
   return [lo32(b), hi32(b)];
 }
