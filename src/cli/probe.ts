@@ -3,7 +3,7 @@
  *
  *   nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]   a CPU profile from the CPU itself
  *   nvmx probe image STATES... -o disk.img [--cpu P] [--efi FILE] [--final FILE] [--start N]
- *   nvmx probe run --bochs [--model M] [--cpu P] [--out DIR] [--json] [--cpus N] STATES...
+ *   nvmx probe run --bochs [--model M] [--cpu P] [--dodge A] [--out DIR] [--json] [--cpus N] STATES...
  *   nvmx probe compare LOG STATES... [--cpu P] [--out DIR] [--json] [--bochs]
  *   nvmx probe kut STATES... [--cpu P] [--state N]                          kvm-unit-tests test cases
  */
@@ -20,6 +20,7 @@ import {
   type Compared,
   compareAll,
   formatTable,
+  NVMX_GAPS,
   observedLabel,
   outcomeLabel,
 } from "../probe/compare.js";
@@ -37,7 +38,7 @@ export const PROBE_USAGE = `  nvmx probe caps --bochs [--model M] [--name N] | c
                                                   a CPU profile from the CPU's own MSRs and CPUID
   nvmx probe image STATES... -o disk.img [--cpu NAME|FILE] [--efi FILE] [--final FILE]
                                                   a bootable image (BIOS and UEFI) that runs the states
-  nvmx probe run --bochs [--model M] [--cpu NAME|FILE] [--out DIR] [--json] STATES...
+  nvmx probe run --bochs [--model M] [--cpu NAME|FILE] [--dodge A] [--out DIR] [--json] STATES...
                                                   run the states in Bochs and compare with nvmx
   nvmx probe compare LOG STATES... [--cpu NAME|FILE] [--out DIR] [--json] [--bochs]
                                                   compare a probe log (any CPU) with nvmx
@@ -169,14 +170,16 @@ function disagreements(compared: readonly Compared[]): string[] {
     const nv = c.nvmx!;
     const outs = (nv.possibleOutcomes ?? [nv.outcome]).map(outcomeLabel).join(" or ");
     lines.push(
-      `state ${c.p.n} (${c.p.where})${c.p.comment ? ` ${c.p.comment}` : ""}: ${c.verdict === "deviation" ? `Bochs deviation ${c.deviations.join("+")}` : c.verdict === "unexplained" ? "UNEXPLAINED" : "no result"}`,
+      `state ${c.p.n} (${c.p.where})${c.p.comment ? ` ${c.p.comment}` : ""}: ${c.verdict === "deviation" ? `Bochs deviation ${c.deviations.join("+")}` : c.verdict === "nvmx-gap" ? "known nvmx gap" : c.verdict === "unexplained" ? "UNEXPLAINED" : "no result"}`,
       `    nvmx: ${outs}${nv.violations.length ? ` [${nv.violations.map((v) => v.id).join(", ")}]` : ""}`,
       `    CPU:  ${observedLabel(c.observed)}`,
     );
     if (c.p.removed.length) lines.push(`    (the probe's changes removed the intended violation ${c.p.removed.join(", ")})`);
     for (const id of c.deviations) {
       const d = deviationById(id);
+      const g = NVMX_GAPS.find((x) => x.id === id);
       if (d) lines.push(`    ${id}: ${d.summary} (SDM ${d.sdm}; ${d.upstream})`);
+      else if (g) lines.push(`    ${g.summary}`);
     }
   }
   return lines;
@@ -251,6 +254,7 @@ async function run(argv: string[], out: Output): Promise<number> {
       json: { type: "boolean", default: false },
       cpus: { type: "string" },
       timeout: { type: "string" },
+      dodge: { type: "string" },
     },
   });
   if (!values.bochs)
@@ -271,6 +275,7 @@ async function run(argv: string[], out: Output): Promise<number> {
     ...(values.cpus !== undefined ? { cpus: Number(values.cpus) } : {}),
     ...(values.timeout !== undefined ? { stateTimeoutMs: Number(values.timeout) } : {}),
     ...(progress ? { onState: progress } : {}),
+    ...(values.dodge ? { dodge: values.dodge.split(",") } : {}),
   });
   if (progress) process.stderr.write("\n");
   const ran = r.prepared.filter((p) => !p.skip).length;

@@ -23,6 +23,10 @@ export interface ProfileData {
   rtitCtlValid?: string;
   lbrCtlValid?: string;
   specCtrlValid?: string;
+  /** Raw CPUID leaves, "LEAF" or "LEAF.SUBLEAF" in hex → registers as hex strings (not decoded yet). */
+  cpuid?: Record<string, { eax: string; ebx: string; ecx: string; edx: string }>;
+  /** Non-VMX MSRs as read from the CPU, by hex index (not decoded yet). */
+  msrValues?: Record<string, string>;
 }
 
 /** Allowed settings of one control word: bits that must be 1, bits that may be 1 (as 32-bit halves). */

@@ -50,6 +50,8 @@ export interface BochsRun {
 }
 
 const BIOS = "/usr/share/bochs/BIOS-bochs-latest";
+/** The machine's RAM (bochsrc `megs`). */
+export const BOCHS_RAM = 64 << 20;
 const VGABIOS = "/usr/share/bochs/VGABIOS-lgpl-latest";
 
 /** Why Bochs cannot run here, or undefined. */
@@ -72,10 +74,10 @@ export function bochsModels(): string[] {
 
 function bochsrc(model: string, cpus: number, image: string, log: string): string {
   return `# nvmx probe run (src/probe/bochs.ts)
-megs: 64
+megs: ${BOCHS_RAM >> 20}
 romimage: file=${BIOS}
 vgaromimage: file=${VGABIOS}
-cpu: model=${model}, count=${cpus}, ips=50000000, reset_on_triple_fault=0, ignore_bad_msrs=0
+cpu: model=${model}, count=${cpus}, ips=4000000, reset_on_triple_fault=0, ignore_bad_msrs=0
 ata0-master: type=disk, path=${image}, mode=flat
 boot: disk
 display_library: term

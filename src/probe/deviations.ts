@@ -156,6 +156,21 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
     },
   },
   {
+    id: "N",
+    summary: "host CR4.CET = 1 with CR0.WP = 0 is rejected only when the \"load CET state\" VM-exit control is 1",
+    sdm: "29.2.2 (host CR4.CET requires CR0.WP, unconditionally)",
+    upstream: "still present in HEAD",
+    missing: ["host.cr4.cet-requires-cr0-wp"],
+    when: (e) => !bit(v(e, "VM_EXIT_CONTROLS"), 28),
+  },
+  {
+    id: "O",
+    summary: "no check that guest CR0.PG = 1 with \"IA-32e mode guest\" (Bochs relies on IA32_VMX_CR0_FIXED0, which exempts PG under unrestricted guest)",
+    sdm: "29.3.1.1 (IA-32e mode guest requires CR0.PG = 1)",
+    upstream: "still present in HEAD",
+    missing: ["guest.cr0.pg-in-ia32e"],
+  },
+  {
     id: "M",
     summary: "VMLAUNCH/VMRESUME do not check whether the current VMCS is a shadow VMCS",
     sdm: "29.1 B5 (VMfailInvalid)",

@@ -29,7 +29,7 @@ import { cloneEntry } from "../gen/violate.js";
 import { RF } from "./blob.js";
 import type { ProbeHost } from "./core.js";
 
-export type ChangeKind = "processor" | "host" | "relocate" | "stop" | "memory" | "refused";
+export type ChangeKind = "processor" | "host" | "relocate" | "stop" | "memory" | "refused" | "dodge";
 
 export interface Change {
   kind: ChangeKind;
@@ -62,7 +62,12 @@ export interface PreparedState {
   clear: [number, number][];
   /** Why the probe cannot run this state. */
   skip?: string;
+  /** Structures VM entry reads that stay where the state put them (moving them would remove a violation). */
+  unplaced: { address: bigint; kind: StructureKind }[];
 }
+
+/** What VM entry reads at a structure's address (nvmx's memory model): see `unbackedWords`. */
+export type StructureKind = "msr-load" | "exit-msr" | "virtual-apic" | "link" | "pdpte";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const HOST_FIELDS: readonly FieldDef[] = FIELDS.filter((f) => f.type === "host");
@@ -114,6 +119,7 @@ const IA32_PAT = 0x277n;
 
 interface Structure {
   name: string;
+  structure: StructureKind;
   slot: number;
   /** Address field. */
   field: string;
@@ -130,9 +136,17 @@ interface Structure {
 const get = (e: Entry, name: string) => e.vmcs.get(F[name]!);
 const setF = (e: Entry, name: string, v: bigint) => e.vmcs.set(F[name]!, v);
 
-function msrArea(name: string, slot: number, addr: string, count: string, maxOf?: (e: Entry) => number) {
+function msrArea(
+  name: string,
+  slot: number,
+  addr: string,
+  count: string,
+  structure: StructureKind,
+  maxOf?: (e: Entry) => number,
+) {
   return {
     name,
+    structure,
     slot,
     field: addr,
     size(e: Entry) {
@@ -158,30 +172,34 @@ const STRUCTURES: readonly Structure[] = [
     SLOT.entryMsrLoad,
     "VM_ENTRY_MSR_LOAD_ADDR",
     "VM_ENTRY_MSR_LOAD_COUNT",
+    "msr-load",
     (e) => e.caps.maxMsrList,
   ),
   {
-    ...msrArea("VM-exit MSR-store area", SLOT.exitMsrStore, "VM_EXIT_MSR_STORE_ADDR", "VM_EXIT_MSR_STORE_COUNT"),
+    ...msrArea("VM-exit MSR-store area", SLOT.exitMsrStore, "VM_EXIT_MSR_STORE_ADDR", "VM_EXIT_MSR_STORE_COUNT", "exit-msr"),
     fill: (n) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? IA32_TIME_STAMP_COUNTER : 0n)),
   },
   {
-    ...msrArea("VM-exit MSR-load area", SLOT.exitMsrLoad, "VM_EXIT_MSR_LOAD_ADDR", "VM_EXIT_MSR_LOAD_COUNT"),
+    ...msrArea("VM-exit MSR-load area", SLOT.exitMsrLoad, "VM_EXIT_MSR_LOAD_ADDR", "VM_EXIT_MSR_LOAD_COUNT", "exit-msr"),
     fill: (n, h) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? IA32_PAT : h.pat)),
   },
   {
     name: "virtual-APIC page",
+    structure: "virtual-apic",
     slot: SLOT.virtualApic,
     field: "VIRTUAL_APIC_PAGE_ADDR",
     size: (e) => ((get(e, "CPU_BASED_VM_EXEC_CONTROL") & (1n << 21n)) !== 0n ? 0x1000 : undefined),
   },
   {
     name: "VMCS at the link pointer",
+    structure: "link",
     slot: SLOT.link,
     field: "VMCS_LINK_POINTER",
     size: (e) => (get(e, "VMCS_LINK_POINTER") !== 0xffffffffffffffffn ? 0x1000 : undefined),
   },
   {
     name: "PDPTEs at guest CR3",
+    structure: "pdpte",
     slot: SLOT.pdpte,
     field: "GUEST_CR3",
     size: (e) => (pagingPae(e) ? 32 : undefined),
@@ -230,6 +248,15 @@ function idsOf(e: Entry): Set<string> {
   return new Set(runEntry(e).violations.map((v) => v.id));
 }
 
+export interface PrepareOptions {
+  /**
+   * Known departures of the CPU (Bochs deviation letters) to step around when that changes no violation of the
+   * state: "A" gives a non-conforming (conforming) CS under unrestricted guest an RPL equal to (not below) its
+   * DPL, so that Bochs 2.7's extra CS.RPL rule does not mask what the state is about.
+   */
+  dodge?: readonly string[];
+}
+
 /** Prepare one state. `host` is the probe's own state (core header). */
 export function prepareState(
   original: Entry,
@@ -237,6 +264,7 @@ export function prepareState(
   where: string,
   host: ProbeHost,
   comment?: string,
+  opts: PrepareOptions = {},
 ): PreparedState {
   const origIds = idsOf(original);
   const m = comment ? /violates ([\w.-]+)/.exec(comment) : null;
@@ -254,6 +282,7 @@ export function prepareState(
     keptHost: [],
     flags: 0,
     clear: [],
+    unplaced: [],
   };
   const plan = processorPlan(original.processor, original);
   if (plan.skip) return { ...base, skip: plan.skip };
@@ -323,6 +352,7 @@ export function prepareState(
 
   // relocation
   const clear: [number, number][] = [];
+  const unplaced: [bigint, StructureKind][] = [];
   const consumed = new Set<number>();
   const win = BigInt(host.windowBase);
   for (const s of STRUCTURES) {
@@ -331,7 +361,10 @@ export function prepareState(
     const addr = s.address ? s.address(cur) : get(cur, s.field);
     const isLinkToVmcs = s.field === "VMCS_LINK_POINTER" && origVmcsPtr !== undefined && addr === BigInt(origVmcsPtr);
     const offset = addr & 0xfffn;
-    if (!isLinkToVmcs && Number(offset) + size > (s.slot >= SLOT.virtualApic ? 0x1000 : MSR_SLOT_SIZE)) continue;
+    if (!isLinkToVmcs && Number(offset) + size > (s.slot >= SLOT.virtualApic ? 0x1000 : MSR_SLOT_SIZE)) {
+      unplaced.push([addr, s.structure]);
+      continue;
+    }
     const target = isLinkToVmcs ? host.vmcs : win + BigInt(s.slot) + offset;
     const words: [number, bigint][] = [];
     const src = Number(addr & ~7n);
@@ -371,10 +404,35 @@ export function prepareState(
         },
       ];
     });
+    if (!ok) unplaced.push([addr, s.structure]);
     if (ok && !isLinkToVmcs) {
       for (const [a] of words) consumed.add(a);
       clear.push([Number(target & ~7n), Math.ceil((Number(offset & 7n) + size) / 8) * 8]);
     }
+  }
+
+  // dodges of known CPU departures (opt-in)
+  if (opts.dodge?.includes("A")) {
+    const ug = (get(cur, "CPU_BASED_VM_EXEC_CONTROL") & (1n << 31n)) !== 0n && (get(cur, "SECONDARY_VM_EXEC_CONTROL") & 0x80n) !== 0n;
+    const ar = get(cur, "GUEST_CS_AR_BYTES");
+    const sel = get(cur, "GUEST_CS_SELECTOR");
+    const type = Number(ar & 0xfn);
+    const dpl = (ar >> 5n) & 3n;
+    const rpl = sel & 3n;
+    const vm = (get(cur, "GUEST_RFLAGS") & (1n << 17n)) !== 0n;
+    if (ug && !vm && (((type === 9 || type === 11) && rpl !== dpl) || ((type === 13 || type === 15) && rpl < dpl)))
+      tryChange("the CS selector RPL (dodging Bochs deviation A)", (c) => {
+        setF(c, "GUEST_CS_SELECTOR", (sel & ~3n) | dpl);
+        return [
+          {
+            kind: "dodge",
+            what: "GUEST_CS_SELECTOR",
+            before: hex(sel),
+            after: hex((sel & ~3n) | dpl),
+            note: "CS.RPL = CS.DPL, valid either way under unrestricted guest; Bochs 2.7 would fail it (deviation A)",
+          },
+        ];
+      });
   }
 
   // stop: VMX-preemption timer with value 0
@@ -427,6 +485,7 @@ export function prepareState(
     notApplied,
     flags: plan.flags | sipi,
     clear,
+    unplaced: unplaced.map(([a, k]) => ({ address: a, kind: k })),
   };
 }
 
@@ -438,6 +497,42 @@ export function recordValues(e: Entry, table: readonly FieldDef[]): bigint[] {
 /** Memory words of the final document the probe writes (those inside its relocation window). */
 export function recordMemory(e: Entry, host: ProbeHost): [number, bigint][] {
   return e.memory.entries64().filter(([a]) => a >= host.windowBase && a + 8 <= host.windowBase + host.windowSize);
+}
+
+/**
+ * Memory of a machine at addresses it has no RAM or device for: on PC platforms (Bochs's memory model too) such
+ * reads return all ones. For a structure left where the state put it, beyond `ramTop`, the words VM entry reads
+ * are all ones in the final document (what the CPU saw). Returns the changes made.
+ */
+export function applyUnbacked(s: PreparedState, ramTop: number): Change[] {
+  const made: Change[] = [];
+  const e = s.final;
+  for (const u of s.unplaced) {
+    if (u.address < BigInt(ramTop) || u.address >= 1n << 52n) continue;
+    const at = Number(u.address);
+    let words: number[] = [];
+    if (u.kind === "msr-load") {
+      const n = Math.min(Number(get(e, "VM_ENTRY_MSR_LOAD_COUNT")), e.caps.maxMsrList);
+      words = Array.from({ length: 2 * n }, (_, i) => at + 8 * i);
+    } else if (u.kind === "virtual-apic") words = [at + 0x80];
+    else if (u.kind === "link") words = [at];
+    else if (u.kind === "pdpte") words = [0, 1, 2, 3].map((i) => Number(u.address & ~0x1fn) + 8 * i);
+    for (const a of words) e.memory.write64(a - (a % 8), 0xffffffffffffffffn);
+    if (words.length)
+      made.push({
+        kind: "memory",
+        what: hex(u.address),
+        before: "not placed",
+        after: "all ones",
+        note: `no RAM at this address (the machine has ${ramTop >> 20} MiB): reads return all ones`,
+      });
+  }
+  if (made.length) {
+    s.changes.push(...made);
+    const ids = idsOf(s.final);
+    s.removed = s.intended.filter((id) => !ids.has(id));
+  }
+  return made;
 }
 
 /** `W` error code of the probe's 32-bit host mode: only bits 31:0 of a natural-width field were written. */

@@ -5,7 +5,7 @@
 import { builtinNames, builtinProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
 import { OUT } from "./blob.js";
-import { type BochsRun, runBochs } from "./bochs.js";
+import { BOCHS_RAM, type BochsRun, runBochs } from "./bochs.js";
 import { agreementTable, type Compared, compareAll } from "./compare.js";
 import { coreHeader, type ProbeHost } from "./core.js";
 import { BOCHS_DEVIATIONS } from "./deviations.js";
@@ -30,6 +30,8 @@ export interface ProbeRunOptions {
   stateTimeoutMs?: number;
   keepDir?: string;
   onState?: (n: number) => void;
+  /** Bochs deviations to step around (src/probe/prepare.ts PrepareOptions.dodge). */
+  dodge?: readonly string[];
 }
 
 export interface ProbeRunResult {
@@ -64,7 +66,7 @@ function chunks<T>(xs: readonly T[], bytesPer: (x: T) => number, max: number): T
 
 export async function runOnBochs(states: readonly InputState[], opts: ProbeRunOptions): Promise<ProbeRunResult> {
   const host = coreHeader();
-  const prepared = prepareAll(states, host);
+  const prepared = prepareAll(states, host, opts.dodge ? { dodge: opts.dodge } : {});
   const runnable = prepared.filter((p) => !p.skip);
   const log = emptyLog();
   const runs: BochsRun[] = [];
@@ -84,7 +86,7 @@ export async function runOnBochs(states: readonly InputState[], opts: ProbeRunOp
     mergeLog(log, run.log);
     if (run.log.novmx) break;
   }
-  applyLog(prepared, log);
+  applyLog(prepared, log, BOCHS_RAM);
   const compared = compareAll(prepared, log, BOCHS_DEVIATIONS);
   return { host, prepared, log, compared, table: agreementTable(compared), runs, text };
 }

@@ -11,7 +11,15 @@ import { type BlobRecord, encodeBlob, FIELD_TABLE } from "./blob.js";
 import type { ProbeHost } from "./core.js";
 import { buildImage, type DiskImage } from "./image.js";
 import type { ProbeLog } from "./log.js";
-import { applyRefusals, type PreparedState, prepareState, recordMemory, recordValues } from "./prepare.js";
+import {
+  applyRefusals,
+  applyUnbacked,
+  type PreparedState,
+  type PrepareOptions,
+  prepareState,
+  recordMemory,
+  recordValues,
+} from "./prepare.js";
 
 export interface InputState {
   entry: Entry;
@@ -53,8 +61,8 @@ export async function readStates(
   return { states, errors };
 }
 
-export function prepareAll(states: readonly InputState[], host: ProbeHost): PreparedState[] {
-  return states.map((s, n) => prepareState(s.entry, n, s.where, host, s.comment));
+export function prepareAll(states: readonly InputState[], host: ProbeHost, opts: PrepareOptions = {}): PreparedState[] {
+  return states.map((s, n) => prepareState(s.entry, n, s.where, host, s.comment, opts));
 }
 
 export interface Built {
@@ -82,10 +90,14 @@ export function buildRun(prepared: readonly PreparedState[], outFlags: number, h
   return { image: buildImage(blob), blob, records };
 }
 
-/** Apply what the log says the CPU refused (NOFIELD for every state, W lines per state). */
-export function applyLog(prepared: readonly PreparedState[], log: ProbeLog): void {
+/**
+ * Apply what the log says the CPU refused (NOFIELD for every state, W lines per state); with `ramTop` (the
+ * machine's RAM size, known for Bochs), structures left beyond it read as all ones.
+ */
+export function applyLog(prepared: readonly PreparedState[], log: ProbeLog, ramTop?: number): void {
   for (const p of prepared) {
     if (p.skip) continue;
+    if (ramTop !== undefined) applyUnbacked(p, ramTop);
     const refused = new Map<number, number>();
     for (const e of log.nofield) refused.set(e, 0);
     for (const w of log.states.get(p.n)?.writes ?? []) refused.set(w.encoding, w.error);
