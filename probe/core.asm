@@ -171,6 +171,8 @@ res_a:      dq 0
 res_b:      dq 0
 ev_count:   dq 0
 written32:  dq 0            ; 1: the state's fields were written in 64-bit mode
+probe_cr0:  dq 0            ; CR0 and CR4 in VMX operation, restored after every VM exit (a state may keep its
+probe_cr4:  dq 0            ; own host CR0/CR4 fields when they are what it is about)
 
 ; ============================================================================ entry
 entry64:
@@ -257,6 +259,7 @@ entry64:
     jz .nocom
     call com1_init
 .nocom:
+    call newline                ; a console may hold a firmware's unfinished line
     lea rsi, [s_banner]
     call puts
     mov eax, [hdr_boot_kind]
@@ -638,7 +641,11 @@ enable_vmx:
 .vmxon:
     vmxon [vmxon_ptr]
     mov qword [guard_rip], 0
-    jbe v32_vmxon_fail
+    jbe .vmxon_fail
+    mov rax, cr0
+    mov [probe_cr0], rax
+    mov rax, cr4
+    mov [probe_cr4], rax
     clc
     ret
 .vmxon_fault:
@@ -1086,12 +1093,9 @@ launcher:
     VMW 0x2800, -1                          ; VMCS link pointer
     call write_host_fields
     ; guest = the probe itself
-    mov rax, cr0
-    VMW 0x6800, rax
-    mov rax, cr3
-    VMW 0x6802, rax
-    mov rax, cr4
-    VMW 0x6804, rax
+    VMW 0x6800, [probe_cr0]
+    VMW 0x6802, PML4
+    VMW 0x6804, [probe_cr4]
     VMW 0x681a, 0x400                       ; DR7
     VMW 0x681c, LSTACK_TOP
     VMW 0x681e, launcher_guest
@@ -1158,12 +1162,9 @@ launcher_exit:
     jmp state_done
 
 write_host_fields:
-    mov rax, cr0
-    VMW 0x6c00, rax
-    mov rax, cr3
-    VMW 0x6c02, rax
-    mov rax, cr4
-    VMW 0x6c04, rax
+    VMW 0x6c00, [probe_cr0]
+    VMW 0x6c02, PML4
+    VMW 0x6c04, [probe_cr4]
     VMW 0x0c00, SEL_DS
     VMW 0x0c02, SEL_CS
     VMW 0x0c04, SEL_DS
@@ -1181,6 +1182,7 @@ write_host_fields:
 ; ============================================================================ VM exits
 vm_exit:
     mov rsp, STACK_TOP
+    call restore_cpu
     lgdt [gdtr]
     lidt [idtr]
     call reload_segments
@@ -1412,12 +1414,9 @@ launcher32:
     VMW32 0x2800, 0xffffffff            ; VMCS link pointer, both halves
     VMW32 0x2801, 0xffffffff
     call host_fields32
-    mov eax, cr0
-    VMW32 0x6800, eax
-    mov eax, cr3
-    VMW32 0x6802, eax
-    mov eax, cr4
-    VMW32 0x6804, eax
+    VMW32 0x6800, [probe_cr0]
+    VMW32 0x6802, PDPT32
+    VMW32 0x6804, [probe_cr4]
     VMW32 0x681a, 0x400
     VMW32 0x681c, LSTACK_TOP
     VMW32 0x681e, launcher_guest32
@@ -1462,11 +1461,9 @@ launcher_guest32:
     ud2
 
 host_fields32:
-    mov eax, cr0
-    VMW32 0x6c00, eax
+    VMW32 0x6c00, [probe_cr0]
     VMW32 0x6c02, PDPT32
-    mov eax, cr4
-    VMW32 0x6c04, eax
+    VMW32 0x6c04, [probe_cr4]
     VMW32 0x0c00, SEL_DS
     VMW32 0x0c02, SEL_CS32
     VMW32 0x0c04, SEL_DS
@@ -1516,6 +1513,8 @@ back64_novmx:
     mov eax, cr0
     and eax, 0x7fffffff
     mov cr0, eax
+    mov eax, [probe_cr4]                ; PAE again (a state may have kept a host CR4 without it)
+    mov cr4, eax
     mov eax, PML4
     mov cr3, eax
     mov ecx, 0xc0000080
@@ -1530,6 +1529,7 @@ back64_novmx:
 bits 64
 from32:
     mov rsp, STACK_TOP
+    call restore_cpu
     lgdt [gdtr]
     call reload_segments
     lidt [idtr]
@@ -1835,6 +1835,16 @@ ap_spurious:
     iretd
 
 bits 64
+; the probe's control registers after a VM exit that loaded a state's own host CR0/CR3/CR4
+restore_cpu:
+    mov rax, PML4
+    mov cr3, rax
+    mov rax, [probe_cr4]
+    mov cr4, rax
+    mov rax, [probe_cr0]
+    mov cr0, rax
+    ret
+
 ; ============================================================================ exceptions
 build_idt:
     mov rdi, IDT

@@ -19,6 +19,7 @@ BS_SET_WATCHDOG equ 0x100
 OUT_STRING      equ 0x08
 MAP_BUF         equ WINDOW_BASE     ; the memory map is read into the (already claimed) window
 MAP_BUF_SIZE    equ 0x10000
+TRAMPOLINE_PAGE equ 0x9000          ; core.asm TRAMPOLINE
 
     jmp efi_main
     align 8, db 0
@@ -72,7 +73,11 @@ efi_main:
     lea rdx, [s_novmx]
     call print
 .vmx:
-    ; claim the core's region and the relocation window
+    ; claim the helper CPU's trampoline page, the core's region and the relocation window
+    mov rcx, TRAMPOLINE_PAGE
+    mov edx, 1
+    call claim
+    jc .nomem
     mov rcx, CORE_BASE
     mov rdx, (WINDOW_BASE + WINDOW_SIZE - CORE_BASE) / 4096
     call claim
@@ -179,5 +184,5 @@ print:
 s_banner:   dw __?utf16?__("NVMX-PROBE (UEFI): results go to COM1 and port 0xE9"), 13, 10, 0
 s_novmx:    dw __?utf16?__("NOVMX CPUID.1:ECX.VMX[bit 5] = 0: this CPU (or hypervisor) does not offer VMX"), 13, 10, 0
 s_leaving:  dw __?utf16?__("NVMX-PROBE: leaving boot services"), 13, 10, 0
-s_nomem:    dw __?utf16?__("NVMX-PROBE: the memory at 1-4 MiB or 16-32 MiB is in use by the firmware; cannot run"), 13, 10, 0
+s_nomem:    dw __?utf16?__("NVMX-PROBE: the memory the probe needs (36-40 KiB, 1-4 MiB, 48-64 MiB) is in use by the firmware; cannot run"), 13, 10, 0
 s_ebs:      dw __?utf16?__("NVMX-PROBE: ExitBootServices failed"), 13, 10, 0

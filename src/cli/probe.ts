@@ -2,7 +2,8 @@
  * `nvmx probe`: run states as real VMLAUNCHes (issue 13, docs/probe.md).
  *
  *   nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]   a CPU profile from the CPU itself
- *   nvmx probe image STATES... -o disk.img [--cpu P] [--efi FILE] [--final FILE] [--start N]
+ *   nvmx probe image STATES... -o disk.img [--cpu P] [--output both|serial|e9] [--exit none|qemu|bochs]
+ *                    [--efi FILE] [--final FILE]
  *   nvmx probe run --bochs [--model M] [--cpu P] [--dodge A] [--out DIR] [--json] [--cpus N] STATES...
  *   nvmx probe compare LOG STATES... [--cpu P] [--out DIR] [--json] [--bochs]
  *   nvmx probe kut STATES... [--cpu P] [--state N]                          kvm-unit-tests test cases
@@ -36,7 +37,8 @@ import type { Output } from "./output.js";
 
 export const PROBE_USAGE = `  nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]
                                                   a CPU profile from the CPU's own MSRs and CPUID
-  nvmx probe image STATES... -o disk.img [--cpu NAME|FILE] [--efi FILE] [--final FILE]
+  nvmx probe image STATES... -o disk.img [--cpu NAME|FILE] [--output both|serial|e9] [--exit none|qemu|bochs]
+                   [--efi FILE] [--final FILE]
                                                   a bootable image (BIOS and UEFI) that runs the states
   nvmx probe run --bochs [--model M] [--cpu NAME|FILE] [--dodge A] [--out DIR] [--json] STATES...
                                                   run the states in Bochs and compare with nvmx
@@ -133,16 +135,21 @@ async function image(argv: string[], out: Output): Promise<number> {
       efi: { type: "string" },
       final: { type: "string" },
       output: { type: "string", default: "both" },
+      exit: { type: "string", default: "none" },
     },
   });
   if (!values.o) throw new InputError("-o disk.img is required", { file: "nvmx probe image" });
   need(probeMissing());
   const flags = { both: OUT.e9 | OUT.com1, serial: OUT.com1, e9: OUT.e9 }[values.output ?? "both"];
   if (flags === undefined) throw new InputError('--output must be "both", "serial" or "e9"', { file: "nvmx probe image" });
+  // how the probe ends the machine after its last state: QEMU's isa-debug-exit device at port 0xF4, Bochs's
+  // shutdown port 0x8900, or not at all (it halts; the only safe choice on a real machine)
+  const exit = { none: 0, qemu: OUT.qemuExit, bochs: OUT.bochsShutdown }[values.exit ?? "none"];
+  if (exit === undefined) throw new InputError('--exit must be "none", "qemu" or "bochs"', { file: "nvmx probe image" });
   const { states, bad } = await loadStates(positionals, cpuFor(values), out);
   const host = coreHeader();
   const prepared = prepareAll(states, host);
-  const built = buildRun(prepared, flags, host);
+  const built = buildRun(prepared, flags | exit, host);
   writeFileSync(values.o, built.image.bytes);
   if (values.efi) writeFileSync(values.efi, built.image.efi);
   if (values.final)

@@ -51,7 +51,7 @@ export interface BochsRun {
 
 const BIOS = "/usr/share/bochs/BIOS-bochs-latest";
 /** The machine's RAM (bochsrc `megs`). */
-export const BOCHS_RAM = 64 << 20;
+export const BOCHS_RAM = 128 << 20;
 const VGABIOS = "/usr/share/bochs/VGABIOS-lgpl-latest";
 
 /** Why Bochs cannot run here, or undefined. */
