@@ -3,7 +3,7 @@
  *
  *   nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]   a CPU profile from the CPU itself
  *   nvmx probe image STATES... -o disk.img [--cpu P] [--output both|serial|e9] [--exit none|qemu|bochs]
- *                    [--efi FILE] [--final FILE]
+ *                    [--start N] [--efi FILE] [--final FILE]
  *   nvmx probe run --bochs [--model M] [--cpu P] [--dodge A] [--out DIR] [--json] [--cpus N] STATES...
  *   nvmx probe compare LOG STATES... [--cpu P] [--out DIR] [--json] [--bochs]
  *   nvmx probe kut STATES... [--cpu P] [--state N]                          kvm-unit-tests test cases
@@ -11,10 +11,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { CAPABILITY_MSRS } from "../arch/msrs.js";
 import type { Caps } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
 import { OUT } from "../probe/blob.js";
-import { bochsMissing } from "../probe/bochs.js";
+import { BOCHS_RAM, bochsMissing } from "../probe/bochs.js";
 import { profileFromLog } from "../probe/caps.js";
 import {
   agreementTable,
@@ -38,7 +39,7 @@ import type { Output } from "./output.js";
 export const PROBE_USAGE = `  nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]
                                                   a CPU profile from the CPU's own MSRs and CPUID
   nvmx probe image STATES... -o disk.img [--cpu NAME|FILE] [--output both|serial|e9] [--exit none|qemu|bochs]
-                   [--efi FILE] [--final FILE]
+                   [--start N] [--efi FILE] [--final FILE]
                                                   a bootable image (BIOS and UEFI) that runs the states
   nvmx probe run --bochs [--model M] [--cpu NAME|FILE] [--dodge A] [--out DIR] [--json] STATES...
                                                   run the states in Bochs and compare with nvmx
@@ -53,14 +54,21 @@ function need(why: string | undefined): void {
   if (why) throw new InputError(why, { file: "nvmx probe" });
 }
 
-function cpuFor(values: { cpu?: string | undefined; bochs?: boolean | undefined; model?: string | undefined }): Caps | undefined {
+function cpuFor(values: {
+  cpu?: string | undefined;
+  bochs?: boolean | undefined;
+  model?: string | undefined;
+}): Caps | undefined {
   if (values.cpu !== undefined) return resolveCpuOption(values.cpu);
   if (values.bochs) return bochsProfile(values.model ?? DEFAULT_MODEL);
   return undefined;
 }
 
 async function loadStates(files: string[], cpu: Caps | undefined, out: Output) {
-  if (files.length === 0) throw new InputError("give at least one STATES file (entry documents, JSON or NDJSON)", { file: "nvmx probe" });
+  if (files.length === 0)
+    throw new InputError("give at least one STATES file (entry documents, JSON or NDJSON)", {
+      file: "nvmx probe",
+    });
   const { states, errors } = await readStates(files, cpu);
   for (const e of errors) await out.error(e, false);
   return { states, bad: errors.length };
@@ -80,7 +88,9 @@ export async function probeCommand(argv: string[], out: Output): Promise<number>
     case "kut":
       return kut(rest, out);
     default:
-      process.stderr.write(`nvmx probe: ${sub ? `unknown subcommand "${sub}"` : "a subcommand is needed"}\nusage:\n${PROBE_USAGE}`);
+      process.stderr.write(
+        `nvmx probe: ${sub ? `unknown subcommand "${sub}"` : "a subcommand is needed"}\nusage:\n${PROBE_USAGE}`,
+      );
       return 2;
   }
 }
@@ -91,7 +101,11 @@ async function caps(argv: string[], out: Output): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { bochs: { type: "boolean", default: false }, model: { type: "string" }, name: { type: "string" } },
+    options: {
+      bochs: { type: "boolean", default: false },
+      model: { type: "string" },
+      name: { type: "string" },
+    },
   });
   let log: ProbeLog;
   let source: string;
@@ -105,7 +119,8 @@ async function caps(argv: string[], out: Output): Promise<number> {
     description = `Bochs 2.7 CPU model ${model} (as the probe reads it)`;
     source = `REAL (emulated): \`nvmx probe caps --bochs --model ${model}\` on Debian's bochs 2.7+dfsg-4+deb12u1 (VMX capability MSRs 480H-493H as enumerated, CPUID leaves, MSRs 3AH/345H/10AH where readable)`;
   } else {
-    if (positionals.length !== 1) throw new InputError("give one probe LOG (or --bochs)", { file: "nvmx probe caps" });
+    if (positionals.length !== 1)
+      throw new InputError("give one probe LOG (or --bochs)", { file: "nvmx probe caps" });
     const file = positionals[0]!;
     log = parseLog(readFileSync(file, "latin1"));
     description = `CPU read by the nvmx probe (${file})`;
@@ -136,24 +151,44 @@ async function image(argv: string[], out: Output): Promise<number> {
       final: { type: "string" },
       output: { type: "string", default: "both" },
       exit: { type: "string", default: "none" },
+      start: { type: "string" },
     },
   });
   if (!values.o) throw new InputError("-o disk.img is required", { file: "nvmx probe image" });
   need(probeMissing());
   const flags = { both: OUT.e9 | OUT.com1, serial: OUT.com1, e9: OUT.e9 }[values.output ?? "both"];
-  if (flags === undefined) throw new InputError('--output must be "both", "serial" or "e9"', { file: "nvmx probe image" });
+  if (flags === undefined)
+    throw new InputError('--output must be "both", "serial" or "e9"', { file: "nvmx probe image" });
   // how the probe ends the machine after its last state: QEMU's isa-debug-exit device at port 0xF4, Bochs's
   // shutdown port 0x8900, or not at all (it halts; the only safe choice on a real machine)
   const exit = { none: 0, qemu: OUT.qemuExit, bochs: OUT.bochsShutdown }[values.exit ?? "none"];
-  if (exit === undefined) throw new InputError('--exit must be "none", "qemu" or "bochs"', { file: "nvmx probe image" });
+  if (exit === undefined)
+    throw new InputError('--exit must be "none", "qemu" or "bochs"', { file: "nvmx probe image" });
   const { states, bad } = await loadStates(positionals, cpuFor(values), out);
   const host = coreHeader();
   const prepared = prepareAll(states, host);
-  const built = buildRun(prepared, flags | exit, host);
+  let start: number | undefined;
+  if (values.start !== undefined) {
+    start = Number(values.start);
+    if (!Number.isInteger(start) || start < 0)
+      throw new InputError(
+        `--start must be a state number (0, 1, ...), got ${JSON.stringify(values.start)}`,
+        {
+          file: "nvmx probe image",
+        },
+      );
+  }
+  const built = buildRun(prepared, flags | exit, host, start);
   writeFileSync(values.o, built.image.bytes);
   if (values.efi) writeFileSync(values.efi, built.image.efi);
   if (values.final)
-    writeFileSync(values.final, prepared.filter((p) => !p.skip).map((p) => `${JSON.stringify(finalDocument(p))}\n`).join(""));
+    writeFileSync(
+      values.final,
+      prepared
+        .filter((p) => !p.skip)
+        .map((p) => `${JSON.stringify(finalDocument(p))}\n`)
+        .join(""),
+    );
   const skipped = prepared.filter((p) => p.skip).length;
   process.stderr.write(
     `nvmx probe image: ${values.o} (${(built.image.bytes.length / 1048576).toFixed(1)} MiB): ${built.records.length} states${skipped ? `, ${skipped} skipped (processor state the probe cannot set)` : ""}; output on ${values.output === "serial" ? "COM1" : values.output === "e9" ? "port 0xE9" : "COM1 and port 0xE9"}\n`,
@@ -181,7 +216,8 @@ function disagreements(compared: readonly Compared[]): string[] {
       `    nvmx: ${outs}${nv.violations.length ? ` [${nv.violations.map((v) => v.id).join(", ")}]` : ""}`,
       `    CPU:  ${observedLabel(c.observed)}`,
     );
-    if (c.p.removed.length) lines.push(`    (the probe's changes removed the intended violation ${c.p.removed.join(", ")})`);
+    if (c.p.removed.length)
+      lines.push(`    (the probe's changes removed the intended violation ${c.p.removed.join(", ")})`);
     for (const id of c.deviations) {
       const d = deviationById(id);
       const g = NVMX_GAPS.find((x) => x.id === id);
@@ -192,7 +228,11 @@ function disagreements(compared: readonly Compared[]): string[] {
   return lines;
 }
 
-async function report(r: Report, values: { json?: boolean | undefined; out?: string | undefined }, out: Output): Promise<number> {
+async function report(
+  r: Report,
+  values: { json?: boolean | undefined; out?: string | undefined },
+  out: Output,
+): Promise<number> {
   const table = agreementTable(r.compared);
   const unexplained = table.total.unexplained;
   if (values.out) {
@@ -200,7 +240,10 @@ async function report(r: Report, values: { json?: boolean | undefined; out?: str
     writeFileSync(join(values.out, "probe.log"), r.text);
     writeFileSync(
       join(values.out, "final.ndjson"),
-      r.compared.filter((c) => !c.p.skip).map((c) => `${JSON.stringify(finalDocument(c.p))}\n`).join(""),
+      r.compared
+        .filter((c) => !c.p.skip)
+        .map((c) => `${JSON.stringify(finalDocument(c.p))}\n`)
+        .join(""),
     );
     writeFileSync(
       join(values.out, "results.ndjson"),
@@ -208,12 +251,23 @@ async function report(r: Report, values: { json?: boolean | undefined; out?: str
     );
     writeFileSync(
       join(values.out, "report.md"),
-      [...r.header, "", formatTable(table), "", "Disagreements:", "", ...disagreements(r.compared).map((l) => `    ${l}`), ""].join("\n"),
+      [
+        ...r.header,
+        "",
+        formatTable(table),
+        "",
+        "Disagreements:",
+        "",
+        ...disagreements(r.compared).map((l) => `    ${l}`),
+        "",
+      ].join("\n"),
     );
   }
   if (values.json) {
     for (const c of r.compared) await out.line(JSON.stringify(resultRecord(c)));
-    await out.line(JSON.stringify({ table: table.rows, total: table.total, skipped: Object.fromEntries(table.skipped) }));
+    await out.line(
+      JSON.stringify({ table: table.rows, total: table.total, skipped: Object.fromEntries(table.skipped) }),
+    );
   } else {
     for (const h of r.header) await out.line(h);
     await out.line("");
@@ -240,7 +294,11 @@ function resultRecord(c: Compared): Record<string, unknown> {
     verdict: c.verdict,
     ...(c.p.skip ? { skip: c.p.skip } : {}),
     ...(c.nvmx
-      ? { nvmx: c.nvmx.outcome, ...(c.nvmx.possibleOutcomes ? { possible: c.nvmx.possibleOutcomes } : {}), violations: c.nvmx.violations.map((v) => v.id) }
+      ? {
+          nvmx: c.nvmx.outcome,
+          ...(c.nvmx.possibleOutcomes ? { possible: c.nvmx.possibleOutcomes } : {}),
+          violations: c.nvmx.violations.map((v) => v.id),
+        }
       : {}),
     observed: observedLabel(c.observed),
     ...(c.deviations.length ? { deviations: c.deviations } : {}),
@@ -276,7 +334,9 @@ async function run(argv: string[], out: Output): Promise<number> {
   const { states, bad } = await loadStates(positionals, cpu, out);
   const t0 = Date.now();
   let done = 0;
-  const progress = !process.stderr.isTTY ? undefined : () => process.stderr.write(`\r${++done}/${states.length}`);
+  const progress = !process.stderr.isTTY
+    ? undefined
+    : () => process.stderr.write(`\r${++done}/${states.length}`);
   const r = await runOnBochs(states, {
     model,
     ...(values.cpus !== undefined ? { cpus: Number(values.cpus) } : {}),
@@ -310,18 +370,38 @@ async function compare(argv: string[], out: Output): Promise<number> {
     },
   });
   const [logFile, ...files] = positionals;
-  if (!logFile) throw new InputError("give the probe LOG and the STATES it ran", { file: "nvmx probe compare" });
+  if (!logFile)
+    throw new InputError("give the probe LOG and the STATES it ran", { file: "nvmx probe compare" });
   need(probeMissing());
   const text = readFileSync(logFile, "latin1");
   const log = parseLog(text);
   const { states, bad } = await loadStates(files, cpuFor(values), out);
   const prepared: PreparedState[] = prepareAll(states, coreHeader());
-  applyLog(prepared, log);
+  // a Bochs run's machine is known: its RAM ends at BOCHS_RAM (structures beyond it read as all ones)
+  applyLog(prepared, log, values.bochs ? BOCHS_RAM : undefined);
   const compared = compareAll(prepared, log, values.bochs ? BOCHS_DEVIATIONS : []);
   const header = [`nvmx probe compare: ${logFile} (${log.boot ?? "no banner"}), ${states.length} states`];
+  const differs = capsDiffer(log, prepared);
+  if (differs)
+    header.push(
+      `warning: the CPU in the log is not the one the states name (${differs}); predictions use the states' profile (\`nvmx probe caps LOG\` makes one of the log's CPU for --cpu)`,
+    );
   if (log.novmx) header.push(`the CPU has no usable VMX: ${log.novmx}`);
   const code = await report({ compared, log, text, header }, values, out);
   return bad ? 2 : code;
+}
+
+/** The first capability MSR where the log's CPU and the states' profile differ, if any. */
+function capsDiffer(log: ProbeLog, prepared: readonly PreparedState[]): string | undefined {
+  const caps = prepared.find((p) => !p.skip)?.final.caps;
+  if (!caps || log.msrs.size === 0) return undefined;
+  for (const [name, index] of CAPABILITY_MSRS) {
+    const inLog = log.msrs.get(index);
+    const inProfile = caps.msr[name];
+    if (typeof inLog === "bigint" && inLog !== inProfile)
+      return `${name}: 0x${inLog.toString(16)} in the log, ${inProfile === undefined ? "absent" : `0x${inProfile.toString(16)}`} in ${caps.name}`;
+  }
+  return undefined;
 }
 
 async function kut(argv: string[], out: Output): Promise<number> {
@@ -336,7 +416,8 @@ async function kut(argv: string[], out: Output): Promise<number> {
   if (values.state !== undefined) {
     const n = Number(values.state);
     prepared = prepared.filter((p) => p.n === n);
-    if (!prepared.length) throw new InputError(`no state ${values.state} (states are numbered from 0)`, { file: "--state" });
+    if (!prepared.length)
+      throw new InputError(`no state ${values.state} (states are numbered from 0)`, { file: "--state" });
   }
   await out.line(kutTests(prepared));
   return bad ? 2 : 0;

@@ -56,7 +56,9 @@ export function encodeBlob(records: readonly BlobRecord[], flags: number, start 
   dv.setUint32(28, HEADER, true);
   dv.setUint32(32, recordsOff, true);
   dv.setUint32(36, size, true);
-  FIELD_TABLE.forEach((f, i) => dv.setUint32(HEADER + 4 * i, f.encoding, true));
+  FIELD_TABLE.forEach((f, i) => {
+    dv.setUint32(HEADER + 4 * i, f.encoding, true);
+  });
   let o = recordsOff;
   for (const r of records) {
     if (r.values.length !== n) throw new Error("record values must follow FIELD_TABLE");

@@ -13,13 +13,29 @@
  * at the next state by patching the blob's start index in the image (progress is kept here, outside the guest).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DiskImage } from "./image.js";
 import { emptyLog, type ProbeLog, parseLine } from "./log.js";
 
-export const BOCHS_MODELS = ["corei7_skylake_x", "tigerlake", "corei7_icelake_u", "corei3_cnl", "broadwell_ult", "corei7_haswell_4770"] as const;
+export const BOCHS_MODELS = [
+  "corei7_skylake_x",
+  "tigerlake",
+  "corei7_icelake_u",
+  "corei3_cnl",
+  "broadwell_ult",
+  "corei7_haswell_4770",
+] as const;
 
 export interface BochsOptions {
   model: string;
@@ -58,7 +74,8 @@ const VGABIOS = "/usr/share/bochs/VGABIOS-lgpl-latest";
 export function bochsMissing(): string | undefined {
   const r = spawnSync("bochs", ["--help", "cpu"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   if (r.error) return "bochs is not installed (apt-get install bochs bochs-term bochsbios vgabios)";
-  for (const f of [BIOS, VGABIOS]) if (!existsSync(f)) return `${f} is missing (apt-get install bochsbios vgabios)`;
+  for (const f of [BIOS, VGABIOS])
+    if (!existsSync(f)) return `${f} is missing (apt-get install bochsbios vgabios)`;
   return undefined;
 }
 
@@ -95,11 +112,15 @@ clock: sync=none, time0=946681200
 /** The "Bochs is exiting with the following message" text of a run, if any. */
 function exitMessage(stderr: string): string {
   const m = /Bochs is exiting with the following message:\s*\n([^\n]*)/.exec(stderr);
-  return m ? m[1]!.trim() : stderr.trim().split("\n").slice(-1)[0] ?? "";
+  return m ? m[1]!.trim() : (stderr.trim().split("\n").slice(-1)[0] ?? "");
 }
 
 /** Run the image; `records` = the state number of each blob record, in order (for resuming after a crash). */
-export async function runBochs(image: DiskImage, records: readonly number[], opts: BochsOptions): Promise<BochsRun> {
+export async function runBochs(
+  image: DiskImage,
+  records: readonly number[],
+  opts: BochsOptions,
+): Promise<BochsRun> {
   const dir = opts.keepDir ?? mkdtempSync(join(tmpdir(), "nvmx-bochs-"));
   const img = join(dir, "probe.img");
   writeFileSync(img, image.bytes);
@@ -115,7 +136,10 @@ export async function runBochs(image: DiskImage, records: readonly number[], opt
       b.writeUInt32LE(start, 0);
       writeSync(fd, b, 0, 4, image.startOffset);
       closeSync(fd);
-      writeFileSync(join(dir, "bochsrc"), bochsrc(opts.model, opts.cpus ?? 2, img, join(dir, `bochs-${run.boots}.log`)));
+      writeFileSync(
+        join(dir, "bochsrc"),
+        bochsrc(opts.model, opts.cpus ?? 2, img, join(dir, `bochs-${run.boots}.log`)),
+      );
       const boot = await oneBoot(dir, log, opts, join(dir, `bochs-${run.boots}.log`));
       run.boots++;
       run.text += boot.text;
@@ -132,7 +156,10 @@ export async function runBochs(image: DiskImage, records: readonly number[], opt
         opts.onState?.(boot.running);
         start = records.indexOf(boot.running) + 1;
       } else if (boot.lastDone !== undefined) start = records.indexOf(boot.lastDone) + 1;
-      else throw new Error(`Bochs (${opts.model}) stopped before the probe ran a state: ${boot.message || "no message"}`);
+      else
+        throw new Error(
+          `Bochs (${opts.model}) stopped before the probe ran a state: ${boot.message || "no message"}`,
+        );
       if (start <= 0 || start >= records.length) break;
     }
   } finally {
@@ -159,11 +186,15 @@ function oneBoot(dir: string, log: ProbeLog, opts: BochsOptions, bxlog: string):
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     let tStates: number | undefined;
-    const child = spawn("bochs", ["-q", "-unlock", "-f", join(dir, "bochsrc"), "-rc", join(dir, "debugger.rc")], {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TERM: "vt100" },
-    });
+    const child = spawn(
+      "bochs",
+      ["-q", "-unlock", "-f", join(dir, "bochsrc"), "-rc", join(dir, "debugger.rc")],
+      {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TERM: "vt100" },
+      },
+    );
     const boot: Boot = { text: "", stateMs: 0, watchdog: false, message: "" };
     let pending = "";
     let stderr = "";
@@ -190,7 +221,8 @@ function oneBoot(dir: string, log: ProbeLog, opts: BochsOptions, bxlog: string):
         pending = pending.slice(i + 1);
         i = pending.indexOf("\n");
         const n = parseLine(line, log);
-        if (/^(NVMX-PROBE|CPUID|MSR|NOVMX|HOST|NOFIELD|HELPER|STATES|DONE|[SMWRX] )/.test(line)) boot.text += `${line}\n`;
+        if (/^(NVMX-PROBE|CPUID|MSR|NOVMX|HOST|NOFIELD|HELPER|STATES|DONE|[SMWRX] )/.test(line))
+          boot.text += `${line}\n`;
         if (line.startsWith("STATES")) {
           tStates = Date.now();
           boot.bootMs = tStates - t0;
@@ -217,8 +249,12 @@ function oneBoot(dir: string, log: ProbeLog, opts: BochsOptions, bxlog: string):
       if (tStates !== undefined) boot.stateMs = Date.now() - tStates;
       boot.message = exitMessage(stderr);
       if (!boot.watchdog && boot.running !== undefined && existsSync(bxlog)) {
-        const tail = readFileSync(bxlog, "latin1").split("\n").filter((l) => /\d[pe]\[/.test(l)).slice(-3);
-        if (tail.length) boot.message = `${boot.message} (${tail.map((l) => l.replace(/^\d+[pe]/, "")).join("; ")})`;
+        const tail = readFileSync(bxlog, "latin1")
+          .split("\n")
+          .filter((l) => /\d[pe]\[/.test(l))
+          .slice(-3);
+        if (tail.length)
+          boot.message = `${boot.message} (${tail.map((l) => l.replace(/^\d+[pe]/, "")).join("; ")})`;
       }
       resolve(boot);
     });

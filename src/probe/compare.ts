@@ -94,13 +94,13 @@ const phase = (o: Outcome): number =>
 const PHASE = { control: 2, host: 2, guest: 3 } as const;
 
 /** What a CPU with these departures from the SDM does with `e`: its possible outcomes, and whether it crashes. */
-export function modelOutcomes(e: Entry, devs: readonly BochsDeviation[]): { outcomes: Outcome[]; crash: boolean } {
+export function modelOutcomes(
+  e: Entry,
+  devs: readonly BochsDeviation[],
+): { outcomes: Outcome[]; crash: boolean } {
   const applied = devs.filter((d) => !d.when || d.when(e));
   const missing = new Set(applied.flatMap((d) => d.missing ?? []));
-  const r = runEntry(
-    e,
-    missing.size ? CHECKS.filter((c) => !missing.has(c.id)) : CHECKS,
-  );
+  const r = runEntry(e, missing.size ? CHECKS.filter((c) => !missing.has(c.id)) : CHECKS);
   let outcomes = r.possibleOutcomes ?? [r.outcome];
   for (const d of applied) {
     if (!d.extra?.holds(e)) continue;
@@ -156,7 +156,13 @@ export function compareOne(p: PreparedState, log: ProbeLog, devs: readonly Bochs
   const applied = devs.filter((d) => (!d.when || d.when(p.final)) && (d.missing || d.extra?.holds(p.final)));
   const needed = applied.filter((d) => !explains(devs.filter((x) => x !== d)));
   const used = needed.length ? needed : applied.filter((d) => explains([d]));
-  return { p, nvmx, observed, verdict: "deviation", deviations: (used.length ? used : applied).map((d) => d.id) };
+  return {
+    p,
+    nvmx,
+    observed,
+    verdict: "deviation",
+    deviations: (used.length ? used : applied).map((d) => d.id),
+  };
 }
 
 export function compareAll(
@@ -186,9 +192,18 @@ export function outcomeLabel(o: Outcome): string {
 
 /** Row label: the outcome class (exit 34 entries and exit 33 qualifications grouped). */
 export function classLabel(o: Outcome): string {
-  if (o.type === "vmexit") return o.reason === 33 ? "exit 33 (invalid guest state)" : o.reason === 34 ? "exit 34 (MSR loading)" : `exit ${o.reason}`;
+  if (o.type === "vmexit")
+    return o.reason === 33
+      ? "exit 33 (invalid guest state)"
+      : o.reason === 34
+        ? "exit 34 (MSR loading)"
+        : `exit ${o.reason}`;
   if (o.type === "vmfail-valid")
-    return o.error === 7 ? "VMfailValid(7) controls" : o.error === 8 ? "VMfailValid(8) host state" : `VMfailValid(${o.error})`;
+    return o.error === 7
+      ? "VMfailValid(7) controls"
+      : o.error === 8
+        ? "VMfailValid(8) host state"
+        : `VMfailValid(${o.error})`;
   return outcomeLabel(o);
 }
 
@@ -230,10 +245,23 @@ const ORDER = [
   "exit 34 (MSR loading)",
 ];
 
-export function agreementTable(rows: readonly Compared[]): { rows: TableRow[]; total: TableRow; skipped: Map<string, number> } {
+export function agreementTable(rows: readonly Compared[]): {
+  rows: TableRow[];
+  total: TableRow;
+  skipped: Map<string, number>;
+} {
   const by = new Map<string, TableRow>();
   const skipped = new Map<string, number>();
-  const total: TableRow = { cls: "all", states: 0, agree: 0, deviation: 0, gap: 0, unexplained: 0, noResult: 0, removed: 0 };
+  const total: TableRow = {
+    cls: "all",
+    states: 0,
+    agree: 0,
+    deviation: 0,
+    gap: 0,
+    unexplained: 0,
+    noResult: 0,
+    removed: 0,
+  };
   for (const c of rows) {
     if (c.verdict === "skipped") {
       const why = (c.p.skip ?? "").replace(/ = .*/, "");

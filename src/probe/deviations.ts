@@ -28,7 +28,8 @@ export interface BochsDeviation {
 
 const v = (e: Entry, name: string) => e.vmcs.get(F[name]!);
 const bit = (x: bigint, n: number) => ((x >> BigInt(n)) & 1n) === 1n;
-const proc2 = (e: Entry) => (bit(v(e, "CPU_BASED_VM_EXEC_CONTROL"), 31) ? v(e, "SECONDARY_VM_EXEC_CONTROL") : 0n);
+const proc2 = (e: Entry) =>
+  bit(v(e, "CPU_BASED_VM_EXEC_CONTROL"), 31) ? v(e, "SECONDARY_VM_EXEC_CONTROL") : 0n;
 const unrestricted = (e: Entry) => bit(proc2(e), 7);
 const v86 = (e: Entry) => bit(v(e, "GUEST_RFLAGS"), 17);
 const csType = (e: Entry) => Number(v(e, "GUEST_CS_AR_BYTES") & 0xfn);
@@ -68,7 +69,8 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
   },
   {
     id: "J",
-    summary: "with unrestricted guest = 1, Bochs does not compare CS.DPL with SS.DPL (it checks CS.RPL instead, class A)",
+    summary:
+      "with unrestricted guest = 1, Bochs does not compare CS.DPL with SS.DPL (it checks CS.RPL instead, class A)",
     sdm: "29.3.1.2 R17/R18",
     upstream: "fixed in Bochs 3.0 (PR #51, 2023)",
     missing: ["guest.cs.dpl-eq-ss-dpl", "guest.cs.dpl-le-ss-dpl"],
@@ -118,7 +120,7 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
   },
   {
     id: "H",
-    summary: "the guest and host IA32_PERF_GLOBAL_CTRL fields are never checked (\"MSR not implemented yet\")",
+    summary: 'the guest and host IA32_PERF_GLOBAL_CTRL fields are never checked ("MSR not implemented yet")',
     sdm: "29.3.1.1 G15, 29.2.2 H12",
     upstream: "still present in HEAD",
     missing: ["guest.perf-global-ctrl.reserved-bits", "host.perf-global-ctrl.reserved-bits"],
@@ -128,12 +130,18 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
     summary: "CPU models with CET skip every deliver-error-code consistency check of event injection",
     sdm: "29.2.1.3 N6/N7",
     upstream: "still present in HEAD",
-    missing: ["ctl.event.error-code-required", "ctl.event.error-code-not-expected", "ctl.event.error-code-real-mode", "ctl.event.error-code-only-hw-exception"],
+    missing: [
+      "ctl.event.error-code-required",
+      "ctl.event.error-code-not-expected",
+      "ctl.event.error-code-real-mode",
+      "ctl.event.error-code-only-hw-exception",
+    ],
     when: cetModel,
   },
   {
     id: "K",
-    summary: "event type 7 (other event) is accepted without monitor-trap-flag support; Bochs then panics injecting it",
+    summary:
+      "event type 7 (other event) is accepted without monitor-trap-flag support; Bochs then panics injecting it",
     sdm: "29.2.1.3 N2",
     upstream: "fixed in HEAD (2026), present in 3.0",
     missing: ["ctl.event.other-event-needs-mtf"],
@@ -144,8 +152,15 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
     summary: "MSR-load/store area end computed as address + count × 16 with the product in 32 bits (wraps)",
     sdm: "29.2.1.2 X6/X9, 29.2.1.3 N16",
     upstream: "still present in HEAD",
-    missing: ["ctl.exit.msr-store-area-end-width", "ctl.exit.msr-load-area-end-width", "ctl.entry.msr-load-area-end-width"],
-    when: (e) => wraps(e, "VM_EXIT_MSR_STORE_COUNT") || wraps(e, "VM_EXIT_MSR_LOAD_COUNT") || wraps(e, "VM_ENTRY_MSR_LOAD_COUNT"),
+    missing: [
+      "ctl.exit.msr-store-area-end-width",
+      "ctl.exit.msr-load-area-end-width",
+      "ctl.entry.msr-load-area-end-width",
+    ],
+    when: (e) =>
+      wraps(e, "VM_EXIT_MSR_STORE_COUNT") ||
+      wraps(e, "VM_EXIT_MSR_LOAD_COUNT") ||
+      wraps(e, "VM_ENTRY_MSR_LOAD_COUNT"),
     extra: {
       holds: (e) =>
         bochsAreaEndBad(e, "VM_EXIT_MSR_STORE_ADDR", "VM_EXIT_MSR_STORE_COUNT") ||
@@ -157,7 +172,8 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
   },
   {
     id: "N",
-    summary: "host CR4.CET = 1 with CR0.WP = 0 is rejected only when the \"load CET state\" VM-exit control is 1",
+    summary:
+      'host CR4.CET = 1 with CR0.WP = 0 is rejected only when the "load CET state" VM-exit control is 1',
     sdm: "29.2.2 (host CR4.CET requires CR0.WP, unconditionally)",
     upstream: "still present in HEAD",
     missing: ["host.cr4.cet-requires-cr0-wp"],
@@ -165,7 +181,8 @@ export const BOCHS_DEVIATIONS: readonly BochsDeviation[] = [
   },
   {
     id: "O",
-    summary: "no check that guest CR0.PG = 1 with \"IA-32e mode guest\" (Bochs relies on IA32_VMX_CR0_FIXED0, which exempts PG under unrestricted guest)",
+    summary:
+      'no check that guest CR0.PG = 1 with "IA-32e mode guest" (Bochs relies on IA32_VMX_CR0_FIXED0, which exempts PG under unrestricted guest)',
     sdm: "29.3.1.1 (IA-32e mode guest requires CR0.PG = 1)",
     upstream: "still present in HEAD",
     missing: ["guest.cr0.pg-in-ia32e"],

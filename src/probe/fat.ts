@@ -40,7 +40,14 @@ function name83(n: string): Uint8Array {
   return out;
 }
 
-function dirEntry(buf: Uint8Array, off: number, name: Uint8Array, attr: number, cluster: number, size: number) {
+function dirEntry(
+  buf: Uint8Array,
+  off: number,
+  name: Uint8Array,
+  attr: number,
+  cluster: number,
+  size: number,
+) {
   buf.set(name, off);
   buf[off + 11] = attr;
   const dv = new DataView(buf.buffer, buf.byteOffset);
@@ -83,7 +90,8 @@ export function buildFat16(files: FatFile[], hiddenSectors: number): FatImage {
     }
   };
   walk(root);
-  const needed = dirs.length + files.reduce((s, f) => s + Math.max(1, Math.ceil(f.data.length / clusterBytes)), 0);
+  const needed =
+    dirs.length + files.reduce((s, f) => s + Math.max(1, Math.ceil(f.data.length / clusterBytes)), 0);
   const clusters = Math.max(MIN_CLUSTERS + 16, needed + 16);
   const fatSectors = Math.ceil(((clusters + 2) * 2) / SECTOR);
   const rootSectors = (ROOT_ENTRIES * 32) / SECTOR;
@@ -155,7 +163,8 @@ export function buildFat16(files: FatFile[], hiddenSectors: number): FatImage {
     }
     for (const s of d.dirs.values()) add(name83(s.name), 0x10, s.cluster, 0);
     for (const f of d.files) add(name83(f.path), 0x20, fileCluster.get(f)!, f.data.length);
-    for (const s of d.dirs.values()) writeDir(s, d === root ? 0 : d.cluster, clusterOffset(s.cluster), clusterBytes / 32);
+    for (const s of d.dirs.values())
+      writeDir(s, d === root ? 0 : d.cluster, clusterOffset(s.cluster), clusterBytes / 32);
   };
   writeDir(root, 0, (1 + 2 * fatSectors) * SECTOR, ROOT_ENTRIES);
   for (let k = 0; k < 2; k++) {

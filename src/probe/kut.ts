@@ -63,10 +63,19 @@ function check(o: Outcome): string {
 }
 
 /** C source of tests for the states (helpers once), ending with the lines to add to `vmx_tests[]`. */
-export function kutTests(ps: readonly PreparedState[], observed?: (p: PreparedState) => string | undefined): string {
+export function kutTests(
+  ps: readonly PreparedState[],
+  observed?: (p: PreparedState) => string | undefined,
+): string {
   const tests = ps.map((p) => kutTest(p, observed?.(p)));
   const names = ps.filter((p) => !p.skip && p.final.processor.ia32e).map((p) => `\tTEST(nvmx_state_${p.n}),`);
-  return [HELPERS, ...tests, "/* add to vmx_tests[] in x86/vmx_tests.c: */", ...names.map((n) => `/* ${n.trim()} */`), ""].join("\n");
+  return [
+    HELPERS,
+    ...tests,
+    "/* add to vmx_tests[] in x86/vmx_tests.c: */",
+    ...names.map((n) => `/* ${n.trim()} */`),
+    "",
+  ].join("\n");
 }
 
 /** C source of one test, or a comment saying why the state cannot be exported. */
@@ -122,7 +131,14 @@ export function kutTest(p: PreparedState, observed?: string): string {
     body.push(`\tvmcs_write(${hex(f.encoding)}, ${value}); /* ${f.name} */`);
   }
   if (!e.processor.currentVmcsValid)
-    body.push("\t{", "\t\tstruct vmcs *cur;", "", "\t\tvmcs_save(&cur);", "\t\tvmcs_clear(cur); /* no current VMCS */", "\t}");
+    body.push(
+      "\t{",
+      "\t\tstruct vmcs *cur;",
+      "",
+      "\t\tvmcs_save(&cur);",
+      "\t\tvmcs_clear(cur); /* no current VMCS */",
+      "\t}",
+    );
   body.push(
     `\terr = nvmx_enter(${e.processor.instruction === "vmresume" ? "true" : "false"}, &reason, &qual);`,
     `\treport(${(r.possibleOutcomes ?? [r.outcome]).map((o) => `(${check(o)})`).join(" || ")},`,

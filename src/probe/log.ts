@@ -57,11 +57,13 @@ export function emptyLog(): ProbeLog {
 
 /** CPUID key: leaf and subleaf in hex, "0x7.0" style as profiles store them ("0x1" for subleaf-less leaves). */
 export function cpuidKey(leaf: number, sub: number): string {
-  const indexed = leaf === 0x7 || leaf === 0xd || leaf === 0x14 || leaf === 0x4 || leaf === 0xb || leaf === 0x1f;
+  const indexed =
+    leaf === 0x7 || leaf === 0xd || leaf === 0x14 || leaf === 0x4 || leaf === 0xb || leaf === 0x1f;
   return indexed ? `0x${leaf.toString(16)}.${sub.toString(16)}` : `0x${leaf.toString(16)}`;
 }
 
-const H = (s: string | undefined) => (s !== undefined && /^[0-9a-f]+$/i.test(s) ? BigInt(`0x${s}`) : undefined);
+const H = (s: string | undefined) =>
+  s !== undefined && /^[0-9a-f]+$/i.test(s) ? BigInt(`0x${s}`) : undefined;
 const N = (s: string | undefined) => {
   const v = H(s);
   return v === undefined ? undefined : Number(v);

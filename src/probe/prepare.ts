@@ -176,11 +176,23 @@ const STRUCTURES: readonly Structure[] = [
     (e) => e.caps.maxMsrList,
   ),
   {
-    ...msrArea("VM-exit MSR-store area", SLOT.exitMsrStore, "VM_EXIT_MSR_STORE_ADDR", "VM_EXIT_MSR_STORE_COUNT", "exit-msr"),
+    ...msrArea(
+      "VM-exit MSR-store area",
+      SLOT.exitMsrStore,
+      "VM_EXIT_MSR_STORE_ADDR",
+      "VM_EXIT_MSR_STORE_COUNT",
+      "exit-msr",
+    ),
     fill: (n) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? IA32_TIME_STAMP_COUNTER : 0n)),
   },
   {
-    ...msrArea("VM-exit MSR-load area", SLOT.exitMsrLoad, "VM_EXIT_MSR_LOAD_ADDR", "VM_EXIT_MSR_LOAD_COUNT", "exit-msr"),
+    ...msrArea(
+      "VM-exit MSR-load area",
+      SLOT.exitMsrLoad,
+      "VM_EXIT_MSR_LOAD_ADDR",
+      "VM_EXIT_MSR_LOAD_COUNT",
+      "exit-msr",
+    ),
     fill: (n, h) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? IA32_PAT : h.pat)),
   },
   {
@@ -313,7 +325,8 @@ export function prepareState(
     ["currentVmcsPointer", Number(host.vmcs)],
     ["vmxonPointer", Number(host.vmxon)],
   ] as const) {
-    if (p[k] !== v) changes.push({ kind: "processor", what: k, before: String(p[k] ?? "unset"), after: hex(v) });
+    if (p[k] !== v)
+      changes.push({ kind: "processor", what: k, before: String(p[k] ?? "unset"), after: hex(v) });
     p[k] = v;
   }
 
@@ -359,7 +372,8 @@ export function prepareState(
     const size = s.size(cur);
     if (size === undefined) continue;
     const addr = s.address ? s.address(cur) : get(cur, s.field);
-    const isLinkToVmcs = s.field === "VMCS_LINK_POINTER" && origVmcsPtr !== undefined && addr === BigInt(origVmcsPtr);
+    const isLinkToVmcs =
+      s.field === "VMCS_LINK_POINTER" && origVmcsPtr !== undefined && addr === BigInt(origVmcsPtr);
     const offset = addr & 0xfffn;
     if (!isLinkToVmcs && Number(offset) + size > (s.slot >= SLOT.virtualApic ? 0x1000 : MSR_SLOT_SIZE)) {
       unplaced.push([addr, s.structure]);
@@ -389,7 +403,10 @@ export function prepareState(
       }
       const dst = Number(target & ~7n);
       const anyDefined = words.some(([, w]) => w !== 0n);
-      const fill = !anyDefined && s.fill ? s.fill(Number(get(c, s.field.replace("_ADDR", "_COUNT"))) * 2, host) : undefined;
+      const fill =
+        !anyDefined && s.fill
+          ? s.fill(Number(get(c, s.field.replace("_ADDR", "_COUNT"))) * 2, host)
+          : undefined;
       for (const [a] of words) if (!inWindow(a)) c.memory.write64(a, 0n);
       words.forEach(([, w], i) => {
         c.memory.write64(dst + 8 * i, fill ? (fill[i] ?? 0n) : w);
@@ -413,14 +430,20 @@ export function prepareState(
 
   // dodges of known CPU departures (opt-in)
   if (opts.dodge?.includes("A")) {
-    const ug = (get(cur, "CPU_BASED_VM_EXEC_CONTROL") & (1n << 31n)) !== 0n && (get(cur, "SECONDARY_VM_EXEC_CONTROL") & 0x80n) !== 0n;
+    const ug =
+      (get(cur, "CPU_BASED_VM_EXEC_CONTROL") & (1n << 31n)) !== 0n &&
+      (get(cur, "SECONDARY_VM_EXEC_CONTROL") & 0x80n) !== 0n;
     const ar = get(cur, "GUEST_CS_AR_BYTES");
     const sel = get(cur, "GUEST_CS_SELECTOR");
     const type = Number(ar & 0xfn);
     const dpl = (ar >> 5n) & 3n;
     const rpl = sel & 3n;
     const vm = (get(cur, "GUEST_RFLAGS") & (1n << 17n)) !== 0n;
-    if (ug && !vm && (((type === 9 || type === 11) && rpl !== dpl) || ((type === 13 || type === 15) && rpl < dpl)))
+    if (
+      ug &&
+      !vm &&
+      (((type === 9 || type === 11) && rpl !== dpl) || ((type === 13 || type === 15) && rpl < dpl))
+    )
       tryChange("the CS selector RPL (dodging Bochs deviation A)", (c) => {
         setF(c, "GUEST_CS_SELECTOR", (sel & ~3n) | dpl);
         return [
@@ -448,7 +471,7 @@ export function prepareState(
           what: "PIN_BASED_VM_EXEC_CONTROL",
           before: hex(pin),
           after: hex(pin | 0x40n),
-          note: 'activate VMX-preemption timer',
+          note: "activate VMX-preemption timer",
         });
       }
       if (timer !== 0n) {
@@ -496,7 +519,9 @@ export function recordValues(e: Entry, table: readonly FieldDef[]): bigint[] {
 
 /** Memory words of the final document the probe writes (those inside its relocation window). */
 export function recordMemory(e: Entry, host: ProbeHost): [number, bigint][] {
-  return e.memory.entries64().filter(([a]) => a >= host.windowBase && a + 8 <= host.windowBase + host.windowSize);
+  return e.memory
+    .entries64()
+    .filter(([a]) => a >= host.windowBase && a + 8 <= host.windowBase + host.windowSize);
 }
 
 /**

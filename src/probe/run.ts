@@ -64,7 +64,10 @@ function chunks<T>(xs: readonly T[], bytesPer: (x: T) => number, max: number): T
   return out;
 }
 
-export async function runOnBochs(states: readonly InputState[], opts: ProbeRunOptions): Promise<ProbeRunResult> {
+export async function runOnBochs(
+  states: readonly InputState[],
+  opts: ProbeRunOptions,
+): Promise<ProbeRunResult> {
   const host = coreHeader();
   const prepared = prepareAll(states, host, opts.dodge ? { dodge: opts.dodge } : {});
   const runnable = prepared.filter((p) => !p.skip);

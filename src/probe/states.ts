@@ -2,11 +2,12 @@
  * From entry documents to a runnable image and back: read the states (keeping their "violates ID" comments),
  * prepare them (src/probe/prepare.ts), encode the blob, and after a run apply the refusals the log reports.
  */
+
+import { readDocuments } from "../cli/input.js";
 import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntry } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { serializeGenerated } from "../gen/serialize.js";
-import { readDocuments } from "../cli/input.js";
 import { type BlobRecord, encodeBlob, FIELD_TABLE } from "./blob.js";
 import type { ProbeHost } from "./core.js";
 import { buildImage, type DiskImage } from "./image.js";
@@ -61,7 +62,11 @@ export async function readStates(
   return { states, errors };
 }
 
-export function prepareAll(states: readonly InputState[], host: ProbeHost, opts: PrepareOptions = {}): PreparedState[] {
+export function prepareAll(
+  states: readonly InputState[],
+  host: ProbeHost,
+  opts: PrepareOptions = {},
+): PreparedState[] {
   return states.map((s, n) => prepareState(s.entry, n, s.where, host, s.comment, opts));
 }
 
@@ -72,7 +77,13 @@ export interface Built {
   records: number[];
 }
 
-export function buildRun(prepared: readonly PreparedState[], outFlags: number, host: ProbeHost): Built {
+/** `startAt`: the state number to begin with (a resumed run on a machine that crashed at the one before). */
+export function buildRun(
+  prepared: readonly PreparedState[],
+  outFlags: number,
+  host: ProbeHost,
+  startAt?: number,
+): Built {
   const recs: BlobRecord[] = [];
   const records: number[] = [];
   for (const p of prepared) {
@@ -86,7 +97,8 @@ export function buildRun(prepared: readonly PreparedState[], outFlags: number, h
       clear: p.clear,
     });
   }
-  const blob = encodeBlob(recs, outFlags);
+  const start = startAt === undefined ? 0 : records.findIndex((n) => n >= startAt);
+  const blob = encodeBlob(recs, outFlags, start < 0 ? records.length : start);
   return { image: buildImage(blob), blob, records };
 }
 

@@ -22,7 +22,8 @@ const SEED = 1;
 export function corpus(profile: string, valid: number, allIds: boolean): InputState[] {
   const caps = builtinProfile(profile);
   const modes = modesFor(caps);
-  const gen = (i: number) => generateValid(caps, Rng.derive(SEED, i), { mode: modes[i % modes.length]! }).entry;
+  const gen = (i: number) =>
+    generateValid(caps, Rng.derive(SEED, i), { mode: modes[i % modes.length]! }).entry;
   const out: InputState[] = [];
   for (let i = 0; i < valid; i++) out.push({ entry: gen(i), where: `valid #${i}` });
   const deviating = new Set(BOCHS_DEVIATIONS.flatMap((d) => d.missing ?? []));
@@ -39,9 +40,9 @@ export function corpus(profile: string, valid: number, allIds: boolean): InputSt
 
 /**
  * One model: with the deviation-A dodge (so that Bochs's extra CS rule masks nothing) every disagreement must
- * be a known deviation or the known nvmx gap; `expectClasses` are deviations the fixed corpus must show.
+ * be a known deviation or the known nvmx gap (each deviation has a state of its own in bochs-deviations.test.ts).
  */
-export function differential(model: string, profile: string, expectClasses: string[]): void {
+export function differential(model: string, profile: string): void {
   it(
     `Bochs ${model}: ${FULL ? "1,000 valid states and every --violate-each state" : "the CI subset"}, 0 unexplained disagreements`,
     async () => {
@@ -57,8 +58,8 @@ export function differential(model: string, profile: string, expectClasses: stri
       // every state that ran has a result, and nearly all were run
       expect(t.total.states).toBe(r.prepared.filter((p) => !p.skip).length);
       expect(t.total.states).toBeGreaterThan(states.length * 0.95);
-      const seen = new Set(r.compared.flatMap((c) => c.deviations));
-      expect([...seen].filter((d) => expectClasses.includes(d)).sort()).toEqual([...expectClasses].sort());
+      // the violate-each states meet many of the documented deviations (which ones depends on their base states)
+      expect(new Set(r.compared.flatMap((c) => c.deviations)).size).toBeGreaterThanOrEqual(8);
       // the valid states all entered Bochs (stopped by the preemption timer or, in wait-for-SIPI, by a SIPI)
       const valid = r.compared.filter((c) => c.p.where.startsWith("valid"));
       expect(valid.every((c) => c.verdict === "agree")).toBe(true);

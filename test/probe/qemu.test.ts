@@ -18,9 +18,27 @@ const dir = mkdtempSync(join(tmpdir(), "nvmx-qemu-"));
 
 function qemu(args: string[], timeoutMs: number): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve) => {
-    const child = spawn("qemu-system-x86_64", ["-nographic", "-no-reboot", "-monitor", "none", "-net", "none", "-m", "256", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      "qemu-system-x86_64",
+      [
+        "-nographic",
+        "-no-reboot",
+        "-monitor",
+        "none",
+        "-net",
+        "none",
+        "-m",
+        "256",
+        "-serial",
+        "stdio",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ...args,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString("latin1");
@@ -70,7 +88,8 @@ describeWith(["probe", "qemu", "ovmf"], "probe image under QEMU with OVMF (UEFI)
       ],
       180_000,
     );
-    const lines = out.replace(/\x1b\[[0-9;=]*[a-zA-Z]/g, "").split(/\r?\n/);
+    const ESC = String.fromCharCode(27);
+    const lines = out.replaceAll(new RegExp(`${ESC}\\[[0-9;=]*[a-zA-Z]`, "g"), "").split(/\r?\n/);
     expect(lines).toContain("NVMX-PROBE 1 uefi");
     // the UEFI loader says it on the firmware console (which OVMF mirrors to COM1), the core on COM1
     expect(lines.filter((l) => l === NOVMX).length).toBeGreaterThanOrEqual(1);

@@ -106,10 +106,14 @@ describe("probe log", () => {
     expect(profile).toEqual(data);
     expect(profile.maxPhysAddr).toBe(40);
     expect(profile.linearAddressBits).toBe(48);
-    expect(profile.flags).toEqual(expect.arrayContaining(["vmx", "lm", "nx", "pcid", "ept", "vpid", "ept_ad"]));
+    expect(profile.flags).toEqual(
+      expect.arrayContaining(["vmx", "lm", "nx", "pcid", "ept", "vpid", "ept_ad"]),
+    );
     expect(profile.flags).not.toContain("la57");
     expect(notes).toEqual(["RDMSR faulted for 0x345 (left out of msrValues)"]);
-    expect(() => profileFromLog(parseLog("NOVMX CPUID.1:ECX.VMX[bit 5] = 0"), "x", "", "")).toThrow(/no usable VMX/);
+    expect(() => profileFromLog(parseLog("NOVMX CPUID.1:ECX.VMX[bit 5] = 0"), "x", "", "")).toThrow(
+      /no usable VMX/,
+    );
   });
 
   it("flags follow Linux's names for CPUID bits, and the VMX flags come from the capability MSRs", () => {
@@ -325,14 +329,27 @@ describe("Bochs deviation model and comparison", () => {
 
 describe("image formats", () => {
   it("the blob: header, field table, one record with bitmap, values, memory and ranges to clear", () => {
-    const values = FIELD_TABLE.map((f) => (f.name === "GUEST_RIP" ? 0x1234n : f.name === "HOST_CR3" ? 0x5000n : 0n));
-    const blob = encodeBlob([{ index: 7, flags: RF.resume, values, memory: [[0x200010, 5n]], clear: [[0x200000, 32]] }], 3);
+    const values = FIELD_TABLE.map((f) =>
+      f.name === "GUEST_RIP" ? 0x1234n : f.name === "HOST_CR3" ? 0x5000n : 0n,
+    );
+    const blob = encodeBlob(
+      [{ index: 7, flags: RF.resume, values, memory: [[0x200010, 5n]], clear: [[0x200000, 32]] }],
+      3,
+    );
     const dv = new DataView(blob.buffer);
     expect(new TextDecoder().decode(blob.subarray(0, 8))).toBe("NVMXSTAT");
-    expect([dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(24, true)]).toEqual([3, 1, FIELD_TABLE.length]);
+    expect([dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(24, true)]).toEqual([
+      3,
+      1,
+      FIELD_TABLE.length,
+    ]);
     const rec = dv.getUint32(32, true);
     expect(rec % 8).toBe(0);
-    expect([dv.getUint32(rec + 4, true), dv.getUint32(rec + 8, true), dv.getUint32(rec + 12, true)]).toEqual([7, RF.resume, 1]);
+    expect([dv.getUint32(rec + 4, true), dv.getUint32(rec + 8, true), dv.getUint32(rec + 12, true)]).toEqual([
+      7,
+      RF.resume,
+      1,
+    ]);
     const words = Math.ceil(FIELD_TABLE.length / 32);
     const vals = rec + ((20 + 4 * words + 7) & ~7);
     const rip = FIELD_TABLE.findIndex((f) => f.name === "GUEST_RIP");
