@@ -23,6 +23,7 @@ import * as memoryModule from "../vmcs/memory.js";
 import * as groups from "./groups.js";
 import { pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
+import * as util from "./util.js";
 
 // Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
@@ -31,6 +32,7 @@ const { CR0, EFER, MSR } = archRegisters;
 const { hex: h, hex64, isCanonical } = u64;
 const { Memory } = memoryModule;
 const { G } = groups;
+const { valPlus } = util;
 
 const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
@@ -75,7 +77,7 @@ function describeFirst(c: Ctx, rule: EntryRule): string {
   const i = firstFailing(c, rule);
   const a = areaBase(c) + (i - 1) * 16;
   const rsvd = c.mem.read32(a + 4);
-  return `entry ${i} of ${c.lo(COUNT)} at ${h(a)} (MSR index ${h(c.mem.read32(a))}${rsvd ? `, bits 63:32 ${h(rsvd)}` : ""}, value ${hex64(c.mem.read32(a + 8), c.mem.read32(a + 12))})`;
+  return `entry ${i} of ${c.lo(COUNT)} at ${valPlus(c, ADDR, (i - 1) * 16)} (MSR index ${h(c.mem.read32(a))}${rsvd ? `, bits 63:32 ${h(rsvd)}` : ""}, value ${hex64(c.mem.read32(a + 8), c.mem.read32(a + 12))})`;
 }
 
 function msrCheck(
