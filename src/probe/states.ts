@@ -38,8 +38,10 @@ export async function readStates(
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
     for await (const item of readDocuments(file)) {
-      if ("readError" in item) {
-        errors.push(new InputError(`cannot read: ${item.readError}`, { file: name }));
+      if ("error" in item) {
+        errors.push(
+          new InputError(item.error, { file: name, ...(item.line !== undefined ? { line: item.line } : {}) }),
+        );
         continue;
       }
       const where = item.line !== undefined ? `${name}:${item.line}` : name;
