@@ -124,6 +124,16 @@ describeWith(["probe"], "nvmx probe (CLI)", () => {
     expect(r.stderr).toBe("nvmx probe caps: RDMSR faulted for 0x345 (left out of msrValues)\n");
   });
 
+  it("the npm package ships the assembled probe", () => {
+    const root = new URL("../../", import.meta.url).pathname;
+    const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts", "--loglevel=error"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    for (const b of ["mbr", "stage2", "core", "uefi"]) expect(files).toContain(`dist/probe-bin/${b}.bin`);
+  });
+
   it("bad invocations: one line each, exit status 2", () => {
     const none = run(["probe"]);
     expect(none.status).toBe(2);
@@ -131,10 +141,10 @@ describeWith(["probe"], "nvmx probe (CLI)", () => {
     const noBochs = run(["probe", "run", STATES]);
     expect(noBochs.status).toBe(2);
     expect(noBochs.stderr).toBe(
-      "nvmx: nvmx probe run: only --bochs runs here; for QEMU/KVM or a real machine use `nvmx probe image` and `nvmx probe compare` (docs/probe.md)\n",
+      "nvmx probe run: only --bochs runs here; for QEMU/KVM or a real machine use `nvmx probe image` and `nvmx probe compare` (docs/probe.md)\n",
     );
     const noOut = run(["probe", "image", STATES]);
-    expect(noOut.stderr).toBe("nvmx: nvmx probe image: -o disk.img is required\n");
+    expect(noOut.stderr).toBe("nvmx probe image: -o disk.img is required\n");
     const badLog = run(["probe", "caps", STATES]);
     expect(badLog.status).toBe(2);
     expect(badLog.stderr).toMatch(/IA32_VMX_BASIC/);
