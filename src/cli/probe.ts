@@ -15,7 +15,7 @@ import { CAPABILITY_MSRS } from "../arch/msrs.js";
 import type { Caps } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
 import { OUT } from "../probe/blob.js";
-import { BOCHS_RAM, bochsMissing } from "../probe/bochs.js";
+import { BOCHS_RAM, bochsMissing, bochsModels } from "../probe/bochs.js";
 import { profileFromLog } from "../probe/caps.js";
 import {
   agreementTable,
@@ -49,6 +49,16 @@ export const PROBE_USAGE = `  nvmx probe caps --bochs [--model M] [--name N] | c
 `;
 
 const DEFAULT_MODEL = "corei7_skylake_x";
+
+/** A Bochs CPU model with VMX (those `bochs --help cpu` lists that the probe has been run on, or any it lists). */
+function checkModel(model: string): string {
+  const models = bochsModels();
+  if (!models.includes(model))
+    throw new InputError(`unknown Bochs CPU model "${model}" (this Bochs has: ${models.join(", ")})`, {
+      file: "--model",
+    });
+  return model;
+}
 
 function need(why: string | undefined): void {
   if (why) throw new InputError(why, { file: "nvmx probe" });
@@ -114,6 +124,7 @@ async function caps(argv: string[], out: Output): Promise<number> {
   if (values.bochs) {
     need(probeMissing());
     need(bochsMissing());
+    checkModel(model);
     const r = await capsOnBochs(model);
     log = r.log;
     description = `Bochs 2.7 CPU model ${model} (as the probe reads it)`;
@@ -329,7 +340,7 @@ async function run(argv: string[], out: Output): Promise<number> {
     );
   need(probeMissing());
   need(bochsMissing());
-  const model = values.model ?? DEFAULT_MODEL;
+  const model = checkModel(values.model ?? DEFAULT_MODEL);
   const cpu = cpuFor({ ...values, model });
   const { states, bad } = await loadStates(positionals, cpu, out);
   const t0 = Date.now();

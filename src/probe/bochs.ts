@@ -28,15 +28,6 @@ import { join } from "node:path";
 import type { DiskImage } from "./image.js";
 import { emptyLog, type ProbeLog, parseLine } from "./log.js";
 
-export const BOCHS_MODELS = [
-  "corei7_skylake_x",
-  "tigerlake",
-  "corei7_icelake_u",
-  "corei3_cnl",
-  "broadwell_ult",
-  "corei7_haswell_4770",
-] as const;
-
 export interface BochsOptions {
   model: string;
   /** Logical processors (2 gives the probe its helper CPU, which stops wait-for-SIPI guests; default 2). */

@@ -288,6 +288,22 @@ const CPUID_FLAGS: readonly (readonly [
 ];
 
 const REG = { eax: 0, ebx: 1, ecx: 2, edx: 3 } as const;
+
+/** The CPUID leaves a profile keeps (those the CPU reports; the probe also prints 80000000H, the range). */
+export const PROFILE_LEAVES = [
+  "0x0",
+  "0x1",
+  "0x6",
+  "0x7.0",
+  "0x7.1",
+  "0xa",
+  "0xd.0",
+  "0xd.1",
+  "0x14.0",
+  "0x19",
+  "0x80000001",
+  "0x80000008",
+];
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 
 /** Linux flag names from CPUID leaves (keys as ProfileData.cpuid) and the VMX capability MSRs. */
@@ -347,7 +363,8 @@ export function profileFromLog(
     throw new Error("the log has no IA32_VMX_BASIC (MSR 480H): not a probe log, or VMX was not enabled");
   const cpuid: Record<string, { eax: string; ebx: string; ecx: string; edx: string }> = {};
   for (const [k, r] of [...log.cpuid].sort(([a], [b]) => cpuidOrder(a) - cpuidOrder(b)))
-    cpuid[k] = { eax: hex(r[0]), ebx: hex(r[1]), ecx: hex(r[2]), edx: hex(r[3]) };
+    if (PROFILE_LEAVES.includes(k))
+      cpuid[k] = { eax: hex(r[0]), ebx: hex(r[1]), ecx: hex(r[2]), edx: hex(r[3]) };
   const capIndexes = new Set<number>(CAPABILITY_MSRS.map((c) => c[1]));
   const msrValues: Record<string, string> = {};
   for (const [i, v] of [...log.msrs].sort(([a], [b]) => a - b))
