@@ -22,7 +22,6 @@ import {
   type Compared,
   compareAll,
   formatTable,
-  NVMX_GAPS,
   observedLabel,
   outcomeLabel,
 } from "../probe/compare.js";
@@ -223,7 +222,7 @@ function disagreements(compared: readonly Compared[]): string[] {
     const nv = c.nvmx!;
     const outs = (nv.possibleOutcomes ?? [nv.outcome]).map(outcomeLabel).join(" or ");
     lines.push(
-      `state ${c.p.n} (${c.p.where})${c.p.comment ? ` ${c.p.comment}` : ""}: ${c.verdict === "deviation" ? `Bochs deviation ${c.deviations.join("+")}` : c.verdict === "nvmx-gap" ? "known nvmx gap" : c.verdict === "unexplained" ? "UNEXPLAINED" : "no result"}`,
+      `state ${c.p.n} (${c.p.where})${c.p.comment ? ` ${c.p.comment}` : ""}: ${c.verdict === "deviation" ? `Bochs deviation ${c.deviations.join("+")}` : c.verdict === "unexplained" ? "UNEXPLAINED" : "no result"}`,
       `    nvmx: ${outs}${nv.violations.length ? ` [${nv.violations.map((v) => v.id).join(", ")}]` : ""}`,
       `    CPU:  ${observedLabel(c.observed)}`,
     );
@@ -231,9 +230,7 @@ function disagreements(compared: readonly Compared[]): string[] {
       lines.push(`    (the probe's changes removed the intended violation ${c.p.removed.join(", ")})`);
     for (const id of c.deviations) {
       const d = deviationById(id);
-      const g = NVMX_GAPS.find((x) => x.id === id);
       if (d) lines.push(`    ${id}: ${d.summary} (SDM ${d.sdm}; ${d.upstream})`);
-      else if (g) lines.push(`    ${g.summary}`);
     }
   }
   return lines;

@@ -47,36 +47,19 @@ export function observe(r: ProbeResult | undefined): Observed {
   }
 }
 
-export type Verdict = "agree" | "deviation" | "nvmx-gap" | "unexplained" | "no-result" | "skipped";
-
 /**
- * Known nvmx gaps (fixed elsewhere; listed here until they land): a disagreement they explain is counted apart,
- * not as unexplained.
+ * agree: the CPU's outcome is nvmx's, or one of the outcomes nvmx names as possible (an order the SDM leaves
+ * open, or a CPU fact the profile does not settle, e.g. whether an MSR exists).
  */
-export const NVMX_GAPS = [
-  {
-    id: "msr-existence",
-    summary:
-      "an MSR-load entry for an MSR the CPU does not implement (or a value it refuses) gives exit 34; which MSRs exist is CPU data nvmx does not have yet (issue 20)",
-  },
-] as const;
+export type Verdict = "agree" | "deviation" | "unexplained" | "no-result" | "skipped";
 
 export interface Compared {
   p: PreparedState;
   nvmx?: EntryResult;
   observed: Observed;
   verdict: Verdict;
-  /** Deviations (or nvmx gaps) that explain a disagreement. */
+  /** Deviations that explain a disagreement. */
   deviations: string[];
-}
-
-/** The CPU refused MSR-load entry k that nvmx (with the CPU's known departures) lets through. */
-function msrGap(obs: Observed, outcomes: readonly Outcome[]): boolean {
-  if (obs.kind !== "outcome" || obs.outcome.type !== "vmexit" || obs.outcome.reason !== 34) return false;
-  const k = obs.outcome.qualification;
-  return outcomes.every(
-    (o) => o.type === "entered" || (o.type === "vmexit" && o.reason === 34 && o.qualification > k),
-  );
 }
 
 const phase = (o: Outcome): number =>
@@ -141,9 +124,7 @@ export function compareOne(p: PreparedState, log: ProbeLog, devs: readonly Bochs
     if (observed.kind === "crash") return m.crash || crashIsEntry(m.outcomes, nvmx);
     return matches(observed, m.outcomes);
   };
-  if (!explains(devs)) {
-    if (msrGap(observed, modelOutcomes(p.final, devs).outcomes))
-      return { p, nvmx, observed, verdict: "nvmx-gap", deviations: ["msr-existence"] };
+  if (!explains(devs))
     return {
       p,
       nvmx,
@@ -151,7 +132,6 @@ export function compareOne(p: PreparedState, log: ProbeLog, devs: readonly Bochs
       verdict: observed.kind === "crash" && nvmx.outcome.type === "entered" ? "no-result" : "unexplained",
       deviations: [],
     };
-  }
   // the deviations it takes: those without which the model no longer explains it (else every one that applies)
   const applied = devs.filter((d) => (!d.when || d.when(p.final)) && (d.missing || d.extra?.holds(p.final)));
   const needed = applied.filter((d) => !explains(devs.filter((x) => x !== d)));
@@ -227,7 +207,6 @@ export interface TableRow {
   states: number;
   agree: number;
   deviation: number;
-  gap: number;
   unexplained: number;
   noResult: number;
   /** States (of this row) whose intended violation the probe's changes removed. */
@@ -257,7 +236,6 @@ export function agreementTable(rows: readonly Compared[]): {
     states: 0,
     agree: 0,
     deviation: 0,
-    gap: 0,
     unexplained: 0,
     noResult: 0,
     removed: 0,
@@ -271,14 +249,13 @@ export function agreementTable(rows: readonly Compared[]): {
     const cls = classLabel(c.nvmx!.outcome);
     let r = by.get(cls);
     if (!r) {
-      r = { cls, states: 0, agree: 0, deviation: 0, gap: 0, unexplained: 0, noResult: 0, removed: 0 };
+      r = { cls, states: 0, agree: 0, deviation: 0, unexplained: 0, noResult: 0, removed: 0 };
       by.set(cls, r);
     }
     for (const t of [r, total]) {
       t.states++;
       if (c.verdict === "agree") t.agree++;
       else if (c.verdict === "deviation") t.deviation++;
-      else if (c.verdict === "nvmx-gap") t.gap++;
       else if (c.verdict === "unexplained") t.unexplained++;
       else t.noResult++;
       if (c.p.removed.length) t.removed++;
@@ -294,10 +271,10 @@ export function agreementTable(rows: readonly Compared[]): {
 
 export function formatTable(t: ReturnType<typeof agreementTable>): string {
   const head =
-    "| nvmx outcome (final documents) | states | agree | CPU deviation | known nvmx gap | unexplained | no result | intended violation removed by the probe |";
-  const sep = "|---|---:|---:|---:|---:|---:|---:|---:|";
+    "| nvmx outcome (final documents) | states | agree | CPU deviation | unexplained | no result | intended violation removed by the probe |";
+  const sep = "|---|---:|---:|---:|---:|---:|---:|";
   const line = (r: TableRow) =>
-    `| ${r.cls} | ${r.states} | ${r.agree} | ${r.deviation} | ${r.gap} | ${r.unexplained} | ${r.noResult} | ${r.removed} |`;
+    `| ${r.cls} | ${r.states} | ${r.agree} | ${r.deviation} | ${r.unexplained} | ${r.noResult} | ${r.removed} |`;
   const out = [head, sep, ...t.rows.map(line), line({ ...t.total, cls: "**all**" })];
   const sk = [...t.skipped].map(([why, n]) => `${n} × ${why}`).join(", ");
   if (sk) out.push("", `Skipped (processor state the probe cannot set): ${sk}.`);
