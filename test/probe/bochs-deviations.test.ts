@@ -90,6 +90,20 @@ describeWith(["probe", "bochs"], "Bochs 2.7 deviations, one state each", () => {
     ]);
   }, 600_000);
 
+  it("not a deviation: an MSR-load entry for an MSR Bochs lacks (1FFH) gives exit 34, which nvmx names as possible", async () => {
+    const e = baseEntry(builtinProfile("bochs-2.7-skylake-x"));
+    set(e, "VM_ENTRY_MSR_LOAD_ADDR", 0x10000n);
+    set(e, "VM_ENTRY_MSR_LOAD_COUNT", 1n);
+    e.memory.write64(0x10000, 0x1ffn);
+    const r = await runOnBochs([{ entry: e, where: "msr 1ff" }], { model: "corei7_skylake_x", dodge: ["A"] });
+    expect(r.compared[0]!.observed).toEqual({
+      kind: "outcome",
+      outcome: { type: "vmexit", reason: 34, qualification: 1 },
+    });
+    expect(r.compared[0]!.verdict).toBe("agree");
+    expect(r.compared[0]!.nvmx!.outcome).toEqual({ type: "entered" });
+  }, 300_000);
+
   it("tigerlake (CET): I N", async () => {
     const P = "bochs-2.7-tigerlake";
     const caps = builtinProfile(P);
