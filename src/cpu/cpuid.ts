@@ -4,7 +4,7 @@
  * validates them and answers "is feature X present?" with three values — yes, no, or unknown —, which is
  * what src/cpu/facts.ts decodes the checks' masks from.
  */
-import { InputError } from "../errors.js";
+import { InputError, preview } from "../errors.js";
 
 export type Reg = "eax" | "ebx" | "ecx" | "edx";
 export type CpuidRegs = Readonly<Record<Reg, number>>;
@@ -51,7 +51,7 @@ export interface RawFacts {
 
 function hex32(v: unknown, where: string): number {
   if (typeof v !== "string" || !/^0x[0-9a-f]{1,8}$/i.test(v.trim()))
-    throw new InputError(`expected a 32-bit hex string like "0x1f", got ${JSON.stringify(v)}`, {
+    throw new InputError(`expected a 32-bit hex string like "0x1f", got ${preview(v)}`, {
       location: where,
     });
   return Number.parseInt(v.trim(), 16) >>> 0;
@@ -144,7 +144,7 @@ export function parseMsrValues(v: unknown, where: string): Map<number, bigint> {
     const idx = Number.parseInt(m[1]!, 16);
     if (out.has(idx)) throw new InputError(`MSR ${k} is given twice`, { location: at });
     if (typeof raw !== "string" || !/^0x0*[0-9a-f]{1,16}$/i.test(raw))
-      throw new InputError(`malformed value ${JSON.stringify(raw)}: expected a 64-bit hex string`, {
+      throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: at,
       });
     out.set(idx, BigInt(raw));
@@ -166,12 +166,9 @@ export function parseImplemented(v: unknown, where: string): [number, number][] 
     const at = `${where}[${i}]`;
     const m = typeof item === "string" ? MSR_RANGE.exec(item) : null;
     if (!m)
-      throw new InputError(
-        `malformed MSR ${JSON.stringify(item)}: expected "0x1c9" or a range "0x680-0x68f"`,
-        {
-          location: at,
-        },
-      );
+      throw new InputError(`malformed MSR ${preview(item)}: expected "0x1c9" or a range "0x680-0x68f"`, {
+        location: at,
+      });
     const a = Number.parseInt(m[1]!, 16);
     const b = m[2] ? Number.parseInt(m[2], 16) : a;
     if (b < a) throw new InputError(`MSR range ${item} ends before it starts`, { location: at });

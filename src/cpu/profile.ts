@@ -4,7 +4,7 @@
  */
 import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
-import { InputError } from "../errors.js";
+import { InputError, preview } from "../errors.js";
 import { bitsFrom, hi32, lo32, parseU64 } from "../util/u64.js";
 import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
 import {
@@ -184,11 +184,11 @@ function validateShape(data: ProfileData, where: string): void {
     throw new InputError("a CPU profile needs an object `msrs` of capability MSRs", { location: where });
   for (const k of ["$schema", "name", "description", "source"] as const)
     if (data[k] !== undefined && typeof data[k] !== "string")
-      throw new InputError(`\`${k}\` must be a string, got ${JSON.stringify(data[k])}`, {
+      throw new InputError(`\`${k}\` must be a string, got ${preview(data[k])}`, {
         location: `${where}.${k}`,
       });
   if (data.hypervisor !== undefined && typeof data.hypervisor !== "boolean")
-    throw new InputError(`\`hypervisor\` must be true or false, got ${JSON.stringify(data.hypervisor)}`, {
+    throw new InputError(`\`hypervisor\` must be true or false, got ${preview(data.hypervisor)}`, {
       location: `${where}.hypervisor`,
     });
   if (
@@ -223,7 +223,7 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
       );
     const v = parseU64(raw);
     if (v === undefined || v >= 1n << 64n)
-      throw new InputError(`malformed value ${JSON.stringify(raw)}: expected a 64-bit hex string`, {
+      throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: `${where}.msrs.${k}`,
       });
     msr[k as CapabilityMsrName] = v;
