@@ -1,3 +1,5 @@
+import type { ENTRY } from "./controls.js";
+
 /**
  * VMCS fields of the current SDM (Vol. 3, Appendix B "Field Encoding in VMCS"), named as Linux KVM's
  * `enum vmcs_field` spells them. Width and type are not stored: they are bits 14:13 and 11:10 of the
@@ -20,7 +22,16 @@ export interface FieldDef {
   readonly aliases: readonly string[];
   /** Feature the field belongs to (for documentation and `caps show`). */
   readonly feature?: string;
+  /**
+   * Guest-state fields that VM entry loads only when a VM-entry control says so (SDM 28.3.2.1 "Loading
+   * Guest Control Registers, Debug Registers, and MSRs"): the name of that control in `ENTRY`. Fields without
+   * it are loaded on every VM entry. The nested model's merge derives its guest-field tables from this.
+   */
+  readonly loadedBy?: EntryLoadControl;
 }
+
+/** A VM-entry control that makes VM entry load guest-state fields (a key of `ENTRY`). */
+export type EntryLoadControl = keyof typeof ENTRY;
 
 /** [KVM name, encoding, SDM prose name, extra aliases?, feature?] */
 type Row = readonly [string, number, string, (readonly string[])?, string?];
@@ -274,15 +285,48 @@ function derivedAliases(name: string, sdm: string): string[] {
   return out;
 }
 
-export const FIELDS: readonly FieldDef[] = ROWS.map(([name, encoding, sdm, extra, feature], index) => ({
-  name,
-  encoding,
-  width: widthOfEncoding(encoding),
-  type: typeOfEncoding(encoding),
-  index,
-  aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
-  ...(feature ? { feature } : {}),
-}));
+/**
+ * Guest-state fields loaded only under a VM-entry control (SDM 28.3.2.1; 28.3.2.2 for SMBASE is not a
+ * load control). Annotations of the rows above, kept beside them so that a new field gets one.
+ */
+const LOADED_BY: Readonly<Record<string, EntryLoadControl>> = {
+  GUEST_DR7: "LOAD_DEBUG",
+  GUEST_IA32_DEBUGCTL: "LOAD_DEBUG",
+  GUEST_IA32_PERF_GLOBAL_CTRL: "LOAD_PERF_GLOBAL_CTRL",
+  GUEST_IA32_PAT: "LOAD_PAT",
+  GUEST_IA32_EFER: "LOAD_EFER",
+  GUEST_BNDCFGS: "LOAD_BNDCFGS",
+  GUEST_IA32_RTIT_CTL: "LOAD_RTIT_CTL",
+  GUEST_UINV: "LOAD_UINV",
+  GUEST_S_CET: "LOAD_CET",
+  GUEST_SSP: "LOAD_CET",
+  GUEST_INTR_SSP_TABLE: "LOAD_CET",
+  GUEST_IA32_LBR_CTL: "LOAD_LBR_CTL",
+  GUEST_IA32_PKRS: "LOAD_PKRS",
+  GUEST_IA32_FRED_CONFIG: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP1: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP2: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP3: "LOAD_FRED",
+  GUEST_IA32_FRED_STKLVLS: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP1: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP2: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP3: "LOAD_FRED",
+  GUEST_IA32_SPEC_CTRL: "LOAD_SPEC_CTRL",
+};
+
+export const FIELDS: readonly FieldDef[] = ROWS.map(([name, encoding, sdm, extra, feature], index) => {
+  const loadedBy = LOADED_BY[name];
+  return {
+    name,
+    encoding,
+    width: widthOfEncoding(encoding),
+    type: typeOfEncoding(encoding),
+    index,
+    aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
+    ...(feature ? { feature } : {}),
+    ...(loadedBy ? { loadedBy } : {}),
+  };
+});
 
 const byName = new Map<string, FieldDef>();
 const byEncoding = new Map<number, FieldDef>();

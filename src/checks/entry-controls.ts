@@ -22,6 +22,7 @@
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
+import * as u64 from "../util/u64.js";
 import { allowedSettingsChecks } from "./allowed.js";
 import * as groups from "./groups.js";
 import { beyondPhys, type Code, code, hi, lo, misaligned, type Pred, pred } from "./pred.js";
@@ -36,7 +37,7 @@ const { CR0, CR4, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NA
 const { G, eventValid } = groups;
 const { areaEnd, bitList, physLimit, show } = util;
 
-const h = (v: number) => `0x${(v >>> 0).toString(16)}`;
+const { hex: h } = u64;
 
 const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
 const ERR = F.VM_ENTRY_EXCEPTION_ERROR_CODE!;

@@ -152,7 +152,7 @@ export const hostCrMsrChecks: readonly Check[] = [
     checklist: ["H1"],
     fail: pred`${cr0Bad} !== 0`,
     message: (c) =>
-      `${show(c, F.HOST_CR0)} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=0x${(c.caps.cr0Fixed0 >>> 0).toString(16)}, FIXED1=0x${(c.caps.cr0Fixed1 >>> 0).toString(16)}): ${fixedText(cr0MustBe1(c), cr0MustBe0(c), c.hi(F.HOST_CR0) & ~c.caps.cr0Fixed1Hi)}`,
+      `${show(c, F.HOST_CR0)} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=0x${(c.caps.cr0Fixed0 >>> 0).toString(16)}, FIXED1=${hex64(c.caps.cr0Fixed1, c.caps.cr0Fixed1Hi)}): ${fixedText(cr0MustBe1(c), cr0MustBe0(c), c.hi(F.HOST_CR0) & ~c.caps.cr0Fixed1Hi)}`,
   },
   {
     id: "host.cr4.fixed-bits",

@@ -10,19 +10,26 @@
  * - At most 512·(IA32_VMX_MISC[27:25] + 1) entries are examined: the SDM (25.8.2, A.6) only recommends that
  *   maximum and calls longer lists undefined behaviour (possibly a machine check), not a VM-entry failure, and
  *   the count is a 32-bit field that can name 4·10^9 entries. KVM instead fails the entry after the maximum.
- * - "Cannot be loaded for model-specific reasons" (M4) is not modelled: the profile carries no such list.
+ * - Which MSRs exist is profile data (src/cpu/facts.ts): an MSR the CPU lacks or that is read-only fails
+ *   (M6, WRMSR #GP); one the profile cannot place (model-specific, not in its sources) and the two the SDM lets
+ *   a processor refuse on VM entry (IA32_BIOS_UPDT_TRIG 79H, IA32_BIOS_SIGN_ID 8BH: M4) fail only in the
+ *   profile's strict reading, so they are possible findings (src/entry/cpu-facts.ts).
  * - WRMSR #GP (M6) is modelled for the MSRs whose valid values nvmx knows: reserved bits (EFER, DEBUGCTL,
- *   PERF_GLOBAL_CTRL, RTIT_CTL, LBR_CTL, SPEC_CTRL from the profile masks), PAT memory types, canonical
- *   addresses, the read-only IA32_SMBASE, and changing EFER.LME while the guest has paging enabled.
+ *   PERF_GLOBAL_CTRL, RTIT_CTL, LBR_CTL, SPEC_CTRL from the profile's decoded masks), PAT memory types,
+ *   canonical addresses, the read-only IA32_SMBASE, and changing EFER.LME while the guest has paging enabled.
+ * - The VM-exit MSR-load list is not processed at VM entry: `exitMsrLoadWarnings` applies the same rules to
+ *   it and reports a failing entry as a warning (a VMX abort at the next VM exit, SDM 28.6, 28.7).
  */
 import * as archControls from "../arch/controls.js";
 import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
+import type { Warning } from "../entry/evaluate.js";
 import * as u64 from "../util/u64.js";
 import * as memoryModule from "../vmcs/memory.js";
 import * as groups from "./groups.js";
 import { pred } from "./pred.js";
 import type { Check, Ctx } from "./types.js";
+import * as util from "./util.js";
 
 // Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
@@ -31,6 +38,7 @@ const { CR0, EFER, MSR } = archRegisters;
 const { hex: h, hex64, isCanonical } = u64;
 const { Memory } = memoryModule;
 const { G } = groups;
+const { valPlus } = util;
 
 const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
 const COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
@@ -75,12 +83,12 @@ function describeFirst(c: Ctx, rule: EntryRule): string {
   const i = firstFailing(c, rule);
   const a = areaBase(c) + (i - 1) * 16;
   const rsvd = c.mem.read32(a + 4);
-  return `entry ${i} of ${c.lo(COUNT)} at ${h(a)} (MSR index ${h(c.mem.read32(a))}${rsvd ? `, bits 63:32 ${h(rsvd)}` : ""}, value ${hex64(c.mem.read32(a + 8), c.mem.read32(a + 12))})`;
+  return `entry ${i} of ${c.lo(COUNT)} at ${valPlus(c, ADDR, (i - 1) * 16)} (MSR index ${h(c.mem.read32(a))}${rsvd ? `, bits 63:32 ${h(rsvd)}` : ""}, value ${hex64(c.mem.read32(a + 8), c.mem.read32(a + 12))})`;
 }
 
 function msrCheck(
   id: string,
-  checklist: string,
+  checklist: string | readonly string[],
   rule: string,
   entry: EntryRule,
   why: (c: Ctx) => string,
@@ -92,7 +100,7 @@ function msrCheck(
     cls: "msr-load",
     fields,
     rule,
-    checklist: [checklist],
+    checklist: typeof checklist === "string" ? [checklist] : checklist,
     group: "entryMsrLoad",
     when: HAS_ENTRIES,
     // A closure: the entries are read from memory (c.mem) in a loop, which predicate source cannot do.
@@ -108,6 +116,22 @@ const isX2apic: EntryRule = (_c, i) => i >>> 8 === 0x8;
 const smmOnly: EntryRule = (c, i) => i === MSR.IA32_SMM_MONITOR_CTL && !c.proc_.inSmm;
 const reservedSet: EntryRule = (_c, _i, r) => r !== 0;
 const isSmbase: EntryRule = (_c, i) => i === MSR.IA32_SMBASE;
+/** WRMSR to the MSR fails on this reading of the profile: absent, read-only, or (strict reading) refused. */
+const unavailable: EntryRule = (c, i) => c.caps.msrLoad(i) !== 0;
+
+/** Why `unavailable` holds for MSR `i`, from the profile's facts. */
+function unavailableWhy(c: Ctx, i: number): string {
+  const info = c.caps.facts.msr(i);
+  const what = `MSR ${h(i)}${info.name ? ` (${info.name})` : ""}`;
+  switch (info.status) {
+    case "refusable":
+      return `the processor may refuse to load ${what} on VM entry (${info.why}); KVM refuses it`;
+    case "unknown":
+      return `WRMSR to ${what} may raise #GP on this CPU: ${info.why}`;
+    default:
+      return `WRMSR to ${what} raises #GP: ${info.why}`;
+  }
+}
 
 /** Bits of the value WRMSR rejects as reserved, for the MSRs with a known valid mask (0 when none/unknown). */
 function reservedValueBits(c: Ctx, i: number, lo: number, hi: number): number {
@@ -208,6 +232,13 @@ export const msrLoadChecks: readonly Check[] = [
     () => "bits 63:32 of the entry must be 0; the MSR index is only 32 bits",
   ),
   msrCheck(
+    "unavailable-msr",
+    ["M4", "M6"],
+    "An MSR-load entry must name an MSR the processor implements and lets WRMSR write (not read-only); an MSR the profile cannot place, and IA32_BIOS_UPDT_TRIG (79H) / IA32_BIOS_SIGN_ID (8BH), which a processor may refuse on VM entry (M4), are possible failures",
+    unavailable,
+    (c) => unavailableWhy(c, c.mem.read32(areaBase(c) + (firstFailing(c, unavailable) - 1) * 16)),
+  ),
+  msrCheck(
     "value-reserved-bits",
     "M6",
     "An MSR-load entry must not set bits that WRMSR rejects as reserved (IA32_EFER, IA32_DEBUGCTL, IA32_PERF_GLOBAL_CTRL, IA32_RTIT_CTL, IA32_LBR_CTL, IA32_SPEC_CTRL)",
@@ -263,3 +294,89 @@ export const msrLoadChecks: readonly Check[] = [
     [...FIELDS, "GUEST_CR0", "GUEST_IA32_EFER", "VM_ENTRY_CONTROLS"],
   ),
 ];
+
+// ---------------------------------------------------------------------------------------------------------
+// The VM-exit MSR-load list (SDM 28.6): processed at VM exits, with the rules above (the EFER.LME rule reads
+// the guest and does not apply). A failing entry is no VM-entry outcome but a VMX abort at the next VM exit
+// (SDM 28.7, indicator 4) — or at this entry's failure if it fails after loading guest state (SDM 29.8).
+
+const EXIT_ADDR = F.VM_EXIT_MSR_LOAD_ADDR!;
+const EXIT_COUNT = F.VM_EXIT_MSR_LOAD_COUNT!;
+const EXIT_FIELDS = ["VM_EXIT_MSR_LOAD_ADDR", "VM_EXIT_MSR_LOAD_COUNT"];
+
+const EXIT_RULES: readonly [string, EntryRule, (c: Ctx, i: number, lo: number, hi: number) => string][] = [
+  ["fs-gs-base", isFsGsBase, () => "IA32_FS_BASE and IA32_GS_BASE cannot be loaded from an MSR-load area"],
+  ["x2apic-msr", isX2apic, () => "MSRs 800H–8FFH (x2APIC registers) cannot be loaded from an MSR-load area"],
+  ["smm-only-msr", smmOnly, () => "IA32_SMM_MONITOR_CTL can be written only in SMM"],
+  ["reserved-bits", reservedSet, () => "bits 63:32 of the entry must be 0"],
+  ["unavailable-msr", unavailable, (c, i) => unavailableWhy(c, i)],
+  [
+    "value-reserved-bits",
+    reservedValue,
+    (c, i, lo, hi) =>
+      `the value sets bits WRMSR rejects (reserved bits ${hex64(reservedValueBits(c, i, lo, 0), reservedValueBits(c, i, 0, hi))})`,
+  ],
+  ["pat-memory-type", badPat, () => "IA32_PAT holds a memory type WRMSR rejects (only 0, 1, 4, 5, 6, 7)"],
+  [
+    "non-canonical-address",
+    nonCanonical,
+    (c) => `the value is not canonical for ${c.caps.linearAddressBits}-bit linear addresses`,
+  ],
+  ["smbase-read-only", isSmbase, () => "IA32_SMBASE is read-only"],
+];
+
+/** The first rule an exit-list entry breaks under `c.caps`, or -1. */
+function exitRuleBroken(c: Ctx, i: number, r: number, lo: number, hi: number): number {
+  for (let k = 0; k < EXIT_RULES.length; k++) if (EXIT_RULES[k]![1](c, i, r, lo, hi)) return k;
+  return -1;
+}
+
+/**
+ * Warnings for the VM-exit MSR-load list: the first entry that fails on this profile (a VMX abort at the next
+ * VM exit), and before it each entry that fails only if an uncertain CPU fact takes its strict value. Called
+ * only when VM_EXIT_MSR_LOAD_COUNT ≠ 0; undefined when every entry loads.
+ */
+export function exitMsrLoadWarnings(c: Ctx): Warning[] | undefined {
+  const n = Math.min(c.lo(EXIT_COUNT), c.caps.maxMsrList);
+  const base = Memory.addr(c.lo(EXIT_ADDR), c.hi(EXIT_ADDR));
+  const lenient = c.caps;
+  const strict = lenient.facts.conservative();
+  const out: Warning[] = [];
+  const describe = (k: number, a: number, i: number, r: number, lo: number, hi: number) =>
+    `VM-exit MSR-load entry ${k} of ${c.lo(EXIT_COUNT)} at ${h(a)} (MSR index ${h(i)}${r ? `, bits 63:32 ${h(r)}` : ""}, value ${hex64(lo, hi)})`;
+  for (let k = 1, a = base; k <= n; k++, a += 16) {
+    const i = c.mem.read32(a);
+    const r = c.mem.read32(a + 4);
+    const lo = c.mem.read32(a + 8);
+    const hi = c.mem.read32(a + 12);
+    const broken = exitRuleBroken(c, i, r, lo, hi);
+    if (broken >= 0) {
+      const [id, , why] = EXIT_RULES[broken]!;
+      out.push({
+        id: `exit-msr-load.${id}`,
+        sdm: "28.6",
+        message: `${describe(k, a, i, r, lo, hi)}: ${why(c, i, lo, hi)}; the next VM exit would end in a VMX abort (indicator 4, SDM 28.7) instead of returning to the host`,
+        fields: EXIT_FIELDS,
+      });
+      break;
+    }
+    if (out.length >= 8) continue;
+    c.caps = strict;
+    let maybe: number;
+    let why = "";
+    try {
+      maybe = exitRuleBroken(c, i, r, lo, hi);
+      if (maybe >= 0) why = EXIT_RULES[maybe]![2](c, i, lo, hi);
+    } finally {
+      c.caps = lenient;
+    }
+    if (maybe >= 0)
+      out.push({
+        id: `exit-msr-load.${EXIT_RULES[maybe]![0]}`,
+        sdm: "28.6",
+        message: `${describe(k, a, i, r, lo, hi)}: on some CPUs this profile stands for, ${why}; the next VM exit would then end in a VMX abort (indicator 4, SDM 28.7)`,
+        fields: EXIT_FIELDS,
+      });
+  }
+  return out.length ? out : undefined;
+}

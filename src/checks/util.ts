@@ -5,7 +5,7 @@
 import { ENTRY, EXIT } from "../arch/controls.js";
 import { F, FIELDS } from "../arch/fields.js";
 import { EVENT } from "../arch/registers.js";
-import { hex64 } from "../util/u64.js";
+import { hex, hex64, join64 } from "../util/u64.js";
 import { type Code, code, compilePred, compileValue, hi, lo } from "./pred.js";
 import type { Ctx } from "./types.js";
 
@@ -38,9 +38,17 @@ export const areaEndBeyondPhys = (i: number, count: Code, size: number): Code =>
   return code`${endHi} > 4294967295 || ((${total} & c.caps.physReservedLo) | (${endHi} & c.caps.physReservedHi)) !== 0`;
 };
 
-/** Field value as hex. */
+/** Field value as hex: all 64 bits (the one way messages print a field's value). */
 export function val(c: Ctx, i: number): string {
   return hex64(c.lo(i), c.hi(i));
+}
+
+/**
+ * The 64-bit value of field i plus `offset`, as hex: an address inside the structure the field points to
+ * (an MSR-load entry, the last byte of a table), every digit kept (the sum is not cut to 64 bits).
+ */
+export function valPlus(c: Ctx, i: number, offset: number): string {
+  return hex(join64(c.lo(i), c.hi(i)) + BigInt(offset));
 }
 
 /** `NAME=0x...` for a message. */
@@ -68,8 +76,7 @@ export function bitList(mask: number, offset = 0): string {
 
 /** The last-byte address of such a table, as hex (message only). */
 export function areaEnd(c: Ctx, i: number, count: number, size: number): string {
-  const end = ((BigInt(c.hi(i)) << 32n) | BigInt(c.lo(i))) + BigInt(count) * BigInt(size) - 1n;
-  return `0x${end.toString(16)}`;
+  return valPlus(c, i, count * size - 1);
 }
 
 /**

@@ -2,8 +2,8 @@
 import { FIELDS, resolveFieldKey } from "../arch/fields.js";
 import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
-import { InputError } from "../errors.js";
-import { parseHalves, parseU64 } from "../util/u64.js";
+import { InputError, preview } from "../errors.js";
+import { isNumberSyntax, parseHalves, parseU64 } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
 import { Vmcs } from "../vmcs/store.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
@@ -80,7 +80,7 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
     if (doc[k] !== undefined && typeof doc[k] !== "string")
       throw new InputError(`${k} must be a string`, { location: k });
   if (doc.format !== undefined && doc.format !== FORMAT)
-    throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc.format)}`, {
+    throw new InputError(`format must be "${FORMAT}", got ${preview(doc.format)}`, {
       location: "format",
     });
   const cpu = doc.cpu;
@@ -117,8 +117,7 @@ export function parseProcessor(value: unknown): ProcessorState {
       throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {
         location: loc,
       });
-    const bad = (want: string) =>
-      new InputError(`expected ${want}, got ${JSON.stringify(v)}`, { location: loc });
+    const bad = (want: string) => new InputError(`expected ${want}, got ${preview(v)}`, { location: loc });
     if (kind === "bool") {
       if (typeof v !== "boolean") throw bad("true or false");
     } else if (kind === "instruction") {
@@ -160,11 +159,10 @@ function parseVmcsFields(fields: Record<string, unknown>, vmcs: Vmcs): void {
       );
     const h = parseHalves(raw);
     if (h === undefined) {
-      const big = parseU64(raw);
       throw new InputError(
-        big !== undefined
-          ? `value 0x${big.toString(16)} does not fit the ${r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`
-          : `malformed value ${JSON.stringify(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
+        isNumberSyntax(raw)
+          ? `value ${preview(raw)} does not fit the ${r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`
+          : `malformed value ${preview(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
         { location: loc },
       );
     }
@@ -196,7 +194,7 @@ export function parseMemory(value: unknown): Memory {
     words.forEach((w, i) => {
       const v = typeof w === "string" && /^0x[0-9a-f]+$/i.test(w) ? BigInt(w) : undefined;
       if (v === undefined || v >= 1n << 64n)
-        throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
+        throw new InputError(`malformed 64-bit word ${preview(w)}`, { location: `${loc}[${i}]` });
       memory.write64(Number(a) + 8 * i, v);
     });
   }

@@ -3,6 +3,7 @@
  * tables they describe and stay in sync; every example, built-in profile and generated document validates;
  * and on documents the schema can judge, the entry parser accepts exactly what the schema accepts.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import Ajv2020 from "ajv/dist/2020.js";
 import fc from "fast-check";
@@ -16,6 +17,7 @@ import { InputError } from "../../src/errors.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
+import { VERSION } from "../../src/version.js";
 
 const dir = new URL("../../schemas/", import.meta.url);
 const load = (f: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(f, dir), "utf8"));
@@ -140,4 +142,31 @@ it("generated documents of random profiles validate (seeded sample of 200)", () 
     const caps = builtinProfile(names[rng.int(names.length)]!);
     expect(entryValid(serializeGenerated(generateValid(caps, rng).entry))).toBe(true);
   }
+});
+
+describe("CLI --json output", () => {
+  const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+  const resultValid = ajv.getSchema("urn:nvmx:schema:result:1")!;
+  const run = (args: string[], input?: string) =>
+    spawnSync("node", [CLI, ...args], { input, encoding: "utf8", maxBuffer: 1 << 28 });
+
+  it("every line of check --json (results of valid, violating and multi-class states; error records) validates", () => {
+    const gen = run(["gen", "--cpu", "skylake", "--count", "30", "--seed", "4", "--valid"]).stdout;
+    const bad = run(["gen", "--cpu", "skylake", "--count", "3", "--violate", "host.cr0.fixed-bits"]).stdout;
+    // one state failing a control and a host rule (a check-order possible finding), and malformed lines
+    const multi = JSON.parse(bad.split("\n")[0]!) as { vmcs: Record<string, string> };
+    multi.vmcs.CR3_TARGET_COUNT = "0x9";
+    const input = `${gen}${bad}${JSON.stringify(multi)}\noops\n{"vmcs":{"GUEST_CR0":"zz"}}\n`;
+    const r = run(["check", "--json", "-"], input);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(30 + 3 + 3);
+    let possible = 0;
+    for (const l of lines) {
+      const doc = JSON.parse(l);
+      if (doc.possible) possible++;
+      expect(resultValid(doc), `${l.slice(0, 200)}: ${ajv.errorsText(resultValid.errors)}`).toBe(true);
+    }
+    expect(possible).toBe(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: "nvmx-result/1", nvmx: VERSION });
+  });
 });
