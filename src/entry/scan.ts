@@ -213,6 +213,11 @@ const HEX_PAIR: Int16Array = (() => {
 
 /** Memory of documents without `memory`: nothing reads as nonzero, and checks only read it. */
 const NO_MEMORY = new Memory();
+/** `memory` was read by the fast reader into the scanner's reused memory. */
+const FAST_MEMORY: unique symbol = Symbol("fast memory");
+/** Keys of one `memory` object the fast reader takes (more: the exact parser). */
+const MAX_MEMORY_KEYS = 64;
+const TWO52 = 2 ** 52;
 
 /**
  * Reads entry documents from bytes into one VMCS store that it reuses: an entry returned by `scan` is valid
@@ -220,6 +225,10 @@ const NO_MEMORY = new Memory();
  */
 export class EntryScanner {
   private readonly vmcs = new Vmcs();
+  /** The memory of the current document, when its `memory` object was read by `memoryObject`. */
+  private readonly mem = new Memory();
+  /** Addresses of the current `memory` object's keys (duplicates go to the exact parser). */
+  private readonly memKeys = new Float64Array(MAX_MEMORY_KEYS);
   private readonly keys = new KeyTable();
   /** stamps[slot] = serial of the document that last wrote the slot: finds duplicate keys. */
   private readonly stamps = new Int32Array(FIELD_COUNT * 2);
@@ -288,6 +297,13 @@ export class EntryScanner {
     if (valueEnd === FAIL || valueEnd === p) return FAIL;
     if (key === FORMAT_KEY) return bytesEqual(b, p, valueEnd, FORMAT_JSON) ? valueEnd : FAIL;
     if (key !== CPU && key !== PROCESSOR && key !== MEMORY) return b[p] === QUOTE ? valueEnd : FAIL; // comment, description: strings
+    if (key === MEMORY) {
+      const q = this.memoryObject(b, p, end);
+      if (q === valueEnd) {
+        this.memory = FAST_MEMORY;
+        return q;
+      }
+    }
     if (key === CPU && bytesEqual(b, p, valueEnd, this.lastCpuJson)) {
       this.cpu = this.lastCpu;
       return valueEnd;
@@ -317,7 +333,12 @@ export class EntryScanner {
       // Shared defaults: checks only read the processor state and memory.
       processor =
         this.processor !== undefined ? parseProcessor(this.processor) : (DEFAULT_PROCESSOR as ProcessorState);
-      memory = this.memory !== undefined ? parseMemory(this.memory) : NO_MEMORY;
+      memory =
+        this.memory === FAST_MEMORY
+          ? this.mem
+          : this.memory !== undefined
+            ? parseMemory(this.memory)
+            : NO_MEMORY;
     } catch {
       return undefined;
     }
@@ -401,6 +422,71 @@ export class EntryScanner {
         p++;
       }
       if (b[p] !== QUOTE) p = skipWs(b, p, end);
+    }
+  }
+
+  /**
+   * Read a `memory` object at p into the reused memory, as parseMemory would, in the common shape: keys
+   * "0x..." (8-byte aligned, below 2^52, each once) and arrays of "0x..." strings of 1-16 hex digits. Position
+   * after it, or FAIL for anything else (then the caller takes the JSON.parse + parseMemory path, which decides
+   * and names any problem). Written in document order, which is parseMemory's (Object.entries) order for keys
+   * that are not integer-like and not repeated.
+   */
+  private memoryObject(b: Buffer, p: number, end: number): number {
+    if (b[p] !== LBRACE) return FAIL;
+    const mem = this.mem;
+    mem.clear();
+    const keys = this.memKeys;
+    let nkeys = 0;
+    p = skipWs(b, p + 1, end);
+    if (b[p] === RBRACE) return p + 1;
+    for (;;) {
+      if (b[p] !== QUOTE || b[p + 1] !== ZERO || (b[p + 2]! | 0x20) !== 0x78) return FAIL;
+      let q = p + 3;
+      let a = 0;
+      for (; q < end; q++) {
+        const d = HEX_DIGIT[b[q]!]!;
+        if (d < 0) break;
+        a = a * 16 + d;
+        if (a >= TWO52) return FAIL;
+      }
+      if (q === p + 3 || b[q] !== QUOTE || a % 8 !== 0 || nkeys === MAX_MEMORY_KEYS) return FAIL;
+      for (let i = 0; i < nkeys; i++) if (keys[i] === a) return FAIL;
+      keys[nkeys++] = a;
+      p = skipWs(b, q + 1, end);
+      if (b[p] !== COLON) return FAIL;
+      p = skipWs(b, p + 1, end);
+      if (b[p] !== LBRACKET) return FAIL;
+      p = skipWs(b, p + 1, end);
+      if (b[p] === RBRACKET) p++;
+      else
+        for (let i = 0; ; i++) {
+          if (b[p] !== QUOTE || b[p + 1] !== ZERO || (b[p + 2]! | 0x20) !== 0x78) return FAIL;
+          const start = p + 3;
+          let lo = 0;
+          let hi = 0;
+          for (q = start; q < end; q++) {
+            const d = HEX_DIGIT[b[q]!]!;
+            if (d < 0) break;
+            hi = (hi << 4) | (lo >>> 28);
+            lo = (lo << 4) | d;
+          }
+          if (q === start || q - start > 16 || b[q] !== QUOTE) return FAIL;
+          mem.write32(a + 8 * i, lo);
+          mem.write32(a + 8 * i + 4, hi);
+          p = skipWs(b, q + 1, end);
+          if (b[p] === COMMA) {
+            p = skipWs(b, p + 1, end);
+            continue;
+          }
+          if (b[p] !== RBRACKET) return FAIL;
+          p++;
+          break;
+        }
+      p = skipWs(b, p, end);
+      if (b[p] === RBRACE) return p + 1;
+      if (b[p] !== COMMA) return FAIL;
+      p = skipWs(b, p + 1, end);
     }
   }
 

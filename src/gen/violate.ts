@@ -307,6 +307,12 @@ export interface CachedResult {
   reason?: string;
 }
 
+/** Candidate single mutations of one target in one pool state; verdict 0 undecided, 1 keeps it valid, 2 not. */
+interface Neighbours {
+  list: Mutation[];
+  verdict: Int8Array;
+}
+
 export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
 
 export interface ViolationResult {
@@ -386,30 +392,86 @@ export class ViolationSearch {
     return v;
   }
 
-  private readonly neighbours = new Map<string, Mutation[]>();
+  private readonly neighbours = new Map<string, Neighbours>();
 
-  /** Single mutations of a field that keep a pool state valid (cached: they do not depend on the rule). */
-  private validNeighbours(s: PoolState, t: Target): Mutation[] {
+  /**
+   * Single mutations of a field that may keep a pool state valid, with their verdicts decided on demand and
+   * cached (they do not depend on the rule): deciding one costs a full evaluation, and most rules need few.
+   */
+  private neighbourCandidates(s: PoolState, t: Target): Neighbours {
     const key = `${this.pool.indexOf(s)}:${targetName(t)}`;
     let out = this.neighbours.get(key);
     if (out) return out;
-    out = [];
+    const list: Mutation[] = [];
     const cur = readTarget(s.entry, t);
     if (cur) {
       const extra = t.kind === "field" ? this.valuesOf(t.index) : [];
       // Huge list counts make every later evaluation walk thousands of entries: not useful as a start.
       const isCount = t.kind === "field" && FIELDS[t.index]!.name.endsWith("_COUNT");
-      for (const m of candidates(t, this.caps, cur, extra)) {
-        if (isCount && m.op === "set" && (m.lo > 64 || m.hi !== 0)) continue;
-        const undo = applyMutation(s.entry, m);
-        if (!undo) continue;
+      for (const m of candidates(t, this.caps, cur, extra))
+        if (!(isCount && m.op === "set" && (m.lo > 64 || m.hi !== 0))) list.push(m);
+    }
+    out = { list, verdict: new Int8Array(list.length) };
+    this.neighbours.set(key, out);
+    return out;
+  }
+
+  /** The k-th candidate of `nb` keeps the pool state valid (decided once; the state is left refreshed). */
+  private keepsValid(s: PoolState, nb: Neighbours, k: number): boolean {
+    let v = nb.verdict[k]!;
+    if (v === 0) {
+      const undo = applyMutation(s.entry, nb.list[k]!);
+      v = 2;
+      if (undo) {
         s.ctx.refresh();
-        if (countFailures(s.ctx) === 0) out.push(m);
+        if (countFailures(s.ctx) === 0) v = 1;
         undo();
       }
       s.ctx.refresh();
+      nb.verdict[k] = v;
     }
-    this.neighbours.set(key, out);
+    return v === 1;
+  }
+
+  /**
+   * Up to `max` valid neighbours of the pool states (mutations of the rule's declared fields that keep every
+   * check passing): first, in pool order, those that open the rule's gate in a state where it was closed, then
+   * the others in pool order. Only the neighbours that can be taken are decided.
+   */
+  private openers(
+    check: Check,
+    gated: readonly PoolState[],
+    declared: readonly Target[],
+    max: number,
+  ): { s: PoolState; m: Mutation; opens: boolean }[] {
+    const opening: { s: PoolState; m: Mutation; opens: boolean }[] = [];
+    const rest: { s: PoolState; nb: Neighbours; k: number }[] = [];
+    for (const s of this.pool) {
+      const wasGated = gated.includes(s);
+      for (const t of declared) {
+        const nb = this.neighbourCandidates(s, t);
+        for (let k = 0; k < nb.list.length; k++) {
+          if (nb.verdict[k] === 2) continue;
+          let opens = false;
+          if (!wasGated && opening.length < max) {
+            const undo = applyMutation(s.entry, nb.list[k]!);
+            if (!undo) continue;
+            s.ctx.refresh();
+            opens = check.when === undefined || check.when(s.ctx);
+            undo();
+            s.ctx.refresh();
+          }
+          if (opens) {
+            if (this.keepsValid(s, nb, k)) opening.push({ s, m: nb.list[k]!, opens: true });
+          } else rest.push({ s, nb, k });
+        }
+      }
+    }
+    const out = opening.slice(0, max);
+    for (const r of rest) {
+      if (out.length >= max) break;
+      if (this.keepsValid(r.s, r.nb, r.k)) out.push({ s: r.s, m: r.nb.list[r.k]!, opens: false });
+    }
     return out;
   }
 
@@ -547,23 +609,9 @@ export class ViolationSearch {
 
     // Stage 2: move to a neighbouring valid state first (one mutation that keeps every check passing,
     // preferring those that open the rule's gate), then a single violating mutation from there.
-    const openers: { s: PoolState; m: Mutation; opens: boolean }[] = [];
-    for (const s of this.pool) {
-      const wasGated = gated.includes(s);
-      for (const t of declared)
-        for (const m of this.validNeighbours(s, t)) {
-          const undo = applyMutation(s.entry, m);
-          if (!undo) continue;
-          s.ctx.refresh();
-          const opens = !wasGated && (check.when === undefined || check.when(s.ctx));
-          undo();
-          if (opens || openers.length < 400) openers.push({ s, m, opens });
-        }
-      s.ctx.refresh();
-    }
-    openers.sort((a, b) => Number(b.opens) - Number(a.opens));
+    const openers = this.openers(check, gated, declared, 160);
     let opened = 0;
-    for (const [i, o] of openers.slice(0, 160).entries()) {
+    for (const [i, o] of openers.entries()) {
       if (o.opens) opened++;
       const targets = i < 16 ? [...declared, ...extraTargets(o.s)] : declared;
       const m = withPrefix(o.s, [o.m], () => trySingles(o.s, [o.m], targets));

@@ -168,6 +168,19 @@ describe("EntryScanner", () => {
       '"comment":[1,{"x":"}"}],',
       '"processor":{"ia32e":false},',
       '"memory":{"0x7000":["0x1"]},',
+      '"memory":{ "0x7000" : [ "0x1" , "0XfFfFfFfFfFfFfFfF" ] , "0x0008":[], "0x10000000000":["0x0"]},',
+      '"memory":{"0x7000":["0x1"],"0x7000":["0x2"]},',
+      '"memory":{"0x7000":["0x1"],"0x07000":["0x2"]},',
+      '"memory":{"0x7004":["0x1"]},',
+      '"memory":{"0x10000000000000":["0x1"]},',
+      '"memory":{"0xfffffffffff8":["0x1","0x2"]},',
+      '"memory":{"0x7000":["0x00000000000000001"]},',
+      '"memory":{"0x7000":["0x10000000000000000"]},',
+      '"memory":{"0x7000":[1]},',
+      '"memory":{"0x7000":"0x1"},',
+      '"memory":{"7000":["0x1"]},',
+      '"memory":[],',
+      '"memory":{},',
     );
     const scanner = new EntryScanner();
     let taken = 0;
