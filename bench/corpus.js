@@ -31,6 +31,12 @@ import { violationSearch } from "../dist/gen/violate.js";
 const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
 const CORPUS_DIR = new URL("../test/corpus/", import.meta.url).pathname;
 
+/** CPU seconds of this process so far (robust to other load on the machine, unlike wall time). */
+function cpuSecs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 /** Per-state times: a chunk of states is timed together (a timer read costs ~50 ns); stats over chunks. */
 const CHUNK = 16;
 
@@ -83,18 +89,18 @@ export function buildCorpus(name, { valid = 10000, perViolation = 4, seed = 1 } 
   const modes = modesFor(caps);
   const kinds = { "valid, MSR-load list": [], "valid, no MSR-load list": [] };
   for (const m of modes) kinds[`valid, ${m} mode`] = [];
-  const t0 = process.hrtime.bigint();
+  const t0 = cpuSecs();
   const generated = [];
   for (let i = 0; i < valid; i++)
     generated.push(generateValid(caps, Rng.derive(seed, i), { mode: modes[i % modes.length] }));
-  const genSecs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const genSecs = cpuSecs() - t0;
   for (const g of generated) {
     const line = JSON.stringify(serializeGenerated(g.entry));
     const msr = g.entry.vmcs.lo(F.VM_ENTRY_MSR_LOAD_COUNT) > 0;
     kinds[msr ? "valid, MSR-load list" : "valid, no MSR-load list"].push(line);
     kinds[`valid, ${g.mode} mode`].push(line);
   }
-  const t1 = process.hrtime.bigint();
+  const t1 = cpuSecs();
   const search = violationSearch(caps);
   const violating = [];
   let k = 0;
@@ -108,7 +114,7 @@ export function buildCorpus(name, { valid = 10000, perViolation = 4, seed = 1 } 
       if (e) violating.push(JSON.stringify(serializeGenerated(e)));
     }
   }
-  const violateSecs = Number(process.hrtime.bigint() - t1) / 1e9;
+  const violateSecs = cpuSecs() - t1;
   kinds["violate-each"] = violating;
   return {
     caps,
@@ -204,9 +210,13 @@ export async function pipelineRows(corpora) {
     const file = join(dir, `${caps.name}.ndjson`);
     writeFileSync(file, `${all.join("\n")}\n`);
     const bytes = statSync(file).size;
-    const t0 = process.hrtime.bigint();
-    for (const l of all) JSON.parse(l);
-    const parseSecs = Number(process.hrtime.bigint() - t0) / 1e9;
+    // JSON.parse alone, CPU time of the second of two passes (the first warms it up)
+    let parseSecs = 0;
+    for (let pass = 0; pass < 2; pass++) {
+      const t0 = cpuSecs();
+      for (const l of all) JSON.parse(l);
+      parseSecs = cpuSecs() - t0;
+    }
     const median = async (argv, input) => {
       const runs = [];
       for (let i = 0; i < 3; i++) runs.push(await timeCommand(argv, input));
@@ -233,10 +243,13 @@ export async function pipelineRows(corpora) {
 const HOOK = new URL("./usage-hook.mjs", import.meta.url).href;
 
 /** Wall time of a command (stdin from `file`), its own CPU time and peak RSS (reported by usage-hook.mjs). */
-export async function timeCommand(argv, file) {
+export async function timeCommand(argv, file, env = process.env) {
   const input = file ? openSync(file, "r") : "ignore";
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ["--import", HOOK, ...argv], { stdio: [input, "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", HOOK, ...argv], {
+    stdio: [input, "pipe", "pipe"],
+    env,
+  });
   let err = "";
   child.stdout.on("data", () => {});
   child.stderr.on("data", (d) => {
@@ -257,10 +270,90 @@ export async function timeCommand(argv, file) {
 /** `nvmx gen --violate-each` for one profile, cold (no search cache). */
 export async function violateEachCold(name) {
   const dir = mkdtempSync(join(os.tmpdir(), "nvmx-bench-cache-"));
-  const prev = process.env.NVMX_CACHE_DIR;
-  process.env.NVMX_CACHE_DIR = dir;
-  const r = await timeCommand([CLI, "gen", "--cpu", name, "--violate-each", "--count", "1"]);
-  if (prev === undefined) delete process.env.NVMX_CACHE_DIR;
-  else process.env.NVMX_CACHE_DIR = prev;
+  const r = await timeCommand([CLI, "gen", "--cpu", name, "--violate-each", "--count", "1"], undefined, {
+    ...process.env,
+    NVMX_CACHE_DIR: dir,
+  });
   return { profile: name, wallSecs: +r.secs.toFixed(2), cpuSecs: +r.cpuSecs.toFixed(2) };
+}
+
+/**
+ * `nvmx nested --find-gaps` for the newest kernel preset (its default L1 profile): cold (an empty search
+ * cache), then warm (the cache the cold run wrote), every rule class (the default).
+ */
+export async function findGapsRows() {
+  const rows = [];
+  for (const only of ["all"]) {
+    const env = { ...process.env, NVMX_CACHE_DIR: mkdtempSync(join(os.tmpdir(), "nvmx-bench-cache-")) };
+    const argv = [CLI, "nested", "--find-gaps", "--only", only];
+    const cold = await timeCommand(argv, undefined, env);
+    const warm = await timeCommand(argv, undefined, env);
+    rows.push({
+      command: `nested --find-gaps --only ${only}`,
+      coldCpuSecs: +cold.cpuSecs.toFixed(2),
+      coldWallSecs: +cold.secs.toFixed(2),
+      warmCpuSecs: +warm.cpuSecs.toFixed(2),
+      warmWallSecs: +warm.secs.toFixed(2),
+    });
+  }
+  return rows;
+}
+
+/** Issue 15's targets against this run's figures: one row per target, with the measured value and whether it is met. */
+export function targetRows(h) {
+  const rows = [];
+  const worst = (pred) => {
+    const r = h.checks.filter(pred);
+    return r.length ? Math.max(...r.map((x) => x.medianNs)) : Number.NaN;
+  };
+  const row = (target, limit, measured, unit, atMost) =>
+    rows.push({
+      target,
+      limit: `${atMost ? "≤" : "≥"} ${limit} ${unit}`,
+      measured: `${measured} ${unit}`,
+      met: atMost ? measured <= limit : measured >= limit,
+    });
+  row(
+    "valid state, complete check, median (worst profile and kind)",
+    250,
+    worst((r) => r.kind.startsWith("valid")),
+    "ns",
+    true,
+  );
+  row(
+    "violating state (violate-each), ids + fields, median (worst profile)",
+    300,
+    worst((r) => r.kind === "violate-each"),
+    "ns",
+    true,
+  );
+  const minOf = (xs) => Math.min(...xs);
+  row(
+    "check --json throughput / JSON.parse throughput (worst profile)",
+    2,
+    minOf(h.pipeline.map((r) => r.ratioToJsonParse)),
+    "×",
+    false,
+  );
+  row(
+    "generator in-process, valid states per CPU-second (worst profile)",
+    500000,
+    minOf(h.generator.map((r) => r.validStatesPerCpuSec)),
+    "/s",
+    false,
+  );
+  row(
+    "gen --valid CLI, documents per CPU-second (worst profile)",
+    50000,
+    minOf(h.pipeline.map((r) => r.genValidDocsPerCpuSec)),
+    "/s",
+    false,
+  );
+  for (const v of h.violateEachCold)
+    row(`gen --violate-each cold, ${v.profile}`, 2, v.cpuSecs, "CPU-s", true);
+  for (const g of h.findGaps) {
+    row(`${g.command}, warm cache`, 2, g.warmCpuSecs, "CPU-s", true);
+    row(`${g.command}, cold`, 10, g.coldCpuSecs, "CPU-s", true);
+  }
+  return rows;
 }

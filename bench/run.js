@@ -54,13 +54,15 @@ if (!args.has("--no-corpus") && !args.has("--ndjson-only")) {
   );
   headline.generator = corpora.map((c) => ({
     profile: c.caps.name,
-    validStatesPerSec: Math.round(c.valid / c.genSecs),
+    validStatesPerCpuSec: Math.round(c.valid / c.genSecs),
     violateEachStates: c.kinds["violate-each"].length,
-    violateEachSecs: +c.violateSecs.toFixed(2),
+    violateEachCpuSecs: +c.violateSecs.toFixed(2),
   }));
   headline.checks = corpus.checkRows(corpora, corpus.realLogCorpus(), QUICK ? 2 : 5);
   headline.pipeline = await corpus.pipelineRows(corpora);
   headline.violateEachCold = [await corpus.violateEachCold("skylake")];
+  headline.findGaps = await corpus.findGapsRows();
+  headline.targets = corpus.targetRows(headline);
   console.log(
     "\nvaried corpora (per state, shuffled, one pass after another; ratio = time / JSON.parse of the same document):",
   );
@@ -68,6 +70,9 @@ if (!args.has("--no-corpus") && !args.has("--ndjson-only")) {
   console.table(headline.generator);
   console.table(headline.pipeline);
   console.table(headline.violateEachCold);
+  console.table(headline.findGaps);
+  console.log("\nissue 15 targets (one core of this machine):");
+  console.table(headline.targets);
 }
 if (args.has("--corpus-only")) {
   writeResults([], [], []);
