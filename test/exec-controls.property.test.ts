@@ -5,7 +5,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../src/arch/fields.js";
-import { execControlsChecks } from "../src/checks/exec-controls.js";
+import execControlsSection from "../src/checks/exec-controls.js";
+
+const execControlsChecks = execControlsSection.checks;
+
 import type { Check, Ctx } from "../src/checks/types.js";
 import type { ProfileData } from "../src/cpu/profile.js";
 import { contextOf } from "../src/entry/run.js";

@@ -6,7 +6,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { resolveFieldKey } from "../src/arch/fields.js";
-import { guestSegmentsChecks } from "../src/checks/guest-segments.js";
+import guestSegmentsSection from "../src/checks/guest-segments.js";
+
+const guestSegmentsChecks = guestSegmentsSection.checks;
+
 import type { Entry } from "../src/entry/document.js";
 import { runEntry } from "../src/entry/run.js";
 import { capsOf, ids, type Patch, profileAll, run, state } from "./helpers.js";

@@ -16,250 +16,158 @@
  *   addresses, the read-only IA32_SMBASE, and changing EFER.LME while the guest has paging enabled.
  */
 import * as archControls from "../arch/controls.js";
-import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import * as u64 from "../util/u64.js";
-import * as memoryModule from "../vmcs/memory.js";
-import * as groups from "./groups.js";
-import { pred } from "./pred.js";
-import type { Check, Ctx } from "./types.js";
+import { hex as h, hex64 } from "../util/u64.js";
+import { decoders } from "./compile.js";
+import { section } from "./rule.js";
+import type { FoundEntry, State } from "./state.js";
+import * as util from "./util.js";
 
-// Short local names for the imported tables and helpers.
+// biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
+const scope = (name: string): unknown => eval(name);
+
+// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
 const { ENTRY } = archControls;
-const { F } = archFields;
 const { CR0, EFER, MSR } = archRegisters;
-const { hex: h, hex64, isCanonical } = u64;
-const { Memory } = memoryModule;
-const { G } = groups;
+const { badPatEntries, canonical, notCanonical, outside, patHalfBad } = util;
 
-const ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
-const COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
-const FIELDS = ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"];
-/** The VM-entry MSR-load list is not empty (the group's gate, as predicate source). */
-const HAS_ENTRIES = pred`${G.entryMsrLoad}`;
+const { entryRule, checks } = section({ scope, sdm: "29.4", title: "Loading MSRs", cls: "msr-load" });
 
-const IA32_SPEC_CTRL = 0x48;
-const IA32_SYSENTER_ESP = 0x175;
-const IA32_SYSENTER_EIP = 0x176;
-const IA32_PERF_GLOBAL_CTRL = 0x38f;
-const IA32_RTIT_CTL = 0x570;
-const IA32_DS_AREA = 0x600;
-const IA32_LBR_CTL = 0x14ce;
-const IA32_LSTAR = 0xc0000082;
-const IA32_CSTAR = 0xc0000083;
-const IA32_KERNEL_GS_BASE = 0xc0000102;
+const { msrReservedBits, needsCanonical, guestLme } = decoders(scope, {
+  /** Bits of the value WRMSR rejects as reserved, for the MSRs with a known valid mask (0 when none/unknown). */
+  msrReservedBits: (s: State, i: number, lo: number, hi: number) =>
+    i === MSR.IA32_EFER
+      ? (lo & ~s.caps.eferValidLo) | hi
+      : i === MSR.IA32_DEBUGCTL
+        ? outside(lo, hi, s.caps.debugctlValidLo, s.caps.debugctlValidHi)
+        : i === MSR.IA32_PERF_GLOBAL_CTRL
+          ? outside(lo, hi, s.caps.perfGlobalCtrlValidLo, s.caps.perfGlobalCtrlValidHi)
+          : i === MSR.IA32_RTIT_CTL
+            ? outside(lo, hi, s.caps.rtitCtlValidLo, s.caps.rtitCtlValidHi)
+            : i === MSR.IA32_LBR_CTL
+              ? outside(lo, hi, s.caps.lbrCtlValidLo, s.caps.lbrCtlValidHi)
+              : i === MSR.IA32_SPEC_CTRL
+                ? outside(lo, hi, s.caps.specCtrlValidLo, s.caps.specCtrlValidHi)
+                : 0,
+  /**
+   * WRMSR raises #GP(0) for a non-canonical address in IA32_DS_AREA, IA32_KERNEL_GS_BASE, IA32_LSTAR,
+   * IA32_SYSENTER_EIP and IA32_SYSENTER_ESP (SDM Vol. 2 WRMSR; FS/GS base are rejected outright by M1). The
+   * width is the processor's linear-address width, independent of CR4.LA57. IA32_CSTAR (C0000083H) is missing
+   * from the SDM's WRMSR list, but Intel hardware checks it too: KVM's `kvm_set_msr` canonical list includes it
+   * and kvm-unit-tests x86/msr.c expects #GP for a non-canonical CSTAR on Intel and AMD alike.
+   */
+  needsCanonical: (i: number) =>
+    i === MSR.IA32_KERNEL_GS_BASE ||
+    i === MSR.IA32_LSTAR ||
+    i === MSR.IA32_CSTAR ||
+    i === MSR.IA32_SYSENTER_EIP ||
+    i === MSR.IA32_SYSENTER_ESP ||
+    i === MSR.IA32_DS_AREA,
+  /**
+   * EFER.LME after the guest state is loaded: the guest EFER field with "load IA32_EFER", else the
+   * "IA-32e mode guest" control (SDM 29.3.2.1).
+   */
+  guestLme: (s: State) =>
+    (s.entry & ENTRY.LOAD_EFER) !== 0
+      ? (s.GUEST_IA32_EFER & EFER.LME) !== 0
+      : (s.entry & ENTRY.IA32E_GUEST) !== 0,
+});
 
-/** One MSR-load entry as 32-bit words: index, reserved (bits 63:32), value low, value high. */
-type EntryRule = (c: Ctx, index: number, reserved: number, lo: number, hi: number) => boolean;
-
-const areaBase = (c: Ctx): number => Memory.addr(c.lo(ADDR), c.hi(ADDR));
-
-/** Entries examined: the count, capped at the recommended maximum (see the header). */
-function examined(c: Ctx): number {
-  const n = c.lo(COUNT);
-  return Math.min(n, c.caps.maxMsrList);
+/** "entry 3 of 5 at 0x20020 (MSR index 0xc0000100, value 0x...)": where the first failing entry is. */
+function where(s: State, e: FoundEntry): string {
+  return `entry ${e.position} of ${s.VM_ENTRY_MSR_LOAD_COUNT} at ${h(e.address)} (MSR index ${h(e.index)}${e.reserved ? `, bits 63:32 ${h(e.reserved)}` : ""}, value ${hex64(e.lo, e.hi)})`;
 }
 
-/** 1-based index of the first entry that breaks `rule`, or 0. Allocation-free. */
-function firstFailing(c: Ctx, rule: EntryRule): number {
-  const n = examined(c);
-  let a = areaBase(c);
-  for (let i = 1; i <= n; i++, a += 16) {
-    if (rule(c, c.mem.read32(a), c.mem.read32(a + 4), c.mem.read32(a + 8), c.mem.read32(a + 12))) return i;
-  }
-  return 0;
-}
-
-/** "entry 3 at 0x20020 (MSR 0xc0000100, value 0x...)" for the first entry breaking `rule`. */
-function describeFirst(c: Ctx, rule: EntryRule): string {
-  const i = firstFailing(c, rule);
-  const a = areaBase(c) + (i - 1) * 16;
-  const rsvd = c.mem.read32(a + 4);
-  return `entry ${i} of ${c.lo(COUNT)} at ${h(a)} (MSR index ${h(c.mem.read32(a))}${rsvd ? `, bits 63:32 ${h(rsvd)}` : ""}, value ${hex64(c.mem.read32(a + 8), c.mem.read32(a + 12))})`;
-}
-
-function msrCheck(
+/** A rule on one MSR-load entry; the message names the first failing entry and the outcome. */
+function msrRule(
   id: string,
-  checklist: string,
-  rule: string,
-  entry: EntryRule,
-  why: (c: Ctx) => string,
-  fields: readonly string[] = FIELDS,
-): Check {
-  return {
+  item: string,
+  ruleText: string,
+  entry: (s: State, e: import("./state.js").MsrEntry) => unknown,
+  why: (s: State, e: FoundEntry) => string,
+) {
+  return entryRule({
     id: `msr-load.${id}`,
-    sdm: "29.4",
-    cls: "msr-load",
-    fields,
-    rule,
-    checklist: [checklist],
+    rule: ruleText,
+    checklist: [item],
     group: "entryMsrLoad",
-    when: HAS_ENTRIES,
-    // A closure: the entries are read from memory (c.mem) in a loop, which predicate source cannot do.
-    fail: (c) => firstFailing(c, entry) !== 0,
-    entryIndex: (c) => firstFailing(c, entry),
-    message: (c) =>
-      `VM-entry MSR-load ${describeFirst(c, entry)}: ${why(c)}; VM entry fails with exit reason 34, qualification ${firstFailing(c, entry)} (unless an earlier entry fails first)`,
-  };
+    entry,
+    message: (s, e) =>
+      `VM-entry MSR-load ${where(s, e)}: ${why(s, e)}; VM entry fails with exit reason 34, qualification ${e.position} (unless an earlier entry fails first)`,
+  });
 }
 
-const isFsGsBase: EntryRule = (_c, i) => i === MSR.IA32_FS_BASE || i === MSR.IA32_GS_BASE;
-const isX2apic: EntryRule = (_c, i) => i >>> 8 === 0x8;
-const smmOnly: EntryRule = (c, i) => i === MSR.IA32_SMM_MONITOR_CTL && !c.proc_.inSmm;
-const reservedSet: EntryRule = (_c, _i, r) => r !== 0;
-const isSmbase: EntryRule = (_c, i) => i === MSR.IA32_SMBASE;
-
-/** Bits of the value WRMSR rejects as reserved, for the MSRs with a known valid mask (0 when none/unknown). */
-function reservedValueBits(c: Ctx, i: number, lo: number, hi: number): number {
-  const caps = c.caps;
-  switch (i) {
-    case MSR.IA32_EFER:
-      return (lo & ~c.caps.eferValidLo) | hi;
-    case MSR.IA32_DEBUGCTL:
-      return (lo & ~caps.debugctlValidLo) | (hi & ~caps.debugctlValidHi);
-    case IA32_PERF_GLOBAL_CTRL:
-      return (lo & ~caps.perfGlobalCtrlValidLo) | (hi & ~caps.perfGlobalCtrlValidHi);
-    case IA32_RTIT_CTL:
-      return (lo & ~caps.rtitCtlValidLo) | (hi & ~caps.rtitCtlValidHi);
-    case IA32_LBR_CTL:
-      return (lo & ~caps.lbrCtlValidLo) | (hi & ~caps.lbrCtlValidHi);
-    case IA32_SPEC_CTRL:
-      return (lo & ~caps.specCtrlValidLo) | (hi & ~caps.specCtrlValidHi);
-    default:
-      return 0;
-  }
-}
-const reservedValue: EntryRule = (c, i, _r, lo, hi) => reservedValueBits(c, i, lo, hi) !== 0;
-
-/** PAT entries must hold memory types 0, 1, 4, 5, 6 or 7 (SDM Vol. 3 13.12.2). */
-function patByteBad(b: number): boolean {
-  return b === 2 || b === 3 || b > 7;
-}
-const badPat: EntryRule = (_c, i, _r, lo, hi) => {
-  if (i !== MSR.IA32_PAT) return false;
-  for (let s = 0; s < 32; s += 8)
-    if (patByteBad((lo >>> s) & 0xff) || patByteBad((hi >>> s) & 0xff)) return true;
-  return false;
-};
-
-/**
- * WRMSR raises #GP(0) for a non-canonical address in IA32_DS_AREA, IA32_KERNEL_GS_BASE, IA32_LSTAR,
- * IA32_SYSENTER_EIP and IA32_SYSENTER_ESP (SDM Vol. 2 WRMSR; FS/GS base are rejected outright by M1). The width
- * is the processor's linear-address width, independent of CR4.LA57.
- * IA32_CSTAR (C0000083H) is missing from the SDM's WRMSR list, but Intel hardware checks it too: KVM's
- * `kvm_set_msr` canonical list includes it and kvm-unit-tests x86/msr.c expects #GP for a non-canonical
- * CSTAR on Intel and AMD alike.
- */
-function needsCanonical(i: number): boolean {
-  return (
-    i === IA32_KERNEL_GS_BASE ||
-    i === IA32_LSTAR ||
-    i === IA32_CSTAR ||
-    i === IA32_SYSENTER_EIP ||
-    i === IA32_SYSENTER_ESP ||
-    i === IA32_DS_AREA
-  );
-}
-const nonCanonical: EntryRule = (c, i, _r, lo, hi) =>
-  needsCanonical(i) && !isCanonical(lo, hi, c.caps.linearAddressBits);
-
-/**
- * EFER.LME after the guest state is loaded: the guest EFER field with "load IA32_EFER", else the
- * "IA-32e mode guest" control (SDM 29.3.2.1).
- */
-function guestLme(c: Ctx): boolean {
-  return (c.entry & ENTRY.LOAD_EFER) !== 0
-    ? (c.lo(F.GUEST_IA32_EFER!) & EFER.LME) !== 0
-    : (c.entry & ENTRY.IA32E_GUEST) !== 0;
-}
-/** WRMSR to IA32_EFER that changes LME while CR0.PG = 1 raises #GP (SDM Vol. 3 2.2.1, 10.8.5). */
-const lmeWithPaging: EntryRule = (c, i, _r, lo) =>
-  i === MSR.IA32_EFER && (c.lo(F.GUEST_CR0!) & CR0.PG) !== 0 && ((lo & EFER.LME) !== 0) !== guestLme(c);
-
-export const msrLoadChecks: readonly Check[] = [
-  msrCheck(
+export default checks([
+  msrRule(
     "fs-gs-base",
     "M1",
     "An MSR-load entry must not load IA32_FS_BASE (C0000100H) or IA32_GS_BASE (C0000101H)",
-    isFsGsBase,
+    (_s, e) => e.index === MSR.IA32_FS_BASE || e.index === MSR.IA32_GS_BASE,
     () =>
       "IA32_FS_BASE and IA32_GS_BASE cannot be loaded from the MSR-load area; use the GUEST_FS_BASE/GUEST_GS_BASE fields",
   ),
-  msrCheck(
+  msrRule(
     "x2apic-msr",
     "M2",
     "An MSR-load entry must not load an x2APIC MSR (index bits 31:8 = 000008H, MSRs 800H–8FFH)",
-    isX2apic,
+    (_s, e) => e.index >>> 8 === 0x8,
     () => "MSRs 800H–8FFH (x2APIC registers) cannot be loaded on VM entry, whatever the APIC mode",
   ),
-  msrCheck(
+  msrRule(
     "smm-only-msr",
     "M3",
     "Outside SMM, an MSR-load entry must not load an MSR writable only in SMM (IA32_SMM_MONITOR_CTL, 9BH)",
-    smmOnly,
+    (s, e) => e.index === MSR.IA32_SMM_MONITOR_CTL && !s.cpu.inSmm,
     () =>
       "IA32_SMM_MONITOR_CTL can be written only in SMM and this VM entry did not start in SMM (processor.inSmm is false)",
   ),
-  msrCheck(
+  msrRule(
     "reserved-bits",
     "M5",
     "Bits 63:32 of an MSR-load entry (above the MSR index) are reserved and must be 0",
-    reservedSet,
+    (_s, e) => e.reserved !== 0,
     () => "bits 63:32 of the entry must be 0; the MSR index is only 32 bits",
   ),
-  msrCheck(
+  msrRule(
     "value-reserved-bits",
     "M6",
     "An MSR-load entry must not set bits that WRMSR rejects as reserved (IA32_EFER, IA32_DEBUGCTL, IA32_PERF_GLOBAL_CTRL, IA32_RTIT_CTL, IA32_LBR_CTL, IA32_SPEC_CTRL)",
-    reservedValue,
-    (c) => {
-      const a = areaBase(c) + (firstFailing(c, reservedValue) - 1) * 16;
-      const i = c.mem.read32(a);
-      const lo = c.mem.read32(a + 8);
-      const hi = c.mem.read32(a + 12);
-      return `the value sets bits that WRMSR to this MSR rejects with #GP (reserved bits ${hex64(
-        reservedValueBits(c, i, lo, 0),
-        reservedValueBits(c, i, 0, hi),
-      )})`;
-    },
+    (s, e) => msrReservedBits(s, e.index, e.lo, e.hi) !== 0,
+    (s, e) =>
+      `the value sets bits that WRMSR to this MSR rejects with #GP (reserved bits ${hex64(
+        msrReservedBits(s, e.index, e.lo, 0) >>> 0,
+        msrReservedBits(s, e.index, 0, e.hi) >>> 0,
+      )})`,
   ),
-  msrCheck(
+  msrRule(
     "pat-memory-type",
     "M6",
     "An MSR-load entry for IA32_PAT (277H) must hold only valid memory types (0, 1, 4, 5, 6, 7) in each byte",
-    badPat,
-    (c) => {
-      const a = areaBase(c) + (firstFailing(c, badPat) - 1) * 16;
-      let bad = "";
-      for (let b = 0; b < 8; b++) {
-        const t = c.mem.read8(a + 8 + b);
-        if (patByteBad(t) && !bad) bad = `PA${b} (byte ${b}) holds memory type ${t}`;
-      }
-      return `${bad}, which WRMSR rejects with #GP; use UC (0), WC (1), WT (4), WP (5), WB (6) or UC- (7)`;
-    },
+    (_s, e) => e.index === MSR.IA32_PAT && (patHalfBad(e.lo) || patHalfBad(e.hi)),
+    (_s, e) =>
+      `invalid memory types ${badPatEntries(e.lo, e.hi)}, which WRMSR rejects with #GP; use UC (0), WC (1), WT (4), WP (5), WB (6) or UC- (7)`,
   ),
-  msrCheck(
+  msrRule(
     "non-canonical-address",
     "M6",
     "An MSR-load entry for IA32_KERNEL_GS_BASE, IA32_LSTAR, IA32_CSTAR, IA32_SYSENTER_EIP/ESP or IA32_DS_AREA must hold a canonical address",
-    nonCanonical,
-    (c) =>
-      `the value is not canonical for the processor's ${c.caps.linearAddressBits}-bit linear addresses (bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}); WRMSR would raise #GP`,
+    (s, e) => needsCanonical(e.index) && !canonical(s, e.hi),
+    (s) => `the value ${notCanonical(s)}; WRMSR would raise #GP`,
   ),
-  msrCheck(
+  msrRule(
     "smbase-read-only",
     "M6",
     "An MSR-load entry must not load IA32_SMBASE (9EH), which is read-only",
-    isSmbase,
+    (_s, e) => e.index === MSR.IA32_SMBASE,
     () => "IA32_SMBASE is read-only (readable only in SMM); WRMSR to it raises #GP",
   ),
-  msrCheck(
+  msrRule(
     "efer-lme-with-paging",
     "M6",
     "An MSR-load entry for IA32_EFER must not change EFER.LME while the guest has CR0.PG = 1",
-    lmeWithPaging,
-    (c) =>
-      `the guest has CR0.PG=1 and EFER.LME=${guestLme(c) ? 1 : 0} after loading guest state; WRMSR that changes LME with paging enabled raises #GP`,
-    [...FIELDS, "GUEST_CR0", "GUEST_IA32_EFER", "VM_ENTRY_CONTROLS"],
+    (s, e) =>
+      e.index === MSR.IA32_EFER && (s.GUEST_CR0 & CR0.PG) !== 0 && ((e.lo & EFER.LME) !== 0) !== guestLme(s),
+    (s) =>
+      `the guest has CR0.PG=1 and EFER.LME=${guestLme(s) ? 1 : 0} after loading guest state; WRMSR that changes LME with paging enabled raises #GP`,
   ),
-];
+]);

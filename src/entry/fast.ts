@@ -23,9 +23,9 @@
  * Needs code generation (`new Function`), as the predicates themselves do (the playground's CSP allows it).
  */
 import * as archFields from "../arch/fields.js";
+import { toFunction } from "../checks/compile.js";
 import { GROUPS, type GroupName } from "../checks/groups.js";
-import { compilePred, srcOf } from "../checks/pred.js";
-import type { Check, Ctx } from "../checks/types.js";
+import { type Check, type Ctx, type Pred, srcOf } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "./processor.js";
 
@@ -93,12 +93,6 @@ function compileChunk(checks: readonly Check[], idx: readonly number[], steps: r
   return factory(...args) as (c: Ctx, out: Int32Array, n: number) => number;
 }
 
-/** The predicate has the same source as the gate of the group. */
-function sameSource(f: ((c: Ctx) => boolean) | undefined, group: GroupName | undefined): boolean {
-  const s = srcOf(f);
-  return s !== undefined && group !== undefined && s === srcOf(GROUPS[group]);
-}
-
 /**
  * Straight-line code for a plan (throws where code generation is not allowed). Predicates with source
  * (src/checks/pred.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
@@ -142,8 +136,14 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, gua
         }
         const ch = checks[k]!;
         const f = inline(ch.fail);
-        // A `when` that is exactly the group's gate has been tested by the block already.
-        const w = s === Step.WhenFail && !sameSource(ch.when, group) ? inline(ch.when) : "true";
+        // Inside the block the group's gate holds: only the rest of a gated `when` is tested.
+        const after = (ch.when as Partial<Pred> | undefined)?.afterGate;
+        const w =
+          s !== Step.WhenFail
+            ? "true"
+            : after !== undefined && group !== undefined
+              ? `(${rewrite(after)})`
+              : inline(ch.when);
         if (f !== undefined && w !== undefined) {
           flush();
           code.push(
@@ -314,7 +314,7 @@ class Probe {
     if (src === undefined) return { value: false, fixed: false };
     let copy = PROBE_COPIES.get(src);
     if (!copy) {
-      copy = compilePred(src);
+      copy = toFunction<boolean>(`!!(${src})`, "probe");
       PROBE_COPIES.set(src, copy);
     }
     this.data = false;

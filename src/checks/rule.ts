@@ -1,0 +1,244 @@
+/**
+ * Writing checks (docs/contributing-checks.md): a module declares its SDM section once and writes each rule
+ * as a typed condition. `section(...)` gives the defaults (SDM section, class); `rule({...})` compiles the
+ * predicates (src/checks/compile.ts), derives the fields the check reads and wraps the message so that it
+ * receives the state by name and the value the failing predicate produced.
+ */
+import { F, type FieldName } from "../arch/fields.js";
+import { Memory } from "../vmcs/memory.js";
+import { compilePredicate, emptyReads, mergeReads, type Reads, type Scope, toFunction } from "./compile.js";
+import { GATES, type GroupName } from "./groups.js";
+import { type FoundEntry, type MsrEntry, type State, stateOf } from "./state.js";
+import type { Check, CheckClass, Ctx, Outcome, Pred } from "./types.js";
+
+/** Per-rule constants of a rule made by a factory: field names, numbers, flags (`p.base`, `p.align`). */
+export type Bindings = Readonly<Record<string, string | number | boolean>>;
+type NoBindings = Readonly<Record<never, never>>;
+
+interface Common<P extends Bindings> {
+  /** Stable id that reads as the rule, e.g. `guest.cs.l-and-d`. */
+  readonly id: string;
+  /** The rule in one line, for docs/checks.md. */
+  readonly rule: string;
+  /** Items of ../shared/docs/reference/sdm-checks.md this check implements. */
+  readonly checklist?: readonly string[];
+  /** Default: the section's. */
+  readonly sdm?: string;
+  /** Default: the section's. */
+  readonly cls?: CheckClass;
+  /** A shared gate (src/checks/groups.ts) the check applies under; it is part of the applicability. */
+  readonly group?: GroupName;
+  /** The rule's constants, for predicates written once for many fields (`p.base`). */
+  readonly p?: P;
+  /** Applicability beyond the group gate; absent = always. */
+  readonly when?: (s: State, p: P) => unknown;
+  /** basic class: the outcome of this check's failure. */
+  readonly outcome?: Outcome;
+  /** control class: VM-instruction error when not 7. */
+  readonly error?: number;
+  /** guest class: exit qualification (SDM 29.8) when not 0. */
+  readonly qualification?: number;
+}
+
+export interface RuleSpec<P extends Bindings, W> extends Common<P> {
+  /** True (any truthy value) when the rule is violated; the value is handed to the message. */
+  readonly fail: (s: State, p: P) => W;
+  /** Built only on failure, from the state and the value `fail` returned. */
+  readonly message: (s: State, w: W, p: P) => string;
+}
+
+export interface EntryRuleSpec<P extends Bindings> extends Common<P> {
+  /** True when one VM-entry MSR-load entry breaks the rule (SDM 29.4). */
+  readonly entry: (s: State, e: MsrEntry, p: P) => unknown;
+  /** Why the first such entry fails (the section adds where it is and the outcome). */
+  readonly message: (s: State, e: FoundEntry, p: P) => string;
+}
+
+export interface SectionInfo {
+  /** SDM section of the newest revision, e.g. "29.3.1.2". */
+  readonly sdm: string;
+  readonly title: string;
+  /** The class of the section's checks (a rule may override it). */
+  readonly cls: CheckClass;
+  /**
+   * Where the section sits in evaluation order when not at its SDM number (the SMM-return checks of 34.15.4
+   * come before 29.2.1.1, SDM 34.15.4.1).
+   */
+  readonly orderAs?: string;
+  /** A gate under which none of the section's checks applies (its reads are not part of `fields`). */
+  readonly unless?: GroupName;
+}
+
+/** Checks, or lists of them (factories return lists), in SDM order. */
+export type Checks = Check | readonly Checks[];
+
+export interface Section extends SectionInfo {
+  readonly checks: readonly Check[];
+}
+
+/** The original typed predicates of a check (tests compare them with their compiled form). */
+export interface Typed {
+  readonly when?: (s: State, p: Bindings) => unknown;
+  readonly fail?: (s: State, p: Bindings) => unknown;
+  readonly entry?: (s: State, e: MsrEntry, p: Bindings) => unknown;
+  readonly p: Bindings;
+}
+
+/** A compiled check: the registry's `Check` plus what the typed form says about it. */
+export interface RuleCheck extends Check {
+  readonly when?: Pred;
+  readonly fail: Pred;
+  /** Everything the check's `when` (group gate included) and `fail` read. */
+  readonly reads: Reads;
+  readonly typed: Typed;
+}
+
+function pred(src: string, name: string, extra: Partial<Pick<Pred, "afterGate" | "entry">> = {}): Pred {
+  return Object.assign(toFunction<boolean>(`!!(${src})`, name), { src, ...extra });
+}
+
+/** The words of an MSR-load entry, as the loop in `entryLoop` names them. */
+const ENTRY_VARS = { index: "mi", reserved: "mr", lo: "ml", hi: "mh" } as const;
+
+/**
+ * An expression that walks the VM-entry MSR-load area and gives the 1-based position of the first entry for
+ * which `entry` (source over c, v and the entry's words) holds, or 0. At most 512·(IA32_VMX_MISC[27:25] + 1)
+ * entries are examined (src/checks/msr-load.ts explains why).
+ */
+export function entryLoop(entry: string): string {
+  return `((c, v) => { const n = Math.min(v[${fieldSlot("VM_ENTRY_MSR_LOAD_COUNT")}], c.caps.maxMsrList); let a = v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1}] * 4294967296 + v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")}]; for (let i = 1; i <= n; i++, a += 16) { const mi = c.mem.read32(a), mr = c.mem.read32(a + 4), ml = c.mem.read32(a + 8), mh = c.mem.read32(a + 12); if (${entry}) return i; } return 0; })(c, v)`;
+}
+
+function fieldSlot(name: FieldName): number {
+  return F[name] << 1;
+}
+
+/** The first entry `entry` holds for, read back for a message. */
+function foundEntry(c: Ctx, position: number): FoundEntry {
+  const base = Memory.addr(
+    c.v[fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")] as number,
+    c.v[fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1] as number,
+  );
+  const address = base + (position - 1) * 16;
+  return {
+    position,
+    address,
+    index: c.mem.read32(address),
+    reserved: c.mem.read32(address + 4),
+    lo: c.mem.read32(address + 8),
+    hi: c.mem.read32(address + 12),
+  };
+}
+
+/**
+ * A module's section: its SDM number, title and default class, and the module's scope (`(name) =>
+ * eval(name)`, in which the compiler resolves the names its predicates use, src/checks/compile.ts).
+ */
+export function section({ scope, ...info }: SectionInfo & { readonly scope: Scope }) {
+  const unless = info.unless;
+
+  /** Applicability: the section's exemption, the group gate, the rule's own `when`; compiled. */
+  function applicability(spec: Common<Bindings>, reads: Reads): Pred | undefined {
+    const own = spec.when ? compilePredicate(spec.when, scope, [spec.p ?? {}]) : undefined;
+    const gate = spec.group ? GATES[spec.group] : undefined;
+    const exempt = unless ? GATES[unless] : undefined;
+    if (gate) mergeReads(reads, gate.reads);
+    if (own) mergeReads(reads, own.reads);
+    const parts = [exempt ? `!(${exempt.src})` : undefined, own ? `(${own.src})` : undefined].filter(
+      (x): x is string => x !== undefined,
+    );
+    const rest = parts.length ? parts.join(" && ") : undefined;
+    const full = [gate ? `(${gate.src})` : undefined, rest].filter((x): x is string => x !== undefined);
+    if (full.length === 0) return undefined;
+    return pred(full.join(" && "), `${spec.id}.when`, gate ? { afterGate: rest ?? "true" } : {});
+  }
+
+  function base(spec: Common<Bindings>, reads: Reads, failReads: Reads) {
+    mergeReads(reads, failReads);
+    const when = applicability(spec, reads);
+    const cls = spec.cls ?? info.cls;
+    return {
+      id: spec.id,
+      sdm: spec.sdm ?? info.sdm,
+      cls,
+      fields: reads.fields as readonly string[],
+      rule: spec.rule,
+      ...(spec.checklist ? { checklist: spec.checklist } : {}),
+      ...(when ? { when } : {}),
+      ...(spec.outcome ? { outcome: spec.outcome } : {}),
+      ...(spec.error !== undefined ? { error: spec.error } : {}),
+      ...(spec.qualification !== undefined ? { qualification: spec.qualification } : {}),
+      ...(spec.group ? { group: spec.group } : {}),
+      reads,
+    };
+  }
+
+  function named<T>(id: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw new Error(`check ${id}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  return {
+    /** A check: one condition, its applicability and its message. */
+    rule<P extends Bindings = NoBindings, W = unknown>(spec: RuleSpec<P, W>): RuleCheck {
+      return named(spec.id, () => {
+        const p = (spec.p ?? {}) as P;
+        const failC = compilePredicate(spec.fail, scope, [p]);
+        const b = base(spec as unknown as Common<Bindings>, emptyReads(), failC.reads);
+        const witness = toFunction<W>(failC.src, `${spec.id}.witness`);
+        const message = spec.message;
+        return {
+          ...b,
+          fail: pred(failC.src, `${spec.id}.fail`),
+          message: (c: Ctx) => message(stateOf(c), witness(c), p),
+          typed: {
+            ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
+            fail: spec.fail as Typed["fail"],
+            p,
+          },
+        };
+      });
+    },
+
+    /** An MSR-load check (SDM 29.4): a condition on one entry of the VM-entry MSR-load area. */
+    entryRule<P extends Bindings = NoBindings>(spec: EntryRuleSpec<P>): RuleCheck {
+      return named(spec.id, () => {
+        const p = (spec.p ?? {}) as P;
+        const e = compilePredicate(spec.entry, scope, [{ record: ENTRY_VARS }, p]);
+        const loop = entryLoop(e.src);
+        const reads = mergeReads(
+          {
+            fields: ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"],
+            words: new Set(),
+            caps: new Set(["maxMsrList"]),
+            cpu: new Set(),
+            mem: true,
+          },
+          e.reads,
+        );
+        const b = base(spec as unknown as Common<Bindings>, reads, emptyReads());
+        const first = toFunction<number>(loop, `${spec.id}.entry`);
+        const message = spec.message;
+        return {
+          ...b,
+          fail: pred(`${loop} !== 0`, `${spec.id}.fail`, { entry: e.src }),
+          entryIndex: (c: Ctx) => first(c),
+          message: (c: Ctx) => message(stateOf(c), foundEntry(c, first(c)), p),
+          typed: {
+            ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
+            entry: spec.entry as Typed["entry"],
+            p,
+          },
+        };
+      });
+    },
+
+    /** The section: its checks in SDM order. */
+    checks(list: readonly Checks[]): Section {
+      return { ...info, checks: (list as readonly unknown[]).flat(Number.POSITIVE_INFINITY) as Check[] };
+    },
+  };
+}
