@@ -267,7 +267,7 @@ describe("addresses", () => {
             (d) => {
               d.maxPhysAddr = maxPhys;
             },
-            { vmcs: { ...k.setup, [k.field]: value } },
+            { vmcs: { ...(k.setup as Patch["vmcs"]), [k.field]: value } },
           );
           expect(fails(`ctl.exec.${k.stem}-aligned`, ctx)).toBe((value & k.mask) !== 0n);
           expect(fails(`ctl.exec.${k.stem}-phys`, ctx)).toBe(value >> BigInt(maxPhys) !== 0n);

@@ -91,7 +91,7 @@ describe("where each kind of error is caught", () => {
       detectedBy: "hardware",
       toL1: { type: "vmfail-valid", error: 7 },
     });
-    expect(late.cost.parts.unwind).toBeGreaterThan(0);
+    expect(late.cost.parts["unwind"]).toBeGreaterThan(0);
   });
   it("the dry run cannot see L0-owned fields (VPID) nor host state: only software checks catch them", () => {
     expect(run(vpidZero(), { softwareChecks: "none", earlyChecks: 1 }).detection).toBe("missed");

@@ -5,7 +5,7 @@
  * lists them): adding a module needs no edit here.
  */
 import type { Section } from "./rule.js";
-import { MODULE_SECTIONS } from "./sections.generated.js";
+import { MODULES } from "./sections.generated.js";
 import type { Check } from "./types.js";
 
 /** Compares SDM section numbers ("29.2.1.1" < "29.2.1.2" < "29.2.2"; a prefix comes first). */
@@ -19,10 +19,13 @@ export function compareSections(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** The sections in evaluation order (by `orderAs`, else by SDM number). */
-export const SECTIONS: readonly Section[] = [...MODULE_SECTIONS].sort((a, b) =>
-  compareSections(a.orderAs ?? a.sdm, b.orderAs ?? b.sdm),
-);
+/** The check modules (file and section), in evaluation order (by `orderAs`, else by SDM number). */
+export const CHECK_MODULES: readonly { readonly file: string; readonly section: Section }[] = [
+  ...MODULES,
+].sort((a, b) => compareSections(a.section.orderAs ?? a.section.sdm, b.section.orderAs ?? b.section.sdm));
+
+/** The sections in evaluation order. */
+export const SECTIONS: readonly Section[] = CHECK_MODULES.map((m) => m.section);
 
 const CLASS_ORDER = { basic: 0, control: 1, host: 2, guest: 3, "msr-load": 4 } as const;
 

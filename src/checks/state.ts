@@ -92,9 +92,7 @@ class HalfView {
 class HiView extends HalfView {}
 
 class StateView extends HalfView {
-  get hi(): Halves {
-    return new HiView(this.ctx) as unknown as Halves;
-  }
+  readonly hi = new HiView(this.ctx) as unknown as Halves;
   get pin(): number {
     return this.ctx.pin;
   }
@@ -153,5 +151,6 @@ for (const f of FIELDS) {
 
 /** The state of a context as an object (messages and tests; the hot path never builds one). */
 export function stateOf(c: Ctx): State {
-  return new StateView(c) as unknown as State;
+  c.view ??= new StateView(c);
+  return c.view as State;
 }

@@ -66,19 +66,19 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
       throw new InputError(`unknown key "${k}" (expected format, cpu, processor, vmcs, memory)`, {
         location: k,
       });
-  if (doc.format !== undefined && doc.format !== FORMAT)
-    throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc.format)}`, {
+  if (doc["format"] !== undefined && doc["format"] !== FORMAT)
+    throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc["format"])}`, {
       location: "format",
     });
-  const cpu = doc.cpu;
+  const cpu = doc["cpu"];
   const caps = resolveCaps(cpu, opts);
   const processor: ProcessorState =
-    doc.processor === undefined ? { ...DEFAULT_PROCESSOR } : parseProcessor(doc.processor);
-  if (!isObject(doc.vmcs))
+    doc["processor"] === undefined ? { ...DEFAULT_PROCESSOR } : parseProcessor(doc["processor"]);
+  if (!isObject(doc["vmcs"]))
     throw new InputError("vmcs must be an object of field values", { location: "vmcs" });
   const vmcs = new Vmcs();
-  parseVmcsFields(doc.vmcs, vmcs);
-  const memory = doc.memory === undefined ? new Memory() : parseMemory(doc.memory);
+  parseVmcsFields(doc["vmcs"], vmcs);
+  const memory = doc["memory"] === undefined ? new Memory() : parseMemory(doc["memory"]);
   const entry: Entry = { caps, processor, vmcs, memory };
   if (cpu !== undefined && !opts.cpu) entry.cpu = cpu as string | ProfileData;
   return entry;
@@ -203,7 +203,7 @@ export function parseEntryText(text: string, opts: ParseOptions = {}): Entry {
 /** Serialise an Entry to an `nvmx-entry/1` document: nonzero fields only, processor keys that differ from defaults. */
 export function serializeEntry(e: Entry): EntryDocument {
   const doc: EntryDocument = { format: FORMAT, vmcs: {} };
-  doc.cpu = e.cpu ?? e.caps.name;
+  doc["cpu"] = e.cpu ?? e.caps.name;
   const p: Partial<ProcessorState> = {};
   const keys = new Set([...Object.keys(DEFAULT_PROCESSOR), ...Object.keys(e.processor)]) as Set<
     keyof ProcessorState
@@ -211,23 +211,23 @@ export function serializeEntry(e: Entry): EntryDocument {
   for (const k of keys)
     if (e.processor[k] !== undefined && e.processor[k] !== DEFAULT_PROCESSOR[k])
       (p as Record<string, unknown>)[k] = e.processor[k];
-  if (Object.keys(p).length) doc.processor = p;
+  if (Object.keys(p).length) doc["processor"] = p;
   for (const f of FIELDS) {
     const v = e.vmcs.get(f.index);
-    if (v !== 0n) doc.vmcs[f.name] = `0x${v.toString(16)}`;
+    if (v !== 0n) doc["vmcs"][f.name] = `0x${v.toString(16)}`;
   }
   const mem = e.memory.entries64();
   if (mem.length) {
-    doc.memory = {};
+    doc["memory"] = {};
     // consecutive words are grouped under their first address
     let start = -1;
     let prev = -16;
     for (const [a, v] of mem) {
       if (a !== prev + 8) {
         start = a;
-        doc.memory[`0x${a.toString(16)}`] = [];
+        doc["memory"][`0x${a.toString(16)}`] = [];
       }
-      doc.memory[`0x${start.toString(16)}`]!.push(`0x${v.toString(16).padStart(16, "0")}`);
+      doc["memory"][`0x${start.toString(16)}`]!.push(`0x${v.toString(16).padStart(16, "0")}`);
       prev = a;
     }
   }

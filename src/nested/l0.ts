@@ -140,7 +140,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   let checksRun = 0;
   const swCost = (n: number) => {
     checksRun += n;
-    parts.softwareChecks = (parts.softwareChecks ?? 0) + n * cfg.cost.perCheckNs * cfg.cost.cyclesPerNs;
+    parts["softwareChecks"] = (parts["softwareChecks"] ?? 0) + n * cfg.cost.perCheckNs * cfg.cost.cyclesPerNs;
   };
   const finish = (
     toL1: Outcome,
@@ -223,7 +223,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   let dryRun: NestedResult["dryRun"] = { performed: false, why };
   let hostState: NestedResult["hostState"];
   if (doDry) {
-    parts.dryRun = cfg.cost.roundTrip + cfg.cost.dryRunExtra;
+    parts["dryRun"] = cfg.cost.roundTrip + cfg.cost.dryRunExtra;
     const dry = vmcs02.clone();
     dry.setHalves(F.GUEST_RFLAGS, 0, 0); // bit 1 must be 1: a guest-state failure after all VMFail checks
     const hw = hardware(dry, host, hwMem, cfg.hardwareOrder);
@@ -314,7 +314,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       const a = Number(base) + 16 * i;
       msrsLoaded.push({ index: e.memory.read32(a), value: e.memory.read64(a + 8) });
     }
-    parts.msrLoads = upto * cfg.cost.perMsrLoad;
+    parts["msrLoads"] = upto * cfg.cost.perMsrLoad;
     if (count)
       step(
         "msr-load",
@@ -331,11 +331,11 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       real.setHalves(F.HOST_CR4, real.lo(F.HOST_CR4) & ~CR4.VMXE, 0);
       step("merge", "injected L0 bug: HOST_CR4 written without CR4.VMXE after the dry run");
     }
-    parts.entry = cfg.cost.roundTrip;
+    parts["entry"] = cfg.cost.roundTrip;
     const hw = hardware(real, host, hwMem, cfg.hardwareOrder);
     step("entry", `VM entry on vmcs02: ${describeOutcome(hw.outcome)}`);
     if (hw.outcome.type === "vmfail-valid" || hw.outcome.type === "vmfail-invalid") {
-      parts.unwind = cfg.cost.unwind;
+      parts["unwind"] = cfg.cost.unwind;
       const err = hw.outcome.type === "vmfail-valid" ? hw.outcome.error : 0;
       step(
         "entry",

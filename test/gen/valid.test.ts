@@ -9,7 +9,7 @@ import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
 
-const PER_MODE = Number(process.env.NVMX_GEN_PER_MODE ?? 200);
+const PER_MODE = Number(process.env["NVMX_GEN_PER_MODE"] ?? 200);
 
 describe("generateValid", () => {
   for (const name of builtinNames()) {
