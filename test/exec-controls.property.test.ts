@@ -300,16 +300,3 @@ describe("TPR threshold (E12, E13)", () => {
     );
   });
 });
-
-describe("messages", () => {
-  it("every vector's failure message names the field value", async () => {
-    const { cases } = await import("./vectors/exec-controls.js");
-    const { capsOf, run } = await import("./helpers.js");
-    for (const c of cases) {
-      const v = run(capsOf(c), c.setup, c.fail).violations.find((x) => x.id === c.id);
-      expect(v, c.id).toBeDefined();
-      expect(v!.message.length, c.id).toBeGreaterThan(30);
-      expect(v!.message, c.id).not.toMatch(/undefined|NaN|message failed/);
-    }
-  });
-});

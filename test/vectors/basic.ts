@@ -1,4 +1,4 @@
-import type { CheckCase, VectorTables } from "../helpers.js";
+import type { VectorTables } from "../helpers.js";
 
 /** SDM 29.1 basic checks. The VMCS is the valid base state, so only the basic check fails. */
 /** One table per check module (src/checks/<module>.ts): the vectors of its checks. */

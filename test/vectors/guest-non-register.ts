@@ -1,5 +1,5 @@
 import type { ProfileData } from "../../src/cpu/profile.js";
-import type { CheckCase, Patch, VectorTables } from "../helpers.js";
+import type { Patch, VectorTables } from "../helpers.js";
 
 /**
  * SDM 29.3.1.5 (guest non-register state) and 29.3.1.6 (guest PDPTEs). Every fail state breaks exactly one

@@ -626,3 +626,4 @@ cases.push(
 
 /** One table per check module (src/checks/<module>.ts): the vectors of its checks. */
 export const tables: VectorTables = { "guest-segments": cases };
+export { cases };
