@@ -38,13 +38,20 @@ describe("specialized runners agree with the reference loop (issue 6)", () => {
         fc.array(fc.array(flip(data), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
         fc.boolean(),
         fc.boolean(),
-        (p, ctl, variants, smm, v86) => {
+        fc.constantFrom("vmlaunch" as const, "vmresume" as const),
+        fc.constantFrom("clear" as const, "launched" as const),
+        fc.boolean(),
+        (p, ctl, variants, smm, v86, instruction, launchState, ia32e) => {
           const e = baseEntry(builtinProfile(p));
           for (const m of ctl) e.vmcs.set(m.field, e.vmcs.get(m.field) ^ (1n << BigInt(m.bit)));
           // RFLAGS.VM is part of the signature too (a virtual-8086 guest)
           if (v86) e.vmcs.set(F.GUEST_RFLAGS!, e.vmcs.get(F.GUEST_RFLAGS!) | (1n << 17n));
           e.processor.inSmm = smm;
           e.processor.dualMonitorActive = smm;
+          // the processor's mode is part of the signature too
+          e.processor.instruction = instruction;
+          e.processor.launchState = launchState;
+          e.processor.ia32e = ia32e;
           const base = e.vmcs.clone();
           // Last, a state with another signature: the runner specialized for this one must refuse it.
           const other = base.clone();

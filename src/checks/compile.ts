@@ -243,6 +243,20 @@ function literal(x: unknown, what: string): string {
 
 const WORDS = new Set<string>([...CONTROL_WORDS, "v86"]);
 
+/** An expression in parentheses, unless it is one operand already (a slot, a name, a literal, a group). */
+function wrap(src: string): string {
+  if (/^(?:[\w$.]+|v\[\d+\]\/\*[\w.]+\*\/|\(-?\d+\))$/.test(src)) return src;
+  if (src.startsWith("(") && src.endsWith(")")) {
+    let depth = 0;
+    for (let i = 0; i < src.length; i++) {
+      if (src[i] === "(") depth++;
+      else if (src[i] === ")" && --depth === 0 && i < src.length - 1) return `(${src})`;
+    }
+    return src;
+  }
+  return `(${src})`;
+}
+
 class Rewriter {
   private i = 0;
   constructor(
@@ -408,7 +422,7 @@ class Rewriter {
       const arg = (args[j] as Tok[]).filter((t) => t.k !== "space");
       const only = arg.length === 1 ? this.env.names.get((arg[0] as Tok).s) : undefined;
       if (only?.kind === "state" || only?.kind === "params" || only?.kind === "record") names.set(p, only);
-      else names.set(p, { kind: "code", src: new Rewriter(args[j] as Tok[], this.env).run() });
+      else names.set(p, { kind: "code", src: new Rewriter(args[j] as Tok[], this.env).run().trim() });
     });
     const env: Env = { names, scope, reads: this.env.reads, stack: [...this.env.stack, name] };
     return `(${new Rewriter(body, env).run().trim()})`;
@@ -419,7 +433,7 @@ class Rewriter {
     if (b?.kind === "state") return this.stateMember(start);
     if (b?.kind === "code") {
       this.i = start;
-      return `(${b.src})`;
+      return wrap(b.src);
     }
     if (b?.kind === "params" || b?.kind === "record") {
       const m = this.member(start);

@@ -84,12 +84,26 @@ export interface Typed {
   readonly p: Bindings;
 }
 
+/** A check's compiled parts, each an expression over `c` and `v` (the entry loop's words for `entry`). */
+export interface Parts {
+  /** The group gate (src/checks/groups.ts). */
+  readonly gate?: string;
+  /** The section's exemption: the check does not apply while it holds. */
+  readonly exempt?: string;
+  /** The rule's own applicability. */
+  readonly when?: string;
+  readonly fail: string;
+  /** MSR-load checks: the condition on one entry. */
+  readonly entry?: string;
+}
+
 /** A compiled check: the registry's `Check` plus what the typed form says about it. */
 export interface RuleCheck extends Check {
   readonly when?: Pred;
   readonly fail: Pred;
-  /** Everything the check's `when` (group gate included) and `fail` read. */
+  /** What the check's `fail`, `when` and group gate read (not the section's exemption): `fields` comes from it. */
   readonly reads: Reads;
+  readonly parts: Parts;
   readonly typed: Typed;
 }
 
@@ -137,30 +151,37 @@ function foundEntry(c: Ctx, position: number): FoundEntry {
 export function section({ scope, ...info }: SectionInfo & { readonly scope: Scope }) {
   const unless = info.unless;
 
-  /** Applicability: the section's exemption, the group gate, the rule's own `when`; compiled. */
-  function applicability(spec: Common<Bindings>, reads: Reads): Pred | undefined {
+  /**
+   * What the rule, its group and its section make of a check: the compiled applicability (group gate, section
+   * exemption, own `when`), the reads, and the fields derived from them (`fail` first, then applicability).
+   */
+  function base(spec: Common<Bindings>, fail: string, failReads: Reads, entry?: string) {
     const own = spec.when ? compilePredicate(spec.when, scope, [spec.p ?? {}]) : undefined;
     const gate = spec.group ? GATES[spec.group] : undefined;
     const exempt = unless ? GATES[unless] : undefined;
-    if (gate) mergeReads(reads, gate.reads);
-    if (own) mergeReads(reads, own.reads);
-    const parts = [exempt ? `!(${exempt.src})` : undefined, own ? `(${own.src})` : undefined].filter(
+    const reads = mergeReads(
+      mergeReads(mergeReads(emptyReads(), failReads), gate?.reads ?? emptyReads()),
+      own?.reads ?? emptyReads(),
+    );
+    const rest = [exempt ? `!(${exempt.src})` : undefined, own ? `(${own.src})` : undefined].filter(
       (x): x is string => x !== undefined,
     );
-    const rest = parts.length ? parts.join(" && ") : undefined;
-    const full = [gate ? `(${gate.src})` : undefined, rest].filter((x): x is string => x !== undefined);
-    if (full.length === 0) return undefined;
-    return pred(full.join(" && "), `${spec.id}.when`, gate ? { afterGate: rest ?? "true" } : {});
-  }
-
-  function base(spec: Common<Bindings>, reads: Reads, failReads: Reads) {
-    mergeReads(reads, failReads);
-    const when = applicability(spec, reads);
-    const cls = spec.cls ?? info.cls;
+    const afterGate = rest.length ? rest.join(" && ") : undefined;
+    const full = [gate ? `(${gate.src})` : undefined, afterGate].filter((x): x is string => x !== undefined);
+    const when = full.length
+      ? pred(full.join(" && "), `${spec.id}.when`, gate ? { afterGate: afterGate ?? "true" } : {})
+      : undefined;
+    const parts: Parts = {
+      fail,
+      ...(gate ? { gate: gate.src } : {}),
+      ...(exempt ? { exempt: exempt.src } : {}),
+      ...(own ? { when: own.src } : {}),
+      ...(entry !== undefined ? { entry } : {}),
+    };
     return {
       id: spec.id,
       sdm: spec.sdm ?? info.sdm,
-      cls,
+      cls: spec.cls ?? info.cls,
       fields: reads.fields as readonly string[],
       rule: spec.rule,
       ...(spec.checklist ? { checklist: spec.checklist } : {}),
@@ -170,6 +191,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       ...(spec.qualification !== undefined ? { qualification: spec.qualification } : {}),
       ...(spec.group ? { group: spec.group } : {}),
       reads,
+      parts,
     };
   }
 
@@ -187,7 +209,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       return named(spec.id, () => {
         const p = (spec.p ?? {}) as P;
         const failC = compilePredicate(spec.fail, scope, [p]);
-        const b = base(spec as unknown as Common<Bindings>, emptyReads(), failC.reads);
+        const b = base(spec as unknown as Common<Bindings>, failC.src, failC.reads);
         const witness = toFunction<W>(failC.src, `${spec.id}.witness`);
         const message = spec.message;
         return {
@@ -219,7 +241,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
           },
           e.reads,
         );
-        const b = base(spec as unknown as Common<Bindings>, reads, emptyReads());
+        const b = base(spec as unknown as Common<Bindings>, `${loop} !== 0`, reads, e.src);
         const first = toFunction<number>(loop, `${spec.id}.entry`);
         const message = spec.message;
         return {

@@ -256,6 +256,13 @@ const entryCases: CheckCase[] = [
   { id: "ctl.event.error-code-not-expected", pass: info(3, 6), fail: info(3, 6, DEL) },
   {
     id: "ctl.event.error-code-not-expected",
+    name: "protected mode under unrestricted guest (CR0.PE = 1 read from the field)",
+    setup: { vmcs: { SECONDARY_VM_EXEC_CONTROL: (old) => old | (1n << 7n) } },
+    pass: info(3, 6),
+    fail: info(3, 6, DEL),
+  },
+  {
+    id: "ctl.event.error-code-not-expected",
     name: "#CP (21) per the SDM list",
     pass: info(3, 21),
     fail: info(3, 21, DEL),

@@ -507,6 +507,22 @@ export const tables: VectorTables = {
       outcome: Q4,
     },
     {
+      id: "guest.link-pointer.current-vmcs",
+      name: "an entry to SMM is checked too",
+      setup: {
+        processor: IN_SMM,
+        memory: { [LINK]: REVISION },
+        vmcs: {
+          VMCS_LINK_POINTER: LINK,
+          VM_ENTRY_CONTROLS: (old) => old | ENTRY_SMM,
+          GUEST_INTERRUPTIBILITY_INFO: SMI,
+        },
+      },
+      pass: { processor: { currentVmcsPointer: 0x31000 } },
+      fail: { processor: { currentVmcsPointer: LINK } },
+      outcome: Q4,
+    },
+    {
       id: "guest.link-pointer.executive-vmcs",
       setup: {
         processor: IN_SMM,
