@@ -122,7 +122,9 @@ function keepSource(name: string, source: string): void {
   SOURCES.set(name, source);
   if (SOURCES.size > KEEP_SOURCES) SOURCES.delete(SOURCES.keys().next().value as string);
   if (DUMP_DIR) {
-    const fs = process.getBuiltinModule("node:fs");
+    // `process.getBuiltinModule` (Node ≥ 20.16) keeps this module free of Node imports (the playground uses it).
+    const fs = process.getBuiltinModule?.("node:fs");
+    if (!fs) throw new Error("NVMX_DUMP_RUNNERS needs Node 20.16 or newer (process.getBuiltinModule)");
     fs.mkdirSync(DUMP_DIR, { recursive: true });
     fs.writeFileSync(`${DUMP_DIR}/${name}.js`, source);
   }
