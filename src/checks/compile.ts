@@ -389,6 +389,10 @@ class Rewriter {
         `\`${name}\` is not defined in the module (${(e as Error).message}); a predicate reads only the state, its bindings, module-level constants and decoders`,
       );
     }
+    if (x === undefined)
+      throw new Error(
+        `\`${name}\` is not defined in the module; a predicate reads only the state, its bindings, module-level constants and decoders`,
+      );
     let path = name;
     let k = start;
     for (;;) {
@@ -404,7 +408,7 @@ class Rewriter {
     if (d) return this.decoderCall(x as Decoder, d.name, d.scope, k);
     if (typeof x === "number" || typeof x === "boolean") return literal(x, path);
     throw new Error(
-      `\`${path}\` is ${typeof x === "function" ? "a function that is not a decoder" : `a ${typeof x}, not a number or boolean`}`,
+      `\`${path}\` is ${typeof x === "function" ? "a function that is not a decoder" : `${x === undefined ? "undefined" : `a ${typeof x}`}, not a number or boolean`}`,
     );
   }
 

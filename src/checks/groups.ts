@@ -64,15 +64,22 @@ export const G = decoders(scope, {
 
 export type GroupName = keyof typeof G;
 
+/** A table whose entries are made on first use (compiling happens where it is used, see rule.ts). */
+function lazyTable<T>(make: (name: GroupName) => T): Readonly<Record<GroupName, T>> {
+  const table = {} as Record<GroupName, T>;
+  for (const name of Object.keys(G) as GroupName[]) {
+    let made: T | undefined;
+    Object.defineProperty(table, name, { get: () => (made ??= make(name)), enumerable: true });
+  }
+  return table;
+}
+
 /** Each gate compiled: its source and what it reads. */
-export const GATES = Object.fromEntries(
-  Object.entries(G).map(([k, f]) => [k, compilePredicate(f, scope)]),
-) as Record<GroupName, Compiled>;
+export const GATES: Readonly<Record<GroupName, Compiled>> = lazyTable((name) =>
+  compilePredicate(G[name], scope),
+);
 
 /** The gates as compiled predicates (the fast path tests a group's gate once per run of its checks). */
-export const GROUPS = Object.fromEntries(
-  Object.entries(GATES).map(([k, g]) => [
-    k,
-    Object.assign(toFunction<boolean>(`!!(${g.src})`, `gate-${k}`), { src: g.src }),
-  ]),
-) as Record<GroupName, Pred>;
+export const GROUPS: Readonly<Record<GroupName, Pred>> = lazyTable((name) =>
+  Object.assign(toFunction<boolean>(`!!(${GATES[name].src})`, `gate-${name}`), { src: GATES[name].src }),
+);

@@ -152,10 +152,10 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
   const unless = info.unless;
 
   /**
-   * What the rule, its group and its section make of a check: the compiled applicability (group gate, section
-   * exemption, own `when`), the reads, and the fields derived from them (`fail` first, then applicability).
+   * What the rule, its group and its section make of a check once compiled: the applicability (group gate,
+   * section exemption, own `when`), the reads, and the fields derived from them (`fail` first).
    */
-  function base(spec: Common<Bindings>, fail: string, failReads: Reads, entry?: string) {
+  function compiled(spec: Common<Bindings>, fail: string, failReads: Reads, entry?: string) {
     const own = spec.when ? compilePredicate(spec.when, scope, [spec.p ?? {}]) : undefined;
     const gate = spec.group ? GATES[spec.group] : undefined;
     const exempt = unless ? GATES[unless] : undefined;
@@ -178,57 +178,91 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       ...(own ? { when: own.src } : {}),
       ...(entry !== undefined ? { entry } : {}),
     };
-    return {
+    return { when, reads, parts, fields: reads.fields as readonly string[] };
+  }
+
+  /** What a compiled check adds to its declaration. */
+  interface Made {
+    readonly when: Pred | undefined;
+    readonly fail: Pred;
+    readonly reads: Reads;
+    readonly parts: Parts;
+    readonly fields: readonly string[];
+    readonly message: (c: Ctx) => string;
+    readonly entryIndex?: (c: Ctx) => number;
+  }
+
+  /**
+   * A check whose predicates are compiled on first use (its `when`, `fail`, `fields`, … are getters): the
+   * registry costs nothing at import, and the compiler runs inside the tests that use it (mutation testing
+   * then sees it as code under test, not as module set-up).
+   */
+  function lazyCheck(spec: Common<Bindings>, typed: Typed, make: () => Made): RuleCheck {
+    let made: Made | undefined;
+    const get = (): Made => {
+      if (!made)
+        try {
+          made = make();
+        } catch (e) {
+          throw new Error(`check ${spec.id}: ${(e as Error).message}`, { cause: e });
+        }
+      return made;
+    };
+    const check = {
       id: spec.id,
       sdm: spec.sdm ?? info.sdm,
       cls: spec.cls ?? info.cls,
-      fields: reads.fields as readonly string[],
       rule: spec.rule,
       ...(spec.checklist ? { checklist: spec.checklist } : {}),
-      ...(when ? { when } : {}),
       ...(spec.outcome ? { outcome: spec.outcome } : {}),
       ...(spec.error !== undefined ? { error: spec.error } : {}),
       ...(spec.qualification !== undefined ? { qualification: spec.qualification } : {}),
       ...(spec.group ? { group: spec.group } : {}),
-      reads,
-      parts,
+      message: (c: Ctx) => get().message(c),
+      typed,
     };
-  }
-
-  function named<T>(id: string, f: () => T): T {
-    try {
-      return f();
-    } catch (e) {
-      throw new Error(`check ${id}: ${(e as Error).message}`, { cause: e });
-    }
+    const lazy = (k: keyof Made) => ({ get: () => get()[k], enumerable: true });
+    Object.defineProperties(check, {
+      when: lazy("when"),
+      fail: lazy("fail"),
+      fields: lazy("fields"),
+      reads: lazy("reads"),
+      parts: lazy("parts"),
+      ...(typed.entry ? { entryIndex: lazy("entryIndex") } : {}),
+    });
+    return check as unknown as RuleCheck;
   }
 
   return {
     /** A check: one condition, its applicability and its message. */
     rule<P extends Bindings = NoBindings, W = unknown>(spec: RuleSpec<P, W>): RuleCheck {
-      return named(spec.id, () => {
-        const p = (spec.p ?? {}) as P;
+      const p = (spec.p ?? {}) as P;
+      const typed: Typed = {
+        ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
+        fail: spec.fail as Typed["fail"],
+        p,
+      };
+      return lazyCheck(spec as unknown as Common<Bindings>, typed, () => {
         const failC = compilePredicate(spec.fail, scope, [p]);
-        const b = base(spec as unknown as Common<Bindings>, failC.src, failC.reads);
         const witness = toFunction<W>(failC.src, `${spec.id}.witness`);
         const message = spec.message;
         return {
-          ...b,
+          ...compiled(spec as unknown as Common<Bindings>, failC.src, failC.reads),
           fail: pred(failC.src, `${spec.id}.fail`),
           message: (c: Ctx) => message(stateOf(c), witness(c), p),
-          typed: {
-            ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
-            fail: spec.fail as Typed["fail"],
-            p,
-          },
         };
       });
     },
 
     /** An MSR-load check (SDM 29.4): a condition on one entry of the VM-entry MSR-load area. */
     entryRule<P extends Bindings = NoBindings>(spec: EntryRuleSpec<P>): RuleCheck {
-      return named(spec.id, () => {
-        const p = (spec.p ?? {}) as P;
+      const p = (spec.p ?? {}) as P;
+      const typed: Typed = {
+        ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
+        entry: spec.entry as Typed["entry"],
+        p,
+      };
+      return lazyCheck(spec as unknown as Common<Bindings>, typed, () => {
         const e = compilePredicate(spec.entry, scope, [{ record: ENTRY_VARS }, p]);
         const loop = entryLoop(e.src);
         const reads = mergeReads(
@@ -241,19 +275,13 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
           },
           e.reads,
         );
-        const b = base(spec as unknown as Common<Bindings>, `${loop} !== 0`, reads, e.src);
         const first = toFunction<number>(loop, `${spec.id}.entry`);
         const message = spec.message;
         return {
-          ...b,
+          ...compiled(spec as unknown as Common<Bindings>, `${loop} !== 0`, reads, e.src),
           fail: pred(`${loop} !== 0`, `${spec.id}.fail`, { entry: e.src }),
           entryIndex: (c: Ctx) => first(c),
           message: (c: Ctx) => message(stateOf(c), foundEntry(c, first(c)), p),
-          typed: {
-            ...(spec.when ? { when: spec.when as Typed["when"] } : {}),
-            entry: spec.entry as Typed["entry"],
-            p,
-          },
         };
       });
     },

@@ -187,15 +187,16 @@ describe("section.rule", () => {
     expect(r.message(ctx)).toBe("SSP low bits 3, CR0 1");
   });
 
-  it("names the rule when its predicate cannot be compiled", () => {
+  it("compiles on first use, and names the rule when its predicate cannot be compiled", () => {
     const outside = 5;
-    expect(() =>
-      section({ scope: () => undefined, sdm: "1", title: "t", cls: "guest" }).rule({
-        id: "bad.rule",
-        rule: "x",
-        fail: (s) => s.GUEST_CR0 === outside,
-        message: () => "",
-      }),
-    ).toThrow(/^check bad\.rule: /);
+    const bad = section({ scope: () => undefined, sdm: "1", title: "t", cls: "guest" }).rule({
+      id: "bad.rule",
+      rule: "x",
+      fail: (s) => s.GUEST_CR0 === outside,
+      message: () => "",
+    });
+    expect(bad.id).toBe("bad.rule");
+    expect(() => bad.fail).toThrow(/^check bad\.rule: `outside` is not defined in the module/);
+    expect(() => bad.fields).toThrow(/^check bad\.rule: /);
   });
 });

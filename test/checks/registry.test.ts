@@ -162,6 +162,17 @@ describe("compiled predicates agree with the typed functions they come from", ()
   });
 });
 
+describe("every registered check", () => {
+  it("compiles (predicates are compiled on first use; a mistake must not wait for a user)", () => {
+    for (const { checks } of MODULES)
+      for (const c of checks) {
+        expect(c.fail.src, c.id).toBeTypeOf("string");
+        expect(c.fields, c.id).toBeInstanceOf(Array);
+        if (c.when) expect(c.when.src, c.id).toBeTypeOf("string");
+      }
+  });
+});
+
 describe("sections", () => {
   it("give every check its module's SDM section (or a subsection of it) and a class", () => {
     for (const { section, checks } of MODULES)
