@@ -28,3 +28,17 @@ export class InputError extends Error {
     });
   }
 }
+
+/**
+ * A value as an error message quotes it: short JSON for scalars (a long string or number cut, with its length),
+ * "an array" / "an object" for containers — safe on any length or nesting depth.
+ */
+export function preview(v: unknown): string {
+  if (Array.isArray(v)) return "an array";
+  if (v === null) return "null";
+  if (typeof v === "object") return "an object";
+  if (typeof v === "string")
+    return v.length > 40 ? `${JSON.stringify(v.slice(0, 32))}… (${v.length} characters)` : JSON.stringify(v);
+  if (typeof v === "bigint") return preview(`0x${v.toString(16)}`).replace(/^"|"(?=…|$)/g, "");
+  return String(v);
+}

@@ -26,12 +26,49 @@ export { detectFormat, type ParsedInput, parseInput } from "./formats/detect.js"
 export { type Converted, dumpToEntry } from "./formats/entry.js";
 export { type Explanation, explainDump, explanationJson } from "./formats/explain.js";
 export { formatKvmDump, parseKvmDump } from "./formats/kvm-dump.js";
+export {
+  describeTracepointLine,
+  looksLikeKvmTracepoint,
+  parseKvmTracepoint,
+  type TracepointLine,
+} from "./formats/kvm-tracepoint.js";
 export { formatNestedState, parseNestedState, VMCS12_REVISION } from "./formats/nested-state.js";
 export { parseQemuRegs } from "./formats/qemu-regs.js";
 export { decodeHardwareError, describeReported } from "./formats/reported.js";
 export type { DumpFormat, InputFormat, ParsedDump, Reported } from "./formats/types.js";
 export { parseVmxcap } from "./formats/vmxcap.js";
 export { parseXenDump } from "./formats/xen-dump.js";
+/**
+ * The nested VM-entry model (src/nested): a named Linux release as L0 emulating L1's VMLAUNCH/VMRESUME.
+ * The main entry points are at the top level; everything else (presets' types, the merge, the cost model)
+ * is in the `nested` namespace.
+ */
+export * as nested from "./nested/index.js";
+export {
+  ALL_RAM,
+  type CompareRow,
+  compareCorpus,
+  configurations,
+  DEFAULT_CONFIG as DEFAULT_NESTED_CONFIG,
+  type Divergence,
+  type EarlyCheckParam,
+  findGaps,
+  type Gap,
+  type GapReport,
+  KERNELS,
+  type KernelCheck,
+  type KernelId,
+  type KernelPreset,
+  kernelPreset,
+  type L1View,
+  l1Profile,
+  NEWEST_KERNEL,
+  type NestedConfig,
+  type NestedInput,
+  type NestedResult,
+  runNested,
+  vmcs12FromNestedState,
+} from "./nested/index.js";
 export { describeOutcome, humanReport } from "./report.js";
 export { Memory } from "./vmcs/memory.js";
 export { Vmcs } from "./vmcs/store.js";

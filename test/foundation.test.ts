@@ -272,7 +272,9 @@ describe("profiles with IA32_VMX_BASIC[55] but no TRUE_ MSRs", () => {
 describe("value parsing", () => {
   it("parseHalves agrees with the BigInt parser on hex, decimal and numbers", async () => {
     const { parseHalves, parseU64 } = await import("../src/util/u64.js");
+    // The entry schema's syntax: parseU64 without its trimming of surrounding spaces (kept for log parsers).
     const ref = (v: unknown) => {
+      if (typeof v === "string" && v !== v.trim()) return undefined;
       const b = parseU64(v);
       return b === undefined || b >= 1n << 64n ? undefined : [Number(b & 0xffffffffn), Number(b >> 32n)];
     };

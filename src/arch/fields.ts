@@ -1,3 +1,5 @@
+import type { ENTRY } from "./controls.js";
+
 /**
  * VMCS fields of the current SDM (Vol. 3, Appendix B "Field Encoding in VMCS"), named as Linux KVM's
  * `enum vmcs_field` spells them. Width and type are not stored: they are bits 14:13 and 11:10 of the
@@ -20,7 +22,16 @@ export interface FieldDef {
   readonly aliases: readonly string[];
   /** Feature the field belongs to (for documentation and `caps show`). */
   readonly feature?: string;
+  /**
+   * Guest-state fields that VM entry loads only when a VM-entry control says so (SDM 28.3.2.1 "Loading
+   * Guest Control Registers, Debug Registers, and MSRs"): the name of that control in `ENTRY`. Fields without
+   * it are loaded on every VM entry. The nested model's merge derives its guest-field tables from this.
+   */
+  readonly loadedBy?: EntryLoadControl;
 }
+
+/** A VM-entry control that makes VM entry load guest-state fields (a key of `ENTRY`). */
+export type EntryLoadControl = keyof typeof ENTRY;
 
 /** [KVM name, encoding, SDM prose name, extra aliases?, feature?] */
 type Row = readonly [string, number, string, (readonly string[])?, string?];
@@ -285,16 +296,49 @@ function derivedAliases(name: string, sdm: string): string[] {
   return out;
 }
 
+/**
+ * Guest-state fields loaded only under a VM-entry control (SDM 28.3.2.1; 28.3.2.2 for SMBASE is not a
+ * load control). Annotations of the rows above, kept beside them so that a new field gets one.
+ */
+const LOADED_BY: Readonly<Record<string, EntryLoadControl>> = {
+  GUEST_DR7: "LOAD_DEBUG",
+  GUEST_IA32_DEBUGCTL: "LOAD_DEBUG",
+  GUEST_IA32_PERF_GLOBAL_CTRL: "LOAD_PERF_GLOBAL_CTRL",
+  GUEST_IA32_PAT: "LOAD_PAT",
+  GUEST_IA32_EFER: "LOAD_EFER",
+  GUEST_BNDCFGS: "LOAD_BNDCFGS",
+  GUEST_IA32_RTIT_CTL: "LOAD_RTIT_CTL",
+  GUEST_UINV: "LOAD_UINV",
+  GUEST_S_CET: "LOAD_CET",
+  GUEST_SSP: "LOAD_CET",
+  GUEST_INTR_SSP_TABLE: "LOAD_CET",
+  GUEST_IA32_LBR_CTL: "LOAD_LBR_CTL",
+  GUEST_IA32_PKRS: "LOAD_PKRS",
+  GUEST_IA32_FRED_CONFIG: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP1: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP2: "LOAD_FRED",
+  GUEST_IA32_FRED_RSP3: "LOAD_FRED",
+  GUEST_IA32_FRED_STKLVLS: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP1: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP2: "LOAD_FRED",
+  GUEST_IA32_FRED_SSP3: "LOAD_FRED",
+  GUEST_IA32_SPEC_CTRL: "LOAD_SPEC_CTRL",
+};
+
 export const FIELDS: readonly FieldDef[] = (ROWS as readonly Row[]).map(
-  ([name, encoding, sdm, extra, feature], index) => ({
-    name,
-    encoding,
-    width: widthOfEncoding(encoding),
-    type: typeOfEncoding(encoding),
-    index,
-    aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
-    ...(feature ? { feature } : {}),
-  }),
+  ([name, encoding, sdm, extra, feature], index) => {
+    const loadedBy = LOADED_BY[name];
+    return {
+      name,
+      encoding,
+      width: widthOfEncoding(encoding),
+      type: typeOfEncoding(encoding),
+      index,
+      aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
+      ...(feature ? { feature } : {}),
+      ...(loadedBy ? { loadedBy } : {}),
+    };
+  },
 );
 
 const byName = new Map<string, FieldDef>();
@@ -319,24 +363,45 @@ export function fieldByEncoding(enc: number): FieldDef | undefined {
 }
 
 /**
- * Resolve a key of an entry document's `vmcs` object: a KVM name, an alias, a `NAME_HIGH` (the high
- * 32 bits of a 64-bit field, SDM 25.11.2 access type "high") or a hex encoding.
+ * The spellings an entry document may use for a field (docs/contract.md, the entry schema's `vmcs` keys):
+ * each name the table lists (KVM name, SDM prose name, other projects' names, the vmcs12 member name) as
+ * listed and in upper case, and for a 64-bit field `NAME_HIGH` / `name_high` (the high 32 bits, SDM 25.11.2
+ * access type "high"). Log parsers are more lenient (`fieldByName`); documents are exactly this language.
+ */
+export const DOCUMENT_KEYS: ReadonlyMap<string, { field: FieldDef; high: boolean }> = (() => {
+  const m = new Map<string, { field: FieldDef; high: boolean }>();
+  const add = (k: string, field: FieldDef, high: boolean) => {
+    const prev = m.get(k);
+    // A spelling two fields share (none today) would be ambiguous: the KVM name wins, as in fieldByName.
+    if (!prev || field.name === k) m.set(k, { field, high });
+  };
+  for (const f of FIELDS)
+    for (const s of [f.name, ...f.aliases])
+      for (const k of new Set([s, s.toUpperCase()])) {
+        add(k, f, false);
+        if (f.width === 64 && !k.includes(" "))
+          add(k === k.toLowerCase() ? `${k}_high` : `${k}_HIGH`, f, true);
+      }
+  // KVM names win over aliases that spell another field's KVM name.
+  for (const f of FIELDS) m.set(f.name, { field: f, high: false });
+  return m;
+})();
+
+/**
+ * Resolve a key of an entry document's `vmcs` object: a spelling of `DOCUMENT_KEYS` or a field's hex encoding
+ * ("0x4002"; an odd encoding is the high half of a 64-bit field).
  */
 export function resolveFieldKey(key: string): { field: FieldDef; high: boolean } | undefined {
   if (/^0x[0-9a-f]+$/i.test(key)) {
-    const enc = Number.parseInt(key, 16);
+    const big = BigInt(key);
+    if (big > 0x7ffen + 1n) return undefined; // encodings are 15 bits wide (SDM 25.11.2): never wrap a wider key
+    const enc = Number(big);
     const f = byEncoding.get(enc & ~1);
     if (!f) return undefined;
     if (enc & 1) return f.width === 64 ? { field: f, high: true } : undefined;
     return { field: f, high: false };
   }
-  const f = fieldByName(key);
-  if (f) return { field: f, high: false };
-  if (key.toUpperCase().endsWith("_HIGH")) {
-    const g = fieldByName(key.slice(0, -5));
-    if (g && g.width === 64) return { field: g, high: true };
-  }
-  return undefined;
+  return DOCUMENT_KEYS.get(key);
 }
 
 /**

@@ -25,7 +25,13 @@ function outcome(c: Check): string {
 
 const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
-export function checksMarkdown(): string {
+/** An extra column of the per-section tables (e.g. which kernel checks the rule in software). */
+export interface DocColumn {
+  title: string;
+  cell: (id: string) => string;
+}
+
+export function checksMarkdown(columns: readonly DocColumn[] = []): string {
   const out: string[] = [];
   const total = SECTIONS.reduce((n, s) => n + s.checks.length, 0);
   out.push(
@@ -41,9 +47,18 @@ export function checksMarkdown(): string {
   );
   for (const s of SECTIONS) out.push(`| ${s.sdm} | ${s.title} | ${s.checks.length} |`);
   for (const s of SECTIONS) {
-    out.push("", `## ${s.sdm} ${s.title}`, "", "| id | outcome | rule | checklist |", "|---|---|---|---|");
+    const extra = columns.map((c) => ` ${c.title} |`).join("");
+    out.push(
+      "",
+      `## ${s.sdm} ${s.title}`,
+      "",
+      `| id | outcome | rule | checklist |${extra}`,
+      `|---|---|---|---|${columns.map(() => "---|").join("")}`,
+    );
     for (const c of s.checks)
-      out.push(`| \`${c.id}\` | ${outcome(c)} | ${esc(c.rule)} | ${(c.checklist ?? []).join(", ")} |`);
+      out.push(
+        `| \`${c.id}\` | ${outcome(c)} | ${esc(c.rule)} | ${(c.checklist ?? []).join(", ")} |${columns.map((x) => ` ${esc(x.cell(c.id))} |`).join("")}`,
+      );
   }
   // Coverage against the research checklist.
   const by = new Map<string, string[]>();

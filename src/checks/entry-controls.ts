@@ -288,7 +288,7 @@ export default checks([
         16,
       ),
     message: (s) =>
-      `the VM-entry MSR-load area at ${show(s, "VM_ENTRY_MSR_LOAD_ADDR")} with VM_ENTRY_MSR_LOAD_COUNT=${s.VM_ENTRY_MSR_LOAD_COUNT} (16 bytes each) ends at ${areaEnd(s.VM_ENTRY_MSR_LOAD_ADDR, s.hi.VM_ENTRY_MSR_LOAD_ADDR, s.VM_ENTRY_MSR_LOAD_COUNT, 16)}, beyond the physical-address width: ${physLimit(s)}`,
+      `the VM-entry MSR-load area at ${show(s, "VM_ENTRY_MSR_LOAD_ADDR")} with VM_ENTRY_MSR_LOAD_COUNT=${s.VM_ENTRY_MSR_LOAD_COUNT} (16 bytes each) ends at ${areaEnd(s, "VM_ENTRY_MSR_LOAD_ADDR", s.VM_ENTRY_MSR_LOAD_COUNT, 16)}, beyond the physical-address width: ${physLimit(s)}`,
   }),
 
   // SMM-related entry controls (SDM 29.2.1.3 and 34.15).

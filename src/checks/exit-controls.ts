@@ -105,7 +105,7 @@ export default checks([
           !beyondPhys(s, s[p.addr], s.hi[p.addr]) &&
           areaEndBeyondPhys(s, s[p.addr], s.hi[p.addr], s[p.count], 16),
         message: (s) =>
-          `the ${what} area at ${show(s, addr)} with ${counted(s)} (16 bytes each) ends at ${areaEnd(s[addr], s.hi[addr], s[count], 16)}, beyond the physical-address width: ${physLimit(s)}; move the area lower or shorten the list`,
+          `the ${what} area at ${show(s, addr)} with ${counted(s)} (16 bytes each) ends at ${areaEnd(s, addr, s[count], 16)}, beyond the physical-address width: ${physLimit(s)}; move the area lower or shorten the list`,
       }),
     ];
   }),

@@ -122,7 +122,7 @@ export default checks([
     checklist: ["H1"],
     fail: (s) => cr0MustBe1(s) | cr0MustBe0(s) | (s.hi.HOST_CR0 & ~s.caps.cr0Fixed1Hi),
     message: (s) =>
-      `${show(s, "HOST_CR0")} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=${hex(s.caps.cr0Fixed0)}, FIXED1=${hex(s.caps.cr0Fixed1)}): ${fixedText(cr0MustBe1(s), cr0MustBe0(s), s.hi.HOST_CR0 & ~s.caps.cr0Fixed1Hi)}`,
+      `${show(s, "HOST_CR0")} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=${hex(s.caps.cr0Fixed0)}, FIXED1=${hex64(s.caps.cr0Fixed1, s.caps.cr0Fixed1Hi)}): ${fixedText(cr0MustBe1(s), cr0MustBe0(s), s.hi.HOST_CR0 & ~s.caps.cr0Fixed1Hi)}`,
   }),
   rule({
     id: "host.cr4.fixed-bits",

@@ -29,7 +29,7 @@ const scope = (name: string): unknown => eval(name);
 // Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
 const { ENTRY } = archControls;
 const { CR0, EFER, MSR } = archRegisters;
-const { badPatEntries, canonical, notCanonical, outside, patHalfBad } = util;
+const { badPatEntries, canonical, notCanonical, outside, patHalfBad, valPlus } = util;
 
 const { entryRule, checks } = section({ scope, sdm: "29.4", title: "Loading MSRs", cls: "msr-load" });
 
@@ -75,7 +75,7 @@ const { msrReservedBits, needsCanonical, guestLme } = decoders(scope, {
 
 /** "entry 3 of 5 at 0x20020 (MSR index 0xc0000100, value 0x...)": where the first failing entry is. */
 function where(s: State, e: FoundEntry): string {
-  return `entry ${e.position} of ${s.VM_ENTRY_MSR_LOAD_COUNT} at ${h(e.address)} (MSR index ${h(e.index)}${e.reserved ? `, bits 63:32 ${h(e.reserved)}` : ""}, value ${hex64(e.lo, e.hi)})`;
+  return `entry ${e.position} of ${s.VM_ENTRY_MSR_LOAD_COUNT} at ${valPlus(s, "VM_ENTRY_MSR_LOAD_ADDR", (e.position - 1) * 16)} (MSR index ${h(e.index)}${e.reserved ? `, bits 63:32 ${h(e.reserved)}` : ""}, value ${hex64(e.lo, e.hi)})`;
 }
 
 /** A rule on one MSR-load entry; the message names the first failing entry and the outcome. */

@@ -7,7 +7,7 @@ import type { ControlWord } from "../arch/controls.js";
 import * as archControls from "../arch/controls.js";
 import type { FieldName } from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import { hex, hex64 } from "../util/u64.js";
+import { hex, hex64, join64 } from "../util/u64.js";
 import { decoders } from "./compile.js";
 import type { State } from "./state.js";
 
@@ -88,9 +88,17 @@ export const {
 // ---------------------------------------------------------------------------------------------------------
 // Message helpers (run only on failure).
 
-/** A field's value as hex. */
+/** A field's value as hex: all 64 bits (the one way messages print a field's value). */
 export function val(s: State, name: FieldName): string {
   return hex64(s[name], s.hi[name]);
+}
+
+/**
+ * A field's 64-bit value plus `offset`, as hex: an address inside the structure the field points to (an
+ * MSR-load entry, the last byte of a table), every digit kept (the sum is not cut to 64 bits).
+ */
+export function valPlus(s: State, name: FieldName, offset: number): string {
+  return hex(join64(s[name], s.hi[name]) + BigInt(offset));
 }
 
 /** `NAME=0x...` for a message. */
@@ -140,10 +148,9 @@ export function controlNames(word: ControlWord, mask: number): string {
   return n.length ? ` (${n.map((x) => `"${x}"`).join(", ")})` : "";
 }
 
-/** The last-byte address of a table of `count` entries of `size` bytes at a physical address (messages). */
-export function areaEnd(lo: number, hi: number, count: number, size: number): string {
-  const end = ((BigInt(hi) << 32n) | BigInt(lo >>> 0)) + BigInt(count) * BigInt(size) - 1n;
-  return `0x${end.toString(16)}`;
+/** The last-byte address of a table of `count` entries of `size` bytes at the address in a field (messages). */
+export function areaEnd(s: State, name: FieldName, count: number, size: number): string {
+  return valPlus(s, name, count * size - 1);
 }
 
 /** Message text for the valid IA32_EFER bits. */

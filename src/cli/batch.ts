@@ -7,6 +7,7 @@
  * VMCS store, a reused context runs the checks, and the result is serialized; any line the scanner leaves
  * alone goes through parseEntryText, which decides it exactly and names its problem.
  */
+
 import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntryText } from "../entry/document.js";
 import type { EntryResult } from "../entry/evaluate.js";
@@ -14,6 +15,7 @@ import { EntryRunner } from "../entry/run.js";
 import { EntryScanner } from "../entry/scan.js";
 import { InputError } from "../errors.js";
 import { humanReport } from "../report.js";
+import { RESULT_FORMAT, VERSION } from "../version.js";
 import { Lines, type Piece } from "./input.js";
 import { errorRecord, type Output } from "./output.js";
 
@@ -24,6 +26,14 @@ export interface BatchText {
   bad: number;
 }
 
+/** The head every JSON result starts with: the result format's id and the nvmx version (docs/contract.md §3). */
+const RESULT_HEAD = `{"format":${JSON.stringify(RESULT_FORMAT)},"nvmx":${JSON.stringify(VERSION)},`;
+
+/** One result as its `--json` line (without the newline). */
+export function resultJson(r: EntryResult): string {
+  return RESULT_HEAD + JSON.stringify(r).slice(1);
+}
+
 /** Result JSON: valid states share one frozen result (src/entry/evaluate.ts), so its text is made once. */
 class ResultJson {
   private frozen: EntryResult | undefined;
@@ -31,7 +41,7 @@ class ResultJson {
 
   of(r: EntryResult): string {
     if (r === this.frozen) return this.frozenText;
-    const text = JSON.stringify(r);
+    const text = resultJson(r);
     if (Object.isFrozen(r) && Object.isFrozen(r.outcome) && Object.isFrozen(r.violations)) {
       this.frozen = r;
       this.frozenText = text;
@@ -59,8 +69,8 @@ export class BatchChecker {
     this.parts = [];
     this.bad = 0;
     if (p.kind === "lines") this.lineRun(file, p.bytes, p.firstLine);
-    else if (p.kind === "doc") this.document(file, p.text, p.line);
-    else this.fail(new InputError(`cannot read: ${p.message}`, { file }));
+    else if (p.kind === "doc") this.document(file, p.text, undefined);
+    else this.fail(new InputError(p.message, p.line !== undefined ? { file, line: p.line } : { file }));
     return this.take();
   }
 

@@ -18,6 +18,11 @@ export interface ConvertOptions {
 export function convertBytes(bytes: Uint8Array, name: string, cpu?: Caps): unknown[] {
   const parsed = parseInput(bytes, name);
   if (parsed.format === "vmxcap") return [parsed.profile];
+  if (parsed.format === "kvm-tracepoint")
+    throw new InputError(
+      "a kvm_nested_vmenter_failed trace names the failed check but holds no VMCS to convert; `nvmx explain` reads it",
+      { file: name },
+    );
   if (parsed.format === "nvmx-json")
     return parsed.documents.map((d) => {
       try {

@@ -7,6 +7,7 @@ import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
 import { parseInput } from "../formats/detect.js";
 import { type Explanation, explainDump, explanationJson, FORMAT_NAMES } from "../formats/explain.js";
+import { describeTracepointLine } from "../formats/kvm-tracepoint.js";
 import { describeReported } from "../formats/reported.js";
 import { describeField, describeOutcome, humanReport } from "../report.js";
 import { capsShow } from "./caps.js";
@@ -85,6 +86,15 @@ export async function explainFiles(files: string[], opts: ExplainOptions, out: O
         else
           await out.line(
             `${name}: vmxcap output — CPU capabilities, not a VM entry; use it as --cpu ${name}\n${capsShow(decodeProfile(parsed.profile, name))}\n`,
+          );
+        continue;
+      }
+      if (parsed.format === "kvm-tracepoint") {
+        if (opts.json)
+          await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines: parsed.lines }));
+        else
+          await out.line(
+            `${name}: KVM kvm_nested_vmenter_failed tracepoint (${parsed.lines.length} line${parsed.lines.length === 1 ? "" : "s"})\n${parsed.lines.flatMap((t) => describeTracepointLine(t).map((l) => `  ${l}`)).join("\n")}\n`,
           );
         continue;
       }

@@ -1,6 +1,7 @@
 /**
- * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed or not) or
- * NDJSON (one document per line), streamed with bounded memory (interface.md §3).
+ * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed, up to
+ * MAX_DOCUMENT) or NDJSON (one document per line, lines up to MAX_LINE), streamed with bounded memory
+ * (interface.md §3); no non-empty line is ever lost (Classifier below).
  *
  * Input is read in large chunks and cut into lines on bytes: NDJSON reaches the checker as pieces of whole
  * lines (bytes plus the number of the first line), which it reads without a string per line, and which
@@ -12,6 +13,7 @@ import type { Readable } from "node:stream";
 import type { Caps } from "../cpu/profile.js";
 import { type Entry, parseEntryText } from "../entry/document.js";
 import { InputError } from "../errors.js";
+import { JsonPrefix } from "./json-prefix.js";
 import type { Output } from "./output.js";
 
 const LF = 0x0a;
@@ -21,10 +23,10 @@ const CR = 0x0d;
 export type Piece =
   /** NDJSON: whole lines (ending with a line break, or at the end of input), numbered from firstLine. */
   | { kind: "lines"; bytes: Buffer; firstLine: number }
-  /** One document: the whole input, or (`line` given) one line of an input that is not NDJSON from line 1. */
-  | { kind: "doc"; text: string; line?: number }
-  /** The input could not be read (from here on). */
-  | { kind: "error"; message: string };
+  /** One document: the whole input. */
+  | { kind: "doc"; text: string }
+  /** An error record: the input could not be read (from here on), or (`line` given) that line was skipped. */
+  | { kind: "error"; message: string; line?: number };
 
 /** Line boundaries in a buffer: line i is bytes [start[i], end[i]). */
 export class Lines {
@@ -76,37 +78,77 @@ function grow(a: Int32Array): Int32Array {
   return b;
 }
 
+/** An over-long line the reader skipped: `tooLong` bytes (its line break not counted), over `limit`. */
+export interface LongLine {
+  tooLong: number;
+  limit: number;
+}
+
+/**
+ * The longest line the reader takes, in bytes (64 MiB). No entry document comes near it (a full VMCS with
+ * its MSR areas is a few KiB); a longer line is not held in memory but skipped, byte by byte, and reported
+ * as an error record of its own — the lines after it are read as usual.
+ */
+export const MAX_LINE = 64 << 20;
+
 /**
  * Cuts a byte stream into runs of whole lines without copying the chunks: a line split across chunks is
- * joined into a small piece of its own, and the bytes after the last line break are copied to wait for the
- * next chunk. A chunk that ends with "\r" ends a line at once (an interactive client gets its answer), and a
- * "\n" that starts the next chunk then belongs to that "\r". (Exported for tests.)
+ * joined into a piece of its own (its parts are collected and joined once, so a long line costs linear
+ * time), and the bytes after the last line break are copied to wait for the next chunk. A chunk that ends
+ * with "\r" ends a line at once (an interactive client gets its answer), and a "\n" that starts the next
+ * chunk then belongs to that "\r". A line split across chunks that grows past `maxLine` bytes is skipped
+ * up to its line break and reported as a LongLine; a line inside one chunk (a read is 1 MiB at most) is
+ * never that long. (Exported for tests.)
  */
 export class LineCutter {
-  private carry: Buffer | undefined;
+  /** the start of the current line, copied from earlier chunks */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  /** skipping an over-long line: the bytes skipped so far, or -1 */
+  private skipped = -1;
   private skipLf = false;
 
-  /** The runs of whole lines now complete (none, one, or a joined line and one). */
-  push(chunk: Buffer): Buffer[] {
+  constructor(private readonly maxLine = MAX_LINE) {}
+
+  /** The runs of whole lines now complete (none, one, or a joined or skipped line and one). */
+  push(chunk: Buffer): (Buffer | LongLine)[] {
     if (this.skipLf && chunk.length > 0) {
       this.skipLf = false;
       if (chunk[0] === LF) chunk = chunk.subarray(1);
     }
-    const runs: Buffer[] = [];
-    if (this.carry) {
+    const runs: (Buffer | LongLine)[] = [];
+    if (this.skipped >= 0 || this.partBytes > 0) {
       const cut = this.firstCut(chunk);
-      if (cut < 0) {
-        this.carry = Buffer.concat([this.carry, chunk]);
-        return runs;
+      const body = cut < 0 ? chunk.length : cut - this.breakBefore(chunk, cut);
+      if (this.skipped < 0 && this.partBytes + body > this.maxLine) {
+        this.skipped = this.partBytes;
+        this.parts = [];
+        this.partBytes = 0;
       }
-      runs.push(Buffer.concat([this.carry, chunk.subarray(0, cut)]));
-      this.carry = undefined;
+      if (this.skipped >= 0) {
+        this.skipped += body;
+        if (cut < 0) return runs;
+        runs.push({ tooLong: this.skipped, limit: this.maxLine });
+        this.skipped = -1;
+      } else if (cut < 0) {
+        // A copy: the chunk's buffer is reused for the next read.
+        this.parts.push(Buffer.from(chunk));
+        this.partBytes += chunk.length;
+        return runs;
+      } else {
+        this.parts.push(chunk.subarray(0, cut));
+        runs.push(Buffer.concat(this.parts));
+        this.parts = [];
+        this.partBytes = 0;
+      }
       chunk = chunk.subarray(cut);
     }
     const cut = this.lastCut(chunk);
     if (cut > 0) runs.push(chunk.subarray(0, cut));
-    // A copy: the chunk's buffer is reused for the next read.
-    if (cut < chunk.length) this.carry = Buffer.from(chunk.subarray(cut));
+    if (cut < chunk.length) {
+      this.parts.push(Buffer.from(chunk.subarray(cut)));
+      this.partBytes = chunk.length - cut;
+    }
     return runs;
   }
 
@@ -116,6 +158,11 @@ export class LineCutter {
     const cr = b.subarray(0, lf < 0 ? b.length : lf).indexOf(CR);
     if (cr < 0) return lf < 0 ? -1 : lf + 1;
     return this.after(b, cr);
+  }
+
+  /** The length of the line break that ends just before `cut`. */
+  private breakBefore(b: Buffer, cut: number): number {
+    return b[cut - 1] === LF && b[cut - 2] === CR ? 2 : 1;
   }
 
   /** Position just after the last line break of `b`, or 0. */
@@ -132,10 +179,17 @@ export class LineCutter {
   }
 
   /** The last line, without a line break, if any. */
-  end(): Buffer | undefined {
-    const c = this.carry;
-    this.carry = undefined;
-    return c;
+  end(): Buffer | LongLine | undefined {
+    if (this.skipped >= 0) {
+      const long = { tooLong: this.skipped, limit: this.maxLine };
+      this.skipped = -1;
+      return long;
+    }
+    if (this.partBytes === 0) return undefined;
+    const last = Buffer.concat(this.parts);
+    this.parts = [];
+    this.partBytes = 0;
+    return last;
   }
 }
 
@@ -195,87 +249,152 @@ async function* chunks(file: string, opts: ReadOptions): AsyncGenerator<Buffer> 
 }
 
 /**
- * Decides what an input is from its first non-empty line: NDJSON when that line is a document, or looks like
- * one that is malformed (a one-line object), so its error is reported in place and the stream goes on with
- * bounded memory. Only an input whose first line opens a multi-line document is read whole.
+ * The largest input read as one document (8 MiB): an input is one document only when the whole of it, up to
+ * this size, is one JSON value. A pretty-printed entry document is a few KiB.
+ */
+export const MAX_DOCUMENT = 8 << 20;
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Decides whether an input is one document or NDJSON, holding no more than it must. The input is one
+ * document only when the whole of it is one JSON value (a pretty-printed document); otherwise it is NDJSON,
+ * and every non-empty line is a document of its own (numbered; its error in place if it is not valid).
+ *
+ * A line holds a JSON value alone or it does not, so an input can be one document without being one line of
+ * NDJSON only when its first non-empty line opens an object or array it does not close. Only then are lines
+ * held, and only while they remain the beginning of one JSON value (an incremental syntax check,
+ * src/cli/json-prefix.ts) and their size stays within MAX_DOCUMENT: the first byte that cannot continue the
+ * value (a second document, a malformed line, more text after the value) or the size limit turns the input
+ * into NDJSON from its first line on, and whatever was held goes out as lines, numbered as they came.
  */
 class Classifier {
-  private mode: "unknown" | "ndjson" | "single" = "unknown";
+  private mode: "blank" | "document?" | "ndjson" = "blank";
+  /** the number of the next line to come */
   private nextLine = 1;
   private readonly lines = new Lines();
-  /** Lines before the first non-empty one, and all lines of a single-document input. */
-  private buffered: string[] = [];
+  private readonly syntax = new JsonPrefix();
+  /** while "document?": copies of the lines held (whole lines), from line heldFrom */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private heldFrom = 0;
 
-  *feed(bytes: Buffer): Generator<Piece> {
-    if (this.mode === "ndjson") {
-      yield { kind: "lines", bytes, firstLine: this.nextLine };
-      this.nextLine += this.lines.split(bytes);
+  constructor(private readonly maxDocument: number) {}
+
+  *feed(run: Buffer | LongLine): Generator<Piece> {
+    if (!Buffer.isBuffer(run)) {
+      yield* this.toNdjson();
+      yield {
+        kind: "error",
+        line: this.nextLine++,
+        message: `line too long: ${run.tooLong} bytes, over the limit of ${sizeText(run.limit)}; skipped`,
+      };
       return;
     }
-    const n = this.lines.split(bytes);
-    for (let i = 0; i < n; i++) {
-      const raw = bytes.toString("utf8", this.lines.start[i], this.lines.end[i]);
-      if (this.mode === "unknown") {
-        const line = raw.trim();
-        if (line && (isCompleteJson(line) || (line.startsWith("{") && line.endsWith("}")))) {
-          this.mode = "ndjson";
-          this.buffered = [];
-          yield { kind: "lines", bytes: bytes.subarray(this.lines.start[i]), firstLine: this.nextLine + i };
-          this.nextLine += n;
-          return;
-        }
-        if (line) this.mode = "single";
-      }
-      this.buffered.push(raw);
+    if (this.mode === "ndjson") {
+      yield { kind: "lines", bytes: run, firstLine: this.nextLine };
+      this.nextLine += this.lines.split(run);
+      return;
     }
+    const n = this.lines.split(run);
+    const first = this.nextLine;
     this.nextLine += n;
+    let from = 0;
+    if (this.mode === "blank") {
+      // The first line with anything but whitespace (and a byte-order mark at the very start).
+      let i = 0;
+      let at = -1;
+      for (; i < n && at < 0; i++)
+        at = firstNonSpace(run, this.lines.start[i]!, this.lines.end[i]!, first + i);
+      if (at < 0) return;
+      this.heldFrom = first + i - 1;
+      from = this.lines.start[i - 1]!;
+      const lineEnd = this.lines.end[i - 1]!;
+      const status = this.syntax.feed(run, at, lineEnd) ? this.syntax.end() : "bad";
+      if (status !== "incomplete") {
+        this.mode = "ndjson";
+        yield { kind: "lines", bytes: run.subarray(from), firstLine: this.heldFrom };
+        return;
+      }
+      this.mode = "document?";
+      this.syntax.feed(run, lineEnd, run.length);
+    } else this.syntax.feed(run);
+    const size = this.heldBytes + run.length - from;
+    if (this.syntax.end() === "bad" || size > this.maxDocument) {
+      this.held.push(run.subarray(from));
+      yield* this.toNdjson();
+      return;
+    }
+    // A copy: the run's bytes are valid only until the next read.
+    this.held.push(Buffer.from(run.subarray(from)));
+    this.heldBytes = size;
   }
 
-  /** At the end of input: a single-document input's document(s). */
+  /** From here on the input is NDJSON: the lines held go out as such. */
+  private *toNdjson(): Generator<Piece> {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    if (this.mode === "document?" && held.length)
+      yield { kind: "lines", bytes: Buffer.concat(held), firstLine: this.heldFrom };
+    this.mode = "ndjson";
+  }
+
+  /** At the end of input: a whole-input document, or the lines held if the input did not complete one. */
   *finish(): Generator<Piece> {
-    if (this.mode !== "single") return;
-    const buffered = this.buffered;
-    this.buffered = [];
-    const whole = buffered.join("\n");
-    if (isCompleteJson(whole)) {
-      yield { kind: "doc", text: whole };
+    if (this.mode === "document?" && this.syntax.end() === "complete") {
+      const text = Buffer.concat(this.held).toString("utf8").trim();
+      this.held = [];
+      yield { kind: "doc", text };
       return;
     }
-    // Not one document: if several lines look like documents, treat as NDJSON with a malformed first line.
-    const lines = buffered.map((l, i) => ({ l: l.trim(), i: i + 1 })).filter((x) => x.l);
-    if (
-      lines.length > 1 &&
-      lines.filter((x) => x.l.startsWith("{") && x.l.endsWith("}")).length >= lines.length / 2
-    ) {
-      for (const x of lines) yield { kind: "doc", text: x.l, line: x.i };
-      return;
-    }
-    yield { kind: "doc", text: whole };
+    yield* this.toNdjson();
   }
 }
 
-function isCompleteJson(s: string): boolean {
-  try {
-    JSON.parse(s);
-    return true;
-  } catch {
-    return false;
-  }
+function sizeText(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes >> 20} MiB` : `${bytes} bytes`;
+}
+
+function isSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** The position of the first byte in [s, e) that is not JSON whitespace (nor the input's BOM), or -1. */
+function firstNonSpace(b: Buffer, s: number, e: number, line: number): number {
+  if (line === 1 && b.subarray(s, s + 3).equals(BOM)) s += 3;
+  while (s < e && isSpace(b[s])) s++;
+  return s < e ? s : -1;
+}
+
+/** Options of readPieces; `maxDocument` and `maxLine` lower the limits for tests. */
+export interface PieceOptions extends ReadOptions {
+  maxDocument?: number;
+  maxLine?: number;
 }
 
 /**
  * The pieces of one input (`-` = standard input), as they arrive. The bytes of a piece are valid until the
  * next piece is asked for (read buffers are reused): use or copy them before.
  */
-export async function* readPieces(file: string, opts: ReadOptions = {}): AsyncGenerator<Piece> {
-  const cutter = new LineCutter();
-  const classifier = new Classifier();
+export function readPieces(file: string, opts: PieceOptions = {}): AsyncGenerator<Piece> {
+  return piecesOf(chunks(file, opts), opts);
+}
+
+/** The pieces of an input given as its chunks (exported for tests); an exception is a read error. */
+export async function* piecesOf(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  opts: PieceOptions = {},
+): AsyncGenerator<Piece> {
+  const cutter = new LineCutter(opts.maxLine);
+  const classifier = new Classifier(opts.maxDocument ?? MAX_DOCUMENT);
   try {
-    for await (const chunk of chunks(file, opts))
-      for (const run of cutter.push(chunk)) yield* classifier.feed(run);
+    for await (const chunk of source) for (const run of cutter.push(chunk)) yield* classifier.feed(run);
   } catch (e) {
+    yield* classifier.finish();
     const code = (e as NodeJS.ErrnoException).code;
-    yield { kind: "error", message: code === "ENOENT" ? "no such file" : (e as Error).message };
+    const why = code === "ENOENT" ? "no such file" : (e as Error).message;
+    yield { kind: "error", message: `cannot read: ${why}` };
     return;
   }
   const last = cutter.end();
@@ -283,15 +402,15 @@ export async function* readPieces(file: string, opts: ReadOptions = {}): AsyncGe
   yield* classifier.finish();
 }
 
-export type InputItem = { text: string; line?: number } | { readError: string };
+export type InputItem = { text: string; line?: number } | { error: string; line?: number };
 
 /** The documents of one input, one by one (each NDJSON line trimmed; empty lines skipped). */
-export async function* readDocuments(file: string): AsyncGenerator<InputItem> {
+export async function* readDocuments(file: string, opts: PieceOptions = {}): AsyncGenerator<InputItem> {
   const lines = new Lines();
-  for await (const piece of readPieces(file)) {
-    if (piece.kind === "error") yield { readError: piece.message };
-    else if (piece.kind === "doc")
-      yield piece.line !== undefined ? { text: piece.text, line: piece.line } : { text: piece.text };
+  for await (const piece of readPieces(file, opts)) {
+    if (piece.kind === "error")
+      yield piece.line !== undefined ? { error: piece.message, line: piece.line } : { error: piece.message };
+    else if (piece.kind === "doc") yield { text: piece.text };
     else {
       const n = lines.split(piece.bytes);
       for (let i = 0; i < n; i++) {
@@ -324,9 +443,10 @@ export async function* readEntries(
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
     for await (const item of readDocuments(file)) {
-      if ("readError" in item) {
+      if ("error" in item) {
         stats.bad++;
-        await out.error(new InputError(`cannot read: ${item.readError}`, { file: name }), opts.json);
+        const where = item.line !== undefined ? { file: name, line: item.line } : { file: name };
+        await out.error(new InputError(item.error, where), opts.json);
         continue;
       }
       let entry: Entry;

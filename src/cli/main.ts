@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /** The nvmx command line: thin; parses flags, calls the library, prints. */
 import { parseArgs } from "node:util";
+import { builtinNames } from "../cpu/builtin.js";
 import { InputError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { capsList, capsShowName } from "./caps.js";
 import { checkFiles, resolveCpuOption } from "./check.js";
 import { convertFiles } from "./convert.js";
 import { explainFiles } from "./explain.js";
 import { GEN_USAGE, genCommand, parseJobs } from "./gen.js";
 import { NESTED_USAGE, nestedCommand } from "./nested.js";
-import { Output } from "./output.js";
+import { endOnWriteError, Output } from "./output.js";
 import { REPAIR_USAGE, repairCommand } from "./repair.js";
 import { SERVE_USAGE, serveCommand } from "./serve.js";
 
@@ -20,14 +22,33 @@ const USAGE = `usage:
   nvmx caps show NAME                             what each capability MSR of a profile allows
 ${GEN_USAGE}${REPAIR_USAGE}${NESTED_USAGE}${SERVE_USAGE}`;
 
+endOnWriteError();
 const out = new Output(process.stdout, process.stderr, true);
 
 async function main(argv: string[]): Promise<number> {
   try {
-    return await command(argv);
+    return await command(negativeValues(argv));
   } finally {
     await out.flush();
   }
+}
+
+/**
+ * `--jobs -1` as `--jobs=-1`: node:util's parseArgs takes "-1" for an option of its own and refuses the
+ * pair as ambiguous; nvmx has no option that starts with a digit, so the value is meant, and its own check
+ * names the problem.
+ */
+function negativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a.startsWith("--") && !a.includes("=") && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 async function command(argv: string[]): Promise<number> {
@@ -44,9 +65,13 @@ async function command(argv: string[]): Promise<number> {
         },
       });
       if (positionals.length === 0)
-        throw new InputError("nvmx check needs at least one FILE (or - for stdin)", { file: "nvmx" });
+        throw new InputError("needs at least one FILE (or - for stdin)", { file: "nvmx check" });
       const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
       const jobs = values.jobs !== undefined ? parseJobs(values.jobs) : undefined;
+      if (jobs !== undefined && jobs < Number(values.jobs))
+        process.stderr.write(
+          `nvmx: --jobs ${values.jobs}: this machine has ${jobs} cores; using ${jobs} threads\n`,
+        );
       const bad = await checkFiles(
         positionals,
         { json: values.json ?? false, ...(cpu ? { cpu } : {}), ...(jobs ? { jobs } : {}) },
@@ -74,7 +99,7 @@ async function command(argv: string[]): Promise<number> {
         },
       });
       if (positionals.length === 0)
-        throw new InputError(`nvmx ${cmd} needs at least one FILE (or - for stdin)`, { file: "nvmx" });
+        throw new InputError("needs at least one FILE (or - for stdin)", { file: `nvmx ${cmd}` });
       const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
       const bad =
         cmd === "explain"
@@ -83,18 +108,23 @@ async function command(argv: string[]): Promise<number> {
       return bad ? 2 : 0;
     }
     case "caps": {
-      const [sub, name] = rest;
-      if (sub === "list") {
+      const [sub, name, ...extra] = rest;
+      if (sub === "list" && name === undefined) {
         await out.line(capsList());
         return 0;
       }
-      if (sub === "show" && name) {
+      if (sub === "show" && name !== undefined && extra.length === 0) {
+        if (!builtinNames().includes(name))
+          throw new InputError(`no built-in profile "${name}" (see nvmx caps list)`, { file: "nvmx caps" });
         await out.line(capsShowName(name));
         return 0;
       }
-      process.stderr.write(USAGE);
-      return 2;
+      throw new InputError("use nvmx caps list, or nvmx caps show NAME", { file: "nvmx caps" });
     }
+    case "--version":
+    case "-V":
+      process.stdout.write(`nvmx ${VERSION}\n`);
+      return 0;
     case "help":
     case "--help":
     case "-h":
@@ -102,20 +132,30 @@ async function command(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     default:
-      process.stderr.write(`nvmx: unknown command "${cmd}"\n${USAGE}`);
-      return 2;
+      throw new InputError(`unknown command "${cmd}" (nvmx help lists the commands)`, { file: "nvmx" });
   }
 }
 
-main(process.argv.slice(2)).then(
+/** One line for a mistake in the command line or its inputs; "internal error" only for nvmx's own faults. */
+function failure(cmd: string | undefined, e: unknown): string {
+  if (e instanceof InputError) {
+    // Errors about the command line name the command ("nvmx check: ...") or nvmx itself ("nvmx: --jobs ...").
+    const text = e.describe();
+    return e.file === "nvmx" || e.file.startsWith("nvmx ") ? text : `nvmx: ${text}`;
+  }
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (e instanceof Error && code?.startsWith("ERR_PARSE_ARGS_"))
+    return `nvmx ${cmd}: ${e.message.replace(/\s*\n\s*/g, " ")} (nvmx help lists the options)`;
+  return `nvmx: internal error: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof InputError) process.stderr.write(`nvmx: ${e.describe()}\n`);
-    else if (e instanceof Error && (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
-      process.stderr.write(`nvmx: ${e.message}\n${USAGE}`);
-    else process.stderr.write(`nvmx: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`${failure(argv[0], e)}\n`);
     process.exitCode = 2;
   },
 );

@@ -1,55 +1,74 @@
-/** `nvmx nested --find-gaps`: the oracle for missing software checks in an L0. */
+/** `nvmx nested --find-gaps`: the rules a kernel's software checks let through, with why. */
+import type { CheckClass } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
-import { findGaps, softwareCoverage } from "../nested/compare.js";
+import { findGaps, type Gap } from "../nested/compare.js";
 import type { NestedConfig } from "../nested/config.js";
-import { violationCorpus } from "../nested/corpus.js";
+import { kernelPreset } from "../nested/kernels/index.js";
 import type { Output } from "./output.js";
 
-export async function findGapsCommand(
-  cfg: NestedConfig,
-  l1: Caps,
-  host: Caps | undefined,
-  json: boolean,
-  out: Output,
-): Promise<number> {
-  const corpus = violationCorpus(l1, { valid: 0 });
-  const gaps = findGaps(corpus.entries, corpus.ids, cfg.softwareChecks, host);
-  const sw = softwareCoverage(cfg.softwareChecks);
-  const name = typeof cfg.softwareChecks === "string" ? cfg.softwareChecks : "custom";
-  if (json) {
-    await out.line(
-      JSON.stringify({
-        softwareChecks: name,
-        l1: l1.name,
-        host: host?.name ?? l1.name,
-        states: corpus.entries.length,
-        gaps,
-        skipped: corpus.skipped,
-      }),
-    );
+export interface FindGapsOptions {
+  kernel: string;
+  host: Caps;
+  /** vmfail: control and host-state rules (errors 7 and 8); exit: guest state and MSR loading; all */
+  only: "vmfail" | "exit" | "all";
+  json: boolean;
+  base: NestedConfig;
+}
+
+const CLASSES: Record<FindGapsOptions["only"], CheckClass[] | undefined> = {
+  vmfail: ["control", "host"],
+  exit: ["guest", "msr-load"],
+  all: undefined,
+};
+
+function line(g: Gap): string {
+  const src = g.source ? ` [${g.source.tag} ${g.source.file}:${g.source.lines[0]}-${g.source.lines[1]}]` : "";
+  return `  ${g.id} (SDM ${g.sdm}) → L1 sees ${g.toL1}\n      ${g.why}${src}`;
+}
+
+export async function findGapsCommand(opts: FindGapsOptions, out: Output): Promise<number> {
+  const preset = kernelPreset(opts.kernel);
+  const classes = CLASSES[opts.only];
+  const progress = process.stderr.isTTY
+    ? (done: number, total: number) => {
+        if (done === total || done % 20 === 0)
+          process.stderr.write(`\rviolation search ${done}/${total}${done === total ? "\n" : ""}`);
+      }
+    : undefined;
+  const report = await findGaps(preset.id, opts.host, {
+    ...(classes ? { classes } : {}),
+    base: opts.base,
+    ...(progress ? { progress } : {}),
+  });
+  if (opts.json) {
+    await out.line(JSON.stringify({ ...report, only: opts.only }));
     return 0;
   }
+  const by = (k: Gap["kind"]) => report.gaps.filter((g) => g.kind === k);
   const lines = [
-    `software checks "${name}" (${sw.checks} checks) on L1 profile ${l1.name}, host ${host?.name ?? l1.name}:`,
-    `${corpus.entries.length} vmcs12 states, each violating one rule; ${gaps.length} rules are not caught by the software checks:`,
+    `${preset.name} (${preset.tree.release}, ${preset.tree.repository}) on host ${report.host}, L1 profile ${report.l1}:`,
+    `${report.checkedExactly} rules the kernel checks exactly in software (not searched); ${report.states} vmcs12 states, each violating one other ${opts.only === "vmfail" ? "VMFail (error 7/8) " : opts.only === "exit" ? "guest-state or MSR-load " : ""}rule: the kernel's software checks without a dry run let ${report.gaps.length} through${report.leftToHardware.length ? ` and leave ${report.leftToHardware.length} to the processor by design` : ""}.`,
   ];
-  const late = gaps.filter((g) => g.consequence === "late");
-  const missed = gaps.filter((g) => g.consequence === "missed");
-  if (missed.length) {
-    lines.push("", `MISSED (${missed.length}): L2 enters although the architecture rejects the vmcs12:`);
-    for (const g of missed) lines.push(`  ${g.id} (SDM ${g.sdm})`);
-  }
-  if (late.length) {
+  const section = (title: string, gs: Gap[]) => {
+    if (!gs.length) return;
+    lines.push("", `${title} (${gs.length}):`);
+    for (const g of gs) lines.push(line(g));
+  };
+  section(
+    "LATE: only the real VM entry catches it (KVM unwinds, or reflects the exit after acting on guest state)",
+    by("late"),
+  );
+  section("MISSED: L2 enters although the architecture rejects the vmcs12", by("missed"));
+  section("WRONG OUTCOME: L1 sees another outcome than the architecture's", by("wrong"));
+  section("KVM INTERNAL ERROR: L1 sees nothing", by("internal-error"));
+  section(
+    "LEFT TO HARDWARE (by design, not gaps): vmcs02 carries vmcs12's value and the processor's exit is reflected",
+    report.leftToHardware,
+  );
+  if (report.skipped.length)
     lines.push(
       "",
-      `LATE (${late.length}): only the hardware entry catches it, after L0 acted on guest state:`,
-    );
-    for (const g of late) lines.push(`  ${g.id} (SDM ${g.sdm}) → L1 sees ${g.toL1}`);
-  }
-  if (corpus.skipped.length)
-    lines.push(
-      "",
-      `${corpus.skipped.length} rules cannot be violated alone on ${l1.name} (not applicable there), so they were not searched.`,
+      `${report.skipped.length} rules cannot be violated alone on ${report.l1} (not applicable there), so they were not searched.`,
     );
   await out.line(lines.join("\n"));
   return 0;

@@ -1,5 +1,27 @@
-/** Line output with backpressure (bounded memory on large NDJSON streams). */
+/** Line output with backpressure (bounded memory on large NDJSON streams), and what a write error does. */
 import type { InputError } from "../errors.js";
+
+/**
+ * How the program ends when its output cannot be written (issue 17): an 'error' event of stdout or stderr
+ * would otherwise end it with a stack trace. When the reader has gone (EPIPE: `nvmx gen ... | head -1`),
+ * the program stops at once, quietly, with status 0 — whoever read the output took what they wanted; any
+ * other error (ENOSPC on `> /dev/full`, EIO...) stops it with one line on stderr and status 2.
+ */
+export function endOnWriteError(
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+  exit: (code: number) => void = process.exit,
+): void {
+  stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") return exit(0);
+    try {
+      stderr.write(`nvmx: cannot write output: ${e.message}\n`);
+    } catch {}
+    exit(2);
+  });
+  // Nothing can be said about stderr itself; it fails with stdout, mostly (`nvmx ... 2>&1 | head -1`).
+  stderr.on("error", (e: NodeJS.ErrnoException) => exit(e.code === "EPIPE" ? 0 : 2));
+}
 
 /** The `--json` error record of a bad input (interface.md §3), without the newline. */
 export function errorRecord(e: InputError): string {

@@ -299,7 +299,8 @@ export async function checkFilesParallel(
   opts: ParallelOptions,
   out: Output,
 ): Promise<number> {
-  const pool = new Pool({ ...opts, jobs: Math.max(2, Math.min(opts.jobs, 64)) }, out);
+  // At most the core count (parseJobs in src/cli/gen.ts caps --jobs).
+  const pool = new Pool({ ...opts, jobs: Math.max(2, opts.jobs) }, out);
   try {
     for (const file of files) {
       const name = file === "-" ? "<stdin>" : file;

@@ -9,6 +9,7 @@ import { InputError } from "../errors.js";
 import { repair } from "../gen/repair.js";
 import { serializeGenerated } from "../gen/serialize.js";
 import { resolveCpuOption } from "./check.js";
+import { intOption } from "./gen.js";
 import { readEntries } from "./input.js";
 import type { Output } from "./output.js";
 
@@ -28,17 +29,18 @@ export async function repairCommand(argv: string[], out: Output): Promise<number
     },
   });
   if (positionals.length === 0)
-    throw new InputError("nvmx repair needs at least one FILE (or - for stdin)", { file: "nvmx" });
+    throw new InputError("needs at least one FILE (or - for stdin)", { file: "nvmx repair" });
   if (values.violate !== undefined && !checkById(values.violate))
     throw new InputError(`no check with id "${values.violate}"`, { file: "--violate" });
   const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
+  const seed = values.seed !== undefined ? intOption("seed", values.seed, 0, 0xffffffff) : undefined;
   const json = values.json ?? false;
   const stats = { bad: 0 };
   let failed = 0;
   for await (const { name, line, entry } of readEntries(positionals, { cpu, json }, out, stats)) {
     const r = repair(entry, {
       ...(values.violate !== undefined ? { violate: values.violate } : {}),
-      ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+      ...(seed !== undefined ? { seed } : {}),
     });
     if (!r.ok) failed++;
     const doc = serializeGenerated(r.entry);

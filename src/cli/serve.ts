@@ -4,8 +4,8 @@
  * directory listing, no path outside web/dist, no endpoint that reads or writes anything else.
  * Listens on 127.0.0.1 unless --host names another interface.
  */
-import { existsSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { constants, existsSync, realpathSync } from "node:fs";
+import { open, realpath } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,6 +73,23 @@ export function resolveAsset(root: string, urlPath: string): string | undefined 
   return file.startsWith(base) ? file : undefined;
 }
 
+/**
+ * The bytes of a regular file that is inside `root` itself, or undefined: a symbolic link anywhere below the
+ * root (whether it points inside or outside), a directory or a device is not served. `root` has no links
+ * in its own path (startServer resolves it). The last component is opened without following a link
+ * (O_NOFOLLOW) and checked on the open file, so it cannot be swapped for a link after the check.
+ */
+async function readAsset(file: string): Promise<Buffer | undefined> {
+  if ((await realpath(file).catch(() => undefined)) !== file) return undefined;
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    return (await fh.stat()).isFile() ? await fh.readFile() : undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
 async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
     reply(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
@@ -81,12 +98,11 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   const url = new URL(req.url ?? "/", "http://localhost");
   const file = resolveAsset(root, url.pathname);
   const type = file && CONTENT_TYPES[extname(file).toLowerCase()];
-  const info = file && type ? await stat(file).catch(() => undefined) : undefined;
-  if (!file || !type || !info?.isFile()) {
+  const body = file && type ? await readAsset(file) : undefined;
+  if (!file || !type || !body) {
     reply(res, 404, "not found\n");
     return;
   }
-  const body = await readFile(file);
   res.writeHead(200, {
     "Content-Type": type,
     "Content-Length": body.length,
@@ -103,6 +119,15 @@ export interface ServeOptions {
   root: string;
 }
 
+/** Why the server cannot listen, for people (errors of the address asked for, not of nvmx). */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: "the port is in use",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "no interface of this machine has that address",
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "the host name cannot be resolved now",
+};
+
 /** Start the server; resolves once it listens, with the URL of the page. */
 export function startServer(opts: ServeOptions): Promise<{ server: Server; url: string }> {
   if (!existsSync(join(opts.root, "index.html")))
@@ -112,14 +137,19 @@ export function startServer(opts: ServeOptions): Promise<{ server: Server; url: 
         file: "nvmx serve",
       },
     );
+  const root = realpathSync(opts.root);
   const server = createServer((req, res) => {
-    handle(opts.root, req, res).catch(() => {
+    handle(root, req, res).catch(() => {
       if (!res.headersSent) reply(res, 500, "internal error\n");
       else res.destroy();
     });
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      const why = e.code !== undefined ? LISTEN_ERRORS[e.code] : undefined;
+      const where = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+      reject(why ? new InputError(`cannot listen on ${where}: ${why}`, { file: "nvmx serve" }) : e);
+    });
     server.listen(opts.port, opts.host, () => {
       const addr = server.address();
       const port = typeof addr === "object" && addr ? addr.port : opts.port;
@@ -136,8 +166,15 @@ export async function serveCommand(argv: string[], out: Output): Promise<number>
   });
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port ?? "") || port > 65535)
-    throw new InputError(`--port must be a number 0..65535, got "${values.port}"`, { file: "nvmx serve" });
+    throw new InputError(`--port must be a whole number 0..65535, got ${JSON.stringify(values.port)}`, {
+      file: "nvmx serve",
+    });
   const host = values.host ?? "127.0.0.1";
+  // An empty host would make node listen on every interface.
+  if (!host.trim())
+    throw new InputError("--host must name an address or host (e.g. 127.0.0.1 or ::1), got an empty one", {
+      file: "nvmx serve",
+    });
   const { server, url } = await startServer({ port, host, root: defaultWebRoot() });
   await out.line(`nvmx playground: ${url}`);
   if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1")

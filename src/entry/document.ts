@@ -2,8 +2,8 @@
 import { FIELDS, resolveFieldKey } from "../arch/fields.js";
 import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
-import { InputError } from "../errors.js";
-import { parseHalves, parseU64 } from "../util/u64.js";
+import { InputError, preview } from "../errors.js";
+import { isNumberSyntax, parseHalves, parseU64 } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
 import { Vmcs } from "../vmcs/store.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
@@ -47,7 +47,16 @@ const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "lau
   executiveVmcsLaunchState: "launch",
 };
 
-const TOP_KEYS = new Set(["format", "cpu", "processor", "vmcs", "memory", "comment", "description"]);
+const TOP_KEYS = new Set([
+  "$schema",
+  "format",
+  "cpu",
+  "processor",
+  "vmcs",
+  "memory",
+  "comment",
+  "description",
+]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -63,11 +72,15 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
   if (!isObject(doc)) throw new InputError("an entry document must be a JSON object");
   for (const k of Object.keys(doc))
     if (!TOP_KEYS.has(k))
-      throw new InputError(`unknown key "${k}" (expected format, cpu, processor, vmcs, memory)`, {
-        location: k,
-      });
+      throw new InputError(
+        `unknown key "${k}" (expected $schema, format, cpu, processor, vmcs, memory, comment, description)`,
+        { location: k },
+      );
+  for (const k of ["$schema", "comment", "description"] as const)
+    if (doc[k] !== undefined && typeof doc[k] !== "string")
+      throw new InputError(`${k} must be a string`, { location: k });
   if (doc["format"] !== undefined && doc["format"] !== FORMAT)
-    throw new InputError(`format must be "${FORMAT}", got ${JSON.stringify(doc["format"])}`, {
+    throw new InputError(`format must be "${FORMAT}", got ${preview(doc["format"])}`, {
       location: "format",
     });
   const cpu = doc["cpu"];
@@ -104,8 +117,7 @@ export function parseProcessor(value: unknown): ProcessorState {
       throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {
         location: loc,
       });
-    const bad = (want: string) =>
-      new InputError(`expected ${want}, got ${JSON.stringify(v)}`, { location: loc });
+    const bad = (want: string) => new InputError(`expected ${want}, got ${preview(v)}`, { location: loc });
     if (kind === "bool") {
       if (typeof v !== "boolean") throw bad("true or false");
     } else if (kind === "instruction") {
@@ -114,7 +126,8 @@ export function parseProcessor(value: unknown): ProcessorState {
       if (v !== "clear" && v !== "launched") throw bad('"clear" or "launched"');
     } else if (kind === "addr") {
       // Extension (SMM-return checks): a physical address as "0x..." hex, a decimal string or a safe integer.
-      const a = parseU64(v);
+      const a =
+        typeof v === "string" ? (/^(0x[0-9a-f]+|[0-9]+)$/i.test(v) ? BigInt(v) : undefined) : parseU64(v);
       if (a === undefined || a >= 1n << 52n)
         throw bad('a physical address below 2^52 ("0x..." or an integer)');
       (processor as unknown as Record<string, unknown>)[k] = Number(a);
@@ -146,11 +159,10 @@ function parseVmcsFields(fields: Record<string, unknown>, vmcs: Vmcs): void {
       );
     const h = parseHalves(raw);
     if (h === undefined) {
-      const big = parseU64(raw);
       throw new InputError(
-        big !== undefined
-          ? `value 0x${big.toString(16)} does not fit the ${r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`
-          : `malformed value ${JSON.stringify(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
+        isNumberSyntax(raw)
+          ? `value ${preview(raw)} does not fit the ${r.field.width === "natural" ? "natural-width" : `${r.field.width}-bit`} field ${r.field.name}`
+          : `malformed value ${preview(raw)}: expected "0x..." hex, a decimal string or a safe integer`,
         { location: loc },
       );
     }
@@ -180,9 +192,9 @@ export function parseMemory(value: unknown): Memory {
     if (!Array.isArray(words))
       throw new InputError("expected an array of 64-bit hex words", { location: loc });
     words.forEach((w, i) => {
-      const v = parseU64(w);
+      const v = typeof w === "string" && /^0x[0-9a-f]+$/i.test(w) ? BigInt(w) : undefined;
       if (v === undefined || v >= 1n << 64n)
-        throw new InputError(`malformed 64-bit word ${JSON.stringify(w)}`, { location: `${loc}[${i}]` });
+        throw new InputError(`malformed 64-bit word ${preview(w)}`, { location: `${loc}[${i}]` });
       memory.write64(Number(a) + 8 * i, v);
     });
   }
@@ -203,7 +215,7 @@ export function parseEntryText(text: string, opts: ParseOptions = {}): Entry {
 /** Serialise an Entry to an `nvmx-entry/1` document: nonzero fields only, processor keys that differ from defaults. */
 export function serializeEntry(e: Entry): EntryDocument {
   const doc: EntryDocument = { format: FORMAT, vmcs: {} };
-  doc["cpu"] = e.cpu ?? e.caps.name;
+  doc.cpu = e.cpu ?? e.caps.name;
   const p: Partial<ProcessorState> = {};
   const keys = new Set([...Object.keys(DEFAULT_PROCESSOR), ...Object.keys(e.processor)]) as Set<
     keyof ProcessorState
@@ -211,23 +223,23 @@ export function serializeEntry(e: Entry): EntryDocument {
   for (const k of keys)
     if (e.processor[k] !== undefined && e.processor[k] !== DEFAULT_PROCESSOR[k])
       (p as Record<string, unknown>)[k] = e.processor[k];
-  if (Object.keys(p).length) doc["processor"] = p;
+  if (Object.keys(p).length) doc.processor = p;
   for (const f of FIELDS) {
     const v = e.vmcs.get(f.index);
-    if (v !== 0n) doc["vmcs"][f.name] = `0x${v.toString(16)}`;
+    if (v !== 0n) doc.vmcs[f.name] = `0x${v.toString(16)}`;
   }
   const mem = e.memory.entries64();
   if (mem.length) {
-    doc["memory"] = {};
+    doc.memory = {};
     // consecutive words are grouped under their first address
     let start = -1;
     let prev = -16;
     for (const [a, v] of mem) {
       if (a !== prev + 8) {
         start = a;
-        doc["memory"][`0x${a.toString(16)}`] = [];
+        doc.memory[`0x${a.toString(16)}`] = [];
       }
-      doc["memory"][`0x${start.toString(16)}`]!.push(`0x${v.toString(16).padStart(16, "0")}`);
+      doc.memory[`0x${start.toString(16)}`]!.push(`0x${v.toString(16).padStart(16, "0")}`);
       prev = a;
     }
   }

@@ -287,6 +287,7 @@ export class EntryScanner {
     const valueEnd = skipValue(b, p, end);
     if (valueEnd === FAIL || valueEnd === p) return FAIL;
     if (key === FORMAT_KEY) return bytesEqual(b, p, valueEnd, FORMAT_JSON) ? valueEnd : FAIL;
+    if (key !== CPU && key !== PROCESSOR && key !== MEMORY) return b[p] === QUOTE ? valueEnd : FAIL; // comment, description: strings
     if (key === CPU && bytesEqual(b, p, valueEnd, this.lastCpuJson)) {
       this.cpu = this.lastCpu;
       return valueEnd;
@@ -298,7 +299,7 @@ export class EntryScanner {
       this.lastCpuJson = Buffer.from(b.subarray(p, valueEnd));
     } else if (key === PROCESSOR) this.processor = v;
     else if (key === MEMORY) this.memory = v;
-    return valueEnd; // comment, description: any JSON value
+    return valueEnd;
   }
 
   /** The entry from the values read, through the same validators as parseEntry; undefined on any doubt. */

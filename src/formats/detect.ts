@@ -5,6 +5,7 @@
  */
 import type { ProfileData } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
+import { looksLikeKvmTracepoint, parseKvmTracepoint, type TracepointLine } from "./kvm-tracepoint.js";
 import { isNestedState, parseNestedState } from "./nested-state.js";
 import { parseQemuRegs } from "./qemu-regs.js";
 import { decodeHardwareError, describeReported } from "./reported.js";
@@ -16,10 +17,11 @@ import { looksLikeVmxcap, parseVmxcap } from "./vmxcap.js";
 export type ParsedInput =
   | { format: "nvmx-json"; documents: { text: string; line?: number }[] }
   | { format: "vmxcap"; profile: ProfileData }
-  | { format: "logs"; dumps: ParsedDump[] };
+  | { format: "logs"; dumps: ParsedDump[] }
+  | { format: "kvm-tracepoint"; lines: TracepointLine[] };
 
 /** Guess the format of an input without parsing it fully. */
-export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
+export function detectFormat(bytes: Uint8Array): InputFormat | "kvm-tracepoint" | undefined {
   if (looksBinary(bytes)) return isNestedState(bytes) ? "nested-state" : undefined;
   const text = new TextDecoder().decode(bytes);
   const t = text.trimStart();
@@ -29,6 +31,7 @@ export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
   if (/KVM: entry failed, hardware error|(?:^|\n)[^\n]*\b(?:EAX|RAX)=[0-9a-f]+ (?:EBX|RBX)=/.test(text))
     return "qemu-regs";
   if (looksLikeVmxcap(text)) return "vmxcap";
+  if (looksLikeKvmTracepoint(text)) return "kvm-tracepoint";
   return undefined;
 }
 
@@ -63,6 +66,7 @@ export function parseInput(bytes: Uint8Array, name = "vmxcap"): ParsedInput {
   const dumps = sortDumps([...parseVmcsDumps(lines), ...parseQemuRegs(text)]);
   if (dumps.length) return { format: "logs", dumps };
   if (looksLikeVmxcap(text)) return { format: "vmxcap", profile: parseVmxcap(text, name) };
+  if (looksLikeKvmTracepoint(text)) return { format: "kvm-tracepoint", lines: parseKvmTracepoint(text) };
   const err = /KVM: entry failed, hardware error (0x[0-9a-f]+|\d+)/i.exec(text);
   if (err) {
     const raw = err[1]!.toLowerCase().startsWith("0x") ? Number.parseInt(err[1]!, 16) : Number(err[1]);

@@ -16,8 +16,13 @@ export function hex64(lo: number, hi: number): string {
     ? `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, "0")}`
     : `0x${(lo >>> 0).toString(16)}`;
 }
+/**
+ * "0x" + hex of a value: a bigint, or a number — exactly as it is when not negative (an address up to 2^53
+ * keeps every digit, bits above 31 included), as its 32-bit pattern when negative (a bitwise result).
+ */
 export function hex(v: number | bigint): string {
-  return typeof v === "bigint" ? `0x${v.toString(16)}` : `0x${(v >>> 0).toString(16)}`;
+  if (typeof v === "bigint") return `0x${v.toString(16)}`;
+  return `0x${(v < 0 ? v >>> 0 : v).toString(16)}`;
 }
 
 /** Mask of bits [n, 63] split in halves: the bits beyond an n-bit width. */
@@ -40,6 +45,11 @@ export function isCanonical(_lo: number, hi: number, bits: number): boolean {
 
 const HEX = /^0x[0-9a-f]+$/i;
 const DEC = /^[0-9]+$/;
+
+/** A string in the entry schema's number syntax (hex "0x..." or decimal digits), whatever its magnitude. */
+export function isNumberSyntax(v: unknown): v is string {
+  return typeof v === "string" && (HEX.test(v) || DEC.test(v));
+}
 
 /** Parse a hex ("0x..") or decimal string or a safe integer; undefined when malformed. */
 export function parseU64(v: unknown): bigint | undefined {
@@ -80,8 +90,15 @@ export function parseHalves(v: unknown): [number, number] | undefined {
     const x = Number(v);
     return [x % 0x100000000, Math.floor(x / 0x100000000)];
   }
-  const b = parseU64(v);
-  if (b === undefined || b >= 1n << 64n) return undefined;
+  // Exactly the entry schema's value syntax: no surrounding spaces (parseU64 trims, for log parsers). Leading
+  // zeros are skipped before converting, so a huge value is refused in linear time.
+  const start = HEX.test(v) ? 2 : DEC.test(v) ? 0 : -1;
+  if (start < 0) return undefined;
+  let i = start;
+  while (i < n - 1 && v.charCodeAt(i) === 48) i++;
+  if (n - i > (start ? 16 : 20)) return undefined;
+  const b = BigInt(start ? `0x${v.slice(i)}` : v.slice(i));
+  if (b >= 1n << 64n) return undefined;
   return [lo32(b), hi32(b)];
 }
 

@@ -4,7 +4,7 @@
  * goes through the byte scanner or not.
  */
 import { describe, expect, it } from "vitest";
-import { BatchChecker } from "../../src/cli/batch.js";
+import { BatchChecker, resultJson } from "../../src/cli/batch.js";
 import { errorRecord } from "../../src/cli/output.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
 import type { Caps } from "../../src/cpu/profile.js";
@@ -41,7 +41,7 @@ const MALFORMED = [
 /** What the plain path prints for one line. */
 function reference(text: string, line: number, cpu?: Caps): string {
   try {
-    return JSON.stringify(runEntry(parseEntryText(text, cpu ? { cpu } : {})));
+    return resultJson(runEntry(parseEntryText(text, cpu ? { cpu } : {})));
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     return errorRecord(e.withFile("f.ndjson", line));
@@ -79,7 +79,7 @@ describe("BatchChecker", () => {
   });
 
   it("a read error is an error record without a line", () => {
-    const t = new BatchChecker({ json: true }).piece("f", { kind: "error", message: "EIO" });
+    const t = new BatchChecker({ json: true }).piece("f", { kind: "error", message: "cannot read: EIO" });
     expect(t.parts).toEqual(['{"error":{"file":"f","message":"cannot read: EIO"}}\n']);
   });
 });

@@ -9,8 +9,17 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { LineCutter, Lines, type Piece, readDocuments, readPieces } from "../../src/cli/input.js";
+import { describe, expect, it, vi } from "vitest";
+import {
+  LineCutter,
+  Lines,
+  type LongLine,
+  type Piece,
+  type PieceOptions,
+  piecesOf,
+  readDocuments,
+  readPieces,
+} from "../../src/cli/input.js";
 
 /** The lines readline gives for these chunks (crlfDelay: Infinity, as the old reader). */
 async function readlineLines(chunks: Buffer[]): Promise<string[]> {
@@ -25,7 +34,8 @@ function cutLines(chunks: Buffer[]): string[] {
   const cutter = new LineCutter();
   const lines = new Lines();
   const out: string[] = [];
-  const take = (run: Buffer) => {
+  const take = (run: Buffer | LongLine) => {
+    if (!Buffer.isBuffer(run)) throw new Error(`unexpected long line (${run.tooLong} bytes)`);
     const n = lines.split(run);
     for (let i = 0; i < n; i++) out.push(run.toString("utf8", lines.start[i], lines.end[i]));
   };
@@ -114,6 +124,177 @@ describe("readPieces / readDocuments", () => {
   it("a missing file is a read error", async () => {
     const out = [];
     for await (const p of readPieces(join(dir, "none"))) out.push(p);
-    expect(out).toEqual([{ kind: "error", message: "no such file" }]);
+    expect(out).toEqual([{ kind: "error", message: "cannot read: no such file" }]);
+  });
+});
+
+/** The items piecesOf gives for these chunks, as readDocuments makes them. */
+async function items(chunks: Buffer[], opts: PieceOptions = {}) {
+  const lines = new Lines();
+  const out: ({ text: string; line?: number } | { error: string; line?: number })[] = [];
+  for await (const p of piecesOf(
+    chunks.map((c) => Buffer.from(c)),
+    opts,
+  )) {
+    if (p.kind === "doc") out.push({ text: p.text });
+    else if (p.kind === "error") out.push({ error: p.message, ...(p.line ? { line: p.line } : {}) });
+    else
+      for (let i = 0, n = lines.split(p.bytes); i < n; i++) {
+        const text = p.bytes.toString("utf8", lines.start[i], lines.end[i]).trim();
+        if (text) out.push({ text, line: p.firstLine + i });
+      }
+  }
+  return out;
+}
+
+function split(text: string, sizes: number[]): Buffer[] {
+  const b = Buffer.from(text);
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const s of sizes) {
+    if (at >= b.length) break;
+    out.push(b.subarray(at, at + s));
+    at += s;
+  }
+  if (at < b.length) out.push(b.subarray(at));
+  return out;
+}
+
+describe("one document or NDJSON: no line is lost (issue 17)", () => {
+  const doc = '{"vmcs":{"GUEST_CR0":"0x1"}}';
+
+  it("a first line that is not JSON is line 1 of NDJSON; every later line is read", async () => {
+    expect(await documents(`oops\n${doc}\nx\n\ny\n`)).toEqual([
+      { text: "oops", line: 1 },
+      { text: doc, line: 2 },
+      { text: "x", line: 3 },
+      { text: "y", line: 5 },
+    ]);
+  });
+
+  it("a pretty-printed document followed by anything is NDJSON, line by line", async () => {
+    const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+    const got = await documents(`${pretty}\n${doc}\n`);
+    expect(got).toHaveLength(pretty.split("\n").length + 1);
+    expect(got[0]).toEqual({ text: "{", line: 1 });
+    expect(got.at(-1)).toEqual({ text: doc, line: pretty.split("\n").length + 1 });
+  });
+
+  it("a document with a byte-order mark and blank lines around it is one document", async () => {
+    const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+    expect(await documents(`\ufeff\n\n${pretty}\n\n`)).toEqual([{ text: pretty }]);
+  });
+
+  it("every non-empty line gives one item, in order, unless the whole input is one JSON value (property)", async () => {
+    const line = fc.constantFrom(
+      doc,
+      "oops",
+      "{bad",
+      '{"vmcs": {',
+      "[",
+      "]",
+      "}",
+      '"GUEST_CR0": "0x1"',
+      '"vmcs": {},',
+      "",
+      "  ",
+      "1,",
+      "[1]",
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 12 }),
+        fc.constantFrom("\n", "\r\n", "\r"),
+        fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 12 }),
+        fc.constantFrom(8, 30, 1 << 20),
+        async (ls, eol, sizes, maxDocument) => {
+          const text = ls.join(eol);
+          const got = await items(split(text, sizes), { maxDocument });
+          const nonEmpty = ls.map((l, i) => ({ text: l.trim(), line: i + 1 })).filter((x) => x.text);
+          let whole = false;
+          try {
+            JSON.parse(text);
+            whole = nonEmpty.length > 1 && Buffer.byteLength(text) <= maxDocument;
+          } catch {}
+          expect(got).toEqual(whole ? [{ text: text.trim() }] : nonEmpty);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("holds no more than the document limit while an input may still be one document", async () => {
+    // "[" and then lines that keep it the start of one JSON array: held only up to maxDocument.
+    let consumed = 0;
+    async function* source() {
+      yield Buffer.from("[\n");
+      for (let i = 0; i < 200; i++) {
+        consumed++;
+        yield Buffer.from(`"${"x".repeat(1000)}",\n`);
+      }
+    }
+    const firstAfter: number[] = [];
+    let first: Piece | undefined;
+    let count = 0;
+    for await (const p of piecesOf(source(), { maxDocument: 8192 })) {
+      first ??= p;
+      firstAfter.push(consumed);
+      if (p.kind === "lines") count += new Lines().split(p.bytes);
+    }
+    expect(first).toMatchObject({ kind: "lines", firstLine: 1 });
+    expect(firstAfter[0]).toBeLessThanOrEqual(9);
+    expect(count).toBe(201);
+  });
+});
+
+describe("long lines (issue 17)", () => {
+  it("joins a line split over many chunks in linear time: bytes copied stay proportional to its length", () => {
+    // Count the bytes that Buffer.concat and Buffer.from copy while a long line arrives in 64 KiB chunks.
+    const copied = (length: number): number => {
+      const chunk = Buffer.alloc(65536, 0x78);
+      const cutter = new LineCutter();
+      let bytes = 0;
+      const concat = vi.spyOn(Buffer, "concat");
+      const from = vi.spyOn(Buffer, "from");
+      try {
+        for (let at = 0; at < length; at += chunk.length) cutter.push(chunk);
+        const runs = cutter.push(Buffer.from("\n{}\n"));
+        expect(runs.map((r) => ("tooLong" in r ? -1 : r.length))).toEqual([length + 1, 3]);
+        for (const r of concat.mock.results) bytes += (r.value as Buffer).length;
+        for (const r of from.mock.results) bytes += (r.value as Buffer).length;
+      } finally {
+        concat.mockRestore();
+        from.mockRestore();
+      }
+      return bytes;
+    };
+    const n = 1 << 22;
+    expect(copied(n)).toBeLessThanOrEqual(3 * n);
+    expect(copied(4 * n)).toBeLessThanOrEqual(3 * 4 * n);
+  });
+
+  it("skips a line over the limit with an error record naming it, and keeps the lines after it", async () => {
+    const long = "y".repeat(100);
+    // the long line arrives in pieces of 7 bytes, beside short lines
+    const got = await items(split(`{"a":1}\n${long}\r\n{"b":2}\r\n${long}`, [10, ...Array(40).fill(7)]), {
+      maxLine: 50,
+    });
+    expect(got).toEqual([
+      { text: '{"a":1}', line: 1 },
+      { error: "line too long: 100 bytes, over the limit of 50 bytes; skipped", line: 2 },
+      { text: '{"b":2}', line: 3 },
+      { error: "line too long: 100 bytes, over the limit of 50 bytes; skipped", line: 4 },
+    ]);
+  });
+
+  it("an over-long first line makes the input NDJSON", async () => {
+    const got = await items(split(`{${"z".repeat(60)}\n[\n]\n`, Array(20).fill(5)), {
+      maxLine: 50,
+    });
+    expect(got).toEqual([
+      { error: "line too long: 61 bytes, over the limit of 50 bytes; skipped", line: 1 },
+      { text: "[", line: 2 },
+      { text: "]", line: 3 },
+    ]);
   });
 });

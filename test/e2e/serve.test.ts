@@ -1,7 +1,8 @@
 /** `nvmx serve`: only the page's own files, by GET/HEAD, with their content types; nothing else. */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,6 +76,57 @@ describe("nvmx serve", () => {
     expect((await fetch(`${url}assets/%2e%2e%2f%2e%2e%2foutside.js`)).status).toBe(404);
     expect((await fetch(`${url}..%5coutside.js`)).status).toBe(404);
     expect((await fetch(`${url}%E0%A4%A`)).status).toBe(404);
+  });
+
+  it("serves no symbolic link, wherever it points, and no file reached through one (issue 17)", async () => {
+    const links = mkdtempSync(join(tmpdir(), "nvmx-serve-links-"));
+    const real = join(links, "dist");
+    mkdirSync(join(real, "assets"), { recursive: true });
+    writeFileSync(join(real, "index.html"), "<title>linked</title>");
+    writeFileSync(join(real, "assets", "app.js"), "ok");
+    writeFileSync(join(links, "secret.js"), "secret");
+    mkdirSync(join(links, "outside"));
+    writeFileSync(join(links, "outside", "x.js"), "secret");
+    symlinkSync(join(links, "secret.js"), join(real, "out.js")); // to a file outside
+    symlinkSync(join(real, "assets", "app.js"), join(real, "in.js")); // to a file inside
+    symlinkSync("assets/app.js", join(real, "rel.js")); // relative, inside
+    symlinkSync(join(links, "outside"), join(real, "outdir")); // to a directory outside
+    symlinkSync(join(real, "assets"), join(real, "indir")); // to a directory inside
+    symlinkSync(join(links, "nowhere.js"), join(real, "dangling.js"));
+    // The root itself may be reached through a link: its files are served.
+    symlinkSync(real, join(links, "root-link"));
+    const started = await startServer({ port: 0, host: "127.0.0.1", root: join(links, "root-link") });
+    try {
+      const get = async (path: string) => {
+        const r = await fetch(`${started.url}${path}`);
+        return `${r.status} ${await r.text()}`;
+      };
+      expect(await get("assets/app.js")).toBe("200 ok");
+      expect(await get("")).toBe("200 <title>linked</title>");
+      for (const path of ["out.js", "in.js", "rel.js", "outdir/x.js", "indir/app.js", "dangling.js"])
+        expect(await get(path), path).toBe("404 not found\n");
+    } finally {
+      started.server.close();
+      started.server.closeAllConnections();
+    }
+  });
+
+  it("--host ::1 listens on the IPv6 loopback", async (ctx) => {
+    const probe = createNetServer();
+    const has = await new Promise<boolean>((resolve) => {
+      probe.once("error", () => resolve(false));
+      probe.listen(0, "::1", () => probe.close(() => resolve(true)));
+    });
+    if (!has) ctx.skip("this machine has no ::1 (IPv6 loopback)");
+    const started = await startServer({ port: 0, host: "::1", root });
+    try {
+      expect(started.server.address()).toMatchObject({ address: "::1", family: "IPv6" });
+      expect(started.url).toMatch(/^http:\/\/\[::1\]:\d+\/$/);
+      expect((await fetch(started.url)).status).toBe(200);
+    } finally {
+      started.server.close();
+      started.server.closeAllConnections();
+    }
   });
 
   it("resolves request paths inside the root only", () => {

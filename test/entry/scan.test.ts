@@ -88,7 +88,7 @@ describe("EntryScanner", () => {
       '{ "vmcs" : { "GUEST_CR0" : "0x80000031" , "GUEST_RIP": "0x1000" } , "cpu" : "skylake" }',
       '\t{"vmcs":{"guest_cr0":"0X31","0x681e":"0x33","IO_BITMAP_A_HIGH":"0x1","GUEST_AR_ES":"0x93"}}  ',
       '{"vmcs":{"GUEST_CR0":"2147483697","GUEST_RSP":4096,"VIRTUAL_PROCESSOR_ID":0}}',
-      '{"format":"nvmx-entry/1","comment":{"a":[1,"x\\"y"]},"description":"d","vmcs":{}}',
+      '{"format":"nvmx-entry/1","comment":"a [1, \\"x\\"]","description":"d","vmcs":{}}',
       '{"processor":{"instruction":"vmresume","launchState":"launched"},"vmcs":{"GUEST_CR0":"0x1"}}',
       '{"memory":{"0x7000":["0x0000000000000480","0x1"]},"vmcs":{"VM_ENTRY_MSR_LOAD_ADDR":"0x7000"}}',
     ];
@@ -113,6 +113,8 @@ describe("EntryScanner", () => {
       '{"vmcs":{"GUEST_CR0":"0x10000000000000000"}}',
       '{"vmcs":{"GUEST_CR0":"1234567890123456"}}',
       '{"vmcs":{"GUEST_CR0":1.0}}',
+      '{"comment":{"a":1},"vmcs":{}}',
+      '{"$schema":"x","vmcs":{}}',
       '{"vmcs":{"GUEST_CR0":01}}',
       '{"vmcs":{"GUEST_CR0":-1}}',
       '{"vmcs":{"GUEST_CR0":" 0x1"}}',

@@ -77,6 +77,10 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
         ];
         return { doc: serializeEntry(x.entry), format: FORMAT_NAMES[dump.format], notes };
       }
+      case "kvm-tracepoint":
+        throw new InputError(
+          "a kvm_nested_vmenter_failed trace names the check KVM failed but holds no VMCS; `nvmx explain` maps it to rules",
+        );
     }
   } catch (e) {
     if (e instanceof InputError) throw e.withFile(file);
