@@ -31,7 +31,7 @@ import * as util from "./util.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
+// Short local names for the imported tables and helpers.
 const { ENTRY, PROC, PROC2 } = archControls;
 const { CR0, EVENT, EVENT_ERROR_CODE_VECTOR_MASK, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } =
   archRegisters;

@@ -24,7 +24,7 @@ import * as util from "./util.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
+// Short local names for the imported tables and helpers.
 const { ENTRY, EXIT, PIN, PROC, PROC2, PROC3, VMFUNC, controlBitNames } = archControls;
 const { EPT_CAP, EPT_CAP_HI } = archMsrs;
 const { beyondPhys, bitList, bitList64, controlNames: names, misaligned, physLimit, show } = util;

@@ -16,7 +16,7 @@ import type { Pred } from "./types.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names for the imported tables (predicates name them; see src/checks/compile.ts).
+// Short local names for the imported tables.
 const { ENTRY, EXIT, EXIT2, PIN, PROC, PROC2, PROC3 } = archControls;
 const { AR, INTR, PENDING_DBG } = archRegisters;
 

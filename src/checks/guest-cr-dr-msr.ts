@@ -16,7 +16,7 @@ import * as util from "./util.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
+// Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
 const { BNDCFGS, CET_CTL, CR0, CR3, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
 const { badPatEntries, bitList, bitList64, canonical, eferValidText, ia32eGuest, misaligned, notCanonical } =

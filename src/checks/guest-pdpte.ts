@@ -23,7 +23,7 @@ import type { State } from "./state.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
+// Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
 const { CR0, CR4, PDPTE } = archRegisters;
 const { eptOn } = groups.G;

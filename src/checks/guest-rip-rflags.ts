@@ -13,7 +13,7 @@ import * as util from "./util.js";
 // biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
 const scope = (name: string): unknown => eval(name);
 
-// Short local names (predicates name tables and decoders as they are registered; see src/checks/compile.ts).
+// Short local names for the imported tables and helpers.
 const { AR, CR0, EVENT, EVENT_TYPE, RFLAGS } = archRegisters;
 const { arDpl, bitList64, eventType, eventVector, fredGuest, ia32eGuest, show } = util;
 

@@ -144,6 +144,99 @@ function foundEntry(c: Ctx, position: number): FoundEntry {
   };
 }
 
+/** What a compiled check adds to its declaration. */
+interface Made {
+  readonly when: Pred | undefined;
+  readonly fail: Pred;
+  readonly reads: Reads;
+  readonly parts: Parts;
+  readonly fields: readonly string[];
+  readonly message: (c: Ctx) => string;
+  readonly entryIndex?: (c: Ctx) => number;
+}
+
+/**
+ * A check whose predicates are compiled on first use (`when`, `fail`, `fields`, … are getters of the class):
+ * the registry costs nothing at import, and the compiler runs inside the tests that use it (mutation testing
+ * then sees it as code under test, not as module set-up). Every registry check is an instance of this one
+ * class with the same own fields, so the evaluator's reads of them stay monomorphic. To narrow a check's
+ * applicability, use `withWhen` (a spread would not copy the getters).
+ */
+class CompiledCheck implements RuleCheck {
+  readonly id: string;
+  readonly sdm: string;
+  readonly cls: CheckClass;
+  readonly rule: string;
+  readonly checklist: readonly string[] | undefined;
+  readonly outcome: Outcome | undefined;
+  readonly error: number | undefined;
+  readonly qualification: number | undefined;
+  readonly group: GroupName | undefined;
+  readonly typed: Typed;
+  #make: (() => Made) | undefined;
+  #made: Made | undefined;
+
+  constructor(spec: Common<Bindings>, info: SectionInfo, typed: Typed, make: () => Made) {
+    this.id = spec.id;
+    this.sdm = spec.sdm ?? info.sdm;
+    this.cls = spec.cls ?? info.cls;
+    this.rule = spec.rule;
+    this.checklist = spec.checklist;
+    this.outcome = spec.outcome;
+    this.error = spec.error;
+    this.qualification = spec.qualification;
+    this.group = spec.group;
+    this.typed = typed;
+    this.#make = make;
+  }
+
+  #get(): Made {
+    if (this.#made === undefined) {
+      try {
+        this.#made = (this.#make as () => Made)();
+      } catch (e) {
+        throw new Error(`check ${this.id}: ${(e as Error).message}`, { cause: e });
+      }
+      this.#make = undefined;
+    }
+    return this.#made;
+  }
+  get when(): Pred | undefined {
+    return this.#get().when;
+  }
+  get fail(): Pred {
+    return this.#get().fail;
+  }
+  get fields(): readonly string[] {
+    return this.#get().fields;
+  }
+  get reads(): Reads {
+    return this.#get().reads;
+  }
+  get parts(): Parts {
+    return this.#get().parts;
+  }
+  get entryIndex(): ((c: Ctx) => number) | undefined {
+    return this.#get().entryIndex;
+  }
+  /**
+   * Built only on failure (an own property: callers may pass it around). The first call compiles the check
+   * and puts the compiled message in its place.
+   */
+  message = (c: Ctx): string => {
+    this.message = this.#get().message;
+    return this.message(c);
+  };
+}
+
+/**
+ * The check with its applicability narrowed to `when` (e.g. a kernel that runs a rule only under a condition):
+ * everything else is the check's own. The new `when` is a plain function, so the fast path calls it.
+ */
+export function withWhen(check: Check, when: (c: Ctx) => boolean): Check {
+  return Object.create(check, { when: { value: when, enumerable: true } }) as Check;
+}
+
 /**
  * A module's section: its SDM number, title and default class, and the module's scope (`(name) =>
  * eval(name)`, in which the compiler resolves the names its predicates use, src/checks/compile.ts).
@@ -181,56 +274,8 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
     return { when, reads, parts, fields: reads.fields as readonly string[] };
   }
 
-  /** What a compiled check adds to its declaration. */
-  interface Made {
-    readonly when: Pred | undefined;
-    readonly fail: Pred;
-    readonly reads: Reads;
-    readonly parts: Parts;
-    readonly fields: readonly string[];
-    readonly message: (c: Ctx) => string;
-    readonly entryIndex?: (c: Ctx) => number;
-  }
-
-  /**
-   * A check whose predicates are compiled on first use (its `when`, `fail`, `fields`, … are getters): the
-   * registry costs nothing at import, and the compiler runs inside the tests that use it (mutation testing
-   * then sees it as code under test, not as module set-up).
-   */
   function lazyCheck(spec: Common<Bindings>, typed: Typed, make: () => Made): RuleCheck {
-    let made: Made | undefined;
-    const get = (): Made => {
-      if (!made)
-        try {
-          made = make();
-        } catch (e) {
-          throw new Error(`check ${spec.id}: ${(e as Error).message}`, { cause: e });
-        }
-      return made;
-    };
-    const check = {
-      id: spec.id,
-      sdm: spec.sdm ?? info.sdm,
-      cls: spec.cls ?? info.cls,
-      rule: spec.rule,
-      ...(spec.checklist ? { checklist: spec.checklist } : {}),
-      ...(spec.outcome ? { outcome: spec.outcome } : {}),
-      ...(spec.error !== undefined ? { error: spec.error } : {}),
-      ...(spec.qualification !== undefined ? { qualification: spec.qualification } : {}),
-      ...(spec.group ? { group: spec.group } : {}),
-      message: (c: Ctx) => get().message(c),
-      typed,
-    };
-    const lazy = (k: keyof Made) => ({ get: () => get()[k], enumerable: true });
-    Object.defineProperties(check, {
-      when: lazy("when"),
-      fail: lazy("fail"),
-      fields: lazy("fields"),
-      reads: lazy("reads"),
-      parts: lazy("parts"),
-      ...(typed.entry ? { entryIndex: lazy("entryIndex") } : {}),
-    });
-    return check as unknown as RuleCheck;
+    return new CompiledCheck(spec, info, typed, make);
   }
 
   return {
@@ -244,12 +289,15 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       };
       return lazyCheck(spec as unknown as Common<Bindings>, typed, () => {
         const failC = compilePredicate(spec.fail, scope, [p]);
-        const witness = toFunction<W>(failC.src, `${spec.id}.witness`);
         const message = spec.message;
+        // The failing value is computed again only for a message that takes it.
+        const witness = message.length >= 2 ? toFunction<W>(failC.src, `${spec.id}.witness`) : undefined;
         return {
           ...compiled(spec as unknown as Common<Bindings>, failC.src, failC.reads),
           fail: pred(failC.src, `${spec.id}.fail`),
-          message: (c: Ctx) => message(stateOf(c), witness(c), p),
+          message: witness
+            ? (c: Ctx) => message(stateOf(c), witness(c), p)
+            : (c: Ctx) => message(stateOf(c), undefined as W, p),
         };
       });
     },

@@ -149,8 +149,20 @@ for (const f of FIELDS) {
   });
 }
 
+/** Views made so far, per context (kept off `Ctx` itself, whose shape the compiled runners rely on). */
+const VIEWS = new WeakMap<Ctx, State>();
+let lastCtx: Ctx | undefined;
+let lastView: State | undefined;
+
 /** The state of a context as an object (messages and tests; the hot path never builds one). */
 export function stateOf(c: Ctx): State {
-  c.view ??= new StateView(c);
-  return c.view as State;
+  if (c === lastCtx) return lastView as State;
+  let v = VIEWS.get(c);
+  if (!v) {
+    v = new StateView(c) as unknown as State;
+    VIEWS.set(c, v);
+  }
+  lastCtx = c;
+  lastView = v;
+  return v;
 }

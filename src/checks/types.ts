@@ -100,8 +100,6 @@ export class Ctx {
   entry = 0;
   /** Guest RFLAGS.VM (the guest will be virtual-8086), derived in refresh(). */
   v86 = false;
-  /** The context as a `State` object for messages (src/checks/state.ts `stateOf`), made on first use. */
-  view: object | undefined = undefined;
 
   constructor(
     public vmcs: Vmcs,

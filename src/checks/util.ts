@@ -17,7 +17,7 @@ const scope = (name: string): unknown => eval(name);
 /** A VMCS field's KVM name (for messages). */
 export type Field = FieldName;
 
-// Short local names for the imported tables (predicates name them; see src/checks/compile.ts).
+// Short local names for the imported tables.
 const { ENTRY, EXIT, PROC2, controlBitNames } = archControls;
 const { CR4, EVENT, EVENT_TYPE, EVENT_TYPE_NAMES, EXCEPTION_NAMES } = archRegisters;
 

@@ -1,9 +1,9 @@
 /**
  * The fast path (design.md "Speed"), derived from the registry rather than written twice.
  *
- * 1. Compiled runner: one straight-line function. Predicates written with `pred` (src/checks/pred.ts) are
- *    pasted in as source over one local `v` (the VMCS slots); plain closures are called from chunks of a few
- *    checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
+ * 1. Compiled runner: one straight-line function. Predicates compiled from typed rules (src/checks/compile.ts)
+ *    are pasted in as source over one local `v` (the VMCS slots); plain closures (a `when` another module
+ *    wrapped) are called from chunks of a few checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
  *    (src/checks/groups.ts) sit behind one evaluation of the group's gate.
  * 2. Specialization per signature: for a given CPU profile, most rules depend only on the control words and
  *    on the fields that set a guest's or host's mode (segment access rights, CR0/CR4/EFER, activity and
