@@ -27,7 +27,16 @@ const scope = (name: string): unknown => eval(name);
 // Short local names for the imported tables and helpers.
 const { ENTRY, EXIT, PIN, PROC, PROC2, PROC3, VMFUNC, controlBitNames } = archControls;
 const { EPT_CAP, EPT_CAP_HI } = archMsrs;
-const { beyondPhys, bitList, bitList64, controlNames: names, misaligned, physLimit, show } = util;
+const {
+  beyondPhys,
+  bitList,
+  bitList64,
+  controlNames: names,
+  misaligned,
+  physLimit,
+  reservedBits,
+  show,
+} = util;
 
 // SDM 34.15.4.2: a VM entry that returns from SMM (dual-monitor treatment) does not apply the checks of
 // 29.2.1.1 to the current VMCS. Returning to VMX root operation (executive-VMCS pointer = VMXON pointer) it
@@ -441,7 +450,7 @@ export default checks([
     checklist: ["E31"],
     group: "eptOn",
     fail: (s) => s.EPT_POINTER & 0xf00,
-    message: (s, bad) => `${show(s, "EPT_POINTER")} sets reserved ${bitList(bad)}; bits 11:8 must be 0`,
+    message: (s, bad) => `${reservedBits(s, "EPT_POINTER", bad)}; bits 11:8 must be 0`,
   }),
   rule({
     id: "ctl.exec.eptp-phys",

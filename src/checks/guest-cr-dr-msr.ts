@@ -21,7 +21,7 @@ const { ENTRY } = archControls;
 const { BNDCFGS, CET_CTL, CR0, CR3, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
 const { badPatEntries, bitList, bitList64, canonical, eferValidText, ia32eGuest, misaligned, notCanonical } =
   util;
-const { outside, patHalfBad, show, unrestrictedGuest } = util;
+const { outside, patHalfBad, reservedBits, show, unrestrictedGuest } = util;
 
 const { rule, checks } = section({
   scope,
@@ -83,7 +83,7 @@ function validBits(a: {
     when: (s, p) => (s.entry & p.bit) !== 0,
     fail: (s, p) => outside(s[p.field], s.hi[p.field], s.caps[p.lo], s.caps[p.hi]),
     message: (s) =>
-      `${show(s, a.field)} sets reserved ${outsideText(s, a.field, s.caps[p.lo], s.caps[p.hi])} while "${a.control}" is 1; this CPU accepts only ${hex64(s.caps[p.lo], s.caps[p.hi])}`,
+      `${reservedBits(s, a.field, s[a.field] & ~s.caps[p.lo], s.hi[a.field] & ~s.caps[p.hi])} while "${a.control}" is 1; this CPU accepts only ${hex64(s.caps[p.lo], s.caps[p.hi])}`,
   });
 }
 
@@ -241,7 +241,7 @@ export default checks([
     group: "guestLoadCet",
     fail: (s) => (s.GUEST_S_CET & sCetReservedLo(s)) | (s.hi.GUEST_S_CET & sCetReservedHi(s)),
     message: (s) =>
-      `${show(s, "GUEST_S_CET")} sets reserved ${bitList64(s.GUEST_S_CET & sCetReservedLo(s), s.hi.GUEST_S_CET & sCetReservedHi(s))} while "load CET state" is 1 (bits 9:6 are always reserved${s.caps.ibt ? "" : "; without IBT so are 5:2 and 63:10"}${s.caps.shstk ? "" : "; without shadow stacks so are 1:0"})`,
+      `${reservedBits(s, "GUEST_S_CET", s.GUEST_S_CET & sCetReservedLo(s), s.hi.GUEST_S_CET & sCetReservedHi(s))} while "load CET state" is 1 (bits 9:6 are always reserved${s.caps.ibt ? "" : "; without IBT so are 5:2 and 63:10"}${s.caps.shstk ? "" : "; without shadow stacks so are 1:0"})`,
   }),
   rule({
     id: "guest.s-cet.suppress-and-tracker",
@@ -292,7 +292,7 @@ export default checks([
     // EFER.NX as reserved unless CPUID reports NX).
     fail: (s) => outside(s.GUEST_IA32_EFER, s.hi.GUEST_IA32_EFER, s.caps.eferValidLo, 0),
     message: (s) =>
-      `${show(s, "GUEST_IA32_EFER")} sets reserved ${outsideText(s, "GUEST_IA32_EFER", s.caps.eferValidLo, 0)} while "load IA32_EFER" is 1; ${eferValidText(s)}`,
+      `${reservedBits(s, "GUEST_IA32_EFER", s.GUEST_IA32_EFER & ~s.caps.eferValidLo, s.hi.GUEST_IA32_EFER)} while "load IA32_EFER" is 1; ${eferValidText(s)}`,
   }),
   rule({
     id: "guest.efer.lma-matches-ia32e",
@@ -322,7 +322,7 @@ export default checks([
     when: (s) => (s.entry & ENTRY.LOAD_BNDCFGS) !== 0,
     fail: (s) => s.GUEST_BNDCFGS & BNDCFGS.RESERVED,
     message: (s, bad) =>
-      `${show(s, "GUEST_BNDCFGS")} sets reserved ${bitList(bad)} while "load IA32_BNDCFGS" is 1; bits 11:2 must be 0`,
+      `${reservedBits(s, "GUEST_BNDCFGS", bad)} while "load IA32_BNDCFGS" is 1; bits 11:2 must be 0`,
   }),
   rule({
     id: "guest.bndcfgs.canonical-base",
@@ -388,7 +388,7 @@ export default checks([
     group: "guestLoadFred",
     fail: (s) => s.GUEST_IA32_FRED_CONFIG & FRED_CONFIG_RESERVED,
     message: (s, bad) =>
-      `${show(s, "GUEST_IA32_FRED_CONFIG")} sets reserved ${bitList(bad)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
+      `${reservedBits(s, "GUEST_IA32_FRED_CONFIG", bad)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
   }),
   rule({
     id: "guest.fred-config.canonical",

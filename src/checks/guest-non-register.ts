@@ -331,7 +331,7 @@ export default checks([
       (s.GUEST_PENDING_DBG_EXCEPTIONS & PENDING_DBG.RESERVED_LO) !== 0 ||
       s.hi.GUEST_PENDING_DBG_EXCEPTIONS !== 0,
     message: (s) =>
-      `${reservedBits("GUEST_PENDING_DBG_EXCEPTIONS", val(s, "GUEST_PENDING_DBG_EXCEPTIONS"), s.GUEST_PENDING_DBG_EXCEPTIONS & PENDING_DBG.RESERVED_LO, s.hi.GUEST_PENDING_DBG_EXCEPTIONS)}; only B3:0 (bits 3:0), enabled breakpoint (12), BS (14) and RTM (16) are defined`,
+      `${reservedBits(s, "GUEST_PENDING_DBG_EXCEPTIONS", s.GUEST_PENDING_DBG_EXCEPTIONS & PENDING_DBG.RESERVED_LO, s.hi.GUEST_PENDING_DBG_EXCEPTIONS)}; only B3:0 (bits 3:0), enabled breakpoint (12), BS (14) and RTM (16) are defined`,
   }),
   rule({
     id: "guest.pending-dbg.bs-required",

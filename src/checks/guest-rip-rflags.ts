@@ -15,7 +15,7 @@ const scope = (name: string): unknown => eval(name);
 
 // Short local names for the imported tables and helpers.
 const { AR, CR0, EVENT, EVENT_TYPE, RFLAGS } = archRegisters;
-const { arDpl, bitList64, eventType, eventVector, fredGuest, ia32eGuest, show } = util;
+const { arDpl, eventType, eventVector, fredGuest, ia32eGuest, reservedBits, show } = util;
 
 const { rule, checks } = section({
   scope,
@@ -65,7 +65,7 @@ export default checks([
     checklist: ["P3"],
     fail: (s) => (s.GUEST_RFLAGS & RFLAGS.RESERVED_LO) !== 0 || s.hi.GUEST_RFLAGS !== 0,
     message: (s) =>
-      `${show(s, "GUEST_RFLAGS")} sets reserved ${bitList64(s.GUEST_RFLAGS & RFLAGS.RESERVED_LO, s.hi.GUEST_RFLAGS)}; bits 63:22, 15, 5 and 3 must be 0`,
+      `${reservedBits(s, "GUEST_RFLAGS", s.GUEST_RFLAGS & RFLAGS.RESERVED_LO, s.hi.GUEST_RFLAGS)}; bits 63:22, 15, 5 and 3 must be 0`,
   }),
   rule({
     id: "guest.rflags.bit1-set",

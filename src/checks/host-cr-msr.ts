@@ -43,8 +43,8 @@ const scope = (name: string): unknown => eval(name);
 // Short local names for the imported tables and helpers.
 const { EXIT, EXIT2 } = archControls;
 const { CET_CTL, CR0, CR3, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
-const { badPatEntries, bitList, bitList64, canonical, eferValidText, hass, misaligned, notCanonical } = util;
-const { outside, patHalfBad, physLimit, show } = util;
+const { badPatEntries, bitList, canonical, eferValidText, hass, misaligned, notCanonical } = util;
+const { outside, patHalfBad, physLimit, reservedBits, show } = util;
 
 const { rule, checks } = section({
   scope,
@@ -105,7 +105,7 @@ function validBits(a: {
     when: (s, p) => (s[p.word] & p.bit) !== 0,
     fail: (s, p) => outside(s[p.field], s.hi[p.field], s.caps[p.lo], s.caps[p.hi]),
     message: (s) =>
-      `${show(s, a.field)} sets reserved ${bitList64(s[a.field] & ~s.caps[p.lo], s.hi[a.field] & ~s.caps[p.hi])} while "${a.control}" is 1; this CPU accepts only ${hex64(s.caps[p.lo], s.caps[p.hi])}`,
+      `${reservedBits(s, a.field, s[a.field] & ~s.caps[p.lo], s.hi[a.field] & ~s.caps[p.hi])} while "${a.control}" is 1; this CPU accepts only ${hex64(s.caps[p.lo], s.caps[p.hi])}`,
   });
 }
 
@@ -147,7 +147,7 @@ export default checks([
     group: "intel64",
     fail: (s) => cr3Reserved(s),
     message: (s, bad) =>
-      `${show(s, "HOST_CR3")} sets reserved ${bitList(bad, 32)}: ${physLimit(s)}${s.caps.lam ? " (bits 62:61 are LAM_U57/LAM_U48 and may be 1)" : ""}`,
+      `${reservedBits(s, "HOST_CR3", 0, bad)}: ${physLimit(s)}${s.caps.lam ? " (bits 62:61 are LAM_U57/LAM_U48 and may be 1)" : ""}`,
   }),
   rule({
     id: "host.sysenter-esp.canonical",
@@ -172,7 +172,7 @@ export default checks([
     group: "hostLoadCet",
     fail: (s) => s.HOST_S_CET & CET_CTL.RESERVED,
     message: (s, bad) =>
-      `${show(s, "HOST_S_CET")} sets reserved ${bitList(bad)} of IA32_S_CET while "load CET state" is 1; bits 9:6 must be 0`,
+      `${reservedBits(s, "HOST_S_CET", bad)} of IA32_S_CET while "load CET state" is 1; bits 9:6 must be 0`,
   }),
   rule({
     id: "host.s-cet.suppress-and-tracker",
@@ -228,7 +228,7 @@ export default checks([
     // NXE is reserved without execute-disable support (Bochs efer_suppmask; kvm-unit-tests test_efer).
     fail: (s) => outside(s.HOST_IA32_EFER, s.hi.HOST_IA32_EFER, s.caps.eferValidLo, 0),
     message: (s) =>
-      `${show(s, "HOST_IA32_EFER")} sets reserved ${bitList64(s.HOST_IA32_EFER & ~s.caps.eferValidLo, s.hi.HOST_IA32_EFER)} while "load IA32_EFER" is 1; ${eferValidText(s)}`,
+      `${reservedBits(s, "HOST_IA32_EFER", s.HOST_IA32_EFER & ~s.caps.eferValidLo, s.hi.HOST_IA32_EFER)} while "load IA32_EFER" is 1; ${eferValidText(s)}`,
   }),
   rule({
     id: "host.efer.lma-matches-hass",
@@ -264,7 +264,7 @@ export default checks([
     group: "hostLoadFred",
     fail: (s) => s.HOST_IA32_FRED_CONFIG & FRED_CONFIG_RESERVED,
     message: (s, bad) =>
-      `${show(s, "HOST_IA32_FRED_CONFIG")} sets reserved ${bitList(bad)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
+      `${reservedBits(s, "HOST_IA32_FRED_CONFIG", bad)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
   }),
   rule({
     id: "host.fred-config.canonical",

@@ -137,9 +137,9 @@ export function bitList64(lo: number, hi: number): string {
   return `${parts.join(" and ")} (${hex64(lo >>> 0, hi >>> 0)})`;
 }
 
-/** "sets reserved bits …": the one wording of every reserved-bits rule. */
-export function reservedBits(name: string, value: string, lo: number, hi = 0): string {
-  return `${name}=${value} sets reserved ${bitList64(lo, hi)}`;
+/** "NAME=0x… sets reserved bits …": the one wording of the reserved-bits rules (halves of the bits set). */
+export function reservedBits(s: State, name: FieldName, lo: number, hi = 0): string {
+  return `${show(s, name)} sets reserved ${bitList64(lo, hi)}`;
 }
 
 /** ` ("name", "name")` for the set bits of a control word, for messages. */
