@@ -153,13 +153,14 @@ export function profileSchema() {
       },
       cpuid: {
         type: "object",
-        description: 'Raw CPUID leaves: "LEAF" or "LEAF.SUBLEAF" in hex.',
+        description:
+          'Raw CPUID leaves: "LEAF" or "LEAF.SUBLEAF" in hex. A leaf whose value differs between the core types of a hybrid CPU is an array, one value per core type, in the same order in every such leaf.',
         propertyNames: { pattern: "^0x[0-9a-fA-F]{1,8}(\\.[0-9a-fA-F]{1,8})?$" },
         additionalProperties: {
-          type: "object",
-          additionalProperties: false,
-          required: ["eax", "ebx", "ecx", "edx"],
-          properties: { eax: reg, ebx: reg, ecx: reg, edx: reg },
+          oneOf: [
+            { $ref: "#/$defs/cpuidRegs" },
+            { type: "array", items: { $ref: "#/$defs/cpuidRegs" }, minItems: 2 },
+          ],
         },
       },
       msrValues: {
@@ -170,14 +171,28 @@ export function profileSchema() {
       },
       msrsImplemented: {
         type: "array",
-        description: "Model-specific MSRs known to exist on this CPU (hex indices).",
-        items: { type: "string", pattern: "^0x[0-9a-fA-F]{1,8}$" },
+        description:
+          'MSRs the source shows to exist on this CPU: hex indices or inclusive ranges ("0x680-0x69f").',
+        items: { type: "string", pattern: "^0x[0-9a-fA-F]{1,8}(-0x[0-9a-fA-F]{1,8})?$" },
         uniqueItems: true,
       },
       factSources: {
         type: "object",
-        description: 'Citation per fact ("cpuid.0xa", "msrValues.0x345", ...).',
-        additionalProperties: { type: "string" },
+        description:
+          'Citation per fact: "cpuid", "cpuid.LEAF[.SUBLEAF]", "msrValues", "msrValues.0xINDEX", "msrsImplemented"; each must name a fact the profile gives.',
+        propertyNames: {
+          pattern:
+            "^(cpuid(\\.0x[0-9a-fA-F]{1,8}(\\.[0-9a-fA-F]{1,8})?)?|msrValues(\\.0x[0-9a-fA-F]{1,8})?|msrsImplemented)$",
+        },
+        additionalProperties: { type: "string", minLength: 1 },
+      },
+    },
+    $defs: {
+      cpuidRegs: {
+        type: "object",
+        additionalProperties: false,
+        required: ["eax", "ebx", "ecx", "edx"],
+        properties: { eax: reg, ebx: reg, ecx: reg, edx: reg },
       },
     },
   };
@@ -191,7 +206,7 @@ export function resultSchema() {
     properties: {
       id: {
         type: "string",
-        pattern: "^[a-z0-9]+(\\.[a-z0-9-]+)+$",
+        pattern: "^[a-z0-9-]+(\\.[a-z0-9-]+)+$",
         description: "Stable check id (docs/checks.md).",
       },
       sdm: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)*$" },

@@ -9,7 +9,7 @@ export type { Check, CheckClass, Outcome } from "./checks/types.js";
 export { Ctx } from "./checks/types.js";
 export { builtinNames, builtinProfile, DEFAULT_PROFILE, defaultProfile } from "./cpu/builtin.js";
 export { PERMISSIVE_PROFILE, permissiveProfile, STRICTER_VARIANTS } from "./cpu/permissive.js";
-export { type Caps, decodeProfile, MASK_DEFAULTS, type ProfileData } from "./cpu/profile.js";
+export { type Caps, decodeProfile, type ProfileData } from "./cpu/profile.js";
 export {
   type Entry,
   type EntryDocument,

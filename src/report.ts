@@ -83,5 +83,6 @@ export function humanReport(file: string, e: Entry, r: EntryResult, index?: numb
     lines.push(`  - ${v.id} (SDM ${v.sdm}): ${v.message}`);
     for (const f of v.fields) lines.push(`      ${describeField(e, f)}`);
   }
+  for (const w of r.warnings ?? []) lines.push(`  warning: ${w.id} (SDM ${w.sdm}): ${w.message}`);
   return lines.join("\n");
 }

@@ -362,7 +362,9 @@ class Rewriter {
         n = this.member(this.i);
       }
       if (m.name === "caps") {
-        if (path.length) r.caps.add(path.join("."));
+        // A method of the profile (`s.caps.msrLoad(i)`) is read too; the call stays as written.
+        if (n) r.caps.add([...path, n.name].join("."));
+        else if (path.length) r.caps.add(path.join("."));
         return `c.caps${path.map((x) => `.${x}`).join("")}`;
       }
       if (path.length === 0) throw new Error("read processor properties by name (`s.cpu.inSmm`)");

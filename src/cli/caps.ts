@@ -58,6 +58,16 @@ export function capsShow(c: Caps): string {
     `EPT/VPID capabilities ${hex64(c.eptCap, c.eptCapHi)}; VM functions ${hex64(c.vmfuncLo, c.vmfuncHi)}`,
   );
   out.push(`flags: ${[...c.flags].join(" ") || "(none)"}`);
+  // MSR valid bits decoded from the profile's CPU facts (src/cpu/facts.ts): strict … lenient, and why.
+  out.push("", "MSR valid bits (strict, or strict … lenient where a CPU fact is uncertain):");
+  for (const m of Object.values(c.facts.masks)) {
+    const range =
+      m.strict === m.lenient
+        ? `0x${m.strict.toString(16)}`
+        : `0x${m.strict.toString(16)} … 0x${m.lenient.toString(16)}`;
+    out.push(`  ${m.name.padEnd(22)} ${range}`);
+    for (const p of m.parts) out.push(`    0x${p.bits.toString(16)}: ${p.condition}`);
+  }
   for (const word of Object.keys(CONTROL_BITS) as ControlWord[]) {
     out.push("", `${WORD_TITLES[word]}:`);
     for (const b of CONTROL_BITS[word])

@@ -1,11 +1,10 @@
 /** `nvmx convert FILE --to json [--cpu NAME|FILE]`: any supported input → `nvmx-entry/1` document(s). */
-import { PERMISSIVE_PROFILE, permissiveProfile } from "../cpu/permissive.js";
 import type { Caps } from "../cpu/profile.js";
 import { type EntryDocument, parseEntryText, serializeEntry } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { parseInput } from "../formats/detect.js";
-import { dumpToEntry } from "../formats/entry.js";
-import { cpuSpecOf, FORMAT_NAMES } from "../formats/explain.js";
+import { explainDump, FORMAT_NAMES } from "../formats/explain.js";
+import { describePossible } from "../report.js";
 import { readInput } from "./explain.js";
 import type { Output } from "./output.js";
 
@@ -32,14 +31,15 @@ export function convertBytes(bytes: Uint8Array, name: string, cpu?: Caps): unkno
       }
     });
   return parsed.dumps.map((d) => {
-    const conv = dumpToEntry(d, cpu ?? permissiveProfile(), cpu ? cpuSpecOf(cpu) : PERMISSIVE_PROFILE);
-    const doc: EntryDocument & { description?: string } = serializeEntry(conv.entry);
+    // the document is the completed state explain reports on (the log's values; the rest completed)
+    const x = explainDump(d, cpu);
+    const doc: EntryDocument & { description?: string } = serializeEntry(x.entry);
+    const possible = x.result.possible ?? [];
     doc.description = [
       `converted by nvmx from ${FORMAT_NAMES[d.format]} (${d.layout}) in ${name}${d.line ? ` line ${d.line}` : ""}`,
-      conv.unknownFields.length
-        ? `not in the log (values that pass were used): ${conv.unknownFields.join(", ")}`
-        : "",
-      ...conv.assumptions.map((a) => `assumed: ${a.text}`),
+      x.unknownFields.length ? `not in the log (completed by nvmx): ${x.unknownFields.join(", ")}` : "",
+      ...x.assumptions.map((a) => `assumed: ${a}`),
+      ...possible.map((p) => `possible: ${describePossible(p)}`),
     ]
       .filter(Boolean)
       .join("; ");

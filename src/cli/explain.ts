@@ -1,15 +1,39 @@
-/** `nvmx explain [--json] [--cpu NAME|FILE] FILE...`: read a real log, check it, say what it means. */
-import { readFileSync } from "node:fs";
+/**
+ * `nvmx explain [--json] [--cpu NAME|FILE] FILE...`: read a real log, check it, say what it means.
+ *
+ * Logs are read as a stream, dump by dump (src/formats/logs.ts): memory stays bounded on a 50 MB log, and
+ * each dump is reported as soon as it is read. Every input gets its records whatever happens to another:
+ * a bad input is an InputError record, an unexpected error while reading or explaining one input (or one
+ * dump) is an internal-error record for it, and the next inputs go on.
+ */
+import { createReadStream, readFileSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 import { PERMISSIVE_PROFILE } from "../cpu/permissive.js";
 import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
-import { parseInput } from "../formats/detect.js";
-import { type Explanation, explainDump, explanationJson, FORMAT_NAMES } from "../formats/explain.js";
-import { describeTracepointLine } from "../formats/kvm-tracepoint.js";
+import { jsonDocuments, noDumpError } from "../formats/detect.js";
+import {
+  describeExplainedOutcome,
+  type Explanation,
+  explainDump,
+  explanationJson,
+  FORMAT_NAMES,
+} from "../formats/explain.js";
+import {
+  describeTracepointLine,
+  looksLikeKvmTracepoint,
+  parseKvmTracepoint,
+} from "../formats/kvm-tracepoint.js";
+import { LogReader } from "../formats/logs.js";
+import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
-import { describeField, describeOutcome, humanReport } from "../report.js";
+import { looksBinary } from "../formats/text.js";
+import type { ParsedDump } from "../formats/types.js";
+import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
+import { describeField, describePossible, humanReport } from "../report.js";
+import { RESULT_FORMAT, VERSION } from "../version.js";
 import { capsShow } from "./caps.js";
 import type { Output } from "./output.js";
 
@@ -34,6 +58,7 @@ const MAX_LIST = 40;
 
 export function humanExplanation(file: string, x: Explanation): string {
   const d = x.dump;
+  const r = x.result;
   const out: string[] = [];
   out.push(`${file}${d.line ? `:${d.line}` : ""}: ${FORMAT_NAMES[d.format]} (${d.layout})`);
   out.push(
@@ -44,23 +69,34 @@ export function humanExplanation(file: string, x: Explanation): string {
   out.push(
     `  the log reports: ${d.reported ? describeReported(d.reported) : "nothing about the outcome (no exit reason or error code in the log)"}`,
   );
-  const report = humanReport(file, x.entry, x.result).split("\n");
-  out.push(`  nvmx: ${describeOutcome(x.result.outcome)}`);
-  out.push(...report.slice(1));
-  for (const p of x.possible) {
-    out.push(`  ${p.condition}, also:`);
-    for (const v of p.violations) {
-      out.push(`  - ${v.id} (SDM ${v.sdm}): ${v.message}`);
-      for (const f of v.fields) out.push(`      ${describeField(x.entry, f)}`);
-    }
+  out.push(`  nvmx: ${describeExplainedOutcome(x)}`);
+  for (const w of d.warnings) out.push(`  warning: ${w}`);
+  if (r.violations.length === 0) out.push("  no definite violation");
+  else out.push(`  ${r.violations.length} definite violation${r.violations.length === 1 ? "" : "s"}:`);
+  for (const v of r.violations) {
+    out.push(`  - ${v.id} (SDM ${v.sdm}): ${v.message}`);
+    for (const f of v.fields) out.push(`      ${describeField(x.entry, f)}`);
+  }
+  const possible = r.possible ?? [];
+  if (possible.length) out.push(`  ${possible.length} possible finding${possible.length === 1 ? "" : "s"}:`);
+  for (const p of possible) {
+    out.push(`  ? ${describePossible(p)}`);
+    for (const v of p.violations) out.push(`    - ${v.id} (SDM ${v.sdm}): ${v.message}`);
   }
   if (x.unknownFields.length) {
     const shown = x.unknownFields.slice(0, MAX_LIST).join(", ");
     const more = x.unknownFields.length > MAX_LIST ? `, and ${x.unknownFields.length - MAX_LIST} more` : "";
     out.push(
-      `  the log cannot tell ${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads (they took values that pass): ${shown}${more}`,
+      `  the log does not show ${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads (nvmx completed them; a finding that rests on one is only possible): ${shown}${more}`,
     );
   }
+  if (x.completed.length)
+    out.push(
+      `  completed to fit the log: ${x.completed
+        .slice(0, MAX_LIST)
+        .map((c) => `${c.target} = ${c.to}`)
+        .join(", ")}${x.completed.length > MAX_LIST ? ", …" : ""}`,
+    );
   if (x.assumptions.length) {
     out.push("  assumed:");
     for (const a of x.assumptions) out.push(`  - ${a}`);
@@ -73,65 +109,183 @@ export function humanExplanation(file: string, x: Explanation): string {
   return out.join("\n");
 }
 
-/** Returns the number of inputs that could not be explained. */
+/** The message of an unexpected error, safely (building it must not throw again). */
+function internal(e: unknown, file: string, line?: number): InputError {
+  let msg: string;
+  try {
+    msg = e instanceof Error ? e.message : String(e);
+  } catch {
+    msg = "unknown error";
+  }
+  if (msg.length > 300) msg = `${msg.slice(0, 300)}…`;
+  return new InputError(`internal error while explaining this input: ${msg}`, {
+    file,
+    ...(line !== undefined ? { line } : {}),
+  });
+}
+
+/** Above this, a JSON input is not read whole (explain is for logs; nvmx check streams documents). */
+const JSON_CAP = 64 << 20;
+/** A nested-state blob is 128 bytes of header and two 4 KiB vmcs12: anything much larger is not one. */
+const BINARY_CAP = 1 << 20;
+/** The start of a log kept for recognising vmxcap output when no dump is found. */
+const HEAD = 1 << 20;
+
+/** Explain one input, streaming. Returns the number of bad records. */
+async function explainOne(file: string, name: string, opts: ExplainOptions, out: Output): Promise<number> {
+  let bad = 0;
+  const report = async (d: ParsedDump) => {
+    try {
+      const x = explainDump(d, opts.cpu);
+      if (opts.json) await out.line(JSON.stringify(explanationJson(name, x)));
+      else await out.line(`${humanExplanation(name, x)}\n`);
+    } catch (e) {
+      bad++;
+      await out.error(
+        e instanceof InputError ? e.withFile(name, e.line ?? d.line) : internal(e, name, d.line),
+        opts.json,
+      );
+    }
+  };
+
+  let stream: AsyncIterable<Buffer>;
+  try {
+    stream = file === "-" ? process.stdin : createReadStream(file, { highWaterMark: 1 << 16 });
+  } catch (e) {
+    throw new InputError(`cannot read: ${(e as Error).message}`, { file: name });
+  }
+  let mode: "unknown" | "binary" | "json" | "log" = "unknown";
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  const decoder = new StringDecoder("utf8");
+  const queue: ParsedDump[] = [];
+  const reader = new LogReader((d) => queue.push(d));
+  let head = "";
+  try {
+    for await (const chunk of stream) {
+      if (mode === "unknown") {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes < 4096) continue;
+        mode = classify(Buffer.concat(held));
+        if (mode !== "log") continue;
+        for (const b of held) feed(b);
+        held.length = 0;
+      } else if (mode === "log") feed(chunk);
+      else {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes > (mode === "json" ? JSON_CAP : BINARY_CAP))
+          throw new InputError(
+            mode === "json"
+              ? `a JSON input over ${JSON_CAP >> 20} MiB: nvmx check streams entry documents`
+              : "binary input too large for a KVM_GET_NESTED_STATE blob",
+          );
+      }
+      while (queue.length) await report(queue.shift()!);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new InputError("no such file", { file: name });
+    if (code === "EISDIR") throw new InputError("is a directory", { file: name });
+    if (e instanceof InputError) throw e.withFile(name);
+    throw e;
+  }
+  if (mode === "unknown") mode = classify(Buffer.concat(held));
+  if (mode === "log") {
+    for (const b of held) feed(b);
+    held.length = 0;
+    const rest = decoder.end();
+    if (rest) reader.push(rest);
+    reader.end();
+    while (queue.length) await report(queue.shift()!);
+    if (reader.count > 0) return bad;
+    if (looksLikeVmxcap(head)) {
+      const profile = parseVmxcap(head, name);
+      if (opts.json) await out.line(JSON.stringify({ file: name, format: "vmxcap", profile }));
+      else
+        await out.line(
+          `${name}: vmxcap output — CPU capabilities, not a VM entry; use it as --cpu ${name}\n${capsShow(decodeProfile(profile, name))}\n`,
+        );
+      return bad;
+    }
+    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), from the first MiB
+    if (looksLikeKvmTracepoint(head)) {
+      const lines = parseKvmTracepoint(head);
+      if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
+      else
+        await out.line(
+          `${name}: KVM kvm_nested_vmenter_failed tracepoint (${lines.length} line${lines.length === 1 ? "" : "s"})\n${lines.flatMap((t) => describeTracepointLine(t).map((l) => `  ${l}`)).join("\n")}\n`,
+        );
+      return bad;
+    }
+    throw noDumpError(reader);
+  }
+  const bytes = Buffer.concat(held);
+  if (mode === "binary") {
+    if (!isNestedState(bytes))
+      throw new InputError(
+        "binary input that is not a KVM_GET_NESTED_STATE blob (expected a 128-byte kvm_nested_state header with format 0 and a plausible size)",
+      );
+    for (const d of parseNestedState(bytes)) await report(d);
+    return bad;
+  }
+  // JSON: one document, or NDJSON
+  for (const doc of jsonDocuments(bytes.toString("utf8"))) {
+    try {
+      const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
+      const result = runEntry(entry);
+      if (opts.json)
+        await out.line(
+          JSON.stringify({
+            format: RESULT_FORMAT,
+            nvmx: VERSION,
+            ...result,
+            file: name,
+            ...(doc.line !== undefined ? { line: doc.line } : {}),
+            logFormat: "nvmx-json",
+            unknownFields: [],
+            reported: null,
+            agrees: null,
+          }),
+        );
+      else await out.line(`${humanReport(name, entry, result, doc.line)}\n`);
+    } catch (e) {
+      bad++;
+      await out.error(
+        e instanceof InputError ? e.withFile(name, doc.line) : internal(e, name, doc.line),
+        opts.json,
+      );
+    }
+  }
+  return bad;
+
+  function feed(b: Buffer): void {
+    const s = decoder.write(b);
+    if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
+    reader.push(s);
+  }
+}
+
+function classify(b: Buffer): "binary" | "json" | "log" {
+  if (looksBinary(b)) return "binary";
+  const t = b.toString("utf8", 0, Math.min(b.length, 64)).trimStart();
+  return t.startsWith("{") ? "json" : "log";
+}
+
+/** Returns the number of inputs (and dumps) that could not be explained. */
 export async function explainFiles(files: string[], opts: ExplainOptions, out: Output): Promise<number> {
   let bad = 0;
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
     try {
-      const parsed = parseInput(readInput(file), name);
-      if (parsed.format === "vmxcap") {
-        if (opts.json)
-          await out.line(JSON.stringify({ file: name, format: "vmxcap", profile: parsed.profile }));
-        else
-          await out.line(
-            `${name}: vmxcap output — CPU capabilities, not a VM entry; use it as --cpu ${name}\n${capsShow(decodeProfile(parsed.profile, name))}\n`,
-          );
-        continue;
-      }
-      if (parsed.format === "kvm-tracepoint") {
-        if (opts.json)
-          await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines: parsed.lines }));
-        else
-          await out.line(
-            `${name}: KVM kvm_nested_vmenter_failed tracepoint (${parsed.lines.length} line${parsed.lines.length === 1 ? "" : "s"})\n${parsed.lines.flatMap((t) => describeTracepointLine(t).map((l) => `  ${l}`)).join("\n")}\n`,
-          );
-        continue;
-      }
-      if (parsed.format === "nvmx-json") {
-        for (const doc of parsed.documents) {
-          try {
-            const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
-            const result = runEntry(entry);
-            if (opts.json)
-              await out.line(
-                JSON.stringify({
-                  ...result,
-                  file: name,
-                  format: "nvmx-json",
-                  unknownFields: [],
-                  reported: null,
-                  agrees: null,
-                }),
-              );
-            else await out.line(`${humanReport(name, entry, result, doc.line)}\n`);
-          } catch (e) {
-            if (!(e instanceof InputError)) throw e;
-            bad++;
-            await out.error(e.withFile(name, doc.line), opts.json);
-          }
-        }
-        continue;
-      }
-      for (const d of parsed.dumps) {
-        const x = explainDump(d, opts.cpu);
-        if (opts.json) await out.line(JSON.stringify(explanationJson(name, x)));
-        else await out.line(`${humanExplanation(name, x)}\n`);
-      }
+      bad += await explainOne(file, name, opts, out);
     } catch (e) {
-      if (!(e instanceof InputError)) throw e;
       bad++;
-      await out.error(e.file === "<input>" ? e.withFile(name) : e, opts.json);
+      await out.error(
+        e instanceof InputError ? (e.file === "<input>" ? e.withFile(name) : e) : internal(e, name),
+        opts.json,
+      );
     }
   }
   return bad;

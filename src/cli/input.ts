@@ -371,6 +371,8 @@ function firstNonSpace(b: Buffer, s: number, e: number, line: number): number {
 export interface PieceOptions extends ReadOptions {
   maxDocument?: number;
   maxLine?: number;
+  /** the input's name in the sentence for an input another command reads (otherwise "FILE") */
+  name?: string;
 }
 
 /**
@@ -378,7 +380,19 @@ export interface PieceOptions extends ReadOptions {
  * next piece is asked for (read buffers are reused): use or copy them before.
  */
 export function readPieces(file: string, opts: PieceOptions = {}): AsyncGenerator<Piece> {
-  return piecesOf(chunks(file, opts), opts);
+  return piecesOf(chunks(file, opts), { name: file, ...opts });
+}
+
+/**
+ * When the first chunk of an input does not begin like JSON: the sentence naming the command that reads it
+ * if it is a log, vmxcap output or a nested-state blob (src/formats/detect.ts, loaded only then).
+ */
+async function otherFormat(chunk: Buffer, name: string): Promise<string | undefined> {
+  let i = chunk.subarray(0, 3).equals(BOM) ? 3 : 0;
+  while (isSpace(chunk[i])) i++;
+  if (i === chunk.length || chunk[i] === 0x7b || chunk[i] === 0x5b) return undefined;
+  const { readElsewhere } = await import("../formats/detect.js");
+  return readElsewhere(chunk, name);
 }
 
 /** The pieces of an input given as its chunks (exported for tests); an exception is a read error. */
@@ -388,8 +402,19 @@ export async function* piecesOf(
 ): AsyncGenerator<Piece> {
   const cutter = new LineCutter(opts.maxLine);
   const classifier = new Classifier(opts.maxDocument ?? MAX_DOCUMENT);
+  let first = true;
   try {
-    for await (const chunk of source) for (const run of cutter.push(chunk)) yield* classifier.feed(run);
+    for await (const chunk of source) {
+      if (first && chunk.length > 0) {
+        first = false;
+        const other = await otherFormat(chunk, opts.name ?? "FILE");
+        if (other !== undefined) {
+          yield { kind: "error", message: other };
+          return;
+        }
+      }
+      for (const run of cutter.push(chunk)) yield* classifier.feed(run);
+    }
   } catch (e) {
     yield* classifier.finish();
     const code = (e as NodeJS.ErrnoException).code;

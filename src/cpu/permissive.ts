@@ -5,13 +5,17 @@
  * consistency check on injection) is set, MAXPHYADDR is 52, linear addresses are 57 bits, and every CPU
  * feature flag nvmx knows is present. Only the architecturally fixed CR bits remain: CR0.PE, NE and PG must
  * be 1 (IA32_VMX_CR0_FIXED0 = 0x80000021 on every VMX processor; "unrestricted guest" relaxes PE and PG,
- * SDM 29.3.1.1) and CR4.VMXE must be 1 (IA32_VMX_CR4_FIXED0 = 0x2000). An unknown capability therefore
+ * SDM 29.3.1.1) and CR4.VMXE must be 1 (IA32_VMX_CR4_FIXED0 = 0x2000). Its CPUID facts name every feature
+ * the MSR rules consult, with the most counters IA32_PERF_GLOBAL_CTRL can enable. An unknown capability therefore
  * never produces a violation; checks that depend on the CPU are run again under stricter variants
  * (`STRICTER_VARIANTS`) so a report can say what would fail on a more common CPU.
  */
+import { FEATURES } from "./cpuid.js";
 import { type Caps, decodeProfile, type ProfileData } from "./profile.js";
 
-export const PERMISSIVE_FLAGS: readonly string[] = [
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+const NAMED_FLAGS: readonly string[] = [
   "pcid",
   "la57",
   "pku",
@@ -42,6 +46,41 @@ export const PERMISSIVE_FLAGS: readonly string[] = [
   "sgx",
   "waitpkg",
 ];
+
+/** Every flag nvmx knows: the ones above and every flag of a CPUID feature src/cpu/facts.ts consults. */
+export const PERMISSIVE_FLAGS: readonly string[] = [
+  ...new Set([...NAMED_FLAGS, ...Object.values(FEATURES).flatMap((f) => f.flags)]),
+].filter((f) => f !== "hybrid_cpu");
+
+const regs = (eax: number, ebx: number, ecx: number, edx: number) => ({
+  eax: hex(BigInt(eax >>> 0)),
+  ebx: hex(BigInt(ebx >>> 0)),
+  ecx: hex(BigInt(ecx >>> 0)),
+  edx: hex(BigInt(edx >>> 0)),
+});
+
+/**
+ * The CPUID leaves of the least strict CPU: every feature the MSR rules consult, the most performance
+ * counters IA32_PERF_GLOBAL_CTRL can enable (32 general-purpose, 16 fixed, PERF_METRICS), every Intel PT and
+ * LBR feature, every IA32_SPEC_CTRL bit; not hybrid, family 6 model 0 (no model-specific rule applies).
+ */
+const PERMISSIVE_CPUID = {
+  "0x0": regs(0x23, 0x756e6547, 0x6c65746e, 0x49656e69),
+  "0x1": regs(0x600, 0, 0x7fffffff, 0xffffffff),
+  "0x6": regs(0, 0, 0x9, 0),
+  "0x7.0": regs(2, 0xffffffff, 0xffffffff, 0xffff7fff),
+  "0x7.1": regs(0xffffffff, 0, 0, 0),
+  "0x7.2": regs(0, 0, 0, 0x1f),
+  "0xa": regs(0x08300806, 0, 0xffff, 0x8610),
+  "0xd.1": regs(0x1f, 0, 0, 0),
+  "0x14.0": regs(1, 0x1ff, 0xf, 0),
+  "0x14.1": regs(0x3fff0004, 0xffffffff, 0, 0),
+  "0x1c": regs(0xffffffff, 7, 7, 0),
+  "0x23.0": regs(0x3, 0, 0, 0),
+  "0x23.1": regs(0xffffffff, 0xffff, 0, 0),
+  "0x80000000": regs(0x80000008, 0, 0, 0),
+  "0x80000001": regs(0, 0, 0x121, 0x2c100800),
+};
 
 // IA32_VMX_MISC: preemption-timer rate 5, save EFER.LMA, HLT/shutdown/wait-for-SIPI, PT in VMX, SMBASE
 // read, 511 CR3 targets, MSR-list field 7, VMXOFF blocks SMI, VMWRITE to any field, zero-length injection.
@@ -75,8 +114,6 @@ const EPT_LO =
   (1 << 25) |
   (1 << 26);
 const EPT_HI = 1 | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11);
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 export const PERMISSIVE_PROFILE: ProfileData = {
   name: "permissive",
@@ -112,6 +149,13 @@ export const PERMISSIVE_PROFILE: ProfileData = {
   maxPhysAddr: 52,
   linearAddressBits: 57,
   flags: [...PERMISSIVE_FLAGS],
+  cpuid: PERMISSIVE_CPUID,
+  // IA32_PERF_CAPABILITIES: every capability bit (FREEZE_WHILE_SMM, full-width writes, PERF_METRICS, …).
+  msrValues: { "0x345": "0xffff" },
+  factSources: {
+    cpuid: "nvmx src/cpu/permissive.ts (not a real CPU)",
+    msrValues: "nvmx src/cpu/permissive.ts",
+  },
 };
 
 let cached: Caps | undefined;

@@ -4,26 +4,68 @@
  */
 import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
-import { InputError } from "../errors.js";
+import { InputError, preview } from "../errors.js";
 import { bitsFrom, hi32, lo32, parseU64 } from "../util/u64.js";
+import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
+import {
+  type DecodedMask,
+  decodeMasks,
+  eferValidLo,
+  MASK_NAMES,
+  type MaskName,
+  type MsrInfo,
+  msrInfo,
+} from "./facts.js";
 
-/** A profile as written in a data file or inline in an entry document (interface.md §1). */
+/** CPUID registers as written in a profile: hex strings. */
+export type CpuidRegsData = Record<"eax" | "ebx" | "ecx" | "edx", string>;
+
+/**
+ * A profile as written in a data file or inline in an entry document (docs/architecture.md §2): the CPU's
+ * facts as it reports them, never derived masks.
+ */
 export interface ProfileData {
+  /** The JSON Schema the document follows (ignored). */
+  $schema?: string;
   name?: string;
   description?: string;
   source?: string;
   hypervisor?: boolean;
+  /** VMX capability MSRs by SDM name, hex strings. */
   msrs: Partial<Record<CapabilityMsrName, string>>;
   maxPhysAddr?: number;
   linearAddressBits?: number;
+  /** Linux /proc/cpuinfo flag names. */
   flags?: string[];
-  /** Valid-bit masks of MSRs checked at VM entry, hex strings; documented defaults when absent. */
-  debugctlValid?: string;
-  perfGlobalCtrlValid?: string;
-  rtitCtlValid?: string;
-  lbrCtlValid?: string;
-  specCtrlValid?: string;
+  /**
+   * Raw CPUID leaves by "LEAF" or "LEAF.SUBLEAF" (hex): {"0xa": {"eax": "0x7300404", …}}; an array of
+   * register objects when the core types of a hybrid CPU report the leaf differently.
+   */
+  cpuid?: Record<string, CpuidRegsData | CpuidRegsData[]>;
+  /** Non-VMX MSR values as read, by hex index: {"0x345": "0x33c5"}. */
+  msrValues?: Record<string, string>;
+  /** Model-specific MSRs the source shows to exist: hex indices or inclusive ranges ("0x680-0x68f"). */
+  msrsImplemented?: string[];
+  /** Citation per fact: {"cpuid.0xa": "…", "msrValues.0x345": "…", "msrsImplemented": "…"}. */
+  factSources?: Record<string, string>;
 }
+
+/** Every key a profile may have. */
+export const PROFILE_KEYS: readonly (keyof ProfileData)[] = [
+  "$schema",
+  "name",
+  "description",
+  "source",
+  "hypervisor",
+  "msrs",
+  "maxPhysAddr",
+  "linearAddressBits",
+  "flags",
+  "cpuid",
+  "msrValues",
+  "msrsImplemented",
+  "factSources",
+];
 
 /** Allowed settings of one control word: bits that must be 1, bits that may be 1 (as 32-bit halves). */
 export interface Allowed {
@@ -93,6 +135,14 @@ export interface Caps {
   readonly lbrCtlValidHi: number;
   readonly specCtrlValidLo: number;
   readonly specCtrlValidHi: number;
+  /**
+   * MSR-load verdict for an MSR index as VM entry would give it on this reading of the profile: 1 when
+   * WRMSR to it fails (it does not exist, is read-only, or — in a strict reading — may be absent or refused),
+   * 0 otherwise. The value rules decide the rest.
+   */
+  readonly msrLoad: (index: number) => number;
+  /** What the masks and MSR verdicts rest on, and the strict readings (src/cpu/facts.ts). */
+  readonly facts: CapsFacts;
   /** Flags the predicates test, decoded once from `flags` (a Set lookup is too slow for the hot path). */
   readonly sgx: boolean;
   readonly rtm: boolean;
@@ -100,25 +150,6 @@ export interface Caps {
   /** Shadow stacks: `shstk` or `user_shstk`. */
   readonly shstk: boolean;
 }
-
-/**
- * Documented defaults for the valid-bit masks when a profile does not give them:
- * - IA32_DEBUGCTL (SDM Vol. 3 19.4.1 / 18.4.1): LBR(0), BTF(1), TR(6), BTS(7), BTINT(8), BTS_OFF_OS(9),
- *   BTS_OFF_USR(10), FREEZE_LBRS_ON_PMI(11), FREEZE_PERFMON_ON_PMI(12), ENABLE_UNCORE_PMI(13),
- *   FREEZE_WHILE_SMM(14), RTM_DEBUG(15); bus-lock detect (2) when the profile has `bus_lock_detect`.
- * - IA32_PERF_GLOBAL_CTRL (SDM Vol. 3 21.2.2): 8 general-purpose counters (bits 7:0), 4 fixed counters
- *   (bits 35:32) and PERF_METRICS_EN (bit 48).
- * - IA32_RTIT_CTL (SDM Vol. 3 33.2.8.2): every bit architecturally defined.
- * - IA32_LBR_CTL (SDM Vol. 3 19.1.2.1): LBREn, OS, USR, CALL_STACK (3:0), branch-type filters (22:16).
- * - IA32_SPEC_CTRL: IBRS, STIBP, SSBD, IPRED_DIS_U/S, RRSBA_DIS_U/S, PSFD, DDPD_U, BHI_DIS_S (bits 10, 8:0).
- */
-export const MASK_DEFAULTS = {
-  debugctlValid: 0xffc3n,
-  perfGlobalCtrlValid: 0x1000f000000ffn,
-  rtitCtlValid: 0x100ffff0fefffefn,
-  lbrCtlValid: 0x7f000fn,
-  specCtrlValid: 0x5ffn,
-} as const;
 
 function allowed(v: bigint | undefined, must1Override?: bigint): Allowed {
   if (v === undefined) return { must1: 0, may1: 0, must1Hi: 0, may1Hi: 0 };
@@ -132,18 +163,6 @@ function allowed64(v: bigint | undefined): Allowed {
   return { must1: 0, may1: lo32(v), must1Hi: 0, may1Hi: hi32(v) };
 }
 
-function maskOf(data: ProfileData, key: keyof typeof MASK_DEFAULTS, where: string): bigint {
-  const raw = data[key];
-  if (raw === undefined) {
-    if (key === "debugctlValid" && data.flags?.includes("bus_lock_detect")) return MASK_DEFAULTS[key] | 4n;
-    return MASK_DEFAULTS[key];
-  }
-  const v = parseU64(raw);
-  if (v === undefined)
-    throw new InputError(`${key} must be a hex string, got ${JSON.stringify(raw)}`, { location: where });
-  return v;
-}
-
 /** The default1 class of each control word (SDM Appendix A.2): reserved bits that are 1 without TRUE_ MSRs. */
 const DEFAULT1 = {
   IA32_VMX_PINBASED_CTLS: 0x16,
@@ -152,10 +171,47 @@ const DEFAULT1 = {
   IA32_VMX_ENTRY_CTLS: 0x000011ff,
 } as const;
 
+/** Checks the shape of a profile: known keys only, each of its type. Throws InputError naming the key. */
+function validateShape(data: ProfileData, where: string): void {
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    throw new InputError("a CPU profile must be an object", { location: where });
+  for (const k of Object.keys(data))
+    if (!(PROFILE_KEYS as readonly string[]).includes(k))
+      throw new InputError(`unknown profile key "${k}" (valid keys: ${PROFILE_KEYS.join(", ")})`, {
+        location: `${where}.${k}`,
+      });
+  if (typeof data.msrs !== "object" || data.msrs === null || Array.isArray(data.msrs))
+    throw new InputError("a CPU profile needs an object `msrs` of capability MSRs", { location: where });
+  for (const k of ["$schema", "name", "description", "source"] as const)
+    if (data[k] !== undefined && typeof data[k] !== "string")
+      throw new InputError(`\`${k}\` must be a string, got ${preview(data[k])}`, {
+        location: `${where}.${k}`,
+      });
+  if (data.hypervisor !== undefined && typeof data.hypervisor !== "boolean")
+    throw new InputError(`\`hypervisor\` must be true or false, got ${preview(data.hypervisor)}`, {
+      location: `${where}.hypervisor`,
+    });
+  if (
+    data.flags !== undefined &&
+    (!Array.isArray(data.flags) || data.flags.some((f) => typeof f !== "string"))
+  )
+    throw new InputError("`flags` must be an array of /proc/cpuinfo flag names (strings)", {
+      location: `${where}.flags`,
+    });
+}
+
+/** The raw CPU facts of a profile, validated (src/cpu/cpuid.ts). */
+function rawFactsOf(data: ProfileData, where: string, intel64: boolean): RawFacts {
+  const cpuid = parseCpuid(data.cpuid, `${where}.cpuid`);
+  const msrValues = parseMsrValues(data.msrValues, `${where}.msrValues`);
+  const implemented = parseImplemented(data.msrsImplemented, `${where}.msrsImplemented`);
+  parseFactSources(data.factSources, `${where}.factSources`, cpuid, msrValues);
+  return { cpuid, msrValues, implemented, flags: new Set(data.flags ?? []), intel64 };
+}
+
 /** Decode a profile. Throws InputError naming the bad key. */
 export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
-  if (typeof data !== "object" || data === null || typeof data.msrs !== "object" || data.msrs === null)
-    throw new InputError("a CPU profile needs an object `msrs` of capability MSRs", { location: where });
+  validateShape(data, where);
   const msr: Partial<Record<CapabilityMsrName, bigint>> = {};
   for (const [k, raw] of Object.entries(data.msrs)) {
     if (!(CAPABILITY_MSR_NAMES as readonly string[]).includes(k))
@@ -167,7 +223,7 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
       );
     const v = parseU64(raw);
     if (v === undefined || v >= 1n << 64n)
-      throw new InputError(`malformed value ${JSON.stringify(raw)}: expected a 64-bit hex string`, {
+      throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: `${where}.msrs.${k}`,
       });
     msr[k as CapabilityMsrName] = v;
@@ -203,21 +259,26 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     });
   const addr32 = (bh & BASIC.ADDR32_HI) !== 0;
   const phys = bitsFrom(addr32 ? Math.min(32, maxPhysAddr) : maxPhysAddr);
-  const m = (k: keyof typeof MASK_DEFAULTS) => maskOf(data, k, `${where}.${k}`);
   const cr0f1 = msr.IA32_VMX_CR0_FIXED1 ?? 0xffffffffn;
   const cr4f1 = msr.IA32_VMX_CR4_FIXED1 ?? 0xffffffffn;
   const ept = msr.IA32_VMX_EPT_VPID_CAP ?? 0n;
   const vmfunc = msr.IA32_VMX_VMFUNC ?? 0n;
-  const debugctl = m("debugctlValid");
-  const perf = m("perfGlobalCtrlValid");
-  const rtit = m("rtitCtlValid");
-  const lbr = m("lbrCtlValid");
-  const spec = m("specCtrlValid");
+  // Only an Intel 64 processor allows IA-32e mode guests or a 64-bit host (SDM A.4, A.5).
+  const intel64 = ((hi32(msr.IA32_VMX_ENTRY_CTLS ?? 0n) >>> 9) & 1) === 1;
+  const raw = rawFactsOf(data, where, intel64);
+  const masks = decodeMasks(raw);
+  const facts = new CapsFacts(raw, masks);
+  const lenient = (k: MaskName) => masks[k].lenient;
+  const debugctl = lenient("debugctl");
+  const perf = lenient("perfGlobalCtrl");
+  const rtit = lenient("rtitCtl");
+  const lbr = lenient("lbrCtl");
+  const spec = lenient("specCtrl");
   const hasProc2 = (hi32(msr.IA32_VMX_PROCBASED_CTLS ?? 0n) >>> 31) & 1;
   const hasProc3 = (hi32(msr.IA32_VMX_PROCBASED_CTLS ?? 0n) >>> 17) & 1;
   const hasExit2 = (hi32(msr.IA32_VMX_EXIT_CTLS ?? 0n) >>> 31) & 1;
   const flag = (name: string): boolean => data.flags?.includes(name) ?? false;
-  return {
+  const literal: Caps = {
     name: data.name ?? "inline",
     description: data.description ?? "",
     source: data.source ?? "",
@@ -265,7 +326,7 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     linearAddressBits,
     flags: new Set(data.flags ?? []),
     // A full /proc/cpuinfo list names `lm`; if it then lacks `nx`, execute-disable is off and NXE is reserved.
-    eferValidLo: data.flags?.includes("lm") && !data.flags.includes("nx") ? 0x501 : 0xd01,
+    eferValidLo: eferValidLo(raw),
     lam: data.flags?.includes("lam") ?? false,
     debugctlValidLo: lo32(debugctl),
     debugctlValidHi: hi32(debugctl),
@@ -281,7 +342,168 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
     rtm: flag("rtm"),
     ibt: flag("ibt"),
     shstk: flag("shstk") || flag("user_shstk"),
+    msrLoad: facts.lenientMsrLoad,
+    facts,
   };
+  // A spread copy, like every strict reading (`withCaps`): V8 gives them one hidden class, so the context's
+  // `caps` field, swapped between readings by the cpu-fact pass, stays monomorphic for the hot path.
+  const caps: Caps = { ...literal };
+  facts.bind(caps);
+  return caps;
 }
 
 export const EPT = EPT_CAP;
+
+// ---------------------------------------------------------------------------------------------------------
+// Strict readings (docs/architecture.md §1 "cpu-fact"): copies of a profile's Caps in which one uncertain
+// fact takes its narrowest value. The cpu-fact pass (src/entry/cpu-facts.ts) runs the checks that read the
+// fact on such a copy; what fails only there is a possible finding.
+
+/** The Caps fields of each mask (lo/hi halves). */
+export const MASK_FIELDS: Readonly<Record<MaskName, readonly [keyof Caps, keyof Caps]>> = {
+  perfGlobalCtrl: ["perfGlobalCtrlValidLo", "perfGlobalCtrlValidHi"],
+  debugctl: ["debugctlValidLo", "debugctlValidHi"],
+  rtitCtl: ["rtitCtlValidLo", "rtitCtlValidHi"],
+  lbrCtl: ["lbrCtlValidLo", "lbrCtlValidHi"],
+  specCtrl: ["specCtrlValidLo", "specCtrlValidHi"],
+};
+
+/** A fact the profile does not decide, and the reading of the profile in which it takes its strict value. */
+export interface UncertainFact {
+  /** Fact keys ("cpuid.0xa", "msr.0x345", "msr-exists.0x1ff"). */
+  readonly dependsOn: readonly string[];
+  /** "if …", for people. */
+  readonly condition: string;
+  /** The Caps fields whose value the strict reading changes. */
+  readonly keys: readonly (keyof Caps)[];
+  /** The profile with this fact strict and every other lenient. */
+  readonly caps: Caps;
+}
+
+/**
+ * A reading of `base` with some fields changed: a spread copy, then plain stores, so that every reading of
+ * every profile shares the hidden class of the decoded profile itself (see decodeProfile).
+ */
+function withCaps(base: Caps, changes: Partial<Record<keyof Caps, unknown>>): Caps {
+  const c = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(changes)) c[k] = v;
+  return c as unknown as Caps;
+}
+
+/** An MSR-load verdict: 0 loadable, 1 WRMSR fails. */
+type MsrLoad = (index: number) => number;
+
+/** Decoded facts of one profile: masks with their uncertain parts, MSR verdicts, strict readings. */
+export class CapsFacts {
+  private readonly infos = new Map<number, MsrInfo>();
+  private readonly msrFacts = new Map<number, UncertainFact | null>();
+  private base: Caps | undefined;
+  private maskFacts: readonly UncertainFact[] | undefined;
+  private strictAll: Caps | undefined;
+  /** The lenient MSR-load verdict (Caps.msrLoad of the profile itself): 1 only for MSRs known unwritable. */
+  readonly lenientMsrLoad: MsrLoad;
+  /** Some mask has an uncertain part (a cheap test for the cpu-fact pass). */
+  readonly anyUncertainMask: boolean;
+
+  constructor(
+    readonly raw: RawFacts,
+    readonly masks: Readonly<Record<MaskName, DecodedMask>>,
+  ) {
+    const verdicts = new Map<number, number>();
+    this.lenientMsrLoad = (index) => {
+      let v = verdicts.get(index);
+      if (v === undefined) {
+        v = this.msr(index).status === "unwritable" ? 1 : 0;
+        if (verdicts.size < 4096) verdicts.set(index, v);
+      }
+      return v;
+    };
+    this.anyUncertainMask = MASK_NAMES.some((n) => masks[n].parts.length > 0);
+  }
+
+  /** Ties the facts to the profile they were decoded for (called once by decodeProfile). */
+  bind(caps: Caps): void {
+    this.base = caps;
+  }
+
+  private caps(): Caps {
+    if (!this.base) throw new Error("CapsFacts used before decodeProfile bound it");
+    return this.base;
+  }
+
+  /** One per uncertain mask part; empty when the profile's facts decide every mask. */
+  get uncertain(): readonly UncertainFact[] {
+    if (!this.maskFacts) {
+      const base = this.caps();
+      const out: UncertainFact[] = [];
+      for (const name of MASK_NAMES) {
+        const mask = this.masks[name];
+        const [lo, hi] = MASK_FIELDS[name];
+        for (const part of mask.parts) {
+          const v = mask.lenient & ~part.bits;
+          out.push({
+            dependsOn: part.dependsOn,
+            condition: part.condition,
+            keys: [lo, hi],
+            caps: withCaps(base, { [lo]: lo32(v), [hi]: hi32(v) }),
+          });
+        }
+      }
+      this.maskFacts = out;
+    }
+    return this.maskFacts;
+  }
+
+  /** What the facts say about an MSR-load entry for this index. */
+  msr(index: number): MsrInfo {
+    const i = index >>> 0;
+    let info = this.infos.get(i);
+    if (!info) {
+      info = msrInfo(this.raw, i);
+      if (this.infos.size < 4096) this.infos.set(i, info);
+    }
+    return info;
+  }
+
+  /**
+   * The strict reading for one MSR whose loadability is uncertain (unknown, or refusable on VM entry):
+   * WRMSR to it fails, every other fact lenient. undefined when the facts decide the MSR.
+   */
+  msrFact(index: number): UncertainFact | undefined {
+    const i = index >>> 0;
+    const hit = this.msrFacts.get(i);
+    if (hit !== undefined) return hit ?? undefined;
+    const info = this.msr(i);
+    let f: UncertainFact | null = null;
+    if (info.status === "unknown" || info.status === "refusable") {
+      const base = this.lenientMsrLoad;
+      f = {
+        dependsOn: info.dependsOn,
+        condition: info.condition ?? `if the CPU cannot load MSR 0x${i.toString(16)} (${info.why})`,
+        keys: ["msrLoad"],
+        caps: withCaps(this.caps(), { msrLoad: (x: number) => (x >>> 0 === i ? 1 : base(x)) }),
+      };
+    }
+    if (this.msrFacts.size < 4096) this.msrFacts.set(i, f);
+    return f ?? undefined;
+  }
+
+  /**
+   * The narrowest reading of the profile: every mask strict, every MSR not known to be loadable refused.
+   * What passes here passes on every CPU the profile stands for (the generator builds on it).
+   */
+  conservative(): Caps {
+    if (!this.strictAll) {
+      const changes: Partial<Record<keyof Caps, unknown>> = {
+        msrLoad: (i: number) => (this.msr(i).status === "loadable" ? 0 : 1),
+      };
+      for (const name of MASK_NAMES) {
+        const [lo, hi] = MASK_FIELDS[name];
+        changes[lo] = lo32(this.masks[name].strict);
+        changes[hi] = hi32(this.masks[name].strict);
+      }
+      this.strictAll = withCaps(this.caps(), changes);
+    }
+    return this.strictAll;
+  }
+}

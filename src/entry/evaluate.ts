@@ -3,9 +3,16 @@
  * and host state (error 8) — which a processor may check in either order —, then guest state (exit 33),
  * then MSR loading (exit 34). Every failing check is listed; the outcome is that of the first failing class.
  */
+import * as archFields from "../arch/fields.js";
+import { exitMsrLoadWarnings } from "../checks/msr-load.js";
 import { CHECKS } from "../checks/registry.js";
 import type { Check, Ctx, Outcome } from "../checks/types.js";
+import { srcOf } from "../checks/types.js";
+import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
+import { Memory } from "../vmcs/memory.js";
 import { compileRunner, type Runner } from "./fast.js";
+
+const { F } = archFields;
 
 export interface Violation {
   id: string;
@@ -196,15 +203,196 @@ const ENTERED: EntryResult = Object.freeze({
   violations: Object.freeze([]) as unknown as Violation[],
 });
 
-/** Full evaluation: outcome, every violation, alternatives. */
+/** Full evaluation: outcome, every violation, alternatives (check order, CPU facts), warnings. */
 export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResult {
   const failing = failingChecks(ctx, checks);
-  if (failing.length === 0) return ENTERED;
+  const cpu = cpuFactPossibles(ctx, checks, failing);
+  const warnings = ctx.lo(EXIT_MSR_LOAD_COUNT) !== 0 ? exitMsrLoadWarnings(ctx) : undefined;
+  if (failing.length === 0 && cpu === undefined && warnings === undefined) return ENTERED;
   const d = decide(failing, ctx);
   const violations: Violation[] = new Array(failing.length);
   for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
+  const possible = cpu ? [...(d.possible ?? []), ...cpu] : d.possible;
   // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
-  return d.possible
-    ? { outcome: d.outcome, possibleOutcomes: d.possibleOutcomes!, violations, possible: d.possible }
+  const outcomes = possible ? outcomesOf(d.outcome, possible) : undefined;
+  const r: EntryResult = possible
+    ? outcomes!.length > 1
+      ? { outcome: d.outcome, possibleOutcomes: outcomes!, violations, possible }
+      : { outcome: d.outcome, violations, possible }
     : { outcome: d.outcome, violations };
+  if (warnings) r.warnings = warnings;
+  return r;
+}
+
+/** `outcome`, then every distinct outcome of the possible findings that differs from it (omitted alone). */
+function outcomesOf(outcome: Outcome, possible: readonly Possible[]): Outcome[] {
+  const out = [outcome];
+  for (const p of possible) if (!out.some((o) => sameOutcome(o, p.outcome))) out.push(p.outcome);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The cpu-fact pass (docs/architecture.md §1): a profile decodes to a lenient reading (the Caps the checks
+// ran on above) and, per fact it does not decide, a strict one (src/cpu/profile.ts, UncertainFact). The
+// checks that read such a fact are run again on its strict reading; what fails only there is a possible
+// finding. A profile whose facts decide everything costs nothing here; otherwise one run of the checks that
+// read any uncertain fact, on the narrowest reading, tells whether anything can change (almost never for a
+// valid state), and only then is each fact tried alone.
+
+const EXIT_MSR_LOAD_COUNT = F.VM_EXIT_MSR_LOAD_COUNT!;
+const ENTRY_MSR_LOAD_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT!;
+const ENTRY_MSR_LOAD_ADDR = F.VM_ENTRY_MSR_LOAD_ADDR!;
+/** Distinct uncertain MSRs of one MSR-load list tried alone (each may be its own possible exit 34). */
+const MAX_MSR_FACTS = 16;
+
+interface Derived {
+  checks: readonly Check[];
+  run: Runner;
+  out: Int32Array;
+}
+
+/**
+ * Does the check read any of these Caps fields? Its predicates' source says (`c.caps.<key>`); the MSR-load
+ * checks model WRMSR and so read every MSR fact, through helpers.
+ */
+function readsAny(c: Check, keys: readonly string[]): boolean {
+  if (c.cls === "msr-load") return true;
+  const text = [c.when, c.fail].map((f) => (f ? (srcOf(f) ?? String(f)) : "")).join("\n");
+  return keys.some((k) => new RegExp(`\\bcaps\\.${k}\\b`).test(text));
+}
+
+const derivedLists = new WeakMap<readonly Check[], Map<string, Derived>>();
+
+/** The checks of `checks` that read any of `keys`, with their compiled runner (cached per list and keys). */
+function derived(checks: readonly Check[], keys: readonly string[]): Derived {
+  let byKeys = derivedLists.get(checks);
+  if (!byKeys) {
+    byKeys = new Map();
+    derivedLists.set(checks, byKeys);
+  }
+  const id = keys.join(",");
+  let d = byKeys.get(id);
+  if (!d) {
+    const list = checks.filter((c) => readsAny(c, keys));
+    d = { checks: list, run: compileRunner(list, { refreshed: true }), out: new Int32Array(list.length) };
+    byKeys.set(id, d);
+  }
+  return d;
+}
+
+/** Runs `d` with the context's profile replaced by `caps`; returns the failing checks. */
+function runOn(ctx: Ctx, caps: Caps, d: Derived): Check[] {
+  const lenient = ctx.caps;
+  ctx.caps = caps;
+  try {
+    const n = d.run(ctx, d.out);
+    const res: Check[] = new Array(n);
+    for (let i = 0; i < n; i++) res[i] = d.checks[d.out[i]!]!;
+    return res;
+  } finally {
+    ctx.caps = lenient;
+  }
+}
+
+/** The findings of `strict` that the lenient run did not make (an MSR-load check meeting an earlier entry counts). */
+function added(ctx: Ctx, caps: Caps, strict: readonly Check[], failing: readonly Check[]): Check[] {
+  const out: Check[] = [];
+  for (const c of strict) {
+    if (!failing.includes(c)) out.push(c);
+    else if (c.entryIndex) {
+      const lenientAt = c.entryIndex(ctx);
+      const lenient = ctx.caps;
+      ctx.caps = caps;
+      try {
+        if (c.entryIndex(ctx) !== lenientAt) out.push(c);
+      } finally {
+        ctx.caps = lenient;
+      }
+    }
+  }
+  return out;
+}
+
+/** The uncertain MSRs an MSR-load list names, as facts (bounded). */
+function msrFacts(ctx: Ctx): UncertainFact[] {
+  const facts = ctx.caps.facts;
+  const n = Math.min(ctx.lo(ENTRY_MSR_LOAD_COUNT), ctx.caps.maxMsrList);
+  const out: UncertainFact[] = [];
+  let a = Memory.addr(ctx.lo(ENTRY_MSR_LOAD_ADDR), ctx.hi(ENTRY_MSR_LOAD_ADDR));
+  for (let i = 0; i < n && out.length < MAX_MSR_FACTS; i++, a += 16) {
+    const f = facts.msrFact(ctx.mem.read32(a));
+    if (f && !out.includes(f)) out.push(f);
+  }
+  return out;
+}
+
+/** Per list of checks and profile: the union of the checks reading any uncertain mask fact (and MSR facts). */
+const unions = new WeakMap<readonly Check[], WeakMap<CapsFacts, [Derived, Derived]>>();
+/** The last union looked up (the common case: one list, one profile), found without a WeakMap lookup. */
+let lastUnion: { checks: readonly Check[]; facts: CapsFacts; pair: [Derived, Derived] } | undefined;
+
+function unionOf(checks: readonly Check[], facts: CapsFacts, withMsr: boolean): Derived {
+  const last = lastUnion;
+  if (last !== undefined && last.checks === checks && last.facts === facts) return last.pair[withMsr ? 1 : 0];
+  let byFacts = unions.get(checks);
+  if (!byFacts) {
+    byFacts = new WeakMap();
+    unions.set(checks, byFacts);
+  }
+  let pair = byFacts.get(facts);
+  if (!pair) {
+    const keys = [...new Set(facts.uncertain.flatMap((f) => f.keys))].sort();
+    pair = [derived(checks, keys), derived(checks, [...keys, "msrLoad"].sort())];
+    byFacts.set(facts, pair);
+  }
+  lastUnion = { checks, facts, pair };
+  return pair[withMsr ? 1 : 0];
+}
+
+function cpuFactPossibles(
+  ctx: Ctx,
+  checks: readonly Check[],
+  failing: readonly Check[],
+): Possible[] | undefined {
+  const facts = ctx.caps.facts;
+  const listed = ctx.lo(ENTRY_MSR_LOAD_COUNT) !== 0;
+  if (!facts.anyUncertainMask && !listed) return undefined;
+  const msr = listed ? msrFacts(ctx) : undefined;
+  if (!facts.anyUncertainMask && !msr?.length) return undefined;
+  // One run of every check that reads an uncertain fact, on the narrowest reading: nothing new, no finding.
+  const all = unionOf(checks, facts, msr !== undefined && msr.length > 0);
+  const narrow = facts.conservative();
+  const lenient = ctx.caps;
+  ctx.caps = narrow;
+  let n: number;
+  try {
+    n = all.run(ctx, all.out);
+  } finally {
+    ctx.caps = lenient;
+  }
+  if (n === 0) return undefined;
+  const strict: Check[] = new Array(n);
+  for (let i = 0; i < n; i++) strict[i] = all.checks[all.out[i]!]!;
+  if (added(ctx, narrow, strict, failing).length === 0) return undefined;
+  const masks = facts.uncertain;
+  const out: Possible[] = [];
+  for (const f of msr?.length ? [...masks, ...msr] : masks) {
+    const d = derived(checks, f.keys);
+    const extra = added(ctx, f.caps, runOn(ctx, f.caps, d), failing);
+    if (!extra.length) continue;
+    ctx.caps = f.caps;
+    try {
+      const merged = checks.filter((c) => failing.includes(c) || extra.includes(c));
+      out.push({
+        why: "cpu-fact",
+        dependsOn: [...f.dependsOn],
+        condition: f.condition,
+        outcome: decide(merged, ctx).outcome,
+        violations: extra.map((c) => violation(c, ctx)),
+      });
+    } finally {
+      ctx.caps = lenient;
+    }
+  }
+  return out.length ? out : undefined;
 }

@@ -555,6 +555,11 @@ function sameSig(a: Int32Array, b: Int32Array): boolean {
 export interface RunnerOptions {
   /** Specialize a signature on this sighting (default SPECIALIZE_AFTER); 0 turns specialization off. */
   specializeAfter?: number;
+  /**
+   * The caller has refreshed the context for this state already (the cpu-fact pass of src/entry/evaluate.ts
+   * re-runs a few checks on the state the registry just ran on): no `ctx.refresh()`, no specialization.
+   */
+  refreshed?: boolean;
 }
 
 /** The runner for a list of checks: generic compiled code, plus specialized code for recurring signatures. */
@@ -566,6 +571,7 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
     `nvmx-runner-${++runnerCount}-generic`,
   );
   const after = opts.specializeAfter ?? SPECIALIZE_AFTER;
+  if (opts.refreshed) return generic;
   if (after <= 0)
     return (ctx, out) => {
       ctx.refresh();

@@ -32,10 +32,15 @@ export interface MsrEntry {
   value: bigint;
 }
 
-/** A value the converter chose because the log does not carry it. */
+/**
+ * A value chosen because the log does not carry it exactly. `reading`: one of the readings of what the log
+ * shows (QEMU's "II=1" read as blocking by MOV SS): kept as it is, but a finding that rests on it is only
+ * possible. Otherwise nvmx's own choice for a field the log lacks, which the completion may change.
+ */
 export interface Assumption {
   field?: string;
   text: string;
+  reading?: boolean;
 }
 
 /** Another reading of the log that the log cannot rule out; the explainer runs it and lists what else fails. */
@@ -52,16 +57,23 @@ export interface ParsedDump {
   line: number;
   /** Field (KVM name) → value, exactly as the log shows it; read-only exit-information fields included. */
   values: Map<string, bigint>;
+  /** Fields of which the log shows only some bits: field → mask of the bits it shows (others unknown). */
+  masks: Map<string, bigint>;
   /** The VM-entry MSR-load list (KVM "MSR guest autoload", Xen's failing entry); `complete` when the whole list is shown. */
-  entryMsrLoad?: { entries: MsrEntry[]; complete: boolean };
+  entryMsrLoad?: { entries: MsrEntry[]; complete: boolean; unread?: number[] };
   /** VM-exit MSR-load (KVM "MSR host autoload") and MSR-store ("MSR guest autostore") lists. */
   exitMsrLoad?: MsrEntry[];
   exitMsrStore?: MsrEntry[];
   /** Processor state the log reveals (e.g. launch state of a vmcs12). */
   processor: Partial<ProcessorState>;
   reported?: Reported;
-  /** Facts worth telling the reader (elided lines, effective EFER, truncated bases...). */
+  /** Facts worth telling the reader (effective EFER, SMM, what the format cannot show...). */
   notes: string[];
+  /**
+   * What could not be read: skipped, damaged, cut or missing lines, values with too few digits, conflicting
+   * values. The fields involved are unknown; a report shows these next to its outcome.
+   */
+  warnings: string[];
   /** Values derived from other values rather than read (e.g. QEMU's entry controls from EFER.LMA). */
   assumptions: Assumption[];
   alternatives: Alternative[];
@@ -77,8 +89,10 @@ export function newDump(format: DumpFormat, layout: string, line: number): Parse
     layout,
     line,
     values: new Map(),
+    masks: new Map(),
     processor: {},
     notes: [],
+    warnings: [],
     assumptions: [],
     alternatives: [],
   };

@@ -1,527 +1,696 @@
 /**
- * The line grammar shared by Linux KVM's `dump_vmcs()` and Xen's `vmcs_dump_vcpu()`: both print
- * "*** Guest State ***", "*** Host State ***", "*** Control State ***" sections of `Key=value` /
- * `Key = value` pairs, with a few positional lines (Xen's segment table) and MSR lists (KVM). Lines
- * wrapped by mail programs are joined back; a line that fits no rule ends the dump. Linear in the input.
+ * Reading VMCS dumps of the KVM/Xen family from a stream of lines (src/formats/text.ts), dump by dump, with
+ * bounded memory. The grammars are data (dump-grammar.ts, kvm-dump-grammar.ts, xen-dump-grammar.ts); this
+ * module decides which lines belong to a dump and which grammar reads it.
+ *
+ * Tolerant reading (docs/formats.md "Reading what people paste"):
+ * - a dump starts at "VMCS …, last attempted VM-entry", a section header, Xen's failure line — or, without
+ *   any of them, at two adjacent lines of the grammar (a fragment; one line is enough after a failure line);
+ * - one order decides an odd line (one the grammar cannot read alone): it is joined with the previous line
+ *   only if the joined text reads in the grammar; otherwise it is skipped, with a note naming it, if it is
+ *   recognisably another log line (no `key=value` at all, another program's tag, another prefix); otherwise
+ *   it is a damaged dump line: what can be read is read, and the note says what could not;
+ * - a value with fewer digits than the format prints, or with a character that is not hex, is unknown (note);
+ * - a dump ends at a footer, at the next dump, when another format's dump starts, at the end of the input, or
+ *   after 12 lines that are not the dump's; a dump that stops before its Control State says so.
+ * Every step looks at one line (at most MAX_LINE characters) a bounded number of times: linear in the input.
  */
 import { fieldByName } from "../arch/fields.js";
-import { hexValue, type LogLine } from "./text.js";
+import {
+  CS_RIP,
+  type DumpFacts,
+  type DumpGrammar,
+  type KeyDef,
+  type LineParse,
+  type Pair,
+  SECTIONS,
+  type Section,
+  SVI_RVI,
+  scanLine,
+} from "./dump-grammar.js";
+import { KVM_GRAMMAR, kvmLayoutIs4x, MSR_ENTRY, MSR_HEADER, VMCS_HEADER } from "./kvm-dump-grammar.js";
+import { decodeHardwareError } from "./reported.js";
+import { excerpt, hexValue, type LogLine, MAX_LINE, matchShape } from "./text.js";
 import { type MsrEntry, newDump, type ParsedDump } from "./types.js";
+import {
+  XEN_AREA,
+  XEN_FAILURE,
+  XEN_GRAMMAR,
+  XEN_MSR,
+  XEN_QUALIFICATION,
+  XEN_VMFAIL,
+} from "./xen-dump-grammar.js";
 
-type Section = "guest" | "host" | "control";
-type Target = string | "cs:rip" | "svi|rvi";
+export const GRAMMARS: readonly DumpGrammar[] = [KVM_GRAMMAR, XEN_GRAMMAR];
 
-const SEGS = ["cs", "ds", "ss", "es", "fs", "gs", "ldtr", "tr"] as const;
-
-function seg(prefix: "GUEST"): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const s of SEGS) {
-    const u = s.toUpperCase();
-    m[`${s}.sel`] = `${prefix}_${u}_SELECTOR`;
-    m[`${s}.attr`] = `${prefix}_${u}_AR_BYTES`;
-    m[`${s}.limit`] = `${prefix}_${u}_LIMIT`;
-    m[`${s}.base`] = `${prefix}_${u}_BASE`;
-  }
-  for (const d of ["gdtr", "idtr"]) {
-    m[`${d}.limit`] = `GUEST_${d.toUpperCase()}_LIMIT`;
-    m[`${d}.base`] = `GUEST_${d.toUpperCase()}_BASE`;
-  }
-  return m;
-}
-
-/** Dump label (lower case, `label.key` for labelled lines) → KVM field name, per section. */
-export const DUMP_KEYS: Readonly<Record<Section, Readonly<Record<string, Target>>>> = {
-  guest: {
-    "cr0.actual": "GUEST_CR0",
-    "cr0.shadow": "CR0_READ_SHADOW",
-    "cr0.gh_mask": "CR0_GUEST_HOST_MASK",
-    "cr4.actual": "GUEST_CR4",
-    "cr4.shadow": "CR4_READ_SHADOW",
-    "cr4.gh_mask": "CR4_GUEST_HOST_MASK",
-    cr3: "GUEST_CR3",
-    pdptr0: "GUEST_PDPTR0",
-    pdptr1: "GUEST_PDPTR1",
-    pdptr2: "GUEST_PDPTR2",
-    pdptr3: "GUEST_PDPTR3",
-    pdpte0: "GUEST_PDPTR0",
-    pdpte1: "GUEST_PDPTR1",
-    pdpte2: "GUEST_PDPTR2",
-    pdpte3: "GUEST_PDPTR3",
-    rsp: "GUEST_RSP",
-    rip: "GUEST_RIP",
-    rflags: "GUEST_RFLAGS",
-    dr7: "GUEST_DR7",
-    "sysenter rsp": "GUEST_SYSENTER_ESP",
-    "cs:rip": "cs:rip",
-    ...seg("GUEST"),
-    efer: "GUEST_IA32_EFER",
-    pat: "GUEST_IA32_PAT",
-    debugctl: "GUEST_IA32_DEBUGCTL",
-    debugexceptions: "GUEST_PENDING_DBG_EXCEPTIONS",
-    perfglobctl: "GUEST_IA32_PERF_GLOBAL_CTRL",
-    bndcfgs: "GUEST_BNDCFGS",
-    pkrs: "GUEST_IA32_PKRS",
-    interruptibility: "GUEST_INTERRUPTIBILITY_INFO",
-    activitystate: "GUEST_ACTIVITY_STATE",
-    interruptstatus: "GUEST_INTR_STATUS",
-    preemptiontimer: "VMX_PREEMPTION_TIMER_VALUE",
-    "sm base": "GUEST_SMBASE",
-    "spec_ctrl mask": "IA32_SPEC_CTRL_MASK",
-    shadow: "IA32_SPEC_CTRL_SHADOW",
-    s_cet: "GUEST_S_CET",
-    ssp: "GUEST_SSP",
-    "ssp table": "GUEST_INTR_SSP_TABLE",
-    "intr ssp table": "GUEST_INTR_SSP_TABLE",
-  },
-  host: {
-    rip: "HOST_RIP",
-    rsp: "HOST_RSP",
-    cs: "HOST_CS_SELECTOR",
-    ss: "HOST_SS_SELECTOR",
-    ds: "HOST_DS_SELECTOR",
-    es: "HOST_ES_SELECTOR",
-    fs: "HOST_FS_SELECTOR",
-    gs: "HOST_GS_SELECTOR",
-    tr: "HOST_TR_SELECTOR",
-    fsbase: "HOST_FS_BASE",
-    gsbase: "HOST_GS_BASE",
-    trbase: "HOST_TR_BASE",
-    gdtbase: "HOST_GDTR_BASE",
-    idtbase: "HOST_IDTR_BASE",
-    cr0: "HOST_CR0",
-    cr3: "HOST_CR3",
-    cr4: "HOST_CR4",
-    "sysenter rsp": "HOST_IA32_SYSENTER_ESP",
-    "cs:rip": "cs:rip",
-    efer: "HOST_IA32_EFER",
-    pat: "HOST_IA32_PAT",
-    perfglobctl: "HOST_IA32_PERF_GLOBAL_CTRL",
-    pkrs: "HOST_IA32_PKRS",
-    s_cet: "HOST_S_CET",
-    ssp: "HOST_SSP",
-    "ssp table": "HOST_INTR_SSP_TABLE",
-    "intr ssp table": "HOST_INTR_SSP_TABLE",
-  },
-  control: {
-    pinbased: "PIN_BASED_VM_EXEC_CONTROL",
-    cpubased: "CPU_BASED_VM_EXEC_CONTROL",
-    secondaryexec: "SECONDARY_VM_EXEC_CONTROL",
-    tertiaryexec: "TERTIARY_VM_EXEC_CONTROL",
-    entrycontrols: "VM_ENTRY_CONTROLS",
-    exitcontrols: "VM_EXIT_CONTROLS",
-    exceptionbitmap: "EXCEPTION_BITMAP",
-    pfecmask: "PAGE_FAULT_ERROR_CODE_MASK",
-    pfecmatch: "PAGE_FAULT_ERROR_CODE_MATCH",
-    "vmentry.intr_info": "VM_ENTRY_INTR_INFO_FIELD",
-    "vmentry.errcode": "VM_ENTRY_EXCEPTION_ERROR_CODE",
-    "vmentry.ilen": "VM_ENTRY_INSTRUCTION_LEN",
-    "vmexit.intr_info": "VM_EXIT_INTR_INFO",
-    "vmexit.errcode": "VM_EXIT_INTR_ERROR_CODE",
-    "vmexit.ilen": "VM_EXIT_INSTRUCTION_LEN",
-    reason: "VM_EXIT_REASON",
-    qualification: "EXIT_QUALIFICATION",
-    "idtvectoring.info": "IDT_VECTORING_INFO_FIELD",
-    "idtvectoring.errcode": "IDT_VECTORING_ERROR_CODE",
-    "tsc offset": "TSC_OFFSET",
-    "tsc multiplier": "TSC_MULTIPLIER",
-    "svi|rvi": "svi|rvi",
-    "tpr threshold": "TPR_THRESHOLD",
-    "apic-access addr": "APIC_ACCESS_ADDR",
-    "virt-apic addr": "VIRTUAL_APIC_PAGE_ADDR",
-    postedintrvec: "POSTED_INTR_NV",
-    "ept pointer": "EPT_POINTER",
-    "eptp index": "EPTP_INDEX",
-    "ple gap": "PLE_GAP",
-    window: "PLE_WINDOW",
-    "virtual processor id": "VIRTUAL_PROCESSOR_ID",
-    "vmfunc controls": "VM_FUNCTION_CONTROL",
-    "cr3 target0": "CR3_TARGET_VALUE0",
-    "cr3 target1": "CR3_TARGET_VALUE1",
-    "cr3 target2": "CR3_TARGET_VALUE2",
-    "cr3 target3": "CR3_TARGET_VALUE3",
-    target1: "CR3_TARGET_VALUE1",
-    target3: "CR3_TARGET_VALUE3",
-    // an out-of-tree CET series printed the host CET lines after the control state
-    s_cet: "HOST_S_CET",
-    ssp: "HOST_SSP",
-    "ssp table": "HOST_INTR_SSP_TABLE",
-    "intr ssp table": "HOST_INTR_SSP_TABLE",
-  },
-};
-
-const LABELS = new Set([...SEGS, "gdtr", "idtr", "cr0", "cr4", "vmentry", "vmexit", "idtvectoring"]);
-
-/** Keys that only continue a line (a mail program wrapped it before them). */
-const CONT_KEYS: Readonly<Record<Section, ReadonlySet<string>>> = {
-  guest: new Set([
-    "shadow",
-    "gh_mask",
-    "sel",
-    "attr",
-    "limit",
-    "base",
-    "cs:rip",
-    "rip",
-    "dr7",
-    "debugexceptions",
-    "activitystate",
-    "pdptr1",
-    "pdptr3",
-    "pdpte1",
-    "pdpte3",
-    "ssp table",
-    "sm base",
-    "bndcfgs",
-  ]),
-  host: new Set([
-    "rsp",
-    "ss",
-    "ds",
-    "es",
-    "fs",
-    "gs",
-    "tr",
-    "gsbase",
-    "trbase",
-    "idtbase",
-    "cr3",
-    "cr4",
-    "cs:rip",
-    "pat",
-  ]),
-  control: new Set([
-    "cpubased",
-    "secondaryexec",
-    "tertiaryexec",
-    "exitcontrols",
-    "pfecmask",
-    "pfecmatch",
-    "errcode",
-    "ilen",
-    "qualification",
-    "tsc multiplier",
-    "window",
-    "eptp index",
-    "vmfunc controls",
-    "postedintrvec",
-    "virt-apic addr",
-    "target1",
-    "target3",
-  ]),
-};
-
-const VMCS_HEADER = /^VMCS (?:0x)?[0-9a-f]+, last attempted VM-entry on CPU \d+$/i;
-const SECTION_HEADER = /^\*\*\* (Guest|Host|Control) State \*\*\*$/;
-const XEN_SEG =
-  /^(CS|DS|SS|ES|FS|GS|LDTR|TR): ([0-9a-f]{1,4}) ([0-9a-f]{1,5}) ([0-9a-f]{1,8}) ([0-9a-f]{1,16})$/i;
-const XEN_DTR = /^(GDTR|IDTR): ([0-9a-f]{1,8}) ([0-9a-f]{1,16})$/i;
-const XEN_SEG_HEADER = /^sel attr limit base$/;
-const MSR_HEADER = /^(?:MSR (guest|host) (autoload|autostore)|(VMEntry|VMExit) MSR (loads?|stores?))\s*:?$/i;
-const MSR_ENTRY = /^(\d+): msr=(?:0x)?([0-9a-f]{1,8}) value=(?:0x)?([0-9a-f]{1,16})$/i;
+const SECTION_HEADER = /\*\*\* (Guest|Host|Control) State \*\*\*$/;
 const FOOTER = /^\*{10,}$/;
-const ELISION = /^(?:\.{3}[ .]*|\[\.\.\.\]|<snip(?:ped)?>|\[snip(?:ped)?\])$/i;
-const XEN_FAILURE = /vmentry failure \(reason (0x[0-9a-f]+)\)/i;
-const XEN_MSR = /\bmsr ([0-9a-f]{1,8}) val ([0-9a-f]{1,16})(?: \(mbz (?:0x)?[0-9a-f]+\))?/i;
-const PAIR = /([A-Za-z_][A-Za-z0-9_|:\- ]*?) ?= ?((?:0x)?[0-9a-fA-F]+(?:[:|][0-9a-fA-F]+)?)(?=[ ,;]|$)/g;
+const ELISION = /^(?:\.{3}[ .]*|\[\.\.\.\]|<snip(?:ped)?>|\[snip(?:ped)?\]|…)$/i;
+/** QEMU's lines end a VMCS dump (the LogReader tells, see `line(…, other)`). */
+const NOISE_LIMIT = 12;
+/** A joined dump line is short; a longer one is no wrapped dump line. */
+const JOIN_LIMIT = 1024;
 
-interface Parsed {
-  pairs: { key: string; value: string }[];
-  label?: string;
-  flags: string[];
+type Kind = "pairs" | "positional" | "msr-header" | "msr-entry" | "odd";
+
+interface Collected {
+  text: string;
+  line: number;
+  /** undefined in a fragment (no section header): inferred when the dump is read */
+  section: Section | undefined;
+  kind: Kind;
+  cut?: number;
 }
 
-function parseLine(t: string): Parsed {
-  let s = t;
-  let label: string | undefined;
-  const lm = /^([A-Za-z][A-Za-z0-9_]*): (?=\S)/.exec(s);
-  if (lm && LABELS.has(lm[1]!.toLowerCase())) {
-    label = lm[1]!.toLowerCase();
-    s = s.slice(lm[0].length);
-  }
-  const flags: string[] = [];
-  s = s.replace(/\((effective|autoload)\)/gi, (_m, f: string) => {
-    flags.push(f.toLowerCase());
-    return "";
-  });
-  s = s.replace(/\((VMCS|MSR LL)\)/g, (_m, f: string) => {
-    flags.push(f);
-    return "";
-  });
-  s = s.replace(/\([^()]*\)/g, " ");
-  const pairs: { key: string; value: string }[] = [];
-  PAIR.lastIndex = 0;
-  for (let m = PAIR.exec(s); m; m = PAIR.exec(s)) {
-    const key = m[1]!
-      .trim()
-      .replace(/^[,;]\s*/, "")
-      .replace(/ +/g, " ")
-      .toLowerCase();
-    pairs.push({ key, value: m[2]! });
-  }
-  return label !== undefined ? { pairs, label, flags } : { pairs, flags };
+interface PendingXen {
+  /** the exit reason of a VM-entry failure, or the VM-instruction error of a VMfailValid ("VMLAUNCH error") */
+  reason: number;
+  vmfail?: boolean;
+  line: number;
+  text: string;
+  qual?: number;
+  msr?: { msr: number; value: bigint };
+  age: number;
 }
 
-function lookup(section: Section, label: string | undefined, key: string): Target | undefined {
-  const m = DUMP_KEYS[section];
-  if (label !== undefined) {
-    const v = m[`${label}.${key}`];
-    if (v !== undefined) return v;
-  }
-  return m[key];
+/** QEMU's "KVM: entry failed, hardware error N" line. */
+export interface HostFailure {
+  text: string;
+  line: number;
+  raw: number;
 }
 
-function firstKey(t: string): string | undefined {
-  const p = parseLine(t);
-  if (p.label) return p.label;
-  return p.pairs[0]?.key;
-}
+/** How far before a KVM dump QEMU's failure line may be to be taken as its outcome. */
+const HOST_FAILURE_LINES = 20;
 
-function startsWithValue(t: string): boolean {
-  return /^\(|^(?:0x)?[0-9a-f]+(?:[ ,]|$)/i.test(t) && !MSR_ENTRY.test(t);
-}
-
-/** Last token of a line is a word without a value (a key cut off by a line wrap). */
-function dangling(t: string): boolean {
-  if (/[=,]$/.test(t)) return true;
-  if (!t.includes("=")) return false;
-  const last = t.slice(t.lastIndexOf(" ") + 1);
-  return /^[A-Za-z][\w|-]*$/.test(last) && !/^(?:0x)?[0-9a-f]+$/i.test(last);
-}
-
-function isKnownStart(t: string, section: Section): boolean {
-  if (XEN_SEG.test(t) || XEN_DTR.test(t) || XEN_SEG_HEADER.test(t) || MSR_HEADER.test(t) || MSR_ENTRY.test(t))
-    return true;
-  const p = parseLine(t);
-  if (p.label) return true;
-  const k = p.pairs[0]?.key;
-  if (k === undefined) return false;
-  return (
-    DUMP_KEYS[section][k] !== undefined ||
-    DUMP_KEYS.guest[k] !== undefined ||
-    DUMP_KEYS.host[k] !== undefined ||
-    DUMP_KEYS.control[k] !== undefined
-  );
-}
-
-interface State {
-  dump: ParsedDump;
-  section: Section;
-  /** line of the last section header: no line joins across it */
-  boundary: number;
-  lines: { text: string; line: number; section: Section }[];
-  xen: boolean;
+interface Open {
+  start: number;
+  /** "VMCS …, last attempted VM-entry on CPU n" (Linux 5.3+) */
+  header: boolean;
+  /** a section header was seen (otherwise a fragment) */
+  sectioned: boolean;
+  /** the sections begun, in order */
+  sectionOrder: Section[];
+  section: Section | undefined;
+  lines: Collected[];
+  /** the last line, waiting to see whether the next one continues it */
+  pending?: {
+    text: string;
+    line: number;
+    state: LineParse["state"];
+    section: Section | undefined;
+    cut?: number;
+  };
+  /** lines skipped since the last dump line: noted only if the dump goes on */
+  skipped: LogLine[];
+  prefixes: Map<string, number>;
+  /** a prefix no rule of text.ts knows, learned from the line that started the dump */
+  learned?: string;
+  notes: string[];
   elided: boolean;
+  xen?: PendingXen;
+  /** QEMU's "KVM: entry failed, hardware error" line shortly before the dump (a KVM fragment's outcome) */
+  hostFailure?: HostFailure;
+  /** how the dump ended: cleanly (footer, next dump, end of input after its controls) or not */
+  clean: boolean;
 }
 
-export interface DumpParseResult {
-  dumps: ParsedDump[];
+/**
+ * Every key of every grammar and section: a line that is bad in this table is bad in each of them, so one
+ * scan rules out most lines that are no dump lines.
+ */
+const UNION: Readonly<Record<string, KeyDef>> = Object.assign(
+  {},
+  ...GRAMMARS.flatMap((g) => SECTIONS.map((s) => g.keys[s])),
+);
+
+/** The best a line reads in any grammar and section (or in one section). */
+function bestState(text: string, section: Section | undefined): LineParse["state"] {
+  let best: LineParse["state"] = "bad";
+  if (!text.includes("=")) {
+    for (const g of GRAMMARS) {
+      const pos = g.positional?.(text);
+      if (pos) return pos.state;
+    }
+    return "bad";
+  }
+  if (scanLine(text, UNION).state === "bad") {
+    for (const g of GRAMMARS) {
+      const pos = g.positional?.(text);
+      if (pos) return pos.state;
+    }
+    return "bad";
+  }
+  for (const g of GRAMMARS) {
+    const pos = g.positional?.(text);
+    if (pos) return pos.state;
+    for (const s of section ? [section] : SECTIONS) {
+      const st = scanLine(text, g.keys[s]).state;
+      if (st === "complete") return st;
+      if (st === "prefix") best = st;
+    }
+  }
+  return best;
 }
 
-/** Read every KVM or Xen VMCS dump in the lines, in order. */
-export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
-  const out: ParsedDump[] = [];
-  let st: State | undefined;
-  let pendingXen:
-    | { reason: number; qual?: number; msr?: { msr: number; value: bigint }; line: number; text: string }
-    | undefined;
+function isStructural(t: string): boolean {
+  return MSR_HEADER.test(t) || MSR_ENTRY.test(t);
+}
 
-  const start = (line: number, section: Section, hasHeader: boolean): State => {
-    const d = newDump("kvm-dump", "", line);
-    const s: State = { dump: d, section, lines: [], xen: false, elided: false, boundary: line };
-    if (hasHeader) d.notes.push("");
-    if (pendingXen) {
-      s.xen = true;
-      d.reported = {
-        type: "vmexit",
-        raw: pendingXen.reason,
-        reason: pendingXen.reason & 0xffff,
-        entryFailure: (pendingXen.reason & 0x80000000) !== 0,
-        ...(pendingXen.qual !== undefined ? { qualification: pendingXen.qual } : {}),
-        source: pendingXen.text,
-        line: pendingXen.line,
-      };
-      if (pendingXen.msr && pendingXen.qual !== undefined && pendingXen.qual >= 1)
-        d.entryMsrLoad = {
-          entries: [{ index: pendingXen.qual - 1, msr: pendingXen.msr.msr, value: pendingXen.msr.value }],
-          complete: false,
-        };
-      pendingXen = undefined;
-    }
-    return s;
-  };
-  const finish = () => {
-    if (st) {
-      const d = finishDump(st);
-      if (d) out.push(d);
-    }
-    st = undefined;
-  };
+/** Streaming reader of KVM/Xen VMCS dumps: feed lines, get dumps. */
+export class VmcsDumpReader {
+  private open: Open | undefined;
+  private xen: PendingXen | undefined;
+  /** the last QEMU failure line no register dump followed (set by the LogReader) */
+  hostFailure: HostFailure | undefined;
+  /** a first fragment line, waiting for a second */
+  private candidate: LogLine | undefined;
+  private candidateDamaged = false;
 
-  for (let i = 0; i < lines.length; i++) {
-    const { text: t, line } = lines[i]!;
+  constructor(private readonly emit: (d: ParsedDump) => void) {}
+
+  /** First line of the dump being read (for ordering output), if any. */
+  openSince(): number | undefined {
+    return this.open?.start ?? this.candidate?.line ?? this.xen?.line;
+  }
+
+  /**
+   * One line. `other`: the line belongs to another format's dump (QEMU's register dump): it ends a dump
+   * being read.
+   */
+  line(l: LogLine, other = false): void {
+    let t = l.text;
+    const o = this.open;
+    if (o?.learned) {
+      const n = matchShape(t, o.learned);
+      if (n > 0) t = t.slice(n).trim();
+    }
+    if (this.xen && ++this.xen.age > 6) this.xen = undefined;
+
     const xf = XEN_FAILURE.exec(t);
     if (xf) {
-      finish();
-      const around = `${t} ${lines[i + 1]?.text ?? ""} ${lines[i + 2]?.text ?? ""}`;
-      const reason = Number.parseInt(xf[1]!, 16) >>> 0;
-      const q = /Invalid guest state \((\d+)\)|MSR loading \(entry (\d+)\)/i.exec(around);
-      const msr = XEN_MSR.exec(around);
-      pendingXen = { reason, line, text: t };
-      if (q?.[1] !== undefined) pendingXen.qual = Number(q[1]);
-      // Xen prints the failing MSR-load entry 0-based (qualification - 1)
-      if (q?.[2] !== undefined) pendingXen.qual = Number(q[2]) + 1;
-      if (msr) pendingXen.msr = { msr: Number.parseInt(msr[1]!, 16), value: BigInt(`0x${msr[2]}`) };
-      continue;
+      this.finish(true);
+      this.candidate = undefined;
+      this.xen = { reason: Number.parseInt(xf[1]!, 16) >>> 0, line: l.line, text: t, age: 0 };
+      this.xenDetail(t);
+      return;
     }
-    if (VMCS_HEADER.test(t)) {
-      finish();
-      st = start(line, "guest", true);
-      st.dump.layout = "header";
-      continue;
+    const vf = XEN_VMFAIL.exec(t);
+    if (vf) {
+      this.finish(true);
+      this.candidate = undefined;
+      const n = vf[1]!.toLowerCase().startsWith("0x") ? Number.parseInt(vf[1]!, 16) : Number(vf[1]);
+      this.xen = { reason: n >>> 0, vmfail: true, line: l.line, text: t, age: 0 };
+      return;
+    }
+    if (this.xen && !o && (XEN_QUALIFICATION.test(t) || XEN_MSR.test(t))) {
+      this.xenDetail(t);
+      return;
+    }
+    const vh = VMCS_HEADER.exec(t);
+    if (vh) {
+      this.finish(true);
+      this.start(l, true, "guest", t.slice(0, vh.index));
+      this.open!.sectioned = true;
+      return;
     }
     const sh = SECTION_HEADER.exec(t);
     if (sh) {
       const section = sh[1]!.toLowerCase() as Section;
-      if (st && section === "guest" && (st.lines.length > 0 || st.section !== "guest")) finish();
-      if (!st) st = start(line, section, false);
-      st.section = section;
-      st.boundary = line;
-      continue;
+      const cur = this.open;
+      if (cur && section === "guest" && (cur.lines.length > 0 || cur.pending || cur.section !== "guest")) {
+        this.finish(true);
+      }
+      if (!this.open) this.start(l, false, section, t.slice(0, sh.index));
+      const o = this.open!;
+      if (o.sectionOrder[o.sectionOrder.length - 1] !== section) o.sectionOrder.push(section);
+      o.section = section;
+      o.sectioned = true;
+      this.commit();
+      return;
     }
-    if (!st) continue;
-    if (t === "") continue;
+    if (XEN_AREA.test(t)) {
+      this.finish(true);
+      return;
+    }
+    if (other) {
+      this.finish(false);
+      this.candidate = undefined;
+      return;
+    }
+    if (!this.open) {
+      this.maybeFragment(l, t);
+      return;
+    }
+    this.inDump(this.open, l, t);
+  }
+
+  /** End of input. */
+  end(): void {
+    this.finish(this.open !== undefined && this.open.section === "control");
+  }
+
+  private xenDetail(t: string): void {
+    const x = this.xen!;
+    const q = XEN_QUALIFICATION.exec(t);
+    if (q?.[1] !== undefined) x.qual = Number(q[1]);
+    // Xen prints the failing MSR-load entry 0-based (qualification - 1)
+    if (q?.[2] !== undefined) x.qual = Number(q[2]) + 1;
+    const m = XEN_MSR.exec(t);
+    if (m) x.msr = { msr: Number.parseInt(m[1]!, 16), value: BigInt(`0x${m[2]}`) };
+  }
+
+  private start(l: LogLine, header: boolean, section: Section | undefined, before: string): void {
+    const o: Open = {
+      start: l.line,
+      header,
+      sectioned: false,
+      sectionOrder: section ? [section] : [],
+      section,
+      lines: [],
+      skipped: [],
+      prefixes: new Map([[l.prefix, 1]]),
+      notes: [],
+      elided: false,
+      clean: false,
+    };
+    const learned = before.trim();
+    if (learned) o.learned = shapeOfText(learned);
+    if (this.xen) {
+      o.xen = this.xen;
+      this.xen = undefined;
+    }
+    const hf = this.hostFailure;
+    if (hf && hf.line < l.line && l.line - hf.line <= HOST_FAILURE_LINES) o.hostFailure = hf;
+    this.candidate = undefined;
+    this.open = o;
+  }
+
+  /** No dump open: two adjacent grammar lines (or one after a failure line) start a fragment. */
+  private maybeFragment(l: LogLine, t: string): void {
+    if (t === "") return;
+    let text = t;
+    let before = "";
+    let state = bestState(text, undefined);
+    if (state === "bad") {
+      // an unknown prefix: the grammar may read the line from a later word on
+      const at = laterStart(text);
+      if (at > 0) {
+        before = text.slice(0, at);
+        text = text.slice(at);
+        state = bestState(text, undefined);
+      }
+    }
+    // a damaged line (a mistyped key beside known ones) may be part of a fragment, but never starts one alone
+    const damaged = state === "bad" && text.includes("=") && hasGrammarToken(text, undefined);
+    if (state === "bad" && !damaged && !isStructural(text)) {
+      this.candidate = undefined;
+      return;
+    }
+    const c = this.candidate;
+    const shape = before ? shapeOfText(before) : "";
+    const cut = c && shape ? matchShape(c.text, shape) : 0;
+    const adjacent =
+      c !== undefined && c.line >= l.line - 2 && c.prefix === l.prefix && (shape === "" || cut > 0);
+    const firstGood = adjacent && !this.candidateDamaged;
+    if ((!adjacent || (damaged && !firstGood)) && !(this.xen && !damaged)) {
+      this.candidate = { ...l, text: t };
+      this.candidateDamaged = damaged;
+      return;
+    }
+    const first = adjacent ? c! : l;
+    this.start(first, false, undefined, before);
+    const o = this.open!;
+    if (adjacent) {
+      o.prefixes.set(l.prefix, (o.prefixes.get(l.prefix) ?? 0) + 1);
+      this.inDump(o, c!, cut > 0 ? c!.text.slice(cut).trim() : c!.text);
+    }
+    this.inDump(o, l, text);
+  }
+
+  private inDump(o: Open, l: LogLine, t: string): void {
+    if (t === "") {
+      // no line is joined across a blank line (a mail program never wraps into one)
+      this.commit();
+      return;
+    }
+    if (l.cut !== undefined)
+      o.notes.push(
+        `line ${l.line} has ${l.cut} characters: only its first ${MAX_LINE} were read (a dump line is short; the rest is not part of the dump)`,
+      );
     if (ELISION.test(t)) {
-      st.elided = true;
-      continue;
+      this.commit();
+      o.elided = true;
+      return;
     }
     if (FOOTER.test(t)) {
-      finish();
-      continue;
+      this.finish(true);
+      return;
     }
-    const prev = st.lines[st.lines.length - 1];
-    const k = firstKey(t);
-    const cont =
-      prev !== undefined &&
-      prev.line > st.boundary &&
-      prev.text.length < 1024 && // a real dump line is short; this also keeps the join linear
-      !MSR_ENTRY.test(t) &&
-      !XEN_SEG.test(t) &&
-      (dangling(prev.text) ||
-        startsWithValue(t) ||
-        (k !== undefined && CONT_KEYS[st.section].has(k) && !XEN_SEG.test(prev.text)));
-    if (cont && prev) {
-      prev.text = `${prev.text} ${t}`;
-      continue;
+    if (MSR_HEADER.test(t) || MSR_ENTRY.test(t)) {
+      this.commit();
+      this.keep(o, l, t, MSR_HEADER.test(t) ? "msr-header" : "msr-entry");
+      return;
     }
-    if (isKnownStart(t, st.section)) {
-      st.lines.push({ text: t, line, section: st.section });
-      continue;
+    for (const g of GRAMMARS) {
+      const pos = g.positional?.(t);
+      if (pos) {
+        this.commit();
+        this.keep(o, l, t, "positional");
+        return;
+      }
     }
-    // a line that fits no rule ends the dump
-    finish();
+    const alone = bestState(t, o.section);
+    const p = o.pending;
+    if (p && o.skipped.length === 0 && (p.state === "prefix" || alone === "bad")) {
+      const joined = `${p.text} ${t}`;
+      const js = joined.length <= JOIN_LIMIT ? bestState(joined, p.section) : "bad";
+      if (js !== "bad") {
+        p.text = joined;
+        p.state = js;
+        return;
+      }
+    }
+    if (alone !== "bad") {
+      this.commit();
+      this.flushSkipped(o);
+      o.prefixes.set(l.prefix, (o.prefixes.get(l.prefix) ?? 0) + 1);
+      o.pending = { text: t, line: l.line, state: alone, section: o.section };
+      if (l.cut !== undefined) o.pending.cut = l.cut;
+      return;
+    }
+    if (this.isOtherLogLine(o, l, t)) {
+      o.skipped.push(l);
+      if (o.skipped.length > NOISE_LIMIT) this.finish(o.section === "control" && o.lines.length > 0);
+      return;
+    }
+    // a damaged dump line: read what can be read
+    this.commit();
+    this.flushSkipped(o);
+    this.keep(o, l, t, "odd");
   }
-  finish();
+
+  /**
+   * Recognisably another log line: no `key=value` at all, no key or label of the grammar, another program's
+   * tag, or another prefix. (A damaged dump line still has something of the grammar.)
+   */
+  private isOtherLogLine(o: Open, l: LogLine, t: string): boolean {
+    if (!t.includes("=")) return true;
+    let main = "";
+    let most = 0;
+    for (const [p, n] of o.prefixes)
+      if (n > most) {
+        most = n;
+        main = p;
+      }
+    // a line under another prefix than the dump's (a quote of code after a dump, another program's log)
+    if (l.prefix !== main && (main === "" || l.prefix !== "")) return true;
+    if (hasGrammarToken(t, o.section)) return false;
+    return true;
+  }
+
+  private keep(o: Open, l: LogLine, t: string, kind: Kind): void {
+    const c: Collected = { text: t, line: l.line, section: o.section, kind };
+    if (l.cut !== undefined) c.cut = l.cut;
+    o.lines.push(c);
+    o.prefixes.set(l.prefix, (o.prefixes.get(l.prefix) ?? 0) + 1);
+  }
+
+  private commit(): void {
+    const o = this.open;
+    const p = o?.pending;
+    if (!o || !p) return;
+    o.lines.push({ text: p.text, line: p.line, section: p.section, kind: "pairs" });
+    o.pending = undefined;
+  }
+
+  private flushSkipped(o: Open): void {
+    for (const s of o.skipped)
+      o.notes.push(`line ${s.line} is not part of the dump and was skipped: "${excerpt(s.text)}"`);
+    o.skipped = [];
+  }
+
+  private finish(clean: boolean): void {
+    const o = this.open;
+    if (!o) return;
+    this.commit();
+    o.clean = clean;
+    this.open = undefined;
+    const d = readDump(o);
+    if (d) this.emit(d);
+  }
+}
+
+/** The shape of a learned prefix (text.ts shapeOf, for a prefix that is already collapsed text). */
+function shapeOfText(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length && out.length < 80; ) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
+      out += "#";
+    } else if (c === 32) {
+      i++;
+      out += " ";
+    } else {
+      out += s[i];
+      i++;
+    }
+  }
   return out;
 }
 
-function setField(d: ParsedDump, name: string, raw: string): void {
-  const v = hexValue(raw);
-  const f = fieldByName(name);
-  if (v === undefined || !f) return;
-  d.values.set(f.name, v);
+/** The line has a key or a label of some grammar (a damaged dump line rather than another program's). */
+function hasGrammarToken(t: string, section: Section | undefined): boolean {
+  const u = scanLine(t, UNION);
+  if (u.label === undefined && !u.pairs.some((p) => p.def !== undefined)) return false;
+  if (section === undefined) return true;
+  for (const g of GRAMMARS) {
+    const r = scanLine(t, g.keys[section]);
+    if (r.label !== undefined || r.pairs.some((p) => p.def !== undefined)) return true;
+  }
+  return false;
 }
 
-function finishDump(st: State): ParsedDump | undefined {
-  const d = st.dump;
-  const hadHeader = d.notes.length > 0 && d.notes[0] === "";
-  if (hadHeader) d.notes.shift();
+/** First words of the grammar's lines, for finding a dump line behind an unknown prefix. */
+const STARTS = (() => {
+  const set = new Set<string>();
+  for (const g of GRAMMARS)
+    for (const s of SECTIONS)
+      for (const key of Object.keys(g.keys[s])) {
+        const dot = key.indexOf(".");
+        set.add((dot >= 0 ? key.slice(0, dot) : key).split(" ")[0]!);
+      }
+  return set;
+})();
+
+/** Position of a later word at which the line reads in the grammar (within the first 100 characters), or 0. */
+function laterStart(t: string): number {
+  const limit = Math.min(t.length, 100);
+  for (let i = 1; i < limit; i++) {
+    if (t[i - 1] !== " ") continue;
+    let j = i;
+    while (j < t.length && j - i < 24 && /[A-Za-z0-9_|:-]/.test(t[j]!)) j++;
+    const word = t.slice(i, j).toLowerCase().replace(/:$/, "");
+    if (STARTS.has(word) && bestState(t.slice(i), undefined) !== "bad") return i;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading a collected dump with its grammar
+
+function describeBad(p: Pair, field: string, grammar: DumpGrammar): string {
+  const digits = p.def?.digits;
+  const raw = `${p.key}=${p.value}`;
+  if (p.bad === "not-hex") return `"${raw}" is not a hex number: ${field} is unknown`;
+  return `"${raw}" has fewer hex digits than ${grammar.format === "xen-dump" ? "Xen" : "KVM"} prints${digits ? ` (${digits})` : ""}: the value is cut off, so ${field} is unknown`;
+}
+
+/** Fragment lines without a section: the sections they read in, then their neighbours'. */
+function inferSections(lines: Collected[], g: DumpGrammar): void {
+  const fits = lines.map((c) => {
+    if (c.section !== undefined || c.kind !== "pairs") return undefined;
+    return SECTIONS.filter((s) => scanLine(c.text, g.keys[s]).state !== "bad");
+  });
+  let last: Section | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const f = fits[i];
+    if (f?.length === 1) lines[i]!.section = f[0];
+    if (lines[i]!.section) last = lines[i]!.section;
+  }
+  for (let i = 0; i < lines.length; i++) {
+    const c = lines[i]!;
+    if (c.section !== undefined) {
+      last = c.section;
+      continue;
+    }
+    const f = fits[i] ?? [];
+    let next: Section | undefined;
+    for (let j = i + 1; j < lines.length && next === undefined; j++) next = lines[j]!.section;
+    const pick = [last, next].find((s) => s !== undefined && (f.length === 0 || f.includes(s)));
+    c.section = pick ?? f[0] ?? "guest";
+    last = c.section;
+  }
+}
+
+function readDump(o: Open): ParsedDump | undefined {
+  const facts: DumpFacts = {
+    header: o.header,
+    keys: new Set(),
+    flags: new Set(),
+    controls0x: false,
+    pinFirst: false,
+    eferWithPat: false,
+    msrLists: false,
+    positional: false,
+  };
+  // evidence for each grammar, from a first pass over the keys
+  for (const c of o.lines) {
+    if (c.kind === "msr-header") facts.msrLists = true;
+    if (c.kind === "positional") facts.positional = true;
+    if (c.kind !== "pairs" && c.kind !== "odd") continue;
+    for (const s of c.section ? [c.section] : SECTIONS) {
+      const p = scanLine(c.text, XEN_GRAMMAR.keys[s]);
+      const q = scanLine(c.text, KVM_GRAMMAR.keys[s]);
+      for (const r of [p, q]) {
+        for (const f of r.flags) facts.flags.add(f);
+        for (const pair of r.pairs)
+          if (pair.def) facts.keys.add(r.label && pair.key !== r.label ? `${r.label}.${pair.key}` : pair.key);
+      }
+    }
+  }
+  const prefixes = new Set(o.prefixes.keys());
+  let g: DumpGrammar = KVM_GRAMMAR;
+  if (o.xen || XEN_GRAMMAR.evidence(facts, prefixes) > KVM_GRAMMAR.evidence(facts, prefixes)) g = XEN_GRAMMAR;
+  inferSections(o.lines, g);
+
+  const d = newDump(g.format, "", o.start);
+  const notes: string[] = [];
+  // a field set twice with different values (a lost section header, a duplicated dump) is unknown
+  const setAt = new Map<string, number>();
+  const conflicted = new Set<string>();
+  const put = (name: string, v: bigint | undefined, line: number) => {
+    const f = fieldByName(name);
+    if (v === undefined || !f || conflicted.has(f.name)) return;
+    const old = d.values.get(f.name);
+    if (old !== undefined && old !== v) {
+      conflicted.add(f.name);
+      d.values.delete(f.name);
+      notes.push(
+        `line ${line} gives ${f.name} = 0x${v.toString(16)}, line ${setAt.get(f.name)} gave 0x${old.toString(16)}: conflicting values, so ${f.name} is unknown (is a section header missing?)`,
+      );
+      return;
+    }
+    d.values.set(f.name, v);
+    setAt.set(f.name, line);
+  };
+  facts.keys.clear();
   let msrList: MsrEntry[] | undefined;
-  let eferInlinePat = false;
-  let ctl0x = false;
-  let xenMarks = st.xen;
-  let sawTertiary = false;
-  let sawMsrList = false;
-  let sawCet = false;
-  let sawPkrs = false;
-  let pinFirst = false;
-  for (const { text, section } of st.lines) {
-    const xs = XEN_SEG.exec(text);
-    if (xs) {
-      xenMarks = true;
-      const s = xs[1]!.toUpperCase();
-      setField(d, `GUEST_${s}_SELECTOR`, xs[2]!);
-      setField(d, `GUEST_${s}_AR_BYTES`, xs[3]!);
-      setField(d, `GUEST_${s}_LIMIT`, xs[4]!);
-      setField(d, `GUEST_${s}_BASE`, xs[5]!);
+  let listComplete = true;
+  /** MSR-list entries whose header was lost: the lists exist, their counts are unknown */
+  let orphanEntries = false;
+  let lastSection: Section | undefined;
+  for (const c of o.lines) {
+    lastSection = c.section ?? lastSection;
+    if (c.kind === "positional") {
+      const r = g.positional?.(c.text);
+      if (!r) {
+        notes.push(`line ${c.line} is a Xen segment-table line in a KVM dump: not read`);
+        continue;
+      }
+      for (const [f, v] of r.values) put(f, v, c.line);
+      const name = c.text.slice(0, c.text.indexOf(":")).toLowerCase();
+      if (r.values.length)
+        facts.keys.add(name === "gdtr" || name === "idtr" ? `${name}.limit` : `${name}.sel`);
+      for (const n of r.notes) notes.push(`line ${c.line}: ${n}`);
       continue;
     }
-    const xd = XEN_DTR.exec(text);
-    if (xd) {
-      xenMarks = true;
-      setField(d, `GUEST_${xd[1]!.toUpperCase()}_LIMIT`, xd[2]!);
-      setField(d, `GUEST_${xd[1]!.toUpperCase()}_BASE`, xd[3]!);
-      continue;
-    }
-    if (XEN_SEG_HEADER.test(text)) {
-      xenMarks = true;
-      continue;
-    }
-    const mh = MSR_HEADER.exec(text);
-    if (mh) {
-      sawMsrList = true;
+    if (c.kind === "msr-header") {
+      const mh = MSR_HEADER.exec(c.text)!;
       const who = (mh[1] ?? (mh[3]?.toLowerCase() === "vmentry" ? "guest" : "host")).toLowerCase();
       const what = (mh[2] ?? mh[4] ?? "").toLowerCase();
       msrList = [];
-      if (who === "guest" && what.startsWith("autoload"))
+      listComplete = true;
+      if (mh[3]?.toLowerCase() === "vmentry" || (who === "guest" && what.startsWith("autoload")))
         d.entryMsrLoad = { entries: msrList, complete: true };
       else if (who === "guest" || what.startsWith("store")) d.exitMsrStore = msrList;
       else d.exitMsrLoad = msrList;
-      if (mh[3]?.toLowerCase() === "vmentry") d.entryMsrLoad = { entries: msrList, complete: true };
       continue;
     }
-    const me = MSR_ENTRY.exec(text);
-    if (me) {
-      msrList?.push({
-        index: Number(me[1]),
-        msr: Number.parseInt(me[2]!, 16),
-        value: BigInt(`0x${me[3]}`),
-      });
+    if (c.kind === "msr-entry") {
+      const me = MSR_ENTRY.exec(c.text)!;
+      if (!msrList) {
+        notes.push(
+          `line ${c.line} is an MSR-list entry without its list's header ("MSR guest autoload:", …): not read, and the MSR lists are unknown`,
+        );
+        orphanEntries = true;
+        continue;
+      }
+      if (me[2]!.length < 8 || me[3]!.length < 16) {
+        notes.push(
+          `line ${c.line}: MSR entry ${me[1]} has fewer hex digits than KVM prints: the entry is unknown`,
+        );
+        listComplete = false;
+        if (d.entryMsrLoad?.entries === msrList)
+          d.entryMsrLoad.unread = [...(d.entryMsrLoad.unread ?? []), Number(me[1])];
+      } else
+        msrList.push({
+          index: Number(me[1]),
+          msr: Number.parseInt(me[2]!, 16),
+          value: BigInt(`0x${me[3]}`),
+        });
+      if (!listComplete && d.entryMsrLoad && d.entryMsrLoad.entries === msrList)
+        d.entryMsrLoad.complete = false;
       continue;
     }
     msrList = undefined;
-    const p = parseLine(text);
-    if (p.flags.includes("VMCS") || p.flags.includes("MSR LL")) xenMarks = true;
-    const keys = p.pairs.map((x) => x.key);
-    if (section === "guest" && keys.includes("efer") && keys.includes("pat")) eferInlinePat = true;
-    if (keys.includes("preemptiontimer") || keys.includes("eptp index") || keys.includes("vmfunc controls"))
-      xenMarks = true;
-    if (keys[0] === "pinbased") pinFirst = true;
-    for (const { key, value } of p.pairs) {
-      const target = lookup(section, p.label, key);
-      if (target === undefined) continue;
-      if (target === "cs:rip") {
-        const [cs, rip] = value.split(":");
+    const section = c.section ?? "guest";
+    const r = scanLine(c.text, g.keys[section]);
+    for (const f of r.flags) facts.flags.add(f);
+    const keys = r.pairs.map((p) => p.key);
+    if (section === "guest" && keys.includes("efer") && keys.includes("pat")) facts.eferWithPat = true;
+    if (keys[0] === "pinbased") facts.pinFirst = true;
+    const unread: string[] = [];
+    for (const p of r.pairs) {
+      const def = p.def;
+      if (!def) {
+        unread.push(`${p.key}=${p.value}`);
+        continue;
+      }
+      facts.keys.add(r.label ? `${r.label}.${p.key}` : p.key);
+      if (def.field === "CPU_BASED_VM_EXEC_CONTROL" && p.value.startsWith("0x")) facts.controls0x = true;
+      const field =
+        def.field === CS_RIP
+          ? section === "host"
+            ? "HOST_IA32_SYSENTER_CS/EIP"
+            : "GUEST_SYSENTER_CS/EIP"
+          : def.field === SVI_RVI
+            ? "GUEST_INTR_STATUS"
+            : def.field;
+      if (p.bad) {
+        notes.push(`line ${c.line}: ${describeBad(p, field, g)}`);
+        continue;
+      }
+      if (def.field === CS_RIP) {
+        const [cs, rip] = p.value.split(":");
         const pre = section === "host" ? "HOST_IA32_SYSENTER" : "GUEST_SYSENTER";
-        if (cs !== undefined && rip !== undefined) {
-          setField(d, `${pre}_CS`, cs);
-          setField(d, `${pre}_EIP`, rip);
-        }
+        const csv = hexValue(cs!);
+        const ripv = hexValue(rip!);
+        if (csv !== undefined) put(`${pre}_CS`, csv, c.line);
+        if (ripv !== undefined) put(`${pre}_EIP`, ripv, c.line);
         continue;
       }
-      if (target === "svi|rvi") {
-        const [svi, rvi] = value.split("|");
-        if (svi !== undefined && rvi !== undefined)
-          setField(d, "GUEST_INTR_STATUS", `${svi}${rvi.padStart(2, "0")}`);
+      if (def.field === SVI_RVI) {
+        const [svi, rvi] = p.value.split("|");
+        const sv = hexValue(svi!);
+        const rv = hexValue(rvi!);
+        if (sv !== undefined && rv !== undefined) put("GUEST_INTR_STATUS", (sv << 8n) | rv, c.line);
         continue;
       }
-      if (value.includes(":") || value.includes("|")) continue;
-      if (target === "CPU_BASED_VM_EXEC_CONTROL" && value.startsWith("0x")) ctl0x = true;
-      if (target === "TERTIARY_VM_EXEC_CONTROL") sawTertiary = true;
-      if (target.endsWith("S_CET") || target.endsWith("SSP")) sawCet = true;
-      if (target.endsWith("PKRS")) sawPkrs = true;
-      setField(d, target, value);
-      if (target === "GUEST_IA32_EFER" && p.flags.length)
-        for (const f of p.flags)
+      put(def.field, hexValue(p.value), c.line);
+      if (def.field === "GUEST_IA32_EFER")
+        for (const f of r.flags)
           if (f === "effective" || f === "autoload")
             d.notes.push(
               f === "effective"
@@ -529,31 +698,81 @@ function finishDump(st: State): ParsedDump | undefined {
                 : 'the guest EFER value comes from KVM\'s MSR autoload list ("load IA32_EFER" is 0)',
             );
     }
+    if (r.missing.length && r.label) {
+      notes.push(
+        `line ${c.line} ("${excerpt(c.text)}") stops before ${r.missing.join(", ")}: ${r.missing.length === 1 ? "that field is" : "those fields are"} unknown`,
+      );
+    } else if (r.state === "prefix" && c.kind === "pairs") {
+      notes.push(`line ${c.line} ("${excerpt(c.text)}") is cut off: what follows it on the line is unknown`);
+    }
+    if (unread.length || (c.kind === "odd" && r.pairs.length === 0))
+      notes.push(
+        `line ${c.line} could not be read${r.pairs.some((p) => p.def && !p.bad) ? " in full" : ""}: "${excerpt(c.text)}"${unread.length ? ` (not in the ${g.format === "xen-dump" ? "Xen" : "KVM"} dump format: ${unread.map(excerpt).join(", ")})` : ""}`,
+      );
   }
-  if (d.values.size === 0 && !d.entryMsrLoad && !sawMsrList) return undefined;
-  if (xenMarks) {
-    d.format = "xen-dump";
-    d.layout = eferInlinePat ? "Xen vmcs_dump_vcpu" : "Xen vmcs_dump_vcpu (partial)";
-    if (sawTertiary) d.layout = "Xen vmcs_dump_vcpu (4.17+, with TertiaryExec)";
-  } else {
-    const parts: string[] = [];
-    if (eferInlinePat && pinFirst && !hadHeader) parts.push("Linux 4.x–5.2 layout");
-    else if (ctl0x) parts.push("Linux 5.17+ layout");
-    else if (hadHeader || sawMsrList) parts.push("Linux 5.3–5.16 layout");
-    else parts.push(eferInlinePat ? "Linux 4.x–5.2 layout" : "Linux layout");
-    if (sawTertiary) parts.push("TertiaryExec");
-    if (sawMsrList) parts.push("MSR lists");
-    if (sawCet) parts.push("CET");
-    if (sawPkrs) parts.push("PKRS");
-    d.layout = parts.length > 1 ? `${parts[0]} (${parts.slice(1).join(", ")})` : parts[0]!;
+  if (d.values.size === 0 && !d.entryMsrLoad && !facts.msrLists) return undefined;
+  if (o.xen?.vmfail) {
+    const x = o.xen;
+    d.reported = decodeHardwareError(x.reason, x.text, x.line);
+  } else if (o.xen) {
+    const x = o.xen;
+    d.reported = {
+      type: "vmexit",
+      raw: x.reason,
+      reason: x.reason & 0xffff,
+      entryFailure: (x.reason & 0x80000000) !== 0,
+      ...(x.qual !== undefined ? { qualification: x.qual } : {}),
+      source: x.text,
+      line: x.line,
+    };
+    if (x.msr && x.qual !== undefined && x.qual >= 1)
+      d.entryMsrLoad = {
+        entries: [{ index: x.qual - 1, msr: x.msr.msr, value: x.msr.value }],
+        complete: false,
+      };
   }
-  // Xen and Linux 4.x print one "CR3 target" line per pair of targets in use, so no line means a count of 0
-  if (xenMarks || d.layout.startsWith("Linux 4.x")) {
+  g.finish(d, facts);
+  if (!o.sectioned) d.layout += ", fragment without section headers";
+  const reachedControls = lastSection === "control";
+  const complete = o.clean && reachedControls && !o.elided;
+  // Xen and Linux 4.x print one "CR3 target" line per pair of targets in use, so no line means a count of 0;
+  // Linux 5.3+ prints each MSR list exactly when its count is nonzero. Only a dump read to its end says so.
+  if (complete && (g.format === "xen-dump" || kvmLayoutIs4x(d))) {
     let n = 0;
     for (let i = 0; i < 4; i++) if (d.values.has(`CR3_TARGET_VALUE${i}`)) n = i + 1;
     if (!d.values.has("CR3_TARGET_COUNT")) d.values.set("CR3_TARGET_COUNT", BigInt(n));
   }
-  if (st.elided) d.notes.push('the log elides lines ("..."): fields in them are unknown');
+  if (
+    g.format === "kvm-dump" &&
+    !kvmLayoutIs4x(d) &&
+    (o.header || facts.msrLists || facts.controls0x) &&
+    !o.elided &&
+    !orphanEntries
+  ) {
+    const sections = new Set(o.lines.map((c) => c.section));
+    if (sections.has("host") && !d.entryMsrLoad) d.values.set("VM_ENTRY_MSR_LOAD_COUNT", 0n);
+    if (sections.has("host") && !d.exitMsrStore) d.values.set("VM_EXIT_MSR_STORE_COUNT", 0n);
+    if (sections.has("control") && !d.exitMsrLoad) d.values.set("VM_EXIT_MSR_LOAD_COUNT", 0n);
+  }
+  // lines the format prints in every dump, missing from a section the dump went past
+  const order = o.sectionOrder;
+  for (let i = 0; i < order.length; i++) {
+    const s = order[i]!;
+    if (i === order.length - 1 && !o.clean) break;
+    const missing = g.always[s].filter((key) => !facts.keys.has(key));
+    if (missing.length && missing.length < g.always[s].length)
+      notes.push(
+        `the ${s} state lacks line${missing.length === 1 ? "" : "s"} ${g.format === "xen-dump" ? "Xen" : "KVM"} always prints (${missing.join(", ")}): ${missing.length === 1 ? "its fields are" : "their fields are"} unknown`,
+      );
+  }
+  if (o.elided) d.warnings.push('the log elides lines ("..."): fields in them are unknown');
+  if (!o.sectioned)
+    d.notes.push("a fragment without section headers: every field it does not show is unknown");
+  else if (!reachedControls && o.lines.length > 0)
+    d.warnings.push(
+      `the dump stops at line ${o.lines[o.lines.length - 1]!.line}, before its Control State: the fields after it are unknown`,
+    );
+  d.warnings.push(...o.notes, ...notes);
   const exitReason = d.values.get("VM_EXIT_REASON");
   if (!d.reported && exitReason !== undefined) {
     const r = Number(exitReason) >>> 0;
@@ -568,5 +787,40 @@ function finishDump(st: State): ParsedDump | undefined {
       line: d.line,
     };
   }
+  // a KVM dump without its Control State: QEMU's failure line just before it says what the entry did
+  if (!d.reported && g.format === "kvm-dump" && o.hostFailure) {
+    const h = o.hostFailure;
+    d.reported = decodeHardwareError(h.raw, h.text, h.line);
+    d.notes.push(`QEMU's line ${h.line} ("${excerpt(h.text)}") just before the dump is taken as its outcome`);
+  }
+  // the reported failing MSR-load entry must be in the list the dump prints
+  const rep = d.reported;
+  const shown = d.entryMsrLoad;
+  if (
+    rep?.type === "vmexit" &&
+    rep.entryFailure &&
+    rep.reason === 34 &&
+    rep.qualification &&
+    shown?.complete
+  ) {
+    const max = Math.max(
+      0,
+      ...shown.entries.map((e) => e.index + 1),
+      ...(shown.unread ?? []).map((i) => i + 1),
+    );
+    if (rep.qualification > max)
+      d.warnings.push(
+        `the dump reports a failure in VM-entry MSR-load entry ${rep.qualification}, but its list shows ${max} entr${max === 1 ? "y" : "ies"}: the list is incomplete`,
+      );
+  }
   return d;
+}
+
+/** Every KVM or Xen VMCS dump in the lines, in order. */
+export function parseVmcsDumps(lines: readonly LogLine[]): ParsedDump[] {
+  const out: ParsedDump[] = [];
+  const r = new VmcsDumpReader((d) => out.push(d));
+  for (const l of lines) r.line(l);
+  r.end();
+  return out;
 }

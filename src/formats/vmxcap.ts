@@ -7,7 +7,11 @@
  * vmxcap version does not know is taken as allowed (said in the profile's description). CR0/CR4 fixed bits,
  * MAXPHYADDR, linear-address width and CPU flags are not in the output: the architectural fixed bits and,
  * so that an unknown capability produces no violation, MAXPHYADDR 52, 57-bit linear addresses and every
- * flag of the permissive profile (src/cpu/permissive.ts).
+ * flag of the permissive profile (src/cpu/permissive.ts). No CPU facts either (vmxcap prints no CPUID leaf and
+ * no non-VMX MSR): the MSR-value masks that rest on them (IA32_PERF_GLOBAL_CTRL from CPUID.0AH, IA32_RTIT_CTL
+ * from leaf 14H, …) decode as uncertain, so values beyond what every CPU has are possible findings
+ * (src/cpu/facts.ts). The only CPU fact vmxcap implies — Intel 64, from "IA-32e mode guest" — is read from
+ * the rebuilt IA32_VMX_ENTRY_CTLS by the decoder.
  */
 import type { CapabilityMsrName } from "../arch/msrs.js";
 import { PERMISSIVE_FLAGS } from "../cpu/permissive.js";
@@ -293,6 +297,7 @@ export function parseVmxcap(text: string, name = "vmxcap"): ProfileData {
   const notes = [
     "rebuilt from vmxcap output",
     "CR0/CR4 fixed bits, MAXPHYADDR, linear-address width and CPU flags are not in vmxcap output (assumed: architectural fixed bits, MAXPHYADDR 52, 57-bit linear addresses, every flag)",
+    "no CPUID leaves or non-VMX MSRs either: MSR values beyond what every CPU accepts (performance counters, PT, LBR, speculation-control bits) are possible findings, not definite ones",
   ];
   if (assumedBits.length)
     notes.push(`control bits this vmxcap does not list taken as allowed: ${assumedBits.join(", ")}`);

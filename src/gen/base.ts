@@ -90,8 +90,8 @@ export function baseVmcs(caps: Caps): Vmcs {
   s("HOST_RSP", 0xffffc90000103f00n);
   s("HOST_RIP", 0xffffffff8100a000n);
   s("HOST_IA32_PAT", LINUX.pat);
-  // EFER.NXE only where execute-disable exists (a full cpuinfo flag list without `nx`: NXE is reserved).
-  const efer = caps.flags.has("lm") && !caps.flags.has("nx") ? LINUX.efer & ~0x800 : LINUX.efer;
+  // EFER.NXE only where execute-disable exists (src/cpu/facts.ts `eferValidLo`).
+  const efer = LINUX.efer & caps.eferValidLo;
   s("HOST_IA32_EFER", efer);
 
   // Guest state: a 64-bit Linux guest (SDM 29.3.1).

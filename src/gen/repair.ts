@@ -25,6 +25,33 @@ export interface Change {
   to: string;
 }
 
+/**
+ * What repair must keep (explain's completion of a partial log changes only what the log does not show):
+ * field bits under a mask, memory bytes, processor-state keys.
+ */
+export interface Frozen {
+  /** field index → masks [bits 31:0, bits 63:32] of the bits that keep their value */
+  fields?: ReadonlyMap<number, readonly [number, number]>;
+  /** memory byte addresses that keep their value */
+  memory?: ReadonlySet<number>;
+  /** processor-state keys that keep their value */
+  processor?: ReadonlySet<string>;
+}
+
+/** A candidate value with the frozen bits put back, or undefined when nothing may change. */
+function permitted(frozen: Frozen | undefined, s: Slot, cur: Val, v: Val): Val | undefined {
+  if (!frozen) return v;
+  if (s.kind === "proc") return frozen.processor?.has(s.key) ? undefined : v;
+  if (s.kind === "mem") {
+    for (let b = 0; b < 4; b++) if (frozen.memory?.has(s.addr + b)) return undefined;
+    return v;
+  }
+  const m = frozen.fields?.get(s.index);
+  if (!m) return v;
+  const out = { lo: ((v.lo & ~m[0]) | (cur.lo & m[0])) >>> 0, hi: ((v.hi & ~m[1]) | (cur.hi & m[1])) >>> 0 };
+  return same(out, cur) ? undefined : out;
+}
+
 export interface RepairResult {
   entry: Entry;
   changes: Change[];
@@ -142,8 +169,15 @@ function memSlots(e: Entry, tpl: Entry): Slot[] {
  */
 export function repair(
   input: Entry,
-  opts: { violate?: string; seed?: number; maxSteps?: number } = {},
+  opts: { violate?: string; seed?: number; maxSteps?: number; frozen?: Frozen } = {},
 ): RepairResult {
+  const frozen = opts.frozen;
+  /** Write a value where the frozen bits allow; false when nothing could change. */
+  const put = (s: Slot, v: Val): boolean => {
+    const ok = permitted(frozen, s, read(e, s), v);
+    if (ok) write(e, s, ok);
+    return ok !== undefined;
+  };
   const e = cloneEntry(input);
   const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
   const tpls = templates(e, opts.seed ?? 1);
@@ -163,8 +197,9 @@ export function repair(
     let best: { s: Slot; v: Val; n: number; fixesFirst: boolean } | undefined;
     for (const s of slots.values()) {
       const cur = read(e, s);
-      for (const v of valuesFor(s, cur, tpls)) {
-        if (same(v, cur)) continue;
+      for (const want of valuesFor(s, cur, tpls)) {
+        const v = permitted(frozen, s, cur, want);
+        if (v === undefined || same(v, cur)) continue;
         write(e, s, v);
         const after = failing();
         const n = score(after);
@@ -182,24 +217,33 @@ export function repair(
     // No single change helps: copy the first failing check's fields from the template, else everything.
     const tpl = tpls[0]!;
     const before = fs.length;
-    for (const s of slotsOf(first, e, tpl)) write(e, s, read(tpl, s));
+    const snapshot = frozen ? cloneEntry(e) : undefined;
+    for (const s of slotsOf(first, e, tpl)) put(s, read(tpl, s));
     fs = failing();
     if (fs.length >= before) {
       for (const f of FIELDS)
-        write(e, { kind: "field", index: f.index }, read(tpl, { kind: "field", index: f.index }));
-      for (const s of memSlots(e, tpl)) write(e, s, read(tpl, s));
+        put({ kind: "field", index: f.index }, read(tpl, { kind: "field", index: f.index }));
+      for (const s of memSlots(e, tpl)) put(s, read(tpl, s));
       for (const k of Object.keys(tpl.processor))
-        write(e, { kind: "proc", key: k }, read(tpl, { kind: "proc", key: k }));
+        put({ kind: "proc", key: k }, read(tpl, { kind: "proc", key: k }));
       fs = failing();
+      // With frozen slots some failures cannot go: stop when copying the template does not help either.
+      if (snapshot && fs.length >= before) {
+        for (const s of diff(snapshot, e)) write(e, s, read(snapshot, s));
+        fs = failing();
+        break;
+      }
     }
   }
 
-  // Minimise: revert each change that is not needed to stay valid.
+  // Minimise: revert each change that is not needed to stay valid (with frozen slots: to fail no more).
   const changed = diff(input, e);
+  const target = frozen ? failing().length : 0;
   for (const s of changed) {
     const now = read(e, s);
     write(e, s, read(input, s));
-    if (failing().length !== 0) write(e, s, now);
+    const n = failing().length;
+    if (frozen ? n > target : n !== 0) write(e, s, now);
   }
   fs = failing();
 

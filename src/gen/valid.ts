@@ -95,22 +95,35 @@ export class Work {
   /** Evaluate every check after each proposal (a fallback when the fast path let an invalid state by). */
   strict = false;
   private readonly pages = new Set<number>();
+  /**
+   * The profile's narrowest reading (src/cpu/profile.ts `conservative`): MSR values within the strict masks,
+   * MSR-load entries only for MSRs known to be loadable. Proposals are chosen and verified on it, so a valid
+   * state is valid on every CPU the profile stands for (Hyper-Threading on or off, either core type, …).
+   */
+  readonly caps: Caps;
 
   constructor(
-    readonly caps: Caps,
+    readonly profile: Caps,
     readonly rng: Rng,
     readonly level: FeatureLevel = "random",
     start?: Entry,
   ) {
-    const e = start ?? baseEntry(caps);
+    this.caps = profile.facts.conservative();
+    const e = start ?? baseEntry(profile);
     this.vmcs = e.vmcs;
     this.mem = e.memory;
     this.proc = e.processor;
-    this.ctx = new Ctx(this.vmcs, caps, this.proc, this.mem);
+    this.ctx = new Ctx(this.vmcs, this.caps, this.proc, this.mem);
   }
 
   entry(): Entry {
-    return { caps: this.caps, processor: this.proc, vmcs: this.vmcs, memory: this.mem, cpu: this.caps.name };
+    return {
+      caps: this.profile,
+      processor: this.proc,
+      vmcs: this.vmcs,
+      memory: this.mem,
+      cpu: this.profile.name,
+    };
   }
 
   /** Every check passes. */
@@ -578,7 +591,9 @@ const FEATURES: readonly { name: string; p: number; run: (w: Work) => boolean }[
       w.setNum(F.VM_ENTRY_MSR_LOAD_ADDR!, area);
       w.set(F.VM_ENTRY_MSR_LOAD_COUNT!, n);
       for (let i = 0; i < n; i++) {
-        const [msr, value] = benignMsr(w);
+        const m = benignMsr(w);
+        if (!m) return false;
+        const [msr, value] = m;
         w.mem.write32(area + 16 * i, msr);
         w.mem.write32(area + 16 * i + 4, 0);
         w.mem.write32(area + 16 * i + 8, value[0]);
@@ -635,25 +650,26 @@ const FEATURES: readonly { name: string; p: number; run: (w: Work) => boolean }[
   },
 ];
 
-/** MSRs an MSR-load list may name with a value legal for them (SDM 29.4). */
-function benignMsr(w: Work): [number, [number, number]] {
-  const r = w.rng;
-  switch (r.int(7)) {
-    case 0:
-      return [0xc0000081, [r.u32(), r.u32()]]; // IA32_STAR
-    case 1:
-      return [0xc0000082, w.canonical()]; // IA32_LSTAR
-    case 2:
-      return [0xc0000083, w.canonical()]; // IA32_CSTAR
-    case 3:
-      return [0xc0000084, [r.u32(), 0]]; // IA32_FMASK
-    case 4:
-      return [0xc0000102, w.canonical()]; // IA32_KERNEL_GS_BASE
-    case 5:
-      return [0xc0000103, [r.u32(), 0]]; // IA32_TSC_AUX
-    default:
-      return [0x175, w.canonical()]; // IA32_SYSENTER_ESP
-  }
+/** MSRs an MSR-load list may name, each with a value generator legal for it (SDM 29.4). */
+const BENIGN_MSRS: readonly [number, (w: Work) => [number, number]][] = [
+  [0xc0000081, (w) => [w.rng.u32(), w.rng.u32()]], // IA32_STAR
+  [0xc0000082, (w) => w.canonical()], // IA32_LSTAR
+  [0xc0000083, (w) => w.canonical()], // IA32_CSTAR
+  [0xc0000084, (w) => [w.rng.u32(), 0]], // IA32_FMASK
+  [0xc0000102, (w) => w.canonical()], // IA32_KERNEL_GS_BASE
+  [0xc0000103, (w) => [w.rng.u32(), 0]], // IA32_TSC_AUX
+  [0x175, (w) => w.canonical()], // IA32_SYSENTER_ESP
+];
+
+/**
+ * An MSR the profile's facts show loadable on every CPU it stands for, with a legal value; undefined when the
+ * profile knows none (its CPU facts do not say Intel 64, SYSENTER or RDTSCP exist).
+ */
+function benignMsr(w: Work): [number, [number, number]] | undefined {
+  const ok = BENIGN_MSRS.filter(([i]) => w.caps.msrLoad(i) === 0);
+  if (!ok.length) return undefined;
+  const [i, value] = w.rng.pick(ok);
+  return [i, value(w)];
 }
 
 /** Each defined control bit the profile leaves optional, proposed at random (max: set). */

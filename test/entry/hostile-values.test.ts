@@ -16,12 +16,15 @@ const errorOf = (text: string): string => {
 const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
 
 describe("hostile values", () => {
-  it("a 100,000-deep array in a field, the processor or the format names the key, not the stack", () => {
+  it("a 100,000-deep array in a field, the processor, an inline profile or the format names the key, not the stack", () => {
     expect(errorOf(`{"vmcs":{"GUEST_CR0":${deep(100000)}}}`)).toBe(
       '<input>: vmcs.GUEST_CR0: malformed value an array: expected "0x..." hex, a decimal string or a safe integer',
     );
     expect(errorOf(`{"processor":{"cpl":${deep(100000)}},"vmcs":{}}`)).toBe(
       "<input>: processor.cpl: expected a CPL 0..3, got an array",
+    );
+    expect(errorOf(`{"cpu":{"msrs":{"IA32_VMX_BASIC":${deep(100000)}}},"vmcs":{}}`)).toBe(
+      "<input>: cpu.msrs.IA32_VMX_BASIC: malformed value an array: expected a 64-bit hex string",
     );
     expect(errorOf(`{"format":${deep(100000)},"vmcs":{}}`)).toBe(
       '<input>: format: format must be "nvmx-entry/1", got an array',

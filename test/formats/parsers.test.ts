@@ -1,6 +1,8 @@
 /** Parser details, round trips through the formatters, the synthetic samples and the CLI commands. */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../../src/arch/fields.js";
 import { permissiveProfile } from "../../src/cpu/permissive.js";
@@ -231,11 +233,10 @@ describe("synthetic samples", () => {
   const cases: [string, string[], string[]][] = [
     ["kvm-4x-cs-l-and-d-synthetic.txt", ["kvm-dump"], ["guest.cs.l-and-d"]],
     ["kvm-6x-tertiary-cet-pkrs-msrload-synthetic.txt", ["kvm-dump"], ["msr-load.non-canonical-address"]],
-    ["qemu-64bit-ii-synthetic.txt", ["qemu-regs"], ["guest.cs.l-and-d"]],
     ["xen-4.17-tertiary-two-vcpus-synthetic.txt", ["xen-dump", "xen-dump"], ["guest.ss.rpl-eq-cs-rpl"]],
   ];
   for (const [file, formats, ids] of cases)
-    it(`${file}: ${ids.join(", ")}`, () => {
+    it(`${file}: ${ids.join(", ")} (definite: the dump shows every field the check reads)`, () => {
       const p = parseInput(sample(file));
       expect(p.format).toBe("logs");
       if (p.format !== "logs") return;
@@ -246,6 +247,18 @@ describe("synthetic samples", () => {
       expect(last.agrees).toBe(true);
       if (xs.length > 1) expect(xs[0]!.result.violations).toEqual([]);
     });
+  it("qemu-64bit-ii-synthetic.txt: CS.L and D/B is possible, on the IA-32e control KVM sets from EFER.LMA", () => {
+    const p = parseInput(sample("qemu-64bit-ii-synthetic.txt"));
+    if (p.format !== "logs") throw new Error("not a log");
+    const x = explainDump(p.dumps[0]!);
+    expect(x.result.violations.map((v) => v.id)).not.toContain("guest.cs.l-and-d");
+    const p1 = x.result.possible?.find((q) => q.violations.some((v) => v.id === "guest.cs.l-and-d"));
+    expect(p1).toMatchObject({ why: "unknown-field", dependsOn: ["VM_ENTRY_CONTROLS"] });
+    expect(p1?.condition).toBe("if VM_ENTRY_CONTROLS has IA-32e mode guest (bit 9), as KVM and Xen set it");
+    const sti = x.result.possible?.find((q) => q.condition.includes("STI"));
+    expect(sti?.violations.map((v) => v.id)).toContain("guest.intr.sti-if");
+    expect(x.agrees).toBe(true);
+  });
   it("the 4.x sample carries its CR3-target count and the 6.x one its tertiary controls", () => {
     const p4 = parseInput(sample("kvm-4x-cs-l-and-d-synthetic.txt"));
     if (p4.format === "logs") expect(p4.dumps[0]!.values.get("CR3_TARGET_COUNT")).toBe(2n);
@@ -293,15 +306,20 @@ describe("CLI", () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ format: "kvm-dump", agrees: true, reported: { reason: 33 } });
+    expect(lines[0]).toMatchObject({
+      format: "nvmx-result/1",
+      logFormat: "kvm-dump",
+      agrees: true,
+      reported: { reason: 33 },
+    });
     expect(Array.isArray(lines[0].unknownFields)).toBe(true);
-    expect(lines[1].format).toBe("qemu-regs");
+    expect(lines[1].logFormat).toBe("qemu-regs");
   });
   it("explain (for people) says the CPU was assumed and decodes the hardware error", () => {
     const { out } = run("explain", corpus("qemu-regs/kvm-list-2019-jailhouse-nested-reset-error-0x7.txt"));
     expect(out).toMatch(/assumed the least strict CPU/);
     expect(out).toMatch(/VM-instruction error 7/);
-    expect(out).toMatch(/cannot tell/);
+    expect(out).toMatch(/the log does not show \d+ fields VM entry reads/);
   });
   it("explain --cpu vmxcap-file uses the rebuilt profile", () => {
     const { out } = run(
@@ -326,6 +344,63 @@ describe("CLI", () => {
       .map((l) => JSON.parse(l));
     expect(lines[0].error.message).toMatch(/unified diff/);
     expect(lines[1].agrees).toBe(true);
+  });
+  it("check and repair given a log, vmxcap output or a nested-state blob name the command that reads it; nested reads or names them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nvmx-sniff-"));
+    const blob = join(dir, "state.bin");
+    writeFileSync(blob, formatNestedState(baseEntry(profileAll())));
+    const cases: [string, RegExp][] = [
+      [corpus("kvm-dump/kvm-list-2022-proxmox-smm-sti-shadow-if0.txt"), /Linux KVM dump_vmcs.*nvmx explain /],
+      [corpus("xen-dump/xen-devel-2019-freebsd-nested-vmlaunch-error-7.txt"), /Xen VMCS dump.*nvmx explain /],
+      [corpus("vmxcap/cs590-nfv-2016-suricata-kvm-host.txt"), /vmxcap output.*--cpu /],
+      [blob, /KVM_GET_NESTED_STATE.*nvmx explain /],
+    ];
+    for (const cmd of ["check", "repair"]) {
+      const { out, code } = run(cmd, "--json", ...cases.map(([f]) => f));
+      expect(code, cmd).toBe(2);
+      const lines = out.trim().split("\n");
+      expect(lines, cmd).toHaveLength(cases.length);
+      for (const [i, [, re]] of cases.entries())
+        expect(JSON.parse(lines[i]!).error.message, `${cmd} ${i}`).toMatch(re);
+    }
+    // nested reads some of them itself (a blob's vmcs12, a dump with --as vmcs12) and says so for the others
+    const { out } = run("nested", "--json", ...cases.map(([f]) => f));
+    expect(out.trim().split("\n").length).toBeGreaterThanOrEqual(cases.length);
+    rmSync(dir, { recursive: true });
+  });
+  it("explain: an input it cannot read (100k-deep JSON, a bad blob) is an error record; later files still get theirs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nvmx-deep-"));
+    const deep = join(dir, "deep.json");
+    writeFileSync(deep, `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+    const deepObj = join(dir, "deep-object.json");
+    writeFileSync(
+      deepObj,
+      `{"format":"nvmx-entry/1","vmcs":${'{"a":'.repeat(100_000)}1${"}".repeat(100_001)}`,
+    );
+    const bad = join(dir, "bad.bin");
+    const b = formatNestedState(baseEntry(profileAll()));
+    b[128] = 0x42;
+    writeFileSync(bad, b);
+    const dump = corpus("kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt");
+    const { out, code } = run("explain", "--json", deep, dump, deepObj, bad, dump);
+    expect(code).toBe(2);
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => (l.error ? `error ${l.error.file.replace(/.*\//, "")}` : l.logFormat))).toEqual([
+      "error deep.json",
+      "kvm-dump",
+      "error deep-object.json",
+      "error bad.bin",
+      "kvm-dump",
+    ]);
+    rmSync(dir, { recursive: true });
+  });
+  it("explain reads standard input as a stream", () => {
+    const text = readFileSync(corpus("kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt"), "utf8");
+    const out = execFileSync("node", [cli, "explain", "--json", "-"], { input: text, encoding: "utf8" });
+    expect(JSON.parse(out.trim().split("\n")[0]!)).toMatchObject({ file: "<stdin>", logFormat: "kvm-dump" });
   });
   it("convert --to json emits NDJSON for several dumps", () => {
     const { out, code } = run(

@@ -549,6 +549,26 @@ const msrCases: CheckCase[] = [
     fail: msrs([0x38f, 0x10000000ffn]),
   },
   {
+    id: "msr-load.unavailable-msr",
+    name: "IA32_ARCH_CAPABILITIES (10AH) is read-only",
+    pass: msrs(...pre, [0x48, 1n]),
+    fail: msrs(...pre, [0x10a, 0n]),
+    outcome: x34(3),
+  },
+  {
+    id: "msr-load.unavailable-msr",
+    name: "IA32_BNDCFGS (D90H) without MPX (CPUID.(7,0):EBX[14] = 0)",
+    cpu: (d) => {
+      d.cpuid = {
+        ...d.cpuid,
+        "0x7.0": { eax: "0x2", ebx: "0xf3bfbffb", ecx: "0xbb417fee", edx: "0xffdd4430" },
+      };
+    },
+    pass: msrs([0xc0000103, 1n]),
+    fail: msrs([0xd90, 0n]),
+    outcome: x34(1),
+  },
+  {
     id: "msr-load.pat-memory-type",
     pass: msrs(...pre, [PAT, LINUX_PAT]),
     fail: msrs(...pre, [PAT, 0x0007040600070402n]),

@@ -176,9 +176,12 @@ export const tables: VectorTables = {
     },
     {
       id: "guest.debugctl.reserved-bits",
-      name: "bus-lock bit 2 reserved without bus_lock_detect; bit 16",
+      name: "bus-lock bit 2 reserved without bus-lock detection (CPUID.(7,0):ECX[24] = 0); bit 16",
       cpu: (d) => {
-        d.flags = d.flags?.filter((f) => f !== "bus_lock_detect");
+        d.cpuid = {
+          ...d.cpuid,
+          "0x7.0": { eax: "0x2", ebx: "0xf3bffffb", ecx: "0xba417fee", edx: "0xffdd4430" },
+        };
       },
       pass: { vmcs: { GUEST_IA32_DEBUGCTL: 0xffc3n } },
       fail: { vmcs: { GUEST_IA32_DEBUGCTL: 0x10004n } },
@@ -343,9 +346,9 @@ export const tables: VectorTables = {
     },
     {
       id: "guest.efer.reserved-bits",
-      name: "NXE without execute-disable support (cpuinfo flags with lm, no nx)",
+      name: "NXE without execute-disable support (CPUID.80000001H:EDX[20] = 0)",
       cpu: (d) => {
-        d.flags = [...(d.flags ?? []), "lm"];
+        d.cpuid = { ...d.cpuid, "0x80000001": { eax: "0x0", ebx: "0x0", ecx: "0x121", edx: "0x2c000800" } };
       },
       pass: { vmcs: { GUEST_IA32_EFER: 0x501n } },
       fail: { vmcs: { GUEST_IA32_EFER: 0xd01n } },
@@ -407,7 +410,7 @@ export const tables: VectorTables = {
       id: "guest.rtit-ctl.reserved-bits",
       name: "bit 4",
       setup: entryOn(E_RTIT),
-      pass: { vmcs: { GUEST_IA32_RTIT_CTL: 0x100ffff0fefffefn } },
+      pass: { vmcs: { GUEST_IA32_RTIT_CTL: 0x180ffff8f7bffefn } },
       fail: { vmcs: { GUEST_IA32_RTIT_CTL: 0x10n } },
       outcome: EXIT33,
     },

@@ -273,9 +273,10 @@ export const tables: VectorTables = {
     },
     {
       id: "host.perf-global-ctrl.reserved-bits",
-      name: "profile mask",
+      name: "counters from CPUID.0AH: 5 fixed counters, no PERF_METRICS",
       cpu: (d) => {
-        d.perfGlobalCtrlValid = "0x1f000000ff";
+        d.cpuid = { ...d.cpuid, "0xa": { eax: "0x8300805", ebx: "0x0", ecx: "0x0", edx: "0x8605" } };
+        d.msrValues = { "0x345": "0x33c5" };
       },
       setup: { vmcs: { VM_EXIT_CONTROLS: or(LOAD_PERF) } },
       pass: { vmcs: { HOST_IA32_PERF_GLOBAL_CTRL: 0x1f00000000n } },
@@ -302,9 +303,9 @@ export const tables: VectorTables = {
     { id: "host.efer.reserved-bits", name: "bit 1", fail: { vmcs: { HOST_IA32_EFER: 0xd03n } } },
     {
       id: "host.efer.reserved-bits",
-      name: "NXE without execute-disable support (cpuinfo flags with lm, no nx)",
+      name: "NXE without execute-disable support (CPUID.80000001H:EDX[20] = 0)",
       cpu: (d) => {
-        d.flags = [...(d.flags ?? []), "lm"];
+        d.cpuid = { ...d.cpuid, "0x80000001": { eax: "0x0", ebx: "0x0", ecx: "0x121", edx: "0x2c000800" } };
       },
       pass: { vmcs: { HOST_IA32_EFER: 0x501n } },
       fail: { vmcs: { HOST_IA32_EFER: 0xd01n } },
@@ -386,13 +387,13 @@ export const tables: VectorTables = {
     },
     {
       id: "host.spec-ctrl.reserved-bits",
-      name: "profile mask",
+      name: "IBRS/STIBP/SSBD only (CPUID.(7,2):EDX = 0): bit 11 still reserved",
       cpu: (d) => {
-        d.specCtrlValid = "0x7";
+        d.cpuid = { ...d.cpuid, "0x7.2": { eax: "0x0", ebx: "0x0", ecx: "0x0", edx: "0x0" } };
       },
       setup: { vmcs: { VM_EXIT_CONTROLS: or(EXIT_SECONDARY), SECONDARY_VM_EXIT_CONTROLS: LOAD_SPEC_CTRL } },
       pass: { vmcs: { HOST_IA32_SPEC_CTRL: 0x7n } },
-      fail: { vmcs: { HOST_IA32_SPEC_CTRL: 0x400n } },
+      fail: { vmcs: { HOST_IA32_SPEC_CTRL: 0x800n } },
     },
   ],
   "host-segments": [

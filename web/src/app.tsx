@@ -4,10 +4,10 @@
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { builtinNames, defaultProfile } from "../../src/cpu/builtin.js";
-import type { Violation } from "../../src/entry/evaluate.js";
+import type { Possible, Violation } from "../../src/entry/evaluate.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "../../src/entry/processor.js";
 import { InputError } from "../../src/errors.js";
-import { describeField, describeOutcome } from "../../src/report.js";
+import { describeField, describePossible, describeResultOutcome } from "../../src/report.js";
 import { DEFAULT_EXAMPLE, EXAMPLES } from "./examples.js";
 import { readInput } from "./input.js";
 import {
@@ -55,7 +55,27 @@ function outcomeKind(o: Outcome): "ok" | "exit" | "fail" | "fault" {
   return o.type === "entered" ? "ok" : o.type === "vmexit" ? "exit" : o.type === "fault" ? "fault" : "fail";
 }
 
-function OutcomeBanner({ checked, doc }: { checked: Checked | { error: string }; doc: EntryDocument }) {
+/** A loaded log's explanation, shown while the state is the one loaded (an edit makes it a plain check). */
+interface Explained {
+  doc: EntryDocument;
+  result: Checked["result"];
+  warnings: string[];
+  /** the outcome in words, saying when it rests on nvmx's completion of fields the log lacks */
+  outcomeText: string;
+  /** how many fields VM entry reads the log lacks */
+  unknown: number;
+}
+
+function OutcomeBanner({
+  checked,
+  doc,
+  explained,
+}: {
+  checked: Checked | { error: string };
+  doc: EntryDocument;
+  /** the loaded log's explanation, while the state is the one loaded */
+  explained: Explained | undefined;
+}) {
   if ("error" in checked)
     return (
       <div class="outcome outcome-fail" id="outcome" role="status" aria-live="polite" aria-atomic="true">
@@ -65,7 +85,11 @@ function OutcomeBanner({ checked, doc }: { checked: Checked | { error: string };
   const { result, entry } = checked;
   const o = result.outcome;
   const n = result.violations.length;
-  const kind = outcomeKind(o);
+  const possible = result.possible?.length ?? 0;
+  const warnings = explained?.warnings ?? [];
+  // Never a plain (green) "succeeds" while a possible finding could make it fail, nor on a log's completion.
+  const kind =
+    o.type === "entered" && (possible > 0 || (explained?.unknown ?? 0) > 0) ? "possible" : outcomeKind(o);
   const instr = (doc.processor?.instruction ?? DEFAULT_PROCESSOR.instruction).toUpperCase();
   return (
     <div
@@ -77,23 +101,61 @@ function OutcomeBanner({ checked, doc }: { checked: Checked | { error: string };
       aria-atomic="true"
     >
       <span class="outcome-icon" aria-hidden="true">
-        {kind === "ok" ? "✓" : "✗"}
+        {kind === "ok" ? "✓" : kind === "possible" ? "?" : "✗"}
       </span>
       <div>
-        <p class="outcome-text">{describeOutcome(o)}</p>
-        <p class="outcome-explain">{explain(o)}</p>
+        <p class="outcome-text">{explained?.outcomeText ?? describeResultOutcome(result)}</p>
+        <p class="outcome-explain">
+          {kind === "possible"
+            ? possible > 0
+              ? "No check fails on what is known; a possible finding below could still make the entry fail."
+              : "No check fails with the values nvmx chose for what the log does not show; other values might fail."
+            : explain(o)}
+        </p>
         <p class="outcome-meta">
           {instr} on CPU profile <strong>{entry.caps.name}</strong> ·{" "}
           {n === 0 ? "no check fails" : `${n} failing check${n === 1 ? "" : "s"}`}
+          {possible > 0 && ` · ${possible} possible finding${possible === 1 ? "" : "s"}`}
         </p>
-        {result.possibleOutcomes && result.possibleOutcomes.length > 1 && (
-          <p class="outcome-meta">
-            The SDM lets a processor check controls and host state in either order, so a real CPU may also
-            report: {result.possibleOutcomes.slice(1).map(describeOutcome).join("; ")}.
-          </p>
+        {(warnings.length > 0 || (result.warnings?.length ?? 0) > 0) && (
+          <ul class="outcome-warnings" aria-label="Warnings">
+            {warnings.map((w) => (
+              <li key={w}>warning: {w}</li>
+            ))}
+            {result.warnings?.map((w) => (
+              <li key={w.id}>warning: {w.message}</li>
+            ))}
+          </ul>
         )}
       </div>
     </div>
+  );
+}
+
+/** Findings nvmx cannot make definite (check order, fields a log does not show, CPU facts), apart. */
+function PossibleList({ checked }: { checked: Checked | { error: string } }) {
+  if ("error" in checked || !checked.result.possible?.length) return null;
+  const p = checked.result.possible;
+  return (
+    <section class="panel possible" aria-labelledby="possible-title">
+      <h2 id="possible-title">Possible findings ({p.length})</h2>
+      <ol>
+        {p.map((x: Possible, i) => (
+          <li key={`${i}`} class="possible-finding" data-why={x.why}>
+            <p class="message">{describePossible(x)}</p>
+            {x.violations.length > 0 && (
+              <ul class="possible-rules">
+                {x.violations.map((v) => (
+                  <li key={v.id}>
+                    <code class="check-id">{v.id}</code> {v.message}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </li>
+        ))}
+      </ol>
+    </section>
   );
 }
 
@@ -338,7 +400,15 @@ export function App() {
   const [notice, setNotice] = useState("");
   const [filter, setFilter] = useState("");
   const [nonzeroOnly, setNonzeroOnly] = useState(false);
-  const checked = useMemo(() => checkDocument(doc), [doc]);
+  const [explained, setExplained] = useState<Explained>();
+  const plain = useMemo(() => checkDocument(doc), [doc]);
+  const checked = useMemo(
+    () =>
+      explained?.doc === doc && !("error" in plain)
+        ? { entry: plain.entry, result: explained.result }
+        : plain,
+    [plain, explained, doc],
+  );
   const caps = "error" in checked ? defaultProfile() : checked.entry.caps;
   const failing = useMemo(() => {
     const m = new Map<string, Violation[]>();
@@ -347,7 +417,13 @@ export function App() {
     return m;
   }, [checked]);
 
-  const load = (next: EntryDocument, text: string, notes: string[] = []) => {
+  const load = (
+    next: EntryDocument,
+    text: string,
+    notes: string[] = [],
+    explanation?: Omit<Explained, "doc">,
+  ) => {
+    setExplained(explanation && { doc: next, ...explanation });
     setDoc(next);
     setGeneration((g) => g + 1);
     setStatus({ text, notes, kind: "info" });
@@ -355,7 +431,12 @@ export function App() {
   const loadText = (text: string, file: string) => {
     try {
       const r = readInput(text, file, doc);
-      load(r.doc, `Loaded ${file === "<pasted text>" ? "the pasted text" : file}: ${r.format}`, r.notes);
+      load(
+        r.doc,
+        `Loaded ${file === "<pasted text>" ? "the pasted text" : file}: ${r.format}`,
+        r.notes,
+        r.explained,
+      );
     } catch (e) {
       setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
     }
@@ -452,8 +533,13 @@ export function App() {
       </header>
       <div class="columns">
         <aside class="results" aria-label="Result of VM entry">
-          <OutcomeBanner checked={checked} doc={doc} />
+          <OutcomeBanner
+            checked={checked}
+            doc={doc}
+            explained={explained?.doc === doc ? explained : undefined}
+          />
           <ViolationList checked={checked} onJump={jumpTo} />
+          <PossibleList checked={checked} />
           <InputPanel onLoad={loadText} {...(status ? { status } : {})} />
           <ProcessorPanel doc={doc} onChange={(p) => setDoc(withProcessor(doc, p, DEFAULT_PROCESSOR))} />
         </aside>

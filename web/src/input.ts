@@ -3,14 +3,15 @@
  * JSON document (or the first of NDJSON), a Linux KVM dump_vmcs, a Xen VMCS dump, QEMU's "KVM: entry
  * failed" register dump, or vmxcap output (which sets the CPU profile and keeps the VMCS).
  *
- * A log carries only part of the VMCS: src/formats fills the rest with valid values and says so; those
- * notes are shown with the load status.
+ * A log carries only part of the VMCS: src/formats completes the rest (the repair engine, changing only
+ * what the log does not show) and says so; those notes are shown with the load status. Its explanation —
+ * definite and possible findings, what the reader could not read — is shown while the state is unedited.
  */
 import { serializeEntry } from "../../src/entry/document.js";
 import { InputError } from "../../src/errors.js";
 import { parseInput } from "../../src/formats/detect.js";
-import { explainDump, FORMAT_NAMES } from "../../src/formats/explain.js";
-import { type EntryDocument, normalise } from "./model.js";
+import { describeExplainedOutcome, explainDump, FORMAT_NAMES } from "../../src/formats/explain.js";
+import { type EntryDocument, type EntryResult, normalise } from "./model.js";
 
 export interface Loaded {
   doc: EntryDocument;
@@ -18,6 +19,11 @@ export interface Loaded {
   format: string;
   /** What a person should know about the conversion (assumptions, fields the log lacks). */
   notes: string[];
+  /**
+   * For a log: what nvmx can say of it (definite and possible findings; a completed state alone would hide
+   * that unknown fields might fail) and what the reader could not read, to show next to the outcome.
+   */
+  explained?: { result: EntryResult; warnings: string[]; outcomeText: string; unknown: number };
 }
 
 function parseJson(text: string, line?: number): unknown {
@@ -70,12 +76,22 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
             : []),
           ...(x.unknownFields.length
             ? [
-                `${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads ${x.unknownFields.length === 1 ? "is" : "are"} not in the log and take valid values: ${x.unknownFields.join(", ")}`,
+                `${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads ${x.unknownFields.length === 1 ? "is" : "are"} not in the log (nvmx chose values for the state shown; findings that depend on them are only possible): ${x.unknownFields.join(", ")}`,
               ]
             : []),
           ...x.assumptions,
         ];
-        return { doc: serializeEntry(x.entry), format: FORMAT_NAMES[dump.format], notes };
+        return {
+          doc: serializeEntry(x.entry),
+          format: FORMAT_NAMES[dump.format],
+          notes,
+          explained: {
+            result: x.result,
+            warnings: dump.warnings,
+            outcomeText: describeExplainedOutcome(x),
+            unknown: x.unknownFields.length,
+          },
+        };
       }
       case "kvm-tracepoint":
         throw new InputError(
