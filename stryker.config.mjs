@@ -10,7 +10,8 @@ const slug = folder.replace(/[^\w.-]+/g, "-");
 export default {
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutation.config.ts", related: false },
-  mutate: [`${folder}/**/*.ts`, "!**/*.generated.ts"],
+  // A folder, or one file of it (npm run mutation -- src/entry/fast.ts).
+  mutate: folder.endsWith(".ts") ? [folder] : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
   // Per-test coverage: a mutant runs only the tests that reach it.
   coverageAnalysis: "perTest",
   // Mutants in module set-up (tables, ids, rule texts) run no test under coverage and would need the whole

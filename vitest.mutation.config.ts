@@ -17,6 +17,7 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/guest-segments.property.test.ts",
     "test/host.property.test.ts",
     "test/entry/runner-debug.test.ts",
+    "test/checks-msr/**/*.test.ts",
   ],
   "src/entry": [
     "test/entry/**/*.test.ts",
@@ -26,13 +27,16 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/foundation.test.ts",
     "test/cli/input.test.ts",
     "test/cli/batch.test.ts",
+    "test/checks-msr/**/*.test.ts",
   ],
   "src/formats": ["test/formats/**/*.test.ts"],
   "src/gen": ["test/gen/**/*.test.ts"],
-  "src/nested": ["test/nested.test.ts"],
+  "src/nested": ["test/nested/**/*.test.ts"],
 };
 
-const folder = (process.env["NVMX_MUTATE"] ?? "").replace(/\/+$/, "");
+// NVMX_MUTATE is a folder or one file in it; a file is tested by its folder's tests.
+const target = (process.env["NVMX_MUTATE"] ?? "").replace(/\/+$/, "");
+const folder = target.endsWith(".ts") ? target.slice(0, target.lastIndexOf("/")) : target;
 
 export default defineConfig({
   ...base,
@@ -45,6 +49,7 @@ export default defineConfig({
       "test/cli.test.ts",
       "test/cli/check.test.ts",
       "test/gen/cli.test.ts",
+      "test/nested/cli.test.ts",
     ],
   },
 });
