@@ -58,30 +58,42 @@ const keyLike = fc.constantFrom(
 );
 
 /** One corruption: a top-level key, or a key inside one of the object-valued keys, set to junk. */
-const corruption = fc.record({
+const corruption: fc.Arbitrary<Corruption> = fc.record({
   profile: fc.constantFrom(...builtinNames()),
-  where: fc.constantFrom("top", "msrs", "cpuid", "msrValues", "factSources", "msrsImplemented"),
+  where: fc.constantFrom<Corruption["where"]>(
+    "top",
+    "msrs",
+    "cpuid",
+    "msrValues",
+    "factSources",
+    "msrsImplemented",
+  ),
   existing: fc.boolean(),
   pick: fc.nat(),
   key: keyLike,
   value: junk,
 });
 
-function corrupt(c: fc.RecordValue<typeof corruption extends fc.Arbitrary<infer T> ? T : never>) {
-  const data = structuredClone(builtinData(c.profile)) as Record<string, unknown>;
-  const target =
-    c.where === "top"
-      ? data
-      : c.where === "msrsImplemented"
-        ? undefined
-        : ((data[c.where] ??= {}) as Record<string, unknown>);
+interface Corruption {
+  profile: string;
+  where: "top" | "msrs" | "cpuid" | "msrValues" | "factSources" | "msrsImplemented";
+  existing: boolean;
+  pick: number;
+  key: string;
+  value: unknown;
+}
+
+function corrupt(c: Corruption): Record<string, unknown> {
+  const data = structuredClone(builtinData(c.profile)) as unknown as Record<string, unknown>;
   if (c.where === "msrsImplemented") {
-    const list = Array.isArray(data.msrsImplemented) ? [...data.msrsImplemented] : [];
+    const list: unknown[] = Array.isArray(data.msrsImplemented) ? [...data.msrsImplemented] : [];
     list[c.pick % (list.length + 1)] = c.value;
     data.msrsImplemented = list;
     return data;
   }
-  const keys = Object.keys(target!);
+  if (c.where !== "top" && (typeof data[c.where] !== "object" || data[c.where] === null)) data[c.where] = {};
+  const target = (c.where === "top" ? data : data[c.where]) as Record<string, unknown>;
+  const keys = Object.keys(target);
   const key = c.existing && keys.length ? keys[c.pick % keys.length]! : c.key;
   Object.defineProperty(target, key, {
     value: c.value,
