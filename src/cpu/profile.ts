@@ -5,7 +5,7 @@
 import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
 import { InputError, preview } from "../errors.js";
-import { bitsFrom, hi32, lo32, parseU64 } from "../util/u64.js";
+import { bitsFrom, hi32, lo32 } from "../util/u64.js";
 import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
 import {
   type DecodedMask,
