@@ -186,14 +186,19 @@ function SegmentTable({
         {rows.map((s) => (
           <tr key={s}>
             <th scope="row">{s}</th>
-            {SEG_COLUMNS.map(([c]) => {
+            {SEG_COLUMNS.map(([c, title]) => {
               const name = segField(s, c);
-              if (!name) return <td key={c} />;
+              if (!name) return <td key={c} class={`col-${c} empty`} />;
               const f = field(name);
               const value = fieldValue(doc, name);
               const decoded = c === "AR_BYTES" ? decodeField(name, value) : undefined;
               return (
-                <td key={c} id={`row-${name}`} class={failing.has(name) ? "is-failing" : undefined}>
+                <td
+                  key={c}
+                  id={`row-${name}`}
+                  class={`col-${c}${failing.has(name) ? " is-failing" : ""}`}
+                  data-col={title}
+                >
                   <HexInput
                     id={`field-${name}`}
                     field={f}
