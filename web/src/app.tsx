@@ -208,6 +208,18 @@ function StatusBar({
 }) {
   const kind = "error" in checked ? "fail" : kindOf(checked, explained);
   const text = shortOutcome(checked, kind);
+  // The status line wraps on a narrow screen: what scrolls under it (jumps, the sticky results column) keeps
+  // clear of its real height.
+  const bar = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = bar.current;
+    if (!el || typeof ResizeObserver !== "function") return;
+    const ro = new ResizeObserver(() =>
+      document.documentElement.style.setProperty("--status-h", `${el.offsetHeight}px`),
+    );
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const v = "error" in checked ? [] : checked.result.violations;
   const first = v[0]?.id;
   const verdict =
@@ -220,6 +232,7 @@ function StatusBar({
   const key = `${text}|${v.map((x) => x.id).join(",")}`;
   return (
     <div
+      ref={bar}
       class={`statusbar status-${kind}`}
       id="status"
       data-outcome={"error" in checked ? "error" : checked.result.outcome.type}
@@ -572,6 +585,8 @@ export function App() {
         r.notes,
         r.explained,
       );
+      // The load controls sit below the outcome: bring the outcome (and the verdict on a log) into view.
+      requestAnimationFrame(() => document.getElementById("outcome")?.scrollIntoView({ block: "start" }));
     } catch (e) {
       setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
     }

@@ -181,17 +181,17 @@ export function CompareSection({ kernel }: { kernel: string }) {
         </label>
         {corpus === "generated" && (
           <div class="generated-options">
-            <label for="gen-host">Host CPU</label>
-            <select id="gen-host" value={host} onChange={(e) => setHost(e.currentTarget.value)}>
+            <label for="compare-host">Host CPU</label>
+            <select id="compare-host" value={host} onChange={(e) => setHost(e.currentTarget.value)}>
               {builtinNames().map((n) => (
                 <option key={n} value={n}>
                   {n}
                 </option>
               ))}
             </select>
-            <label for="gen-valid">Valid states (0–{GENERATED_LIMITS.maxValid})</label>
+            <label for="compare-valid">Valid states (0–{GENERATED_LIMITS.maxValid})</label>
             <input
-              id="gen-valid"
+              id="compare-valid"
               type="number"
               min={0}
               max={GENERATED_LIMITS.maxValid}

@@ -55,6 +55,7 @@ function ResultView({ r, onLoad, copy, download }: { r: Result } & Omit<Generate
       id="gen-result"
       data-kind={r.what}
       data-ok={m.ok ? "true" : "false"}
+      data-failing={m.failing.join(" ")}
       aria-labelledby="gen-result-title"
     >
       <h2 id="gen-result-title">
