@@ -340,7 +340,7 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
     await ctx.close();
   });
 
-  it("the comparison chart draws every configuration over the bundled corpus", async () => {
+  it("the comparison chart draws every configuration over the bundled corpus and one generated in the worker", async () => {
     const { ctx, page } = await open(SIZES[0]);
     await page.click("#tab-nested");
     await page.selectOption("#nested-kernel", "v6.18");
@@ -372,6 +372,36 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
     expect(Number(dry.vmfailEarly)).toBeGreaterThan(Number(none.vmfailEarly));
     await expectNoOverflow(page, "desktop comparison chart");
     await page.screenshot({ path: join(ARTIFACTS, "views-desktop-compare.png"), fullPage: true });
+
+    // A corpus generated in the worker: 2 valid states and one state per MSR-load rule (exit 34).
+    await page.check("#corpus-generated");
+    await page.fill("#compare-valid", "2");
+    for (const c of ["control", "host", "guest", "msr-load"])
+      await page.locator(`input[data-class="${c}"]`).setChecked(c === "msr-load");
+    await page.click("#compare-run");
+    await page.locator("#compare-progress").waitFor();
+    const chart = page.locator(".compare[data-states]");
+    await chart.waitFor({ timeout: 180_000 });
+    const gen = await page
+      .locator(".compare-row")
+      .evaluateAll((els) => els.map((e) => ({ ...(e as HTMLElement).dataset })));
+    expect(gen.length).toBe(rows.length);
+    const states = Number(await chart.getAttribute("data-states"));
+    expect(states).toBeGreaterThan(2);
+    for (const r of gen) {
+      // no VMfail rule in this corpus; every MSR-load state is an exit rule
+      expect([r.vmfailEarly, r.vmfailLate, r.vmfailMissed, r.vmfailWrong], r.config).toEqual([
+        "0",
+        "0",
+        "0",
+        "0",
+      ]);
+      const exits = ["exitEarly", "exitLate", "exitMissed", "exitWrong"].reduce(
+        (n, k) => n + Number(r[k]),
+        0,
+      );
+      expect(exits, r.config).toBeLessThanOrEqual(states - 2);
+    }
     await ctx.close();
   });
 

@@ -204,10 +204,12 @@ export function CompareSection({ kernel }: { kernel: string }) {
                 <label key={c}>
                   <input
                     type="checkbox"
+                    data-class={c}
                     checked={classes.includes(c)}
-                    onChange={(e) =>
-                      setClasses(e.currentTarget.checked ? [...classes, c] : classes.filter((x) => x !== c))
-                    }
+                    onChange={(e) => {
+                      const on = e.currentTarget.checked;
+                      setClasses((cs) => (on ? [...cs, c] : cs.filter((x) => x !== c)));
+                    }}
                   />{" "}
                   {name}
                 </label>
