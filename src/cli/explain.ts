@@ -13,7 +13,7 @@ import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
-import { jsonDocuments, noDumpError } from "../formats/detect.js";
+import { noDumpError } from "../formats/detect.js";
 import {
   describeExplainedOutcome,
   type Explanation,
@@ -35,6 +35,7 @@ import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { describeField, describePossible, humanReport } from "../report.js";
 import { RESULT_FORMAT, VERSION } from "../version.js";
 import { capsShow } from "./caps.js";
+import { documentsOf } from "./input.js";
 import type { Output } from "./output.js";
 
 export interface ExplainOptions {
@@ -230,9 +231,10 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
     for (const d of parseNestedState(bytes)) await report(d);
     return bad;
   }
-  // JSON: one document, or NDJSON
-  for (const doc of jsonDocuments(bytes.toString("utf8"))) {
+  // JSON: one document, a sequence of them, or NDJSON (as check reads them)
+  for (const doc of documentsOf(bytes)) {
     try {
+      if ("error" in doc) throw new InputError(doc.error);
       const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
       const result = runEntry(entry);
       if (opts.json)

@@ -11,6 +11,7 @@ import { explainFiles } from "./explain.js";
 import { GEN_USAGE, genCommand, parseJobs } from "./gen.js";
 import { NESTED_USAGE, nestedCommand } from "./nested.js";
 import { endOnWriteError, Output } from "./output.js";
+import { PROBE_USAGE, probeCommand } from "./probe.js";
 import { REPAIR_USAGE, repairCommand } from "./repair.js";
 import { SERVE_USAGE, serveCommand } from "./serve.js";
 
@@ -20,7 +21,7 @@ const USAGE = `usage:
   nvmx convert FILE... --to json [--cpu NAME|FILE]  turn any supported input into nvmx-entry/1 document(s)
   nvmx caps list                                  list the built-in CPU profiles
   nvmx caps show NAME                             what each capability MSR of a profile allows
-${GEN_USAGE}${REPAIR_USAGE}${NESTED_USAGE}${SERVE_USAGE}`;
+${GEN_USAGE}${REPAIR_USAGE}${NESTED_USAGE}${SERVE_USAGE}${PROBE_USAGE}`;
 
 endOnWriteError();
 const out = new Output(process.stdout, process.stderr, true);
@@ -87,6 +88,8 @@ async function command(argv: string[]): Promise<number> {
       return nestedCommand(rest, out);
     case "serve":
       return serveCommand(rest, out);
+    case "probe":
+      return probeCommand(rest, out);
     case "explain":
     case "convert": {
       const { values, positionals } = parseArgs({
