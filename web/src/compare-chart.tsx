@@ -5,6 +5,7 @@
  * refused and the modelled cycles per valid entry. The corpus runs in the web worker.
  */
 import { useState } from "preact/hooks";
+import { CHECKS } from "../../src/checks/registry.js";
 import { builtinNames } from "../../src/cpu/builtin.js";
 import type { CompareRow, OutcomeCounts } from "../../src/nested/compare.js";
 import { type Compared, type CorpusChoice, GENERATED_LIMITS, type Progress, work } from "./work.js";
@@ -217,9 +218,9 @@ export function CompareSection({ kernel }: { kernel: string }) {
             </span>
             <p class="hint">
               Limits: at most {GENERATED_LIMITS.maxValid} valid states and one state per rule of the chosen
-              classes (all four: about 290 of nvmx's {GENERATED_LIMITS.maxRules} rules can be broken alone).
-              The violation search takes up to a second per rule the first time (a minute or two for all
-              classes); the worker keeps its results until you leave the page, so a second run is quick.
+              classes (with all four, about three in four of nvmx's {CHECKS.length} rules can be broken
+              alone). The violation search takes up to a second per rule the first time (a minute or two for
+              all classes); the worker keeps its results until you leave the page, so a second run is quick.
             </p>
           </div>
         )}

@@ -163,9 +163,16 @@ export function GenerateView({ doc, caps, onLoad, copy, download }: GenerateView
   const go = async (what: Result["what"], job: Parameters<typeof work.run>[0]) => {
     setError("");
     setProgress({ label: "starting the worker" });
+    requestAnimationFrame(() =>
+      document.getElementById("gen-progress")?.scrollIntoView({ block: "nearest" }),
+    );
     try {
       const made = (await work.run(job, setProgress)) as Made;
       setResult({ what, made, link: linkTo(await encodeFragment(made.doc)) });
+      // the result appears below the forms: bring it into view (on a phone it is a screen or two down)
+      requestAnimationFrame(() =>
+        document.getElementById("gen-result")?.scrollIntoView({ block: "nearest" }),
+      );
     } catch (e) {
       setError((e as Error).message === "cancelled" ? "Cancelled." : (e as Error).message);
     } finally {
