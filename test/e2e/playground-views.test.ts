@@ -323,6 +323,13 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
     await page.click("#tab-generate");
     await page.click("#gen-repair");
     await expect.poll(() => result.getAttribute("data-kind"), { timeout: 120_000 }).toBe("repair");
+    // the result, below the forms, is brought into view
+    await expect
+      .poll(async () => {
+        const b = (await box(page, "#gen-result"))!;
+        return b.top < SIZES[1].height && b.bottom > 0;
+      })
+      .toBe(true);
     await expect(result.getAttribute("data-ok")).resolves.toBe("true");
     await expect(result.getAttribute("data-failing")).resolves.toBe("");
     const rows = await result.locator(".diff-table tbody tr").allTextContents();
