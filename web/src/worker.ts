@@ -21,6 +21,7 @@ import { ALL_RAM } from "../../src/nested/config.js";
 import { validCorpus } from "../../src/nested/corpus.js";
 import { kernelPreset } from "../../src/nested/kernels/index.js";
 import { l1Profile } from "../../src/nested/l1.js";
+import { type BundledCorpus, corpusDocuments } from "./corpus-data.js";
 import type { Compared, CorpusChoice, FromWorker, Job, Made, Progress, ToWorker } from "./work.js";
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -162,42 +163,14 @@ function run(job: Exclude<Job, { kind: "compare" }>, progress: (p: Progress) => 
 /** The bundled corpora (web/scripts/gen-corpus.mjs), loaded when first asked for. */
 const BUNDLED = import.meta.glob<BundledCorpus>("./data/nested-corpus-*.json", { import: "default" });
 
-interface BundledCorpus {
-  kernel: string;
-  host: string;
-  l1: string;
-  sameAs?: string;
-  bases?: EntryDocument[];
-  states?: ({ rule: string } & (
-    | { doc: EntryDocument }
-    | {
-        base: number;
-        vmcs?: Record<string, string>;
-        processor?: EntryDocument["processor"];
-        memory?: EntryDocument["memory"];
-      }
-  ))[];
-  notViolableAlone?: number;
-}
-
-async function bundled(kernel: string): Promise<BundledCorpus & { docs: EntryDocument[] }> {
+async function bundled(
+  kernel: string,
+): Promise<BundledCorpus & { docs: { rule: string; doc: EntryDocument }[] }> {
   const load = BUNDLED[`./data/nested-corpus-${kernel}.json`];
   if (!load) throw new InputError(`no bundled corpus for ${kernel}`);
   const c = await load();
   const data = c.sameAs ? await BUNDLED[`./data/nested-corpus-${c.sameAs}.json`]!() : c;
-  const docs = (data.states ?? []).map((s): EntryDocument => {
-    if ("doc" in s) return s.doc;
-    const b = data.bases![s.base]!;
-    const vmcs = { ...b.vmcs };
-    for (const [k, v] of Object.entries(s.vmcs ?? {}))
-      if (v === "0x0") delete vmcs[k];
-      else vmcs[k] = v;
-    const d: EntryDocument = { ...b, vmcs };
-    if (s.processor) d.processor = s.processor;
-    if (s.memory) d.memory = s.memory;
-    return d;
-  });
-  return { ...data, kernel: c.kernel, l1: c.l1, docs };
+  return { ...data, kernel: c.kernel, l1: c.l1, docs: corpusDocuments(data) };
 }
 
 async function compareAsync(
@@ -215,8 +188,8 @@ async function compareAsync(
     progress({ label: "reading the bundled corpus" });
     const c = await bundled(kernel);
     host = builtinProfile(c.host);
-    entries = c.docs.map((d) => parseEntry(d));
-    valid = c.docs.filter((_, i) => c.states?.[i]?.rule === "").length;
+    entries = c.docs.map((d) => parseEntry(d.doc));
+    valid = c.docs.filter((d) => d.rule === "").length;
     notViolable = c.notViolableAlone ?? 0;
     corpus = `bundled: nvmx nested --compare violate-each on ${c.host} (${entries.length} states)`;
   } else {
