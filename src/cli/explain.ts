@@ -21,11 +21,7 @@ import {
   explanationJson,
   FORMAT_NAMES,
 } from "../formats/explain.js";
-import {
-  describeTracepointLine,
-  looksLikeKvmTracepoint,
-  parseKvmTracepoint,
-} from "../formats/kvm-tracepoint.js";
+import { describeTracepointLine, TracepointReader } from "../formats/kvm-tracepoint.js";
 import { LogReader } from "../formats/logs.js";
 import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
@@ -161,6 +157,8 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
   const decoder = new StringDecoder("utf8");
   const queue: ParsedDump[] = [];
   const reader = new LogReader((d) => queue.push(d));
+  // kvm_nested_vmenter_failed lines, read through the whole log as it streams (used when it has no dump)
+  const tracepoints = new TracepointReader();
   let head = "";
   try {
     for await (const chunk of stream) {
@@ -210,9 +208,9 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         );
       return bad;
     }
-    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), from the first MiB
-    if (looksLikeKvmTracepoint(head)) {
-      const lines = parseKvmTracepoint(head);
+    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), anywhere in the log
+    const lines = tracepoints.end();
+    if (lines.length) {
       if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
       else
         await out.line(
@@ -266,6 +264,7 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
     const s = decoder.write(b);
     if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
     reader.push(s);
+    tracepoints.push(s);
   }
 }
 
