@@ -254,6 +254,11 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
         "l1:fail",
       ]);
       await expect(page.locator("#nested-told").textContent()).resolves.toContain("VM entry succeeds");
+      // the status line, in view, says it too
+      await expect(page.locator("#status-nested").textContent()).resolves.toBe("nested: missed");
+      const st = (await box(page, "#status"))!;
+      expect(st.top).toBeGreaterThanOrEqual(-0.5);
+      expect(st.bottom).toBeLessThanOrEqual(size.height);
       await expect(page.locator('[data-field="HOST_TR_SELECTOR"]').textContent()).resolves.toMatch(
         /HOST_TR_SELECTOR\s*0x0\s*0x[1-9a-f]/,
       );
@@ -280,6 +285,7 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
         "host_tr_selector",
       );
       await expect(page.locator("#nested-told").textContent()).resolves.toContain("VM-instruction error 8");
+      await expect(page.locator("#status-nested").textContent()).resolves.toBe("nested: caught early");
 
       // The configuration travels in the link.
       await expect.poll(() => page.evaluate(() => location.hash)).toContain("view=nested");

@@ -24,7 +24,7 @@ import {
   withField,
   withProcessor,
 } from "./model.js";
-import type { NestedUi, NestedViewProps } from "./nested-view.js";
+import type { NestedOutcome, NestedUi, NestedViewProps } from "./nested-view.js";
 import { decodeFragment, encodeFragment, LINK_BUDGET, linkTo } from "./share.js";
 import { VmcsView } from "./vmcs-view.js";
 
@@ -200,10 +200,13 @@ function shortOutcome(checked: Checked | { error: string }, kind: string): strin
 function StatusBar({
   checked,
   explained,
+  nested,
   onShow,
 }: {
   checked: Checked | { error: string };
   explained: Explained | undefined;
+  /** in the nested view: how L0's emulation ends for L1 */
+  nested: NestedOutcome | undefined;
   onShow: () => void;
 }) {
   const kind = "error" in checked ? "fail" : kindOf(checked, explained);
@@ -254,6 +257,11 @@ function StatusBar({
       </button>
       {verdict && (
         <span class={`status-verdict verdict-${explained?.agrees ? "agrees" : "disagrees"}`}>{verdict}</span>
+      )}
+      {nested && (
+        <span class={`status-nested detection-${nested.detection}`} id="status-nested">
+          {nested.text}
+        </span>
       )}
     </div>
   );
@@ -546,6 +554,7 @@ export function App() {
   const [explained, setExplained] = useState<Explained>();
   const [view, setView] = useState<View>("check");
   const [nestedParams, setNestedParams] = useState<Record<string, string>>({});
+  const [nestedOutcome, setNestedOutcome] = useState<NestedOutcome>();
   const nestedMod = useLazy(() => import("./nested-view.js"), view === "nested");
   const generateMod = useLazy(() => import("./generate-view.js"), view === "generate");
   const plain = useMemo(() => checkDocument(doc), [doc]);
@@ -726,7 +735,12 @@ export function App() {
           ))}
         </nav>
       </header>
-      <StatusBar checked={checked} explained={current} onShow={showOutcome} />
+      <StatusBar
+        checked={checked}
+        explained={current}
+        nested={view === "nested" ? nestedOutcome : undefined}
+        onShow={showOutcome}
+      />
       <div id="main" tabIndex={-1}>
         {view === "check" && (
           <div class="columns">
@@ -779,6 +793,7 @@ export function App() {
                 ui={nestedMod.uiFromParams(nestedParams)}
                 onUi={(ui: NestedUi) => setNestedParams(nestedMod.uiParams(ui))}
                 onExample={() => loadExample("vmcs12-bad-host-tr")}
+                onOutcome={setNestedOutcome}
               />
             ) : (
               <p class="panel">Loading the nested model…</p>

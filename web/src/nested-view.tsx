@@ -3,7 +3,7 @@
  * vmcs12, drawn as a timeline with lanes (timeline.ts), and the `nvmx nested --compare` table as a chart
  * over a corpus (compare-chart.tsx). Loaded on demand: the kernel presets are large.
  */
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
 import type { Entry } from "../../src/entry/document.js";
 import {
@@ -306,9 +306,26 @@ export interface NestedViewProps {
   onUi: (ui: NestedUi) => void;
   /** load the bundled example "vmcs12 with a bad host-state field" into the editor */
   onExample: () => void;
+  /** the nested outcome in a few words, for the page's status line (undefined: the run failed) */
+  onOutcome?: (o: NestedOutcome | undefined) => void;
 }
 
-export function NestedView({ entry, ui, onUi, onExample }: NestedViewProps) {
+export interface NestedOutcome {
+  detection: NestedResult["detection"];
+  /** "L1: caught early", "L1: missed", ... */
+  text: string;
+}
+
+const SHORT_DETECTION: Record<NestedResult["detection"], string> = {
+  entered: "L2 entered",
+  early: "caught early",
+  late: "caught late",
+  missed: "missed",
+  "false-failure": "false failure",
+  "internal-error": "KVM internal error",
+};
+
+export function NestedView({ entry, ui, onUi, onExample, onOutcome }: NestedViewProps) {
   const preset = kernelPreset(ui.kernel);
   const hasDryRun = preset.parameter.name === "nested_early_check";
   const set = (change: Partial<NestedUi>) => onUi({ ...ui, ...change });
@@ -331,6 +348,12 @@ export function NestedView({ entry, ui, onUi, onExample }: NestedViewProps) {
     }
   }, [entry, host, JSON.stringify(cfg)]);
   const [showCompare, setShowCompare] = useState(false);
+  // tell the page only when the verdict changes (a new object on every render would re-render the page)
+  const detection = "result" in run ? run.result.detection : undefined;
+  useEffect(() => {
+    onOutcome?.(detection && { detection, text: `nested: ${SHORT_DETECTION[detection]}` });
+  }, [detection]);
+  useEffect(() => () => onOutcome?.(undefined), []);
 
   return (
     <div class="nested">
