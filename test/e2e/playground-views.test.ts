@@ -53,7 +53,7 @@ async function expectNoOverflow(page: Page, where: string): Promise<void> {
     scroll: document.documentElement.scrollWidth,
     client: document.documentElement.clientWidth,
     // the widest element sticking out, to name in the failure
-    culprit: [...document.querySelectorAll("body *")]
+    culprit: Array.from(document.querySelectorAll("body *"))
       .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
       .slice(0, 3)
       .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`),
@@ -66,7 +66,7 @@ async function expectNoOverflow(page: Page, where: string): Promise<void> {
 /** Every visible hex input shows its whole value (none cut to a prefix that reads as another number). */
 async function expectFullHexValues(page: Page, where: string): Promise<void> {
   const cut = await page.evaluate(() =>
-    [...document.querySelectorAll<HTMLInputElement>("input.hex")]
+    Array.from(document.querySelectorAll<HTMLInputElement>("input.hex"))
       .filter((i) => i.offsetParent !== null && i.scrollWidth > i.clientWidth + 1)
       .map((i) => `${i.id}=${i.value} (${i.clientWidth}px shows ${i.scrollWidth}px)`),
   );
@@ -79,6 +79,37 @@ async function press(page: Page, selector: string): Promise<void> {
   await page.evaluate((s) => document.querySelector(s)?.scrollIntoView({ block: "center" }), selector);
   await page.click(selector);
 }
+
+interface CompareRowData {
+  config: string;
+  vmfailEarly: number;
+  vmfailLate: number;
+  vmfailMissed: number;
+  vmfailWrong: number;
+  exitEarly: number;
+  exitLate: number;
+  exitMissed: number;
+  exitWrong: number;
+}
+
+/** The comparison chart's rows, as their data attributes say. */
+const compareRows = (page: Page): Promise<CompareRowData[]> =>
+  page.locator(".compare-row").evaluateAll((els) =>
+    els.map((e) => {
+      const n = (k: string) => Number(e.getAttribute(`data-${k}`));
+      return {
+        config: e.getAttribute("data-config") ?? "",
+        vmfailEarly: n("vmfail-early"),
+        vmfailLate: n("vmfail-late"),
+        vmfailMissed: n("vmfail-missed"),
+        vmfailWrong: n("vmfail-wrong"),
+        exitEarly: n("exit-early"),
+        exitLate: n("exit-late"),
+        exitMissed: n("exit-missed"),
+        exitWrong: n("exit-wrong"),
+      };
+    }),
+  );
 
 const overlaps = (a: Box, b: Box) =>
   a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
@@ -237,7 +268,7 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
         page
           .locator(".timeline .stage")
           .evaluateAll((els) =>
-            els.map((e) => `${(e as HTMLElement).dataset.lane}:${(e as HTMLElement).dataset.status}`),
+            els.map((e) => `${e.getAttribute("data-lane")}:${e.getAttribute("data-status")}`),
           );
 
       // Without software checks: the dry run passes (vmcs02's host state is L0's own), the real entry
@@ -360,29 +391,22 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
     await page.click("#compare-open");
     await page.click("#compare-run");
     await page.locator(".compare-row").first().waitFor({ timeout: 120_000 });
-    const rows = await page
-      .locator(".compare-row")
-      .evaluateAll((els) => els.map((e) => ({ ...(e as HTMLElement).dataset })));
+    const rows = await compareRows(page);
     // v6.18: nested_early_check N/Y and the four described settings... × software kernel/full/none
     expect(rows.length).toBeGreaterThanOrEqual(6);
     expect(rows.length % 3).toBe(0);
     for (const r of rows) {
-      const [, sw] = r.config!.split("|");
+      const [, sw] = r.config.split("|");
       if (sw === "full") {
         // every nvmx rule in software: nothing is missed or answered wrongly
-        expect([r.vmfailMissed, r.vmfailWrong, r.exitMissed, r.exitWrong], r.config).toEqual([
-          "0",
-          "0",
-          "0",
-          "0",
-        ]);
+        expect([r.vmfailMissed, r.vmfailWrong, r.exitMissed, r.exitWrong], r.config).toEqual([0, 0, 0, 0]);
       }
     }
     // Without software checks and without a dry run, errors in vmcs12's host state are missed.
     const none = rows.find((r) => r.config === "nested_early_check=N|none|bare-metal")!;
-    expect(Number(none.vmfailMissed)).toBeGreaterThan(0);
+    expect(none.vmfailMissed).toBeGreaterThan(0);
     const dry = rows.find((r) => r.config === "nested_early_check=Y|none|bare-metal")!;
-    expect(Number(dry.vmfailEarly)).toBeGreaterThan(Number(none.vmfailEarly));
+    expect(dry.vmfailEarly).toBeGreaterThan(none.vmfailEarly);
     await expectNoOverflow(page, "desktop comparison chart");
     await page.screenshot({ path: join(ARTIFACTS, "views-desktop-compare.png"), fullPage: true });
 
@@ -395,24 +419,14 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
     await page.locator("#compare-progress").waitFor();
     const chart = page.locator(".compare[data-states]");
     await chart.waitFor({ timeout: 180_000 });
-    const gen = await page
-      .locator(".compare-row")
-      .evaluateAll((els) => els.map((e) => ({ ...(e as HTMLElement).dataset })));
+    const gen = await compareRows(page);
     expect(gen.length).toBe(rows.length);
     const states = Number(await chart.getAttribute("data-states"));
     expect(states).toBeGreaterThan(2);
     for (const r of gen) {
       // no VMfail rule in this corpus; every MSR-load state is an exit rule
-      expect([r.vmfailEarly, r.vmfailLate, r.vmfailMissed, r.vmfailWrong], r.config).toEqual([
-        "0",
-        "0",
-        "0",
-        "0",
-      ]);
-      const exits = ["exitEarly", "exitLate", "exitMissed", "exitWrong"].reduce(
-        (n, k) => n + Number(r[k]),
-        0,
-      );
+      expect([r.vmfailEarly, r.vmfailLate, r.vmfailMissed, r.vmfailWrong], r.config).toEqual([0, 0, 0, 0]);
+      const exits = r.exitEarly + r.exitLate + r.exitMissed + r.exitWrong;
       expect(exits, r.config).toBeLessThanOrEqual(states - 2);
     }
     await ctx.close();

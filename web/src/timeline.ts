@@ -151,8 +151,8 @@ export function timeline(r: NestedResult, vmcs12: Vmcs, vmcs02?: Vmcs, dryRun?: 
           s.saw.push(
             `${r.kernelCheck.source.tag} ${r.kernelCheck.source.file}:${r.kernelCheck.source.lines[0]}–${r.kernelCheck.source.lines[1]}${r.kernelCheck.rules.length ? ` → ${r.kernelCheck.rules.join(", ")}` : ""}`,
           );
-        if (softwareSeen === 1 && parts.softwareChecks !== undefined) {
-          s.cycles = Math.round(parts.softwareChecks);
+        if (softwareSeen === 1 && parts["softwareChecks"] !== undefined) {
+          s.cycles = Math.round(parts["softwareChecks"]);
           s.saw.push(`${r.softwareChecks} software checks run on vmcs12 in all`);
         }
         break;
@@ -178,7 +178,7 @@ export function timeline(r: NestedResult, vmcs12: Vmcs, vmcs02?: Vmcs, dryRun?: 
         s.title = intended
           ? `dry run passes: vmcs02's controls and host state are valid; the entry stops at the intended invalid-RFLAGS exit${hostOk ? "" : ", but L0 did not restore its host state"}`
           : `dry run fails: ${hw ? describeOutcome(hw) : "no outcome"}; L1 is told VMfail(7)`;
-        s.cycles = parts.dryRun;
+        s.cycles = parts["dryRun"];
         s.saw.unshift(`why it runs: ${d.why}`);
         break;
       }
@@ -187,14 +187,14 @@ export function timeline(r: NestedResult, vmcs12: Vmcs, vmcs02?: Vmcs, dryRun?: 
         s.title = failed
           ? `the VM-entry MSR-load list fails at entry ${r.toL1.type === "vmexit" ? r.toL1.qualification : "?"}`
           : `L0 loads vmcs12's VM-entry MSR-load list in software (${r.msrsLoaded.length} MSR${r.msrsLoaded.length === 1 ? "" : "s"})`;
-        if (parts.msrLoads) s.cycles = parts.msrLoads;
+        if (parts["msrLoads"]) s.cycles = parts["msrLoads"];
         break;
       case "entry":
         s.status = failed ? "fail" : "pass";
         s.title = failed
           ? `the real VM entry on vmcs02 fails${r.detection === "late" ? " (late: after L0 acted on guest state)" : ""}`
           : "the real VM entry on vmcs02 succeeds: L2 runs";
-        s.cycles = (parts.entry ?? 0) + (parts.unwind ?? 0) || undefined;
+        s.cycles = (parts["entry"] ?? 0) + (parts["unwind"] ?? 0) || undefined;
         break;
     }
   }
