@@ -119,7 +119,7 @@ const SIZES = [
   { name: "phone", width: 390, height: 844 },
 ] as const;
 
-describe.skipIf(!haveChromium)("playground views in chromium", () => {
+describe.skipIf(!haveChromium)("playground views in chromium", { timeout: 400_000 }, () => {
   let server: { proc: ChildProcess; url: string };
   let browser: Browser;
   const problems: string[] = [];
@@ -144,6 +144,9 @@ describe.skipIf(!haveChromium)("playground views in chromium", () => {
   async function open(size: (typeof SIZES)[number], hash = ""): Promise<{ ctx: BrowserContext; page: Page }> {
     const ctx = await browser.newContext({ viewport: { width: size.width, height: size.height } });
     const page = await ctx.newPage();
+    // A loaded shared machine (CI or two cores running other suites) can keep a control busy for longer than
+    // Playwright's 30 s default while the worker computes: these waits are hang guards, not timings.
+    page.setDefaultTimeout(120_000);
     page.on("pageerror", (e) => problems.push(`${size.name}: page error: ${e.message}`));
     page.on("console", (m) => {
       if (m.type() === "error") problems.push(`${size.name}: console error: ${m.text()}`);
