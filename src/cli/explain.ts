@@ -13,7 +13,7 @@ import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
-import { jsonDocuments, noDumpError } from "../formats/detect.js";
+import { noDumpError } from "../formats/detect.js";
 import {
   describeExplainedOutcome,
   type Explanation,
@@ -21,11 +21,7 @@ import {
   explanationJson,
   FORMAT_NAMES,
 } from "../formats/explain.js";
-import {
-  describeTracepointLine,
-  looksLikeKvmTracepoint,
-  parseKvmTracepoint,
-} from "../formats/kvm-tracepoint.js";
+import { describeTracepointLine, TracepointReader } from "../formats/kvm-tracepoint.js";
 import { LogReader } from "../formats/logs.js";
 import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
@@ -35,6 +31,7 @@ import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { describeField, describePossible, humanReport } from "../report.js";
 import { RESULT_FORMAT, VERSION } from "../version.js";
 import { capsShow } from "./caps.js";
+import { documentsOf } from "./input.js";
 import type { Output } from "./output.js";
 
 export interface ExplainOptions {
@@ -160,6 +157,8 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
   const decoder = new StringDecoder("utf8");
   const queue: ParsedDump[] = [];
   const reader = new LogReader((d) => queue.push(d));
+  // kvm_nested_vmenter_failed lines, read through the whole log as it streams (used when it has no dump)
+  const tracepoints = new TracepointReader();
   let head = "";
   try {
     for await (const chunk of stream) {
@@ -209,9 +208,9 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         );
       return bad;
     }
-    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), from the first MiB
-    if (looksLikeKvmTracepoint(head)) {
-      const lines = parseKvmTracepoint(head);
+    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), anywhere in the log
+    const lines = tracepoints.end();
+    if (lines.length) {
       if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
       else
         await out.line(
@@ -230,9 +229,10 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
     for (const d of parseNestedState(bytes)) await report(d);
     return bad;
   }
-  // JSON: one document, or NDJSON
-  for (const doc of jsonDocuments(bytes.toString("utf8"))) {
+  // JSON: one document, a sequence of them, or NDJSON (as check reads them)
+  for (const doc of documentsOf(bytes)) {
     try {
+      if ("error" in doc) throw new InputError(doc.error);
       const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
       const result = runEntry(entry);
       if (opts.json)
@@ -264,6 +264,7 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
     const s = decoder.write(b);
     if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
     reader.push(s);
+    tracepoints.push(s);
   }
 }
 

@@ -5,7 +5,7 @@
 import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
 import { InputError, preview } from "../errors.js";
-import { bitsFrom, hi32, lo32, parseU64 } from "../util/u64.js";
+import { bitsFrom, hi32, lo32 } from "../util/u64.js";
 import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
 import {
   type DecodedMask,
@@ -209,6 +209,8 @@ function rawFactsOf(data: ProfileData, where: string, intel64: boolean): RawFact
   return { cpuid, msrValues, implemented, flags: new Set(data.flags ?? []), intel64 };
 }
 
+const HEX64 = /^0[xX]0*[0-9a-fA-F]{1,16}$/;
+
 /** Decode a profile. Throws InputError naming the bad key. */
 export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   validateShape(data, where);
@@ -221,8 +223,9 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
           location: `${where}.msrs.${k}`,
         },
       );
-    const v = parseU64(raw);
-    if (v === undefined || v >= 1n << 64n)
+    // the schema's syntax exactly: a hex string ("0x…", at most 16 significant digits)
+    const v = typeof raw === "string" && HEX64.test(raw) ? BigInt(raw) : undefined;
+    if (v === undefined)
       throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: `${where}.msrs.${k}`,
       });
@@ -247,14 +250,16 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   };
   const misc = msr.IA32_VMX_MISC ?? 0n;
   const miscLo = lo32(misc);
-  const maxPhysAddr = data.maxPhysAddr ?? 46;
-  const linearAddressBits = data.linearAddressBits ?? (data.flags?.includes("la57") ? 57 : 48);
+  // Absent means the default; any other value (null included) must be valid: nothing changes meaning silently.
+  const maxPhysAddr = data.maxPhysAddr === undefined ? 46 : data.maxPhysAddr;
+  const linearAddressBits =
+    data.linearAddressBits === undefined ? (data.flags?.includes("la57") ? 57 : 48) : data.linearAddressBits;
   if (!Number.isInteger(maxPhysAddr) || maxPhysAddr < 32 || maxPhysAddr > 52)
-    throw new InputError(`maxPhysAddr must be an integer in 32..52, got ${maxPhysAddr}`, {
+    throw new InputError(`maxPhysAddr must be an integer in 32..52, got ${preview(maxPhysAddr)}`, {
       location: `${where}.maxPhysAddr`,
     });
   if (linearAddressBits !== 48 && linearAddressBits !== 57)
-    throw new InputError(`linearAddressBits must be 48 or 57, got ${linearAddressBits}`, {
+    throw new InputError(`linearAddressBits must be 48 or 57, got ${preview(linearAddressBits)}`, {
       location: `${where}.linearAddressBits`,
     });
   const addr32 = (bh & BASIC.ADDR32_HI) !== 0;
