@@ -50,7 +50,7 @@ describe("profile validation", () => {
   );
 
   it("maxPhysAddr null names the value it got", () => {
-    expect(error((d) => (d.maxPhysAddr = null)).message).toBe(
+    expect(error((d) => (d["maxPhysAddr"] = null)).message).toBe(
       "maxPhysAddr must be an integer in 32..52, got null",
     );
   });
