@@ -24,7 +24,7 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${slug}.json` },
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
   concurrency: Number(process.env.NVMX_MUTATE_JOBS ?? 2),
-  timeoutMS: 20000,
+  timeoutMS: 10000,
   timeoutFactor: 2,
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
