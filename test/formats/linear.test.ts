@@ -1,7 +1,8 @@
 /**
  * Every log reader is linear in its input (issue 17, item 2): measured by scaling ratios — the time for 4n
  * over the time for n stays near 4 (a quadratic reader gives 16) — never by absolute limits, which a shared
- * machine cannot keep. Each size is timed a few times and the fastest run counts; the ratio allowed is 8.
+ * machine cannot keep. Each size is timed a few times and the fastest run counts; the ratio allowed is 10 (a loaded machine's
+ * pauses reach 8; a quadratic reader gives 16).
  * Before the rewrite, an 80,000-character line inside a dump took 11.6 s and 320,000 characters 139 s
  * (ratio 12); the figures now are in docs/formats.md.
  */
@@ -51,8 +52,8 @@ describe("readers are linear", () => {
       const small = withLongLine(2_000_000, unit);
       const large = withLongLine(8_000_000, unit);
       fastest(small, 1); // warm up
-      const ratio = fastest(large) / fastest(small);
-      expect(ratio).toBeLessThan(8);
+      const ratio = fastest(large, 7) / fastest(small, 7);
+      expect(ratio).toBeLessThan(10);
       // and the dump around it is still read, the long line cut at MAX_LINE with a warning
       expect(read(large)).toBe(1);
       expect(MAX_LINE).toBeLessThan(2_000_000);
@@ -65,7 +66,7 @@ describe("readers are linear", () => {
     const large = `${dump}\n`.repeat(400);
     fastest(small, 2);
     const ratio = fastest(large, 7) / fastest(small, 7);
-    expect(ratio).toBeLessThan(8);
+    expect(ratio).toBeLessThan(10);
     expect(read(small)).toBe(100);
   });
 
@@ -75,6 +76,6 @@ describe("readers are linear", () => {
     const small = noise.repeat(4_000);
     const large = noise.repeat(16_000);
     fastest(small, 1);
-    expect(fastest(large) / fastest(small)).toBeLessThan(8);
+    expect(fastest(large, 7) / fastest(small, 7)).toBeLessThan(10);
   });
 });
