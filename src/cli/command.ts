@@ -136,11 +136,21 @@ export function defineCommand(
     .description(paragraphs(opts.description ?? opts.summary))
     .helpOption("-h, --help", "show this help")
     .exitOverride((e) => {
-      throw new CommandLineError(path, e, e.code === "commander.excessArguments" ? excess(cmd) : undefined);
+      throw new CommandLineError(path, e, ownWords(cmd, e));
     })
-    .configureOutput({ outputError: () => {} })
+    // errors (and the help commander prints on its own when a subcommand is missing) become one line
+    .configureOutput({ outputError: () => {}, writeErr: () => {} })
     .addHelpText("after", () => footer(path, opts.more));
   return cmd;
+}
+
+/** commander's refusals that nvmx words itself; undefined for the others. */
+function ownWords(cmd: Command, e: CommanderError): string | undefined {
+  if (e.code === "commander.excessArguments") return excess(cmd);
+  // a command of subcommands (caps, probe) given none
+  if (e.code === "commander.help" && e.exitCode !== 0)
+    return `needs a subcommand: ${cmd.commands.map((c) => c.name()).join(", ")}`;
+  return undefined;
 }
 
 /** What commander's "too many arguments" means, naming the arguments: `unexpected argument 'x' (gen takes none)`. */

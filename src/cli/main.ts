@@ -17,8 +17,8 @@ const cli = new Cli(out);
 /** The one line printed for an error that ended the command, and the status. */
 function failure(e: unknown): { line?: string; status: number } {
   if (e instanceof CommandLineError) {
-    // --help and --version end this way too (status 0); `nvmx caps` alone printed its help to stderr
-    if (e.status === 0 || e.refusal.code === "commander.help") return { status: e.status };
+    // --help and --version end this way too (status 0)
+    if (e.status === 0) return { status: 0 };
     return { line: e.line(), status: 2 };
   }
   if (e instanceof UsageError) return { line: `${e.message}; try \`nvmx ${e.command} --help\``, status: 2 };

@@ -247,14 +247,16 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   };
   const misc = msr.IA32_VMX_MISC ?? 0n;
   const miscLo = lo32(misc);
-  const maxPhysAddr = data.maxPhysAddr ?? 46;
-  const linearAddressBits = data.linearAddressBits ?? (data.flags?.includes("la57") ? 57 : 48);
+  // Absent means the default; any other value (null included) must be valid: nothing changes meaning silently.
+  const maxPhysAddr = data.maxPhysAddr === undefined ? 46 : data.maxPhysAddr;
+  const linearAddressBits =
+    data.linearAddressBits === undefined ? (data.flags?.includes("la57") ? 57 : 48) : data.linearAddressBits;
   if (!Number.isInteger(maxPhysAddr) || maxPhysAddr < 32 || maxPhysAddr > 52)
-    throw new InputError(`maxPhysAddr must be an integer in 32..52, got ${maxPhysAddr}`, {
+    throw new InputError(`maxPhysAddr must be an integer in 32..52, got ${preview(maxPhysAddr)}`, {
       location: `${where}.maxPhysAddr`,
     });
   if (linearAddressBits !== 48 && linearAddressBits !== 57)
-    throw new InputError(`linearAddressBits must be 48 or 57, got ${linearAddressBits}`, {
+    throw new InputError(`linearAddressBits must be 48 or 57, got ${preview(linearAddressBits)}`, {
       location: `${where}.linearAddressBits`,
     });
   const addr32 = (bh & BASIC.ADDR32_HI) !== 0;

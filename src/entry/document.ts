@@ -111,7 +111,8 @@ export function parseProcessor(value: unknown): ProcessorState {
   const processor: ProcessorState = { ...DEFAULT_PROCESSOR };
   if (!isObject(value)) throw new InputError("processor must be an object", { location: "processor" });
   for (const [k, v] of Object.entries(value)) {
-    const kind = PROCESSOR_KEYS[k as keyof ProcessorState];
+    // Own keys only: `toString` and the other Object.prototype names are unknown keys like any other.
+    const kind = Object.hasOwn(PROCESSOR_KEYS, k) ? PROCESSOR_KEYS[k as keyof ProcessorState] : undefined;
     const loc = `processor.${k}`;
     if (!kind)
       throw new InputError(`unknown key (expected ${Object.keys(PROCESSOR_KEYS).join(", ")})`, {

@@ -185,6 +185,17 @@ const DOCUMENTED: Record<string, [bigint, bigint, string]> = {
     "Linux 6.11 Arrow Lake PMU; Lion Cove 10 general-purpose",
   ],
   wildcatlake: [GP8, 0x3ffn | (0x7fn << 32n) | METRICS, "as Arrow Lake (Cougar Cove / Darkmont)"],
+  // Bochs 2.7's models as the probe reads them; their leaf 0AH is set in bochs/cpu/cpudb/intel/*.cc (REL_2_7_FINAL)
+  "bochs-2.7-skylake-x": [
+    GP4_HT,
+    GP8,
+    "Bochs corei7_skylake-x.cc leaf 0AH: 4 general-purpose (a Skylake core), 3 fixed",
+  ],
+  "bochs-2.7-tigerlake": [
+    ICL,
+    ICL | METRICS,
+    "Bochs tigerlake.cc leaf 0AH: 8 general-purpose, 4 fixed; IA32_PERF_CAPABILITIES faults, so PERF_METRICS is unknown",
+  ],
 };
 
 describe("IA32_PERF_GLOBAL_CTRL per built-in profile against the documented counters", () => {

@@ -42,6 +42,19 @@ describe("profile validation", () => {
     expect(error((d) => (d[key] = value)).location).toBe(location);
   });
 
+  it.each(PROFILE_KEYS.filter((k) => k !== "msrs"))(
+    "%s: null is refused at its key, never read as the default",
+    (key) => {
+      expect(error((d) => (d[key] = null)).location).toBe(`cpu.${key}`);
+    },
+  );
+
+  it("maxPhysAddr null names the value it got", () => {
+    expect(error((d) => (d.maxPhysAddr = null)).message).toBe(
+      "maxPhysAddr must be an integer in 32..52, got null",
+    );
+  });
+
   it("CPUID keys: 'LEAF' or 'LEAF.SUBLEAF' in hex; the same leaf twice is refused", () => {
     expect(error((d) => (d.cpuid = { "10": regs })).message).toMatch(/malformed CPUID key "10"/);
     expect(error((d) => (d.cpuid = { "0x7": regs, "0x7.0": regs })).message).toMatch(/given twice/);

@@ -58,3 +58,23 @@ describe("hostile values", () => {
     expect(preview("x".repeat(41))).toBe(`"${"x".repeat(32)}"… (41 characters)`);
   });
 });
+
+describe("keys named like Object.prototype members", () => {
+  it.each(["toString", "constructor", "hasOwnProperty", "valueOf", "__proto__"])(
+    "processor.%s is an unknown key, whatever its value",
+    (key) => {
+      for (const value of ["1", 1, true, {}]) {
+        const text = `{"processor":{${JSON.stringify(key)}:${JSON.stringify(value)}},"vmcs":{}}`;
+        expect(errorOf(text)).toMatch(
+          new RegExp(`^<input>: processor\\.${key}: unknown key \\(expected [a-zA-Z0-9, ]+\\)$`),
+        );
+      }
+    },
+  );
+
+  it.each(["toString", "constructor", "__proto__"])("vmcs.%s is an unknown field", (key) => {
+    expect(errorOf(`{"vmcs":{${JSON.stringify(key)}:"0x1"}}`)).toBe(
+      `<input>: vmcs.${key}: unknown VMCS field (use KVM's enum vmcs_field name or a hex encoding)`,
+    );
+  });
+});
