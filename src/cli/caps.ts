@@ -102,7 +102,10 @@ export function register(program: Command, cli: Cli): void {
     description: `CPU profiles: what a CPU's VMX capability MSRs and CPUID report (docs/contract.md §2,
 docs/cpu-profiles.md). \`caps list\` names the built-in ones; \`caps show\` decodes one.`,
   });
-  defineCommand(caps, "list", { summary: "list the built-in CPU profiles" })
+  defineCommand(caps, "list", {
+    summary: "list the built-in CPU profiles",
+    examples: ["nvmx caps list", "nvmx caps list --json"],
+  })
     .addOption(jsonOption("a JSON array of {name, description, hypervisor}"))
     .action(async (o: { json?: true }) => {
       await cli.out.line(o.json ? capsListJson() : capsList());
@@ -113,6 +116,10 @@ docs/cpu-profiles.md). \`caps list\` names the built-in ones; \`caps show\` deco
 decoded from its CPU facts, and every VM-execution, VM-exit and VM-entry control (must be 1, 0 or 1,
 or unsupported). With --json, the profile document itself (docs/contract.md §2), ready to edit and
 give as --cpu FILE.`,
+    examples: [
+      "nvmx caps show skylake",
+      "nvmx caps show test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+    ],
   })
     .argument("<NAME|FILE>", "a built-in profile (nvmx caps list), a CPU profile JSON file, or vmxcap output")
     .addOption(jsonOption("the profile document (schemas/profile.schema.json)"))

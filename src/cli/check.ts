@@ -112,6 +112,10 @@ An input is one JSON document or NDJSON (one document per line); results come in
 a bad document never stops the others. A log (a KVM or Xen dump, QEMU's dump) is named and left to
 \`nvmx explain\`.`,
     more: "Formats and exit codes: docs/contract.md; every rule: docs/checks.md.",
+    examples: [
+      "nvmx check examples/bad-cs-ar.json",
+      "nvmx check --json --exit-code examples/vmlaunch-launched.json",
+    ],
   })
     .argument("<FILE...>", "entry documents: JSON or NDJSON files, - for standard input")
     .addOption(

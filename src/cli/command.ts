@@ -115,8 +115,44 @@ function footer(path: string, more: string | undefined): string {
     for (const l of shown) out.push(l ? `    ${l}` : "");
     out.push("");
   }
-  if (more) out.push(...(declared.length ? [] : [""]), more);
+  if (more) out.push(...(declared.length ? [] : [""]), ...wrap(more, 80));
   return out.length ? `${out.join("\n")}\n` : "";
+}
+
+/** Text cut into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** How many lines of an example's output its help shows, and how many characters of each. */
+export const SHOWN = { lines: 8, width: 76 } as const;
+
+/**
+ * The start of an example's real output, as its help shows it: the first lines of stdout (each cut to
+ * SHOWN.width, "…" where cut; "…" for the lines left out), then stderr's lines marked "(stderr)", then
+ * the exit status when it is not 0.
+ */
+export function shownOutput(stdout: string, stderr: string, status: number): string[] {
+  const cut = (l: string) => (l.length > SHOWN.width ? `${l.slice(0, SHOWN.width - 1)}…` : l);
+  const lines = (text: string): string[] => {
+    const t = text.replace(/\n+$/, "");
+    return t ? t.split("\n") : [];
+  };
+  const out = lines(stdout);
+  const shown = out.slice(0, SHOWN.lines).map(cut);
+  if (out.length > SHOWN.lines) shown.push(`… (${out.length - SHOWN.lines} more lines)`);
+  for (const l of lines(stderr).slice(0, 3)) shown.push(cut(`(stderr) ${l}`));
+  if (status !== 0) shown.push(`(exit status ${status})`);
+  return shown;
 }
 
 /**

@@ -77,6 +77,10 @@ an nvmx-entry/1 document of the state explain reports on — the log's values, t
 completed, and a description saying which; entry documents into their canonical form; vmxcap output
 into a CPU profile (docs/contract.md §2). One input with one document prints it indented; otherwise
 one document per line (NDJSON).`,
+    examples: [
+      "nvmx convert test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt",
+      "nvmx convert test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+    ],
   })
     .argument("<FILE...>", "logs, entry documents or vmxcap output; - for standard input")
     .addOption(

@@ -2,5 +2,171 @@
 // `npm run docs` regenerates it (and docs/cli.md); test/cli/docs.test.ts fails when it is stale.
 
 /** Per command path ("check", "caps show"): its examples, each with the start of its real output. */
-export const EXAMPLES: Readonly<Record<string, readonly { command: string; shown: readonly string[] }[]>> =
-  {};
+export const EXAMPLES: Readonly<Record<string, readonly { command: string; shown: readonly string[] }[]>> = {
+  check: [
+    {
+      command: "nvmx check examples/bad-cs-ar.json",
+      shown: [
+        "examples/bad-cs-ar.json (cpu icelake-server): VM entry fails: VM exit 33, V…",
+        "  1 violation:",
+        "  - guest.cs.l-and-d (SDM 29.3.1.2): GUEST_CS_AR_BYTES=0xe09b (type=11 code…",
+        "      GUEST_CS_AR_BYTES = 0xe09b (type=11 code readable accessed, S=1, DPL=…",
+        "      VM_ENTRY_CONTROLS = 0xd3ff (load debug controls, IA-32e mode guest, l…",
+        "      GUEST_RFLAGS = 0x2",
+      ],
+    },
+    {
+      command: "nvmx check --json --exit-code examples/vmlaunch-launched.json",
+      shown: [
+        '{"format":"nvmx-result/1","nvmx":"0.2.0","outcome":{"type":"vmfail-valid","…',
+        "(exit status 1)",
+      ],
+    },
+  ],
+  explain: [
+    {
+      command: "nvmx explain test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt",
+      shown: [
+        "test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt:10: Linux…",
+        "  cpu: none given — assumed the least strict CPU (every control setting all…",
+        "  the log reports: exit reason 0x80000021 = VM-entry failure (bit 31) with …",
+        "  nvmx: VM entry fails: VM exit 33, VM-entry failure due to invalid guest s…",
+        "  2 definite violations:",
+        "  - guest.ds.type-accessed (SDM 29.3.1.2): GUEST_DS_AR_BYTES=0xc0f2 (type=2…",
+        "      GUEST_DS_AR_BYTES = 0xc0f2 (type=2 data read/write, S=1, DPL=3, P=1, …",
+        "      GUEST_RFLAGS = 0x80202",
+        "… (8 more lines)",
+      ],
+    },
+  ],
+  convert: [
+    {
+      command: "nvmx convert test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt",
+      shown: [
+        "{",
+        '  "format": "nvmx-entry/1",',
+        '  "vmcs": {',
+        '    "VIRTUAL_PROCESSOR_ID": "0x1",',
+        '    "GUEST_ES_SELECTOR": "0xf7",',
+        '    "GUEST_CS_SELECTOR": "0x97",',
+        '    "GUEST_SS_SELECTOR": "0x9f",',
+        '    "GUEST_DS_SELECTOR": "0xf7",',
+        "… (262 more lines)",
+      ],
+    },
+    {
+      command: "nvmx convert test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+      shown: [
+        "{",
+        '  "name": "test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",',
+        '  "description": "rebuilt from vmxcap output; CR0/CR4 fixed bits, MAXPHYADD…',
+        '  "source": "vmxcap",',
+        '  "msrs": {',
+        '    "IA32_VMX_BASIC": "0xda04000000000e",',
+        '    "IA32_VMX_PINBASED_CTLS": "0x7f00000016",',
+        '    "IA32_VMX_TRUE_PINBASED_CTLS": "0x7f00000016",',
+        "… (77 more lines)",
+      ],
+    },
+  ],
+  "caps list": [
+    {
+      command: "nvmx caps list",
+      shown: [
+        "alderlake            Intel Core i7-12700K (Alder Lake-S hybrid, 2021)",
+        "arrowlake            Intel Core Ultra 5 245K (Arrow Lake-S, 2024)",
+        "bochs-2.7-skylake-x  Bochs 2.7 CPU model corei7_skylake_x (as the probe rea…",
+        "bochs-2.7-tigerlake  Bochs 2.7 CPU model tigerlake (as the probe reads it)",
+        "cascadelake          Intel Xeon Scalable 2nd gen, e.g. Xeon Platinum 8280 (…",
+        "haswell              Intel Core i7-4600U (Haswell-ULT, 2013)",
+        "hyperv-nested        Hyper-V L1 guest view of nested VMX (Azure VM, Kata Co…",
+        "icelake-client       Intel Core i7-1065G7 (Ice Lake-U client, 2019)",
+        "… (8 more lines)",
+      ],
+    },
+    {
+      command: "nvmx caps list --json",
+      shown: ['[{"name":"alderlake","description":"Intel Core i7-12700K (Alder Lake-S hybr…'],
+    },
+  ],
+  "caps show": [
+    {
+      command: "nvmx caps show skylake",
+      shown: [
+        "skylake: Intel Core i7-6700K (Skylake-S client, 2015)",
+        "source: REAL: all MSRs 0x480-0x491, CPUID leaves (flags) and maxPhysAddr 39…",
+        "VMCS revision 0x4, region 1024 bytes, MAXPHYADDR 39, linear addresses 48 bi…",
+        "TRUE_ controls: yes; any error code on injection (BASIC[56]): no; nested ex…",
+        "activity states: active, HLT, shutdown, wait-for-SIPI; CR3 targets: 4; MSR-…",
+        "CR0 fixed-1 0x80000021, may-be-1 0xffffffff; CR4 fixed-1 0x2000, may-be-1 0…",
+        "EPT/VPID capabilities 0xf0106334141; VM functions 0x1",
+        "flags: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat ps…",
+        "… (128 more lines)",
+      ],
+    },
+    {
+      command: "nvmx caps show test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+      shown: [
+        "test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt: rebuilt from vmxca…",
+        "source: vmxcap",
+        "VMCS revision 0xe, region 1024 bytes, MAXPHYADDR 52, linear addresses 57 bi…",
+        "TRUE_ controls: yes; any error code on injection (BASIC[56]): no; nested ex…",
+        "activity states: active, HLT, shutdown, wait-for-SIPI; CR3 targets: 4; MSR-…",
+        "CR0 fixed-1 0x80000021, may-be-1 0xffffffff; CR4 fixed-1 0x2000, may-be-1 0…",
+        "EPT/VPID capabilities 0xf0106114141; VM functions 0x0",
+        "flags: pcid la57 pku pks shstk user_shstk ibt fred lkgs mpx intel_pt arch_l…",
+        "… (149 more lines)",
+      ],
+    },
+  ],
+  gen: [
+    {
+      command: "nvmx gen --cpu skylake --count 2 --seed 7",
+      shown: [
+        '{"format":"nvmx-entry/1","vmcs":{"VIRTUAL_PROCESSOR_ID":"0x1","GUEST_ES_SEL…',
+        '{"format":"nvmx-entry/1","vmcs":{"VIRTUAL_PROCESSOR_ID":"0x1","GUEST_ES_SEL…',
+      ],
+    },
+    {
+      command: "nvmx gen --violate guest.cs.l-and-d --mode 64 | nvmx check -",
+      shown: [
+        "<stdin> #1 (cpu sapphirerapids): VM entry fails: VM exit 33, VM-entry failu…",
+        "  1 violation:",
+        "  - guest.cs.l-and-d (SDM 29.3.1.2): GUEST_CS_AR_BYTES=0xe09b (type=11 code…",
+        "      GUEST_CS_AR_BYTES = 0xe09b (type=11 code readable accessed, S=1, DPL=…",
+        "      VM_ENTRY_CONTROLS = 0x1ab3ff (load debug controls, IA-32e mode guest,…",
+        "      GUEST_RFLAGS = 0x293",
+      ],
+    },
+  ],
+  repair: [
+    {
+      command: "nvmx repair examples/bad-cs-ar.json",
+      shown: [
+        '{"format":"nvmx-entry/1","vmcs":{"VIRTUAL_PROCESSOR_ID":"0x1","GUEST_ES_SEL…',
+        "(stderr) examples/bad-cs-ar.json: repaired, 1 change(s): GUEST_CS_AR_BYTES …",
+      ],
+    },
+  ],
+  nested: [
+    {
+      command: "nvmx nested examples/bad-cs-ar.json",
+      shown: [
+        "examples/bad-cs-ar.json: L1 sees: VM entry fails: VM exit 33, VM-entry fail…",
+        "  kernel: v6.19; warn_on_missed_cc=N; software checks: kernel; host icelake…",
+        "  architecture (a CPU with L1's capabilities): VM entry fails: VM exit 33, …",
+        "  caught late, by the real VM entry after L0 acted on guest state",
+        "  steps:",
+        "     1. [instruction] L1 is in VMX root operation at CPL 0 with a current v…",
+        "     2. [software] vmcs12 passes Linux 6.19's control and host-state checks…",
+        "     3. [merge] vmcs02 prepared: L0's host state and owned fields, controls…",
+        "… (9 more lines)",
+        "(stderr) nvmx nested: note: host: sapphirerapids unless a document names it…",
+      ],
+    },
+    {
+      command: "nvmx nested --kernel v6.6 --nested-early-check=Y --json examples/bad-cs-ar.json",
+      shown: ['{"file":"examples/bad-cs-ar.json","kernel":"v6.6","config":{"parameter":"ne…'],
+    },
+  ],
+};

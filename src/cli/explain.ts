@@ -321,6 +321,7 @@ rules it breaks, and whether that agrees with what the log reports. A finding th
 the log lacks is only possible, with its condition. Entry documents are checked as by \`nvmx check\`;
 vmxcap output is shown as \`nvmx caps show\` does.`,
     more: "How logs are read: docs/formats.md.",
+    examples: ["nvmx explain test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt"],
   })
     .argument("<FILE...>", "logs (any mix of formats, several dumps per file), - for standard input")
     .addOption(

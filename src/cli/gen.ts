@@ -115,6 +115,10 @@ stderr the checks it does not). The same --seed gives the same documents. The vi
 cached on disk per profile and registry (NVMX_CACHE_DIR, default ~/.cache/nvmx; NVMX_NO_CACHE=1
 disables it).`,
     more: "How states are built and verified: docs/generator.md; check ids: docs/checks.md.",
+    examples: [
+      "nvmx gen --cpu skylake --count 2 --seed 7",
+      "nvmx gen --violate guest.cs.l-and-d --mode 64 | nvmx check -",
+    ],
   })
     .addOption(cpuOption("the CPU to generate for (default: sapphirerapids)"))
     .addOption(new Option("--count <N>", "documents to write (per check with --violate-each)").default("1"))

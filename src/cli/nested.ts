@@ -219,6 +219,14 @@ function* special(
   }
 }
 
+/** What each injectable L0 mistake (--bug) is, for the help. */
+const BUGS: Readonly<Record<L0Bug, string>> = {
+  "late-host-cr4": "L0 writes a HOST_CR4 with VMXE clear into vmcs02 after the dry run",
+  "skip-dr7-restore": "the dry run's VM exit loads DR7=0x400 and L0 does not restore its own DR7",
+  "irq-before-dr7": "L0 re-enables interrupts before restoring DR7, as v5.0 did",
+  "skip-irq-enable": "the dry run's VM exit clears RFLAGS.IF and L0 does not re-enable interrupts",
+};
+
 interface NestedFlags {
   json?: true;
   kernel?: string;
@@ -257,6 +265,10 @@ merge into vmcs02, the real entry — and what L1 sees, beside what the architec
 Inputs: entry documents (the document's CPU is the host, unless it is a hypervisor's), and
 KVM_GET_NESTED_STATE blobs. A dump printed by L0 shows vmcs02, not vmcs12: read only with --as vmcs12.`,
     more: "Kernels, parameters and every modelled divergence: docs/nested.md.",
+    examples: [
+      "nvmx nested examples/bad-cs-ar.json",
+      "nvmx nested --kernel v6.6 --nested-early-check=Y --json examples/bad-cs-ar.json",
+    ],
   })
     .argument(
       "[FILE...]",
@@ -282,7 +294,7 @@ KVM_GET_NESTED_STATE blobs. A dump printed by L0 shows vmcs02, not vmcs12: read 
         "the parameter as the commit message of 52017608da33 describes it (no released kernel): 1 always, 0 never, -1 only on bare metal",
       ),
     )
-    .addOption(o("--early-checks <1|0|-1>", "old name of --early-consistency-checks").hideHelp())
+    .addOption(o("--early-checks <1|0|-1>", "old name of --early-consistency-checks"))
     .addOption(
       o(
         "--skip-dry-run-when-complete",
@@ -314,7 +326,7 @@ KVM_GET_NESTED_STATE blobs. A dump printed by L0 shows vmcs02, not vmcs12: read 
       ),
     )
     .addOption(o("--l1-cpu <NAME|FILE>", "L1's view of VMX (default: what the kernel offers L1 on the host)"))
-    .addOption(o("--cpu <NAME|FILE>", "old name of --l1-cpu").hideHelp())
+    .addOption(o("--cpu <NAME|FILE>", "old name of --l1-cpu"))
     .addOption(
       o(
         "--l1-ram <SIZE>",
@@ -327,7 +339,12 @@ KVM_GET_NESTED_STATE blobs. A dump printed by L0 shows vmcs02, not vmcs12: read 
         "the vmcs02 the dry run finds: the previous entry's stale fields, or zeros",
       ).default("reused"),
     )
-    .addOption(o("--bug <BUG>", `inject an L0 mistake to see how it is detected: ${L0_BUGS.join(", ")}`))
+    .addOption(
+      o(
+        "--bug <BUG>",
+        `inject an L0 mistake to see how it is detected: ${L0_BUGS.map((b) => `${b} (${BUGS[b]})`).join("; ")}`,
+      ),
+    )
     .addOption(
       o("--no-host-breakpoints", "the host has no hardware breakpoints armed (DR7 restore costs nothing)"),
     )

@@ -33,8 +33,16 @@ export const COMMANDS: readonly Register[] = [
 ];
 
 /** The program: `nvmx --version`, `nvmx help [CMD]`, and the commands. */
-export function buildProgram(cli: Cli, commands: readonly Register[] = COMMANDS): Command {
+export function buildProgram(
+  cli: Cli,
+  commands: readonly Register[] = COMMANDS,
+  opts: { helpWidth?: number; writeOut?: (s: string) => void } = {},
+): Command {
   const program = new Command("nvmx");
+  // a fixed width for generated docs (docs/cli.md); otherwise the terminal's (80 when not a terminal)
+  if (opts.helpWidth !== undefined) program.configureHelp({ helpWidth: opts.helpWidth });
+  // where --help and --version print (tests read them in-process); stdout otherwise
+  if (opts.writeOut) program.configureOutput({ writeOut: opts.writeOut });
   program
     .description(
       "nvmx decides, in software, what an Intel VMX VM entry (VMLAUNCH/VMRESUME) does with a VMCS on a CPU — VMfail, an immediate VM exit, or success — naming every violated rule with its SDM section, and models how Linux KVM (L0) emulates L1's VM entry into L2.",
@@ -49,7 +57,10 @@ export function buildProgram(cli: Cli, commands: readonly Register[] = COMMANDS)
     .configureOutput({ outputError: () => {} })
     .addHelpText(
       "after",
-      "\n`nvmx <command> --help` explains a command's options, with examples. Formats and exit codes: docs/contract.md; the commands with their output: docs/cli.md.\n",
+      `
+\`nvmx <command> --help\` explains a command's options, with examples.
+Formats and exit codes: docs/contract.md; every command with its output: docs/cli.md.
+`,
     );
   for (const register of commands) register(program, cli);
   return program;

@@ -38,6 +38,7 @@ every check on its CPU (or, with --violate ID, fail exactly the check ID). Print
 document (one per line) and, on stderr, what changed; with --json one record per document instead.
 A log is named and left to \`nvmx explain\` (\`nvmx convert\` turns its dumps into documents).`,
     more: "How the search works: docs/generator.md.",
+    examples: ["nvmx repair examples/bad-cs-ar.json"],
   })
     .argument("<FILE...>", "entry documents: JSON or NDJSON files, - for standard input")
     .addOption(
