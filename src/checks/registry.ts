@@ -20,6 +20,7 @@ import { msrLoadChecks } from "./msr-load.js";
 import { smmChecks } from "./smm.js";
 import type { Check } from "./types.js";
 
+/** The checks grouped by the SDM section that states them, in the SDM's order, with the section's title. */
 export const SECTIONS: readonly { sdm: string; title: string; checks: readonly Check[] }[] = [
   { sdm: "29.1", title: "Basic VM-entry checks", checks: basicChecks },
   // SDM 34.15.4.1: on an SMM return the executive-VMCS checks come before all other checks of 29.2.
@@ -49,6 +50,7 @@ export const CHECKS: readonly Check[] = SECTIONS.flatMap((s) => s.checks)
 
 const byId = new Map(CHECKS.map((c) => [c.id, c]));
 
+/** The check with this id (`guest.cs.l-and-d`; docs/checks.md lists them all), or undefined. */
 export function checkById(id: string): Check | undefined {
   return byId.get(id);
 }
