@@ -71,7 +71,7 @@ import {
   type GapOptions,
   type GapReport,
 } from "./nested/compare.js";
-import type { NestedConfig } from "./nested/config.js";
+import { type NestedConfig, validateConfig } from "./nested/config.js";
 import type { KernelPreset } from "./nested/kernel.js";
 import { kernelPreset as kernelPresetRaw } from "./nested/kernels/index.js";
 import { type NestedInput, type NestedResult, runNested as runNestedRaw } from "./nested/l0.js";
@@ -438,6 +438,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   optionalCaps("runNested", "input.l1", input.l1);
   if (!isObject(cfg) || typeof cfg.kernel !== "string")
     wrong("runNested", "cfg", "a NestedConfig (DEFAULT_NESTED_CONFIG with changes)", cfg);
+  validateConfig(cfg);
   return runNestedRaw(input, cfg);
 }
 
