@@ -74,7 +74,7 @@ export class BatchChecker {
     this.bad = 0;
     this.failed = 0;
     if (p.kind === "lines") this.lineRun(file, p.bytes, p.firstLine);
-    else if (p.kind === "doc") this.document(file, p.text, undefined);
+    else if (p.kind === "doc") this.document(file, p.text, p.line);
     else this.fail(new InputError(p.message, p.line !== undefined ? { file, line: p.line } : { file }));
     return this.take();
   }

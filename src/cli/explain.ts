@@ -14,7 +14,7 @@ import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
 import { runEntry } from "../entry/run.js";
 import { InputError } from "../errors.js";
-import { jsonDocuments, noDumpError } from "../formats/detect.js";
+import { noDumpError } from "../formats/detect.js";
 import {
   describeExplainedOutcome,
   type Explanation,
@@ -22,11 +22,7 @@ import {
   explanationJson,
   FORMAT_NAMES,
 } from "../formats/explain.js";
-import {
-  describeTracepointLine,
-  looksLikeKvmTracepoint,
-  parseKvmTracepoint,
-} from "../formats/kvm-tracepoint.js";
+import { describeTracepointLine, TracepointReader } from "../formats/kvm-tracepoint.js";
 import { LogReader } from "../formats/logs.js";
 import { isNestedState, parseNestedState } from "../formats/nested-state.js";
 import { describeReported } from "../formats/reported.js";
@@ -47,6 +43,7 @@ import {
   jsonOption,
   quietOption,
 } from "./command.js";
+import { documentsOf } from "./input.js";
 import type { Output } from "./output.js";
 
 export interface ExplainOptions {
@@ -178,6 +175,8 @@ async function explainOne(
   const decoder = new StringDecoder("utf8");
   const queue: ParsedDump[] = [];
   const reader = new LogReader((d) => queue.push(d));
+  // kvm_nested_vmenter_failed lines, read through the whole log as it streams (used when it has no dump)
+  const tracepoints = new TracepointReader();
   let head = "";
   try {
     for await (const chunk of stream) {
@@ -227,9 +226,9 @@ async function explainOne(
         );
       return;
     }
-    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), from the first MiB
-    if (looksLikeKvmTracepoint(head)) {
-      const lines = parseKvmTracepoint(head);
+    // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), anywhere in the log
+    const lines = tracepoints.end();
+    if (lines.length) {
       // each line is a nested VM entry KVM refused
       judged.failed += lines.length;
       if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
@@ -250,9 +249,10 @@ async function explainOne(
     for (const d of parseNestedState(bytes)) await report(d);
     return;
   }
-  // JSON: one document, or NDJSON
-  for (const doc of jsonDocuments(bytes.toString("utf8"))) {
+  // JSON: one document, a sequence of them, or NDJSON (as check reads them)
+  for (const doc of documentsOf(bytes)) {
     try {
+      if ("error" in doc) throw new InputError(doc.error);
       const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
       const result = runEntry(entry);
       if (result.outcome.type !== "entered") judged.failed++;
@@ -284,6 +284,7 @@ async function explainOne(
     const s = decoder.write(b);
     if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
     reader.push(s);
+    tracepoints.push(s);
   }
 }
 

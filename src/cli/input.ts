@@ -1,7 +1,8 @@
 /**
  * Reading inputs for the CLI: a file or standard input holds one JSON document (pretty-printed, up to
- * MAX_DOCUMENT) or NDJSON (one document per line, lines up to MAX_LINE), streamed with bounded memory
- * (interface.md §3); no non-empty line is ever lost (Classifier below).
+ * MAX_DOCUMENT), a sequence of pretty-printed documents (as `jq` prints them), or NDJSON (one document per
+ * line, lines up to MAX_LINE), streamed with bounded memory (docs/contract.md); no non-empty line is ever
+ * lost (Classifier below).
  *
  * Input is read in large chunks and cut into lines on bytes: NDJSON reaches the checker as pieces of whole
  * lines (bytes plus the number of the first line), which it reads without a string per line, and which
@@ -23,8 +24,8 @@ const CR = 0x0d;
 export type Piece =
   /** NDJSON: whole lines (ending with a line break, or at the end of input), numbered from firstLine. */
   | { kind: "lines"; bytes: Buffer; firstLine: number }
-  /** One document: the whole input. */
-  | { kind: "doc"; text: string }
+  /** One document: the whole input, or (`line` given) one of a sequence of JSON values beginning there. */
+  | { kind: "doc"; text: string; line?: number }
   /** An error record: the input could not be read (from here on), or (`line` given) that line was skipped. */
   | { kind: "error"; message: string; line?: number };
 
@@ -257,27 +258,30 @@ export const MAX_DOCUMENT = 8 << 20;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
- * Decides whether an input is one document or NDJSON, holding no more than it must. The input is one
- * document only when the whole of it is one JSON value (a pretty-printed document); otherwise it is NDJSON,
- * and every non-empty line is a document of its own (numbered; its error in place if it is not valid).
- *
- * A line holds a JSON value alone or it does not, so an input can be one document without being one line of
- * NDJSON only when its first non-empty line opens an object or array it does not close. Only then are lines
- * held, and only while they remain the beginning of one JSON value (an incremental syntax check,
- * src/cli/json-prefix.ts) and their size stays within MAX_DOCUMENT: the first byte that cannot continue the
- * value (a second document, a malformed line, more text after the value) or the size limit turns the input
- * into NDJSON from its first line on, and whatever was held goes out as lines, numbered as they came.
+ * Decides what an input is, holding no more than it must, and losing no non-empty line:
+ * - NDJSON when its first non-empty line is a JSON value on its own (or no JSON at all): every non-empty line
+ *   is a document of its own, numbered, its error in place if it is not valid;
+ * - otherwise (the first line opens an object or array it does not close) a sequence of JSON values, each
+ *   beginning on a line of its own — one pretty-printed document, or several as `jq` prints them. Each value
+ *   is a document numbered by its first line; an input that is exactly one value is one document without a
+ *   line number. Values are held line by line only while they remain the beginning of one JSON value (an
+ *   incremental syntax check, src/cli/json-prefix.ts) and within MAX_DOCUMENT: from the first value that
+ *   cannot be completed (a malformed line, text after a value on its line, the size limit, the end of input)
+ *   the input is NDJSON from that value's first line on, so its lines go out as they came.
  */
 class Classifier {
-  private mode: "blank" | "document?" | "ndjson" = "blank";
+  private mode: "blank" | "values" | "ndjson" = "blank";
   /** the number of the next line to come */
   private nextLine = 1;
   private readonly lines = new Lines();
-  private readonly syntax = new JsonPrefix();
-  /** while "document?": copies of the lines held (whole lines), from line heldFrom */
+  private syntax = new JsonPrefix();
+  /** the lines of the value being read (copies, with their line breaks), from line heldFrom (0: none) */
   private held: Buffer[] = [];
   private heldBytes = 0;
   private heldFrom = 0;
+  /** the first value, until a second one begins (then it is numbered) or the input ends (then it is whole) */
+  private first: { text: string; line: number } | undefined;
+  private values = 0;
 
   constructor(private readonly maxDocument: number) {}
 
@@ -297,55 +301,79 @@ class Classifier {
       return;
     }
     const n = this.lines.split(run);
+    const { start, end } = this.lines;
     const first = this.nextLine;
     this.nextLine += n;
-    let from = 0;
-    if (this.mode === "blank") {
-      // The first line with anything but whitespace (and a byte-order mark at the very start).
-      let i = 0;
-      let at = -1;
-      for (; i < n && at < 0; i++)
-        at = firstNonSpace(run, this.lines.start[i]!, this.lines.end[i]!, first + i);
-      if (at < 0) return;
-      this.heldFrom = first + i - 1;
-      from = this.lines.start[i - 1]!;
-      const lineEnd = this.lines.end[i - 1]!;
-      const status = this.syntax.feed(run, at, lineEnd) ? this.syntax.end() : "bad";
-      if (status !== "incomplete") {
+    for (let i = 0; i < n; i++) {
+      const lineNo = first + i;
+      const from = start[i]!;
+      const to = i + 1 < n ? start[i + 1]! : run.length;
+      let at = from;
+      if (this.heldFrom === 0) {
+        // Between values: a blank line, or the first line of the next value.
+        at = firstNonSpace(run, from, end[i]!, lineNo);
+        if (at < 0) continue;
+        this.heldFrom = lineNo;
+        this.syntax = new JsonPrefix();
+      }
+      const status = this.syntax.feed(run, at, to) ? this.syntax.end() : "bad";
+      if (this.mode === "blank" && status !== "incomplete") {
+        // A whole value (or no JSON) on the first line: NDJSON.
         this.mode = "ndjson";
-        yield { kind: "lines", bytes: run.subarray(from), firstLine: this.heldFrom };
+        this.heldFrom = 0;
+        yield { kind: "lines", bytes: run.subarray(from), firstLine: lineNo };
         return;
       }
-      this.mode = "document?";
-      this.syntax.feed(run, lineEnd, run.length);
-    } else this.syntax.feed(run);
-    const size = this.heldBytes + run.length - from;
-    if (this.syntax.end() === "bad" || size > this.maxDocument) {
-      this.held.push(run.subarray(from));
-      yield* this.toNdjson();
-      return;
+      this.mode = "values";
+      if (status === "bad" || this.heldBytes + to - from > this.maxDocument) {
+        this.held.push(run.subarray(from));
+        yield* this.toNdjson();
+        return;
+      }
+      // A copy: the run's bytes are valid only until the next read.
+      this.held.push(Buffer.from(run.subarray(from, to)));
+      this.heldBytes += to - from;
+      if (status === "complete") yield* this.valueDone();
     }
-    // A copy: the run's bytes are valid only until the next read.
-    this.held.push(Buffer.from(run.subarray(from)));
-    this.heldBytes = size;
   }
 
-  /** From here on the input is NDJSON: the lines held go out as such. */
-  private *toNdjson(): Generator<Piece> {
-    const held = this.held;
+  /** The value held is complete: the first is kept until it is known whether it is the whole input. */
+  private *valueDone(): Generator<Piece> {
+    const value = { text: Buffer.concat(this.held).toString("utf8").trim(), line: this.heldFrom };
     this.held = [];
     this.heldBytes = 0;
-    if (this.mode === "document?" && held.length)
-      yield { kind: "lines", bytes: Buffer.concat(held), firstLine: this.heldFrom };
+    this.heldFrom = 0;
+    if (++this.values === 1) {
+      this.first = value;
+      return;
+    }
+    yield* this.releaseFirst();
+    yield { kind: "doc", ...value };
+  }
+
+  private *releaseFirst(): Generator<Piece> {
+    if (this.first) yield { kind: "doc", ...this.first };
+    this.first = undefined;
+  }
+
+  /** From here on the input is NDJSON: the lines of the value being read go out as such. */
+  private *toNdjson(): Generator<Piece> {
+    if (this.mode === "values") {
+      yield* this.releaseFirst();
+      if (this.held.length)
+        yield { kind: "lines", bytes: Buffer.concat(this.held), firstLine: this.heldFrom };
+    }
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldFrom = 0;
     this.mode = "ndjson";
   }
 
-  /** At the end of input: a whole-input document, or the lines held if the input did not complete one. */
+  /** At the end of input: a whole-input document, or what was held. */
   *finish(): Generator<Piece> {
-    if (this.mode === "document?" && this.syntax.end() === "complete") {
-      const text = Buffer.concat(this.held).toString("utf8").trim();
-      this.held = [];
-      yield { kind: "doc", text };
+    if (this.mode === "values" && this.values === 1 && this.heldFrom === 0 && this.first) {
+      yield { kind: "doc", text: this.first.text };
+      this.first = undefined;
       return;
     }
     yield* this.toNdjson();
@@ -432,16 +460,29 @@ export type InputItem = { text: string; line?: number } | { error: string; line?
 /** The documents of one input, one by one (each NDJSON line trimmed; empty lines skipped). */
 export async function* readDocuments(file: string, opts: PieceOptions = {}): AsyncGenerator<InputItem> {
   const lines = new Lines();
-  for await (const piece of readPieces(file, opts)) {
-    if (piece.kind === "error")
-      yield piece.line !== undefined ? { error: piece.message, line: piece.line } : { error: piece.message };
-    else if (piece.kind === "doc") yield { text: piece.text };
-    else {
-      const n = lines.split(piece.bytes);
-      for (let i = 0; i < n; i++) {
-        const text = piece.bytes.toString("utf8", lines.start[i], lines.end[i]).trim();
-        if (text) yield { text, line: piece.firstLine + i };
-      }
+  for await (const piece of readPieces(file, opts)) yield* itemsOf(piece, lines);
+}
+
+/** The documents of an input already in memory, read as readDocuments reads a file. */
+export function documentsOf(bytes: Buffer, maxDocument = MAX_DOCUMENT): InputItem[] {
+  const classifier = new Classifier(maxDocument);
+  const lines = new Lines();
+  const out: InputItem[] = [];
+  for (const piece of classifier.feed(bytes)) out.push(...itemsOf(piece, lines));
+  for (const piece of classifier.finish()) out.push(...itemsOf(piece, lines));
+  return out;
+}
+
+function* itemsOf(piece: Piece, lines: Lines): Generator<InputItem> {
+  if (piece.kind === "error")
+    yield piece.line !== undefined ? { error: piece.message, line: piece.line } : { error: piece.message };
+  else if (piece.kind === "doc")
+    yield piece.line !== undefined ? { text: piece.text, line: piece.line } : { text: piece.text };
+  else {
+    const n = lines.split(piece.bytes);
+    for (let i = 0; i < n; i++) {
+      const text = piece.bytes.toString("utf8", lines.start[i], lines.end[i]).trim();
+      if (text) yield { text, line: piece.firstLine + i };
     }
   }
 }

@@ -5,7 +5,7 @@
 import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
 import { InputError, preview } from "../errors.js";
-import { bitsFrom, hi32, lo32, parseU64 } from "../util/u64.js";
+import { bitsFrom, hi32, lo32 } from "../util/u64.js";
 import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
 import {
   type DecodedMask,
@@ -210,6 +210,8 @@ function rawFactsOf(data: ProfileData, where: string, intel64: boolean): RawFact
   return { cpuid, msrValues, implemented, flags: new Set(data.flags ?? []), intel64 };
 }
 
+const HEX64 = /^0[xX]0*[0-9a-fA-F]{1,16}$/;
+
 /** Decode a profile. Throws InputError naming the bad key. */
 export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
   validateShape(data, where);
@@ -222,8 +224,9 @@ export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
           location: `${where}.msrs.${k}`,
         },
       );
-    const v = parseU64(raw);
-    if (v === undefined || v >= 1n << 64n)
+    // the schema's syntax exactly: a hex string ("0x…", at most 16 significant digits)
+    const v = typeof raw === "string" && HEX64.test(raw) ? BigInt(raw) : undefined;
+    if (v === undefined)
       throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: `${where}.msrs.${k}`,
       });

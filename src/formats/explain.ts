@@ -253,6 +253,44 @@ function conditionBits(
   return gates.length ? gates : out;
 }
 
+/**
+ * Does some filling of the fields' unknown bits (those the log does not show) make the check pass? Single-bit
+ * flips are conditionBits' job; this tries what they miss — bits that matter only together: every unknown bit
+ * clear, every one set, and fixed-seed random fillings. A finding on partly known fields is definite only when
+ * none of these avoids it.
+ */
+const FILLINGS = 64;
+/** (exported for tests) */
+export function someFillingAvoids(c: Check, e: Entry, fields: readonly number[], k: Knowledge): boolean {
+  const ctx = contextOf(e);
+  const saved = fields.map((f) => [e.vmcs.lo(f), e.vmcs.hi(f)] as const);
+  let seed = 0x9e3779b9;
+  const random = () => {
+    // xorshift32: a fixed sequence, so the same log always gives the same verdict
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+  let avoided = false;
+  for (let n = 0; n < FILLINGS + 2 && !avoided; n++) {
+    fields.forEach((f, i) => {
+      const m = k.fields.get(f) ?? [0, 0];
+      const w = widthOf(f);
+      const widthLo = w >= 32 ? 0xffffffff : (1 << w) - 1;
+      const widthHi = w > 32 ? (w >= 64 ? 0xffffffff : (1 << (w - 32)) - 1) : 0;
+      const fill = (known: number, width: number, value: number) =>
+        ((value & known) | ((n === 0 ? 0 : n === 1 ? 0xffffffff : random()) & ~known & width)) >>> 0;
+      const [lo, hi] = saved[i]!;
+      e.vmcs.setHalves(f, fill(m[0], widthLo, lo), fill(m[1], widthHi, hi));
+    });
+    avoided = !failsOn(c, ctx);
+  }
+  for (const [i, f] of fields.entries()) e.vmcs.setHalves(f, saved[i]![0], saved[i]![1]);
+  ctx.refresh();
+  return avoided;
+}
+
 function joinConditions(bits: { index: number; bit: number; set: boolean }[]): string {
   return bits.map((b) => describeBit(b.index, b.bit, b.set)).join(" and ");
 }
@@ -565,10 +603,17 @@ function assess(d: ParsedDump, cpu: Caps | undefined): Core {
       definite.push({ check: t.check, reads: t.reads });
       continue;
     }
-    // only partly known fields, and no single flip of their unknown bits avoids it: definite
+    // only partly known fields, and no flip of one of their unknown bits, nor any filling of them tried,
+    // avoids it: definite
     const partial = u.fields.every((f) => k.fields.has(f) && !k.readings.has(f));
     const bits = conditionBits(t.check, entry, u.fields, k);
-    if (partial && !u.memory && u.processor.length === 0 && bits.length === 0) {
+    if (
+      partial &&
+      !u.memory &&
+      u.processor.length === 0 &&
+      bits.length === 0 &&
+      !someFillingAvoids(t.check, entry, u.fields, k)
+    ) {
       definite.push({ check: t.check, reads: t.reads });
       continue;
     }

@@ -8,6 +8,7 @@
  */
 import type { KernelId, KernelPhase, Source } from "../nested/kernel.js";
 import { kernelTracepointIndex } from "../nested/tracepoint.js";
+import { MAX_LINE } from "./text.js";
 
 /** One tracepoint line and what it means. */
 export interface TracepointLine {
@@ -38,10 +39,53 @@ export function looksLikeKvmTracepoint(text: string): boolean {
 
 /** Every kvm_nested_vmenter_failed line of a trace, with the kernel checks it names. */
 export function parseKvmTracepoint(text: string): TracepointLine[] {
-  const idx = kernelTracepointIndex();
-  const out: TracepointLine[] = [];
-  const lines = text.split(/\r\n|\r|\n/);
-  lines.forEach((raw, i) => {
+  const r = new TracepointReader();
+  r.push(text);
+  return r.end();
+}
+
+/**
+ * The kvm_nested_vmenter_failed lines of a trace read as it streams: text pushed in pieces of any size (a
+ * line may span pieces), only the event's lines kept, so a trace of any length is read whole in memory
+ * bounded by the events it holds.
+ */
+export class TracepointReader {
+  private readonly idx = kernelTracepointIndex();
+  private readonly out: TracepointLine[] = [];
+  private partial = "";
+  private lineNo = 0;
+  /** the previous piece ended with "\r": a "\n" starting the next one ends no further line */
+  private afterCr = false;
+
+  push(text: string): void {
+    let from = 0;
+    if (this.afterCr && text.startsWith("\n")) from = 1;
+    this.afterCr = false;
+    for (;;) {
+      const lf = text.indexOf("\n", from);
+      const cr = text.indexOf("\r", from);
+      const end = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+      if (end < 0) break;
+      this.line(this.partial + text.slice(from, end));
+      this.partial = "";
+      if (text.charCodeAt(end) === 0x0d) {
+        if (end + 1 === text.length) this.afterCr = true;
+        from = text.charCodeAt(end + 1) === 0x0a ? end + 2 : end + 1;
+      } else from = end + 1;
+    }
+    // the unfinished line, up to the readers' line limit (a longer line is cut there, as the log readers cut it)
+    this.partial += text.slice(from);
+    if (this.partial.length > MAX_LINE) this.partial = this.partial.slice(0, MAX_LINE);
+  }
+
+  end(): TracepointLine[] {
+    if (this.partial) this.line(this.partial);
+    this.partial = "";
+    return this.out;
+  }
+
+  private line(raw: string): void {
+    this.lineNo++;
     const at = raw.indexOf(EVENT);
     if (at < 0) return;
     const message = raw
@@ -49,12 +93,12 @@ export function parseKvmTracepoint(text: string): TracepointLine[] {
       .replace(/\s+/g, " ")
       .trim();
     const context = raw.slice(0, at).trim().replace(/:$/, "").trim();
-    const t: TracepointLine = { line: i + 1, message, matches: [] };
+    const t: TracepointLine = { line: this.lineNo, message, matches: [] };
     if (context) t.context = context;
     const hw = /^(early hardware check|hardware) VM-instruction error: ?(.*)$/.exec(message);
     if (hw) t.hardware = { when: hw[1] === "hardware" ? "late" : "early", error: hw[2] ?? "" };
     else
-      for (const m of idx.get(message) ?? [])
+      for (const m of this.idx.get(message) ?? [])
         t.matches.push({
           kernel: m.kernel,
           fn: m.check.fn,
@@ -62,9 +106,8 @@ export function parseKvmTracepoint(text: string): TracepointLine[] {
           source: m.check.source,
           rules: m.check.rules,
         });
-    out.push(t);
-  });
-  return out;
+    this.out.push(t);
+  }
 }
 
 /** What a tracepoint line means, for people. */

@@ -54,3 +54,42 @@ describe("nvmx check --json on streams", () => {
       ).toEqual(["entered", "entered", "entered"]);
     });
 });
+
+describe("pretty-printed documents one after another, as `jq .` prints them", () => {
+  const bad = JSON.parse(readFileSync("examples/bad-cs-ar.json", "utf8"));
+  const good = JSON.parse(doc);
+  const a = JSON.stringify(good, null, 2);
+  const b = JSON.stringify(bad, null, 2);
+  const input = `${a}\n${b}\n`;
+  const secondLine = a.split("\n").length + 1;
+
+  it.each([["check"], ["check", "--jobs", "2"]])(
+    "%s --json: one record per document, in order",
+    (...args) => {
+      const r = run([...args, "--json", "-"], input);
+      const recs = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      expect(recs.map((x) => x.outcome.type)).toEqual(["entered", "vmexit"]);
+    },
+  );
+
+  it("explain --json: one record per document, numbered by its first line", () => {
+    const r = run(["explain", "--json", "-"], input);
+    const recs = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(recs.map((x) => [x.line, x.outcome.type])).toEqual([
+      [1, "entered"],
+      [secondLine, "vmexit"],
+    ]);
+  });
+
+  it("human output names each document's line", () => {
+    const r = run(["check", "-"], input);
+    expect(r.stdout).toContain("<stdin> #1 (cpu ");
+    expect(r.stdout).toContain(`<stdin> #${secondLine} (cpu `);
+  });
+});

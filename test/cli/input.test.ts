@@ -134,7 +134,7 @@ async function items(chunks: Buffer[], opts: PieceOptions = {}) {
     chunks.map((c) => Buffer.from(c)),
     opts,
   )) {
-    if (p.kind === "doc") out.push({ text: p.text });
+    if (p.kind === "doc") out.push(p.line !== undefined ? { text: p.text, line: p.line } : { text: p.text });
     else if (p.kind === "error") out.push({ error: p.message, ...(p.line ? { line: p.line } : {}) });
     else
       for (let i = 0, n = lines.split(p.bytes); i < n; i++) {
@@ -158,7 +158,55 @@ function split(text: string, sizes: number[]): Buffer[] {
   return out;
 }
 
-describe("one document or NDJSON: no line is lost (issue 17)", () => {
+/**
+ * The reading rule, written plainly (one JSON.parse per candidate span): NDJSON when the first non-empty line
+ * is complete (or not JSON); otherwise values, each the shortest run of lines from a non-empty line that
+ * parses as JSON (within maxDocument bytes, line breaks included); from the first value without such a run
+ * on, NDJSON. Exactly one value (and nothing after it) is the whole input, without a line number.
+ */
+function model(ls: string[], eol: string, maxDocument: number) {
+  const ndjson = (from: number) =>
+    ls
+      .map((l, i) => ({ text: l.trim(), line: i + 1 }))
+      .slice(from)
+      .filter((x) => x.text);
+  const parses = (t: string) => {
+    try {
+      JSON.parse(t);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let k = ls.findIndex((l) => l.trim());
+  if (k < 0) return [];
+  if (parses(ls[k]!)) return ndjson(k);
+  const values: { text: string; line: number }[] = [];
+  while (k >= 0 && k < ls.length) {
+    let found = -1;
+    let bytes = 0;
+    for (let m = k; m < ls.length; m++) {
+      bytes += Buffer.byteLength(ls[m]!) + (m < ls.length - 1 ? eol.length : 0);
+      if (bytes > maxDocument) break;
+      if (parses(ls.slice(k, m + 1).join(eol))) {
+        found = m;
+        break;
+      }
+    }
+    if (found < 0) return [...values, ...ndjson(k)];
+    values.push({
+      text: ls
+        .slice(k, found + 1)
+        .join(eol)
+        .trim(),
+      line: k + 1,
+    });
+    k = ls.findIndex((l, i) => i > found && l.trim());
+  }
+  return values.length === 1 ? [{ text: values[0]!.text }] : values;
+}
+
+describe("one document, a sequence of documents or NDJSON: no line is lost (issue 17)", () => {
   const doc = '{"vmcs":{"GUEST_CR0":"0x1"}}';
 
   it("a first line that is not JSON is line 1 of NDJSON; every later line is read", async () => {
@@ -170,12 +218,32 @@ describe("one document or NDJSON: no line is lost (issue 17)", () => {
     ]);
   });
 
-  it("a pretty-printed document followed by anything is NDJSON, line by line", async () => {
+  it("pretty-printed documents one after another (jq's output) are documents numbered by their first line", async () => {
     const pretty = JSON.stringify(JSON.parse(doc), null, 2);
-    const got = await documents(`${pretty}\n${doc}\n`);
+    const n = pretty.split("\n").length;
+    expect(await documents(`${pretty}\n${pretty}\n\n${doc}\n`)).toEqual([
+      { text: pretty, line: 1 },
+      { text: pretty, line: n + 1 },
+      { text: doc, line: 2 * n + 2 },
+    ]);
+  });
+
+  it("from a value that cannot be completed on, the input is NDJSON: no line lost", async () => {
+    const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+    const n = pretty.split("\n").length;
+    expect(await documents(`${pretty}\n{\n"vmcs": oops\n${doc}\n`)).toEqual([
+      { text: pretty, line: 1 },
+      { text: "{", line: n + 1 },
+      { text: '"vmcs": oops', line: n + 2 },
+      { text: doc, line: n + 3 },
+    ]);
+  });
+
+  it("a one-line value first makes the input NDJSON: a pretty document after it is read line by line", async () => {
+    const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+    const got = await documents(`${doc}\n${pretty}\n`);
     expect(got).toHaveLength(pretty.split("\n").length + 1);
-    expect(got[0]).toEqual({ text: "{", line: 1 });
-    expect(got.at(-1)).toEqual({ text: doc, line: pretty.split("\n").length + 1 });
+    expect(got[1]).toEqual({ text: "{", line: 2 });
   });
 
   it("a document with a byte-order mark and blank lines around it is one document", async () => {
@@ -183,7 +251,7 @@ describe("one document or NDJSON: no line is lost (issue 17)", () => {
     expect(await documents(`\ufeff\n\n${pretty}\n\n`)).toEqual([{ text: pretty }]);
   });
 
-  it("every non-empty line gives one item, in order, unless the whole input is one JSON value (property)", async () => {
+  it("every non-empty line gives one item, in order, or is part of a JSON value read whole (property)", async () => {
     const line = fc.constantFrom(
       doc,
       "oops",
@@ -208,13 +276,7 @@ describe("one document or NDJSON: no line is lost (issue 17)", () => {
         async (ls, eol, sizes, maxDocument) => {
           const text = ls.join(eol);
           const got = await items(split(text, sizes), { maxDocument });
-          const nonEmpty = ls.map((l, i) => ({ text: l.trim(), line: i + 1 })).filter((x) => x.text);
-          let whole = false;
-          try {
-            JSON.parse(text);
-            whole = nonEmpty.length > 1 && Buffer.byteLength(text) <= maxDocument;
-          } catch {}
-          expect(got).toEqual(whole ? [{ text: text.trim() }] : nonEmpty);
+          expect(got).toEqual(model(ls, eol, maxDocument));
         },
       ),
       { numRuns: 3000 },

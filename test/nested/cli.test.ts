@@ -114,4 +114,20 @@ describe("explain reads the kvm_nested_vmenter_failed tracepoint", () => {
       /nested_check_vm_execution_controls → VMfail\(7\) \(v6\.19 nested\.c:2936, v6\.18 nested\.c:\d+, v6\.6 nested\.c:\d+\)/,
     );
   });
+
+  it("finds the event anywhere in a long trace (after 4 MiB of other events), with its line number", () => {
+    const log = join(dir, "long-trace.txt");
+    const other =
+      " qemu-system-x86-4021  [003] ....  8141.000001: kvm_exit: reason EPT_VIOLATION rip 0xffffffff81000000 info 181 0\n";
+    const n = Math.ceil((4 << 20) / other.length);
+    writeFileSync(
+      log,
+      `${other.repeat(n)} qemu-system-x86-4021  [003] ....  8141.296021: kvm_nested_vmenter_failed: nested_cpu_has_vpid(vmcs12) && !vmcs12->virtual_processor_id\n`,
+    );
+    const r = spawnSync("node", [CLI, "explain", "--json", log], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const o = JSON.parse(r.stdout);
+    expect(o.lines.map((l: { line: number }) => l.line)).toEqual([n + 1]);
+    expect(o.lines[0].matches[0].rules).toEqual(["ctl.exec.vpid-nonzero"]);
+  });
 });
