@@ -15,10 +15,16 @@ import { buildProgram } from "../dist/cli/program.js";
 const root = fileURLToPath(new URL("../", import.meta.url));
 const HELP_WIDTH = 80;
 
-/** The program as the docs show it: help 80 columns wide. */
+/** What the program's --help printed last (the docs' program prints into it). */
+let printed = "";
+
+/** The program as the docs show it: help 80 columns wide, printed into `printed`. */
 function program() {
   return buildProgram(new Cli(new Output(process.stdout, process.stderr, true)), undefined, {
     helpWidth: HELP_WIDTH,
+    writeOut: (s) => {
+      printed += s;
+    },
   });
 }
 
@@ -76,14 +82,10 @@ export function cliMarkdown(examples) {
     "",
   ];
   for (const [path, cmd] of commands(program())) {
-    parts.push(
-      `## \`nvmx${path ? ` ${path}` : ""}\``,
-      "",
-      "```text",
-      cmd.helpInformation().trimEnd(),
-      "```",
-      "",
-    );
+    // outputHelp, not helpInformation: the examples and pointers are added to what it prints
+    printed = "";
+    cmd.outputHelp();
+    parts.push(`## \`nvmx${path ? ` ${path}` : ""}\``, "", "```text", printed.trimEnd(), "```", "");
   }
   return parts.join("\n");
 }
