@@ -52,9 +52,11 @@ export function buildProgram(
     .helpOption("-h, --help", "show this help")
     .helpCommand("help [command]", "show the help of a command")
     .exitOverride((e) => {
-      throw new CommandLineError("", e);
+      // the only error help of the program itself: `nvmx help NAME` for a command that does not exist
+      const help = e.code === "commander.help" && e.exitCode !== 0;
+      throw new CommandLineError("", e, help ? `unknown command '${program.args.at(-1) ?? ""}'` : undefined);
     })
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({ outputError: () => {}, writeErr: () => {} })
     .addHelpText(
       "after",
       `

@@ -109,6 +109,14 @@ describe("per-command help", () => {
       });
   });
 
+  it("help for a command that does not exist: one line", async () => {
+    expect(await parse(["help", "frob"])).toEqual({
+      status: 2,
+      stdout: "",
+      line: "nvmx: unknown command 'frob'; try `nvmx --help`",
+    });
+  });
+
   it("as the program runs them: help on stdout with status 0; a mistake one line on stderr with status 2", async () => {
     const [check, h, caps, help] = await Promise.all([
       run(["check", "--help"]),
