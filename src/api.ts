@@ -4,6 +4,7 @@
  * and what it got (`runEntry: entry must be an Entry (from parseEntry), got null`) — never a TypeError from
  * deep inside. Results are the caller's own: nothing returned is shared with another call or frozen.
  */
+import { checkById } from "./checks/registry.js";
 import type { Check, Outcome } from "./checks/types.js";
 import { builtinProfile as builtinProfileRaw } from "./cpu/builtin.js";
 import { type Caps, decodeProfile as decodeProfileRaw, type ProfileData } from "./cpu/profile.js";
@@ -71,7 +72,7 @@ import {
   type GapOptions,
   type GapReport,
 } from "./nested/compare.js";
-import { type NestedConfig, validateConfig } from "./nested/config.js";
+import { DEFAULT_COST, L0_BUGS, type NestedConfig, validateConfig } from "./nested/config.js";
 import type { KernelPreset } from "./nested/kernel.js";
 import { kernelPreset as kernelPresetRaw } from "./nested/kernels/index.js";
 import { type NestedInput, type NestedResult, runNested as runNestedRaw } from "./nested/l0.js";
@@ -101,15 +102,26 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 function caps(fn: string, param: string, v: unknown): Caps {
-  if (!isObject(v) || typeof v.name !== "string" || !isObject(v.ctl) || !isObject(v.msr) || !isObject(v.data))
+  if (
+    !isObject(v) ||
+    typeof v["name"] !== "string" ||
+    !isObject(v["ctl"]) ||
+    !isObject(v["msr"]) ||
+    !isObject(v["data"])
+  )
     wrong(fn, param, "a CPU profile (from builtinProfile or decodeProfile)", v);
   return v as unknown as Caps;
 }
 
 function entry(fn: string, param: string, v: unknown): Entry {
-  if (!isObject(v) || !(v.vmcs instanceof Vmcs) || !(v.memory instanceof Memory) || !isObject(v.processor))
+  if (
+    !isObject(v) ||
+    !(v["vmcs"] instanceof Vmcs) ||
+    !(v["memory"] instanceof Memory) ||
+    !isObject(v["processor"])
+  )
     wrong(fn, param, "an Entry (from parseEntry or parseEntryText)", v);
-  caps(fn, `${param}.caps`, v.caps);
+  caps(fn, `${param}.caps`, v["caps"]);
   return v as unknown as Entry;
 }
 
@@ -136,9 +148,9 @@ function dump(fn: string, param: string, v: unknown): ParsedDump {
   const formats: readonly DumpFormat[] = ["kvm-dump", "xen-dump", "qemu-regs", "nested-state"];
   if (
     !isObject(v) ||
-    !(v.values instanceof Map) ||
-    !(v.masks instanceof Map) ||
-    !(formats as readonly unknown[]).includes(v.format)
+    !(v["values"] instanceof Map) ||
+    !(v["masks"] instanceof Map) ||
+    !(formats as readonly unknown[]).includes(v["format"])
   )
     wrong(fn, param, "a ParsedDump (from parseInput or a parse* function)", v);
   return v as unknown as ParsedDump;
@@ -152,6 +164,60 @@ function wholeNumber(fn: string, param: string, v: unknown, max: number): number
 
 function optionalNumber(fn: string, param: string, v: unknown, max: number): void {
   if (v !== undefined) wholeNumber(fn, param, v, max);
+}
+
+/** One of a list of words. */
+function oneOf(fn: string, param: string, v: unknown, words: readonly string[], optional = false): void {
+  if (optional && v === undefined) return;
+  if (typeof v !== "string" || !words.includes(v)) wrong(fn, param, `one of ${words.join(", ")}`, v);
+}
+
+function optionalBoolean(fn: string, param: string, v: unknown): void {
+  if (v !== undefined && typeof v !== "boolean") wrong(fn, param, "true, false or undefined", v);
+}
+
+/** A NestedConfig, key by key (validateConfig then checks what the chosen kernel allows). */
+function nestedConfig(fn: string, param: string, cfg: unknown): void {
+  if (!isObject(cfg)) wrong(fn, param, "a NestedConfig (DEFAULT_NESTED_CONFIG with changes)", cfg);
+  text(fn, `${param}.kernel`, cfg["kernel"]);
+  const sw = cfg["softwareChecks"];
+  if (Array.isArray(sw)) {
+    for (const [i, id] of sw.entries())
+      if (typeof id !== "string" || !checkById(id))
+        wrong(fn, `${param}.softwareChecks[${i}]`, "a check id", id);
+  } else oneOf(fn, `${param}.softwareChecks`, sw, ["kernel", "full", "none"]);
+  const ram = cfg["l1RamBytes"];
+  if (typeof ram !== "number" || !Number.isFinite(ram) || ram < 2 ** 20)
+    wrong(fn, `${param}.l1RamBytes`, "a number of bytes, at least 1 MiB", ram);
+  oneOf(fn, `${param}.vmcs02`, cfg["vmcs02"], ["reused", "fresh"]);
+  if (typeof cfg["hostBreakpoints"] !== "boolean")
+    wrong(fn, `${param}.hostBreakpoints`, "true or false", cfg["hostBreakpoints"]);
+  oneOf(fn, `${param}.hardwareOrder`, cfg["hardwareOrder"], ["controls-first", "host-first"]);
+  oneOf(fn, `${param}.bug`, cfg["bug"], L0_BUGS, true);
+  optionalBoolean(fn, `${param}.warnOnMissedCc`, cfg["warnOnMissedCc"]);
+  optionalBoolean(fn, `${param}.hypervisor`, cfg["hypervisor"]);
+  const cost = cfg["cost"];
+  if (!isObject(cost)) wrong(fn, `${param}.cost`, "a CostParams object (DEFAULT_COST with changes)", cost);
+  for (const k of Object.keys(DEFAULT_COST))
+    if (typeof cost[k] !== "number" || !Number.isFinite(cost[k]) || (cost[k] as number) < 0)
+      wrong(fn, `${param}.cost.${k}`, "a number from 0", cost[k]);
+  const early = cfg["earlyCheck"];
+  if (early !== undefined) {
+    if (!isObject(early)) wrong(fn, `${param}.earlyCheck`, "an EarlyCheckParam or undefined", early);
+    if (early["form"] === "merged") {
+      if (typeof early["nestedEarlyCheck"] !== "boolean")
+        wrong(fn, `${param}.earlyCheck.nestedEarlyCheck`, "true or false", early["nestedEarlyCheck"]);
+    } else if (early["form"] === "described") {
+      if (![1, 0, -1].includes(early["earlyConsistencyChecks"] as number))
+        wrong(
+          fn,
+          `${param}.earlyCheck.earlyConsistencyChecks`,
+          "1, 0 or -1",
+          early["earlyConsistencyChecks"],
+        );
+      optionalBoolean(fn, `${param}.earlyCheck.skipWhenComplete`, early["skipWhenComplete"]);
+    } else wrong(fn, `${param}.earlyCheck.form`, 'one of "merged", "described"', early["form"]);
+  }
 }
 
 /** A result the caller owns: the valid path's shared frozen result copied. */
@@ -279,7 +345,7 @@ export function explainDump(d: ParsedDump, cpu?: Caps): Explanation {
 /** An {@link Explanation} as the JSON record `nvmx explain --json` prints for it. */
 export function explanationJson(file: string, x: Explanation): Record<string, unknown> {
   text("explanationJson", "file", file);
-  if (!isObject(x) || !isObject(x.result))
+  if (!isObject(x) || !isObject(x["result"]))
     wrong("explanationJson", "x", "an Explanation (from explainDump)", x);
   return explanationJsonRaw(file, x);
 }
@@ -396,7 +462,8 @@ export function repair(
 ): RepairResult {
   entry("repair", "e", e);
   const o = options<{ violate?: string; seed?: number; maxSteps?: number }>("repair", "opts", opts);
-  if (o.violate !== undefined) text("repair", "opts.violate", o.violate);
+  if (o.violate !== undefined && (typeof o.violate !== "string" || !checkById(o.violate)))
+    wrong("repair", "opts.violate", "a check id (docs/checks.md)", o.violate);
   optionalNumber("repair", "opts.seed", o.seed, 0xffffffff);
   optionalNumber("repair", "opts.maxSteps", o.maxSteps, 1_000_000);
   return repairRaw(e, o);
@@ -420,7 +487,7 @@ export function kernelPreset(name: string): KernelPreset {
 
 /** L1's view of VMX: what the kernel's nested VMX offers L1 on the host CPU. */
 export function l1Profile(preset: KernelPreset, host: Caps): Caps {
-  if (!isObject(preset) || typeof preset.id !== "string")
+  if (!isObject(preset) || typeof preset["id"] !== "string")
     wrong("l1Profile", "preset", "a KernelPreset", preset);
   return l1ProfileRaw(preset, caps("l1Profile", "host", host));
 }
@@ -433,11 +500,10 @@ export function l1Profile(preset: KernelPreset, host: Caps): Caps {
  */
 export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   if (!isObject(input)) wrong("runNested", "input", "{ vmcs12, host, l1? }", input);
-  entry("runNested", "input.vmcs12", input.vmcs12);
-  caps("runNested", "input.host", input.host);
-  optionalCaps("runNested", "input.l1", input.l1);
-  if (!isObject(cfg) || typeof cfg.kernel !== "string")
-    wrong("runNested", "cfg", "a NestedConfig (DEFAULT_NESTED_CONFIG with changes)", cfg);
+  entry("runNested", "input.vmcs12", input["vmcs12"]);
+  caps("runNested", "input.host", input["host"]);
+  optionalCaps("runNested", "input.l1", input["l1"]);
+  nestedConfig("runNested", "cfg", cfg);
   validateConfig(cfg);
   return runNestedRaw(input, cfg);
 }
@@ -473,7 +539,7 @@ export function vmcs12FromNestedState(blob: Uint8Array, host: Caps): BlobVmcs12[
 
 /** An {@link Outcome} in words: "VM entry fails: VMfailValid, error 7 (...)". */
 export function describeOutcome(o: Outcome): string {
-  if (!isObject(o) || typeof o.type !== "string") wrong("describeOutcome", "o", "an Outcome", o);
+  if (!isObject(o) || typeof o["type"] !== "string") wrong("describeOutcome", "o", "an Outcome", o);
   return describeOutcomeRaw(o);
 }
 
@@ -481,7 +547,7 @@ export function describeOutcome(o: Outcome): string {
 export function humanReport(file: string, e: Entry, r: EntryResult, index?: number): string {
   text("humanReport", "file", file);
   entry("humanReport", "e", e);
-  if (!isObject(r) || !isObject(r.outcome) || !Array.isArray(r.violations))
+  if (!isObject(r) || !isObject(r["outcome"]) || !Array.isArray(r["violations"]))
     wrong("humanReport", "r", "an EntryResult (from runEntry)", r);
   optionalNumber("humanReport", "index", index, Number.MAX_SAFE_INTEGER);
   return humanReportRaw(file, e, r, index);

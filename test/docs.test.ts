@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CHECKLIST, NOT_CHECKED } from "../src/checks/checklist.js";
 import { checksMarkdown } from "../src/checks/doc.js";
-import { CHECKS } from "../src/checks/registry.js";
+import { CHECK_MODULES, CHECKS } from "../src/checks/registry.js";
 import { softwareChecksColumn } from "../src/nested/compare.js";
 
 describe("docs/checks.md", () => {
@@ -22,5 +22,26 @@ describe("docs/checks.md", () => {
       for (const item of c.checklist ?? []) expect(known.has(item), `${c.id} cites ${item}`).toBe(true);
       expect(c.sdm, c.id).toMatch(/^\d+(\.\d+)+$/);
     }
+  });
+});
+
+describe("docs/contributing-checks.md", () => {
+  const text = readFileSync(new URL("../docs/contributing-checks.md", import.meta.url), "utf8");
+  const touched = [...text.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] as string);
+
+  it("lists the files adding a check touches, and they exist", () => {
+    expect(touched).toEqual([
+      "src/checks/guest-rip-rflags.ts",
+      "test/vectors/guest-cr-dtr-rip.ts",
+      "test/__snapshots__/checks.test.ts.snap",
+      "docs/checks.md",
+    ]);
+    for (const f of touched) expect(existsSync(new URL(`../${f}`, import.meta.url)), f).toBe(true);
+  });
+  it("names a registered module and the vector table that covers it", async () => {
+    const module = touched[0] as string;
+    expect(CHECK_MODULES.map((m) => m.file)).toContain(module);
+    const vectors = (await import(`../${touched[1]}`)) as { tables: Record<string, unknown> };
+    expect(Object.keys(vectors.tables)).toContain(module.replace(/^src\/checks\/|\.ts$/g, ""));
   });
 });

@@ -5,7 +5,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../src/arch/fields.js";
-import { execControlsChecks } from "../src/checks/exec-controls.js";
+import execControlsSection from "../src/checks/exec-controls.js";
+
+const execControlsChecks = execControlsSection.checks;
+
 import type { Check, Ctx } from "../src/checks/types.js";
 import type { ProfileData } from "../src/cpu/profile.js";
 import { contextOf } from "../src/entry/run.js";
@@ -264,7 +267,7 @@ describe("addresses", () => {
             (d) => {
               d.maxPhysAddr = maxPhys;
             },
-            { vmcs: { ...k.setup, [k.field]: value } },
+            { vmcs: { ...(k.setup as Patch["vmcs"]), [k.field]: value } },
           );
           expect(fails(`ctl.exec.${k.stem}-aligned`, ctx)).toBe((value & k.mask) !== 0n);
           expect(fails(`ctl.exec.${k.stem}-phys`, ctx)).toBe(value >> BigInt(maxPhys) !== 0n);
@@ -295,18 +298,5 @@ describe("TPR threshold (E12, E13)", () => {
       ),
       { numRuns: 300 },
     );
-  });
-});
-
-describe("messages", () => {
-  it("every vector's failure message names the field value", async () => {
-    const { cases } = await import("./vectors/exec-controls.js");
-    const { capsOf, run } = await import("./helpers.js");
-    for (const c of cases) {
-      const v = run(capsOf(c), c.setup, c.fail).violations.find((x) => x.id === c.id);
-      expect(v, c.id).toBeDefined();
-      expect(v!.message.length, c.id).toBeGreaterThan(30);
-      expect(v!.message, c.id).not.toMatch(/undefined|NaN|message failed/);
-    }
   });
 });

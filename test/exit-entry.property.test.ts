@@ -5,8 +5,14 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { entryControlsChecks } from "../src/checks/entry-controls.js";
-import { exitControlsChecks } from "../src/checks/exit-controls.js";
+import entryControlsSection from "../src/checks/entry-controls.js";
+
+const entryControlsChecks = entryControlsSection.checks;
+
+import exitControlsSection from "../src/checks/exit-controls.js";
+
+const exitControlsChecks = exitControlsSection.checks;
+
 import type { Caps } from "../src/cpu/profile.js";
 import { failingChecks } from "../src/entry/evaluate.js";
 import { contextOf } from "../src/entry/run.js";

@@ -2,13 +2,11 @@
  * Specialization per control signature (src/entry/fast.ts, issue 6): a runner that specializes on the first
  * sighting must list the same failing checks as the reference loop, for states whose signature it has just
  * compiled and for other states that share that signature (the compiled code folded the control words,
- * profile scalars, processor mode and RFLAGS.VM into constants, and must still read every data field). Also the
- * predicate-source builders of src/checks/pred.ts.
+ * profile scalars, processor mode and RFLAGS.VM into constants, and must still read every data field).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { F, FIELDS } from "../src/arch/fields.js";
-import { compilePred, lo, pred, srcOf } from "../src/checks/pred.js";
 import { CHECKS } from "../src/checks/registry.js";
 import { Ctx } from "../src/checks/types.js";
 import { builtinNames, builtinProfile } from "../src/cpu/builtin.js";
@@ -40,13 +38,20 @@ describe("specialized runners agree with the reference loop (issue 6)", () => {
         fc.array(fc.array(flip(data), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
         fc.boolean(),
         fc.boolean(),
-        (p, ctl, variants, smm, v86) => {
+        fc.constantFrom("vmlaunch" as const, "vmresume" as const),
+        fc.constantFrom("clear" as const, "launched" as const),
+        fc.boolean(),
+        (p, ctl, variants, smm, v86, instruction, launchState, ia32e) => {
           const e = baseEntry(builtinProfile(p));
           for (const m of ctl) e.vmcs.set(m.field, e.vmcs.get(m.field) ^ (1n << BigInt(m.bit)));
           // RFLAGS.VM is part of the signature too (a virtual-8086 guest)
           if (v86) e.vmcs.set(F.GUEST_RFLAGS!, e.vmcs.get(F.GUEST_RFLAGS!) | (1n << 17n));
           e.processor.inSmm = smm;
           e.processor.dualMonitorActive = smm;
+          // the processor's mode is part of the signature too
+          e.processor.instruction = instruction;
+          e.processor.launchState = launchState;
+          e.processor.ia32e = ia32e;
           const base = e.vmcs.clone();
           // Last, a state with another signature: the runner specialized for this one must refuse it.
           const other = base.clone();
@@ -83,23 +88,5 @@ describe("specialized runners agree with the reference loop (issue 6)", () => {
       const want = failingChecksReference(ctx).length;
       for (let k = 0; k < 4; k++) expect(run(ctx, out), `${p} call ${k}`).toBe(want);
     }
-  });
-});
-
-describe("predicate source (src/checks/pred.ts)", () => {
-  it("compiles a template into a predicate that keeps its source", () => {
-    const e = baseEntry(builtinProfile("skylake"));
-    const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
-    const p = pred`(${lo(F.GUEST_RFLAGS!)} & ${2}) !== 0`;
-    expect(srcOf(p)).toBe(`((v[${F.GUEST_RFLAGS! << 1}]) & 2) !== 0`);
-    expect(p(ctx)).toBe(true);
-    expect(compilePred("c.caps.linearAddressBits === 48")(ctx)).toBe(true);
-    expect(srcOf((c: Ctx) => c.v86)).toBeUndefined();
-  });
-
-  it("refuses to interpolate anything but numbers and code (a mistake caught at module load)", () => {
-    const s = "v[0]" as unknown as number;
-    expect(() => pred`${s} === 0`).toThrow(/cannot interpolate string/);
-    expect(() => pred`${Number.NaN} === 0`).toThrow(/non-finite/);
   });
 });

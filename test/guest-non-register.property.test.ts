@@ -4,8 +4,14 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { guestNonRegisterChecks } from "../src/checks/guest-non-register.js";
-import { guestPdpteChecks } from "../src/checks/guest-pdpte.js";
+import guestNonRegisterSection from "../src/checks/guest-non-register.js";
+
+const guestNonRegisterChecks = guestNonRegisterSection.checks;
+
+import guestPdpteSection from "../src/checks/guest-pdpte.js";
+
+const guestPdpteChecks = guestPdpteSection.checks;
+
 import type { Check } from "../src/checks/types.js";
 import type { Caps } from "../src/cpu/profile.js";
 import { failingChecks } from "../src/entry/evaluate.js";

@@ -6,7 +6,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { resolveFieldKey } from "../src/arch/fields.js";
-import { guestSegmentsChecks } from "../src/checks/guest-segments.js";
+import guestSegmentsSection from "../src/checks/guest-segments.js";
+
+const guestSegmentsChecks = guestSegmentsSection.checks;
+
 import type { Entry } from "../src/entry/document.js";
 import { runEntry } from "../src/entry/run.js";
 import { capsOf, ids, type Patch, profileAll, run, state } from "./helpers.js";
@@ -334,10 +337,10 @@ describe("property: CS, SS and TR verdicts match the SDM rules", () => {
           };
           // keep the mode's own bases/limits sometimes, so v86/real-mode states also pass the base rules
           if (r.keep !== "all") {
-            vmcs.GUEST_CS_BASE = r.csBase;
-            vmcs.GUEST_SS_BASE = r.ssBase;
+            vmcs["GUEST_CS_BASE"] = r.csBase;
+            vmcs["GUEST_SS_BASE"] = r.ssBase;
           }
-          if (r.keep === "none") vmcs.GUEST_TR_BASE = r.trBase;
+          if (r.keep === "none") vmcs["GUEST_TR_BASE"] = r.trBase;
           const e = state(caps, MODES[mode], { vmcs });
           const got = own(e).filter((id) => /^guest\.(cs|ss|tr)\./.test(id));
           expect(got).toEqual(oracle(e));

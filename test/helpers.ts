@@ -65,8 +65,9 @@ export function ids(r: EntryResult): string[] {
 }
 
 /**
- * One data-driven case per check: `pass` makes the check apply and hold on the base state; `fail` makes it
- * (and only it, plus `alsoFails`) fail.
+ * One data-driven case of a check. `fail` makes the check apply and fail (alone, plus `alsoFails`); `pass` makes
+ * it apply and hold (nothing fails); `inapplicable` makes it not apply at all (nothing fails either). Without
+ * `pass` the setup alone is the passing state, unless the case shows inapplicability instead.
  */
 export interface CheckCase {
   id: string;
@@ -74,14 +75,20 @@ export interface CheckCase {
   name?: string;
   /** profile: default the synthetic all-features profile; a function edits its data */
   cpu?: string | ((d: ProfileData) => void);
-  /** applied before pass/fail */
+  /** applied before pass/fail/inapplicable */
   setup?: Patch;
   pass?: Patch;
-  fail: Patch;
+  /** a state where the check does not apply (its `when`, group gate included, is false) */
+  inapplicable?: Patch;
+  /** absent in a case that only shows a passing state (e.g. on another CPU) */
+  fail?: Patch;
   alsoFails?: string[];
   /** expected outcome of the fail state, when worth pinning */
   outcome?: EntryResult["outcome"];
 }
+
+/** Vectors by check module (the file name under src/checks without `.ts`): one table per module. */
+export type VectorTables = Readonly<Record<string, readonly CheckCase[]>>;
 
 export function capsOf(c: CheckCase): Caps {
   if (typeof c.cpu === "string") return profile(c.cpu);

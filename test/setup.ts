@@ -4,4 +4,4 @@
  */
 import fc from "fast-check";
 
-fc.configureGlobal({ seed: Number(process.env.FC_SEED ?? 20261125) });
+fc.configureGlobal({ seed: Number(process.env["FC_SEED"] ?? 20261125) });

@@ -38,11 +38,19 @@ type Row = readonly [string, number, string, (readonly string[])?, string?];
 
 const SEG = ["ES", "CS", "SS", "DS", "FS", "GS", "LDTR", "TR"] as const;
 
-function segRows(base: number, fmt: (s: string) => string, sdm: (s: string) => string, list = SEG): Row[] {
+type Seg = (typeof SEG)[number];
+
+/** Rows of one field per segment register; the names keep their literal types (`FieldName` below). */
+function segRows<N extends string, S extends Seg = Seg>(
+  base: number,
+  fmt: (s: S) => N,
+  sdm: (s: S) => string,
+  list: readonly S[] = SEG as readonly Seg[] as readonly S[],
+): readonly (readonly [N, number, string])[] {
   return list.map((s, i) => [fmt(s), base + 2 * i, sdm(s)] as const);
 }
 
-const ROWS: readonly Row[] = [
+const ROWS = [
   // 16-bit control fields (B.1.1)
   ["VIRTUAL_PROCESSOR_ID", 0x0000, "virtual-processor identifier (VPID)", ["VPID"]],
   ["POSTED_INTR_NV", 0x0002, "posted-interrupt notification vector", ["POSTED_INTR_NOTIFICATION_VECTOR"]],
@@ -52,7 +60,7 @@ const ROWS: readonly Row[] = [
   // 16-bit guest-state fields (B.1.2)
   ...segRows(
     0x0800,
-    (s) => `GUEST_${s}_SELECTOR`,
+    (s) => `GUEST_${s}_SELECTOR` as const,
     (s) => `guest ${s} selector`,
   ),
   ["GUEST_INTR_STATUS", 0x0810, "guest interrupt status"],
@@ -61,9 +69,9 @@ const ROWS: readonly Row[] = [
   // 16-bit host-state fields (B.1.3)
   ...segRows(
     0x0c00,
-    (s) => `HOST_${s}_SELECTOR`,
+    (s) => `HOST_${s}_SELECTOR` as const,
     (s) => `host ${s} selector`,
-    ["ES", "CS", "SS", "DS", "FS", "GS", "TR"] as unknown as typeof SEG,
+    ["ES", "CS", "SS", "DS", "FS", "GS", "TR"] as const,
   ),
   // 64-bit control fields (B.2.1)
   ["IO_BITMAP_A", 0x2000, "address of I/O bitmap A"],
@@ -190,14 +198,14 @@ const ROWS: readonly Row[] = [
   // 32-bit guest-state fields (B.3.3)
   ...segRows(
     0x4800,
-    (s) => `GUEST_${s}_LIMIT`,
+    (s) => `GUEST_${s}_LIMIT` as const,
     (s) => `guest ${s} limit`,
   ),
   ["GUEST_GDTR_LIMIT", 0x4810, "guest GDTR limit"],
   ["GUEST_IDTR_LIMIT", 0x4812, "guest IDTR limit"],
   ...segRows(
     0x4814,
-    (s) => `GUEST_${s}_AR_BYTES`,
+    (s) => `GUEST_${s}_AR_BYTES` as const,
     (s) => `guest ${s} access rights`,
   ),
   ["GUEST_INTERRUPTIBILITY_INFO", 0x4824, "guest interruptibility state"],
@@ -229,7 +237,7 @@ const ROWS: readonly Row[] = [
   ["GUEST_CR4", 0x6804, "guest CR4"],
   ...segRows(
     0x6806,
-    (s) => `GUEST_${s}_BASE`,
+    (s) => `GUEST_${s}_BASE` as const,
     (s) => `guest ${s} base`,
   ),
   ["GUEST_GDTR_BASE", 0x6816, "guest GDTR base"],
@@ -260,7 +268,10 @@ const ROWS: readonly Row[] = [
   ["HOST_S_CET", 0x6c18, "host IA32_S_CET", [], "cet"],
   ["HOST_SSP", 0x6c1a, "host SSP", [], "cet"],
   ["HOST_INTR_SSP_TABLE", 0x6c1c, "host IA32_INTERRUPT_SSP_TABLE_ADDR", [], "cet"],
-];
+] as const satisfies readonly Row[];
+
+/** The KVM name of every VMCS field nvmx knows: a misspelled name is a type error. */
+export type FieldName = (typeof ROWS)[number][0];
 
 const WIDTHS: readonly FieldWidth[] = [16, 64, 32, "natural"];
 const TYPES: readonly FieldType[] = ["control", "read-only", "guest", "host"];
@@ -314,19 +325,21 @@ const LOADED_BY: Readonly<Record<string, EntryLoadControl>> = {
   GUEST_IA32_SPEC_CTRL: "LOAD_SPEC_CTRL",
 };
 
-export const FIELDS: readonly FieldDef[] = ROWS.map(([name, encoding, sdm, extra, feature], index) => {
-  const loadedBy = LOADED_BY[name];
-  return {
-    name,
-    encoding,
-    width: widthOfEncoding(encoding),
-    type: typeOfEncoding(encoding),
-    index,
-    aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
-    ...(feature ? { feature } : {}),
-    ...(loadedBy ? { loadedBy } : {}),
-  };
-});
+export const FIELDS: readonly FieldDef[] = (ROWS as readonly Row[]).map(
+  ([name, encoding, sdm, extra, feature], index) => {
+    const loadedBy = LOADED_BY[name];
+    return {
+      name,
+      encoding,
+      width: widthOfEncoding(encoding),
+      type: typeOfEncoding(encoding),
+      index,
+      aliases: [...derivedAliases(name, sdm), ...(extra ?? [])],
+      ...(feature ? { feature } : {}),
+      ...(loadedBy ? { loadedBy } : {}),
+    };
+  },
+);
 
 const byName = new Map<string, FieldDef>();
 const byEncoding = new Map<number, FieldDef>();
@@ -336,6 +349,11 @@ for (const f of FIELDS) {
 }
 const byAlias = new Map<string, FieldDef>();
 for (const f of FIELDS) for (const a of f.aliases) if (!byName.has(a)) byAlias.set(a.toUpperCase(), f);
+
+/** The name is a field's KVM name (not an alias). */
+export function isFieldName(name: string): name is FieldName {
+  return byName.has(name);
+}
 
 export function fieldByName(name: string): FieldDef | undefined {
   return byName.get(name) ?? byAlias.get(name.toUpperCase());
@@ -386,9 +404,14 @@ export function resolveFieldKey(key: string): { field: FieldDef; high: boolean }
   return DOCUMENT_KEYS.get(key);
 }
 
-/** Slot indices by KVM name, for the hot path: `F.GUEST_CR0`. */
-export const F: Readonly<Record<string, number>> = Object.freeze(
-  Object.fromEntries(FIELDS.map((f) => [f.name, f.index])),
-);
+/**
+ * Slot indices by KVM name, for the hot path: `F.GUEST_CR0`. Known names are typed; a name computed at run
+ * time (`F[name]`) may be undefined, and a misspelled literal name (`F.GUEST_CRO`) does not compile
+ * (`noPropertyAccessFromIndexSignature`).
+ */
+export const F = Object.freeze(Object.fromEntries(FIELDS.map((f) => [f.name, f.index]))) as Readonly<
+  Record<FieldName, number>
+> &
+  Readonly<Record<string, number | undefined>>;
 
 export const FIELD_COUNT = FIELDS.length;

@@ -47,6 +47,11 @@ export const CR4 = {
   FRED_HI: 1 << 0,
 } as const;
 
+/** CR3 bits 62:61 (LAM_U57, LAM_U48), as bits of the high half: not reserved with LAM. */
+export const CR3 = {
+  LAM_HI: (1 << 30) | (1 << 29),
+} as const;
+
 export const EFER = {
   SCE: 1 << 0,
   LME: 1 << 8,
@@ -102,6 +107,9 @@ export const AR = {
   UNUSABLE: 1 << 16,
   /** bits 11:8 and 31:17 are reserved */
   RESERVED: 0xf00 | ~0x1ffff,
+  RESERVED_11_8: 0xf00,
+  /** bits 31:17 (bit 16 is the unusable bit and bits 15:12 are G, D/B, L, AVL), as an int32 */
+  RESERVED_31_17: 0xfffe0000 | 0,
 } as const;
 
 export function arDpl(ar: number): number {
@@ -140,6 +148,24 @@ export const SYSTEM_TYPES: Readonly<Record<number, string>> = {
 export const DR7 = {
   /** bits 63:32 must be 0 at VM entry when "load debug controls" is 1 (SDM 29.3.1.1) */
   RESERVED_HI: 0xffffffff,
+} as const;
+
+/** A PAE page-directory-pointer-table entry (SDM Vol. 3 4.4.1, Table 4-8): present; bits 2:1 and 8:5 reserved. */
+export const PDPTE = {
+  PRESENT: 1 << 0,
+  RESERVED_LO: 0x6 | 0x1e0,
+} as const;
+
+/** IA32_DEBUGCTL bits the checks name (SDM Vol. 3 19.4.1). */
+export const DEBUGCTL = {
+  /** single-step on branches */
+  BTF: 1 << 1,
+} as const;
+
+/** The first dword of a VMCS region (SDM 25.2): revision identifier (30:0) and shadow-VMCS indicator (31). */
+export const VMCS_REGION = {
+  REVISION: 0x7fffffff,
+  SHADOW_INDICATOR: 0x80000000,
 } as const;
 
 /** Interruptibility state (SDM 25.4.2, Table 25-3). */
@@ -215,6 +241,16 @@ export const MSR = {
   IA32_PAT: 0x277,
   IA32_DEBUGCTL: 0x1d9,
   IA32_SYSENTER_CS: 0x174,
+  IA32_SYSENTER_ESP: 0x175,
+  IA32_SYSENTER_EIP: 0x176,
+  IA32_SPEC_CTRL: 0x48,
+  IA32_PERF_GLOBAL_CTRL: 0x38f,
+  IA32_RTIT_CTL: 0x570,
+  IA32_DS_AREA: 0x600,
+  IA32_LBR_CTL: 0x14ce,
+  IA32_LSTAR: 0xc0000082,
+  IA32_CSTAR: 0xc0000083,
+  IA32_KERNEL_GS_BASE: 0xc0000102,
 } as const;
 
 /**
@@ -226,8 +262,17 @@ export const EFER_VALID = EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE;
 /** IA32_S_CET / IA32_U_CET (SDM Vol. 1 18.3.1): bits 9:6 reserved; SUPPRESS (10) and TRACKER (11). */
 export const CET_CTL = {
   RESERVED: 0x3c0,
+  /** SH_STK_EN, WR_SHSTK_EN (1:0): reserved without shadow-stack support. */
+  SHSTK: 0x3,
+  /** ENDBR_EN … SUPPRESS_DIS (5:2), SUPPRESS (10), TRACKER (11), legacy-bitmap base 31:12: reserved without IBT. */
+  IBT_LO: 0xfffffc3c,
   SUPPRESS: 1 << 10,
   TRACKER: 1 << 11,
+} as const;
+
+/** IA32_BNDCFGS (SDM Vol. 1 17.3.3): EN (0), BNDPRESERVE (1), base 63:12; bits 11:2 reserved. */
+export const BNDCFGS = {
+  RESERVED: 0xffc,
 } as const;
 
 /** IA32_FRED_CONFIG reserved bits 2, 5:4 and 11 (FRED specification; SDM Vol. 3 "FRED"). */

@@ -22,212 +22,170 @@
  * - A7 [FRED]: with HASS=0, bit 32 (FRED) of the host CR4 field must be 0 (KVM FRED series; FRED can be
  *   enabled only in IA-32e mode). Not seen in Bochs, which relies on its CR4 fixed bits; SDM text not at hand.
  */
-import * as archControls from "../arch/controls.js";
-import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import { G } from "./groups.js";
-import { and, canonical, code, hi, lo, not, pred } from "./pred.js";
-import type { Check, Ctx } from "./types.js";
+import { hex } from "../util/u64.js";
+import { decoders } from "./compile.js";
+import * as groups from "./groups.js";
+import { section } from "./rule.js";
+import type { State } from "./state.js";
 import * as util from "./util.js";
 
+// biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
+const scope = (name: string): unknown => eval(name);
+
 // Short local names for the imported tables and helpers.
-const { ENTRY } = archControls;
-const { F } = archFields;
 const { CR4 } = archRegisters;
-const { hostAddrSpaceSize, show } = util;
+const { intel64, hostLoadCet } = groups.G;
+const { canonical, canonicalAt, hass, ia32eGuest, notCanonical, show } = util;
 
-// Shared conditions as predicate source (src/checks/pred.ts).
-/** The "IA-32e mode guest" entry control is 1. */
-const ia32eGuest = util.IA32E_GUEST;
-/** The "host address-space size" exit control is 1. */
-const hass = util.HASS;
-/** Intel 64 processor (`G.intel64`) with HASS = 0 / HASS = 1. */
-const hassOff = and(G.intel64, not(hass));
-const hassOn = and(G.intel64, hass);
-/** The linear-address width the VM exit establishes for the host RIP: 57 with host CR4.LA57, else 48. */
-const hostRipWidth = code`(${lo(F.HOST_CR4!)} & ${CR4.LA57}) !== 0 ? 57 : 48`;
-/** Host RIP canonical for that width (u64.ts `isCanonical` with bits = hostRipWidth). */
-const hostRipCanonical = code`(${hi(F.HOST_RIP!)} << (64 - ${hostRipWidth})) >> (64 - ${hostRipWidth}) === (${hi(F.HOST_RIP!)} | 0)`;
+const { rule, checks } = section({ scope, sdm: "29.2.4", title: "Address-space size", cls: "host" });
 
-/** hostRipWidth, for the message. */
-const hostRipBits = (c: Ctx) => ((c.lo(F.HOST_CR4) & CR4.LA57) !== 0 ? 57 : 48);
+const { hostRipWidth } = decoders(scope, {
+  /** The linear-address width the VM exit establishes for the host RIP: 57 with host CR4.LA57, else 48. */
+  hostRipWidth: (s: State) => ((s.HOST_CR4 & CR4.LA57) !== 0 ? 57 : 48),
+});
 
-export const addressSpaceChecks: readonly Check[] = [
-  {
+export default checks([
+  rule({
     id: "host.ia32e-guest.outside-ia32e",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["VM_ENTRY_CONTROLS"],
     rule: 'If the processor is outside IA-32e mode (IA32_EFER.LMA = 0), "IA-32e mode guest" must be 0',
     checklist: ["A1"],
-    when: pred`${G.intel64} && !c.proc_.ia32e`,
-    fail: pred`${ia32eGuest}`,
+    group: "intel64",
+    when: (s) => !s.cpu.ia32e,
+    fail: (s) => ia32eGuest(s),
     message: () =>
       'the processor executing VMLAUNCH/VMRESUME is outside IA-32e mode (IA32_EFER.LMA = 0) but the "IA-32e mode guest" entry control is 1; a 64-bit guest can be entered only from IA-32e mode',
-  },
-  {
+  }),
+  rule({
     id: "host.hass.outside-ia32e",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["VM_EXIT_CONTROLS"],
     rule: 'If the processor is outside IA-32e mode (IA32_EFER.LMA = 0), "host address-space size" must be 0',
     checklist: ["A2"],
-    when: pred`${G.intel64} && !c.proc_.ia32e`,
-    fail: pred`${hass}`,
+    group: "intel64",
+    when: (s) => !s.cpu.ia32e,
+    fail: (s) => hass(s),
     message: () =>
       'the processor is outside IA-32e mode (IA32_EFER.LMA = 0) but the "host address-space size" exit control is 1; clear it so the VM exit returns to a 32-bit host',
-  },
-  {
+  }),
+  rule({
     id: "host.hass.in-ia32e",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["VM_EXIT_CONTROLS"],
     rule: 'If the processor is in IA-32e mode (IA32_EFER.LMA = 1), "host address-space size" must be 1',
     checklist: ["A3"],
-    when: pred`${G.intel64} && c.proc_.ia32e`,
-    fail: pred`!${hass}`,
-    message: (c) =>
-      `the processor is in IA-32e mode (IA32_EFER.LMA = 1) but the "host address-space size" exit control is 0 (VM_EXIT_CONTROLS=0x${(c.exit >>> 0).toString(16)}); set bit 9 so the VM exit returns to a 64-bit host`,
-  },
-  {
+    group: "intel64",
+    when: (s) => s.cpu.ia32e,
+    fail: (s) => !hass(s),
+    message: (s) =>
+      `the processor is in IA-32e mode (IA32_EFER.LMA = 1) but the "host address-space size" exit control is 0 (VM_EXIT_CONTROLS=${hex(s.exit)}); set bit 9 so the VM exit returns to a 64-bit host`,
+  }),
+  rule({
     id: "host.ia32e-guest.requires-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["VM_ENTRY_CONTROLS", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, "IA-32e mode guest" must be 0',
     checklist: ["A4"],
-    when: pred`${hassOff}`,
-    fail: pred`${ia32eGuest}`,
+    group: "intel64",
+    when: (s) => !hass(s),
+    fail: (s) => ia32eGuest(s),
     message: () =>
       '"IA-32e mode guest" is 1 but "host address-space size" is 0: a 64-bit guest requires a 64-bit host; set the exit control or clear the entry control',
-  },
-  {
+  }),
+  rule({
     id: "host.cr4.pcide-without-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bit 17 (PCIDE) of the host CR4 field must be 0',
     checklist: ["A5"],
-    when: pred`${hassOff}`,
-    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.PCIDE}) !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR4)} sets PCIDE (bit 17) but "host address-space size" is 0; PCIDs exist only in IA-32e mode, clear CR4.PCIDE for a 32-bit host`,
-  },
-  {
+    group: "intel64",
+    when: (s) => !hass(s),
+    fail: (s) => (s.HOST_CR4 & CR4.PCIDE) !== 0,
+    message: (s) =>
+      `${show(s, "HOST_CR4")} sets PCIDE (bit 17) but "host address-space size" is 0; PCIDs exist only in IA-32e mode, clear CR4.PCIDE for a 32-bit host`,
+  }),
+  rule({
     id: "host.rip.high-bits-without-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_RIP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bits 63:32 of the host RIP field must be 0',
     checklist: ["A6"],
-    when: pred`${hassOff}`,
-    fail: pred`${hi(F.HOST_RIP!)} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_RIP)} has bits 63:32 set but "host address-space size" is 0; a 32-bit host entry point must be below 4 GiB`,
-  },
-  {
+    group: "intel64",
+    when: (s) => !hass(s),
+    fail: (s) => s.hi.HOST_RIP !== 0,
+    message: (s) =>
+      `${show(s, "HOST_RIP")} has bits 63:32 set but "host address-space size" is 0; a 32-bit host entry point must be below 4 GiB`,
+  }),
+  rule({
     id: "host.s-cet.high-bits-without-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0 and "load CET state" is 1, bits 63:32 of the host IA32_S_CET field must be 0',
     checklist: ["H8"],
-    when: pred`${hassOff} && ${G.hostLoadCet}`,
-    fail: pred`${hi(F.HOST_S_CET!)} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_S_CET)} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's IA32_S_CET must fit in 32 bits`,
-  },
-  {
+    group: "intel64",
+    when: (s) => !hass(s) && hostLoadCet(s),
+    fail: (s) => s.hi.HOST_S_CET !== 0,
+    message: (s) =>
+      `${show(s, "HOST_S_CET")} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's IA32_S_CET must fit in 32 bits`,
+  }),
+  rule({
     id: "host.ssp.high-bits-without-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0 and "load CET state" is 1, bits 63:32 of the host SSP field must be 0',
     checklist: ["H10"],
-    when: pred`${hassOff} && ${G.hostLoadCet}`,
-    fail: pred`${hi(F.HOST_SSP!)} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_SSP)} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's SSP must be below 4 GiB`,
-  },
-  {
+    group: "intel64",
+    when: (s) => !hass(s) && hostLoadCet(s),
+    fail: (s) => s.hi.HOST_SSP !== 0,
+    message: (s) =>
+      `${show(s, "HOST_SSP")} has bits 63:32 set while "load CET state" is 1 and "host address-space size" is 0; a 32-bit host's SSP must be below 4 GiB`,
+  }),
+  rule({
     id: "host.cr4.fred-without-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 0, bit 32 (FRED) of the host CR4 field must be 0',
     checklist: ["A7"],
-    when: pred`${hassOff}`,
-    fail: pred`(${hi(F.HOST_CR4!)} & ${CR4.FRED_HI}) !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR4)} sets FRED (bit 32) but "host address-space size" is 0; FRED can be enabled only in IA-32e mode`,
-  },
-  {
+    group: "intel64",
+    when: (s) => !hass(s),
+    fail: (s) => (s.hi.HOST_CR4 & CR4.FRED_HI) !== 0,
+    message: (s) =>
+      `${show(s, "HOST_CR4")} sets FRED (bit 32) but "host address-space size" is 0; FRED can be enabled only in IA-32e mode`,
+  }),
+  rule({
     id: "host.cr4.pae-with-hass",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1, bit 5 (PAE) of the host CR4 field must be 1',
     checklist: ["A8"],
-    when: pred`${hassOn}`,
-    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.PAE}) === 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR4)} has PAE (bit 5) = 0 but "host address-space size" is 1; 64-bit paging requires CR4.PAE = 1`,
-  },
-  {
+    group: "intel64",
+    when: (s) => hass(s),
+    fail: (s) => (s.HOST_CR4 & CR4.PAE) === 0,
+    message: (s) =>
+      `${show(s, "HOST_CR4")} has PAE (bit 5) = 0 but "host address-space size" is 1; 64-bit paging requires CR4.PAE = 1`,
+  }),
+  rule({
     id: "host.rip.canonical",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_RIP", "HOST_CR4", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1, the host RIP field must be canonical (57-bit if host CR4.LA57 is 1, else 48-bit)',
     checklist: ["A9"],
-    when: pred`${hassOn}`,
-    fail: pred`!${hostRipCanonical}`,
-    message: (c) => {
-      const n = hostRipBits(c);
-      return `${show(c, F.HOST_RIP)} is not canonical for the host's ${n === 57 ? "5" : "4"}-level paging (host CR4.LA57=${n === 57 ? 1 : 0}): bits 63:${n - 1} must all equal bit ${n - 1}`;
-    },
-  },
-  {
+    group: "intel64",
+    when: (s) => hass(s),
+    fail: (s) => !canonicalAt(s.hi.HOST_RIP, hostRipWidth(s)),
+    message: (s) =>
+      `${show(s, "HOST_RIP")} ${notCanonical(s, hostRipWidth(s))} (the host's ${hostRipWidth(s) === 57 ? "5" : "4"}-level paging, host CR4.LA57=${hostRipWidth(s) === 57 ? 1 : 0})`,
+  }),
+  rule({
     id: "host.s-cet.canonical",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1 and "load CET state" is 1, the host IA32_S_CET field must be canonical',
     checklist: ["H8"],
-    when: pred`${hassOn} && ${G.hostLoadCet}`,
-    fail: pred`!${canonical(F.HOST_S_CET!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_S_CET)} is not canonical while "load CET state" is 1 (its bits 63:12 are the legacy-bitmap linear address): with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  {
+    group: "intel64",
+    when: (s) => hass(s) && hostLoadCet(s),
+    fail: (s) => !canonical(s, s.hi.HOST_S_CET),
+    message: (s) =>
+      `${show(s, "HOST_S_CET")} ${notCanonical(s)} (with "load CET state" = 1; its bits 63:12 are the legacy-bitmap linear address)`,
+  }),
+  rule({
     id: "host.ssp.canonical",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "host address-space size" is 1 and "load CET state" is 1, the host SSP field must be canonical',
     checklist: ["H10"],
-    when: pred`${hassOn} && ${G.hostLoadCet}`,
-    fail: pred`!${canonical(F.HOST_SSP!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_SSP)} is not canonical while "load CET state" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  {
+    group: "intel64",
+    when: (s) => hass(s) && hostLoadCet(s),
+    fail: (s) => !canonical(s, s.hi.HOST_SSP),
+    message: (s) => `${show(s, "HOST_SSP")} ${notCanonical(s)} (with "load CET state" = 1)`,
+  }),
+  rule({
     id: "host.no-intel64.ia32e-controls",
-    sdm: "29.2.4",
-    cls: "host",
-    fields: ["VM_ENTRY_CONTROLS", "VM_EXIT_CONTROLS"],
     rule: 'On a processor without Intel 64, "IA-32e mode guest" and "host address-space size" must both be 0',
     checklist: ["A10"],
-    when: pred`!${G.intel64}`,
-    fail: pred`${ia32eGuest} || ${hass}`,
-    message: (c) => {
-      const set = [
-        (c.entry & ENTRY.IA32E_GUEST) !== 0 ? '"IA-32e mode guest"' : "",
-        hostAddrSpaceSize(c) ? '"host address-space size"' : "",
-      ]
+    when: (s) => !intel64(s),
+    fail: (s) => ia32eGuest(s) || hass(s),
+    message: (s) => {
+      const set = [ia32eGuest(s) ? '"IA-32e mode guest"' : "", hass(s) ? '"host address-space size"' : ""]
         .filter(Boolean)
         .join(" and ");
       return `${set} set on a processor without Intel 64 architecture (IA32_VMX_BASIC[48] = 1); both controls must be 0`;
     },
-  },
-];
+  }),
+]);

@@ -30,64 +30,42 @@
  *   come from the profile (`specCtrlValid`). SDM text not retrieved: treat as [S].
  */
 import * as archControls from "../arch/controls.js";
-import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
-import * as u64 from "../util/u64.js";
-import { G } from "./groups.js";
-import { type Code, canonical, code, compileValue, hi, lo, misaligned, pred } from "./pred.js";
-import type { Check } from "./types.js";
+import { hex, hex64 } from "../util/u64.js";
+import { decoders } from "./compile.js";
+import { section } from "./rule.js";
+import type { State } from "./state.js";
 import * as util from "./util.js";
+
+// biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
+const scope = (name: string): unknown => eval(name);
 
 // Short local names for the imported tables and helpers.
 const { EXIT, EXIT2 } = archControls;
-const { F } = archFields;
-const { CET_CTL, CR0, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
-const { hex64 } = u64;
-const { bitList, eferValidLo, eferValidText, hostAddrSpaceSize, physLimit, show } = util;
+const { CET_CTL, CR0, CR3, CR4, EFER, FRED_CONFIG_RESERVED } = archRegisters;
+const { badPatEntries, bitList, canonical, eferValidText, hass, misaligned, notCanonical } = util;
+const { outside, patHalfBad, physLimit, reservedBits, show } = util;
 
-/** CR0 bits exempt from the host fixed-bit check (SDM 29.2.2 footnote: NW and CD are never checked). */
-const CR0_UNCHECKED = CR0.NW | CR0.CD;
+const { rule, checks } = section({
+  scope,
+  sdm: "29.2.2",
+  title: "Host control registers, MSRs and SSP",
+  cls: "host",
+});
 
-/** CR3 bits 62:61 (LAM_U57, LAM_U48) as bits of the high half. */
-const CR3_LAM_HI = 3 << 29;
-
-/** Memory types valid in a PAT entry, as a bit set over 0..7: UC(0) WC(1) WT(4) WP(5) WB(6) UC-(7). */
-const PAT_TYPES = 0xf3;
-
-/** A PAT entry (one byte) that is not a valid memory type (message). */
-function patByteBad(b: number): boolean {
-  return b > 7 || ((PAT_TYPES >>> b) & 1) === 0;
-}
-
-/**
- * Four PAT entries (one 32-bit half of IA32_PAT) hold an invalid memory type: some byte is above 7 (bits 7:3
- * set), or is 2 or 3 (bit 1 set, bit 2 clear: `x & ~(x >>> 1)` puts bit 1 and NOT bit 2 of each byte
- * together at its bit 1). Byte-parallel form of `patByteBad` over PAT_TYPES = 0xf3 (invalid: 2, 3, > 7).
- */
-const patHalfBad = (x: Code): Code =>
-  code`(${x} & 0xf8f8f8f8) !== 0 || (${x} & ~(${x} >>> 1) & 0x02020202) !== 0`;
-
-// The bits a fixed-bit violation reports, as predicate source; the messages use the same expressions compiled.
-const CR0_UNSET = code`c.caps.cr0Fixed0 & ~${lo(F.HOST_CR0!)} & ~${CR0_UNCHECKED}`;
-const CR0_SET = code`${lo(F.HOST_CR0!)} & ~c.caps.cr0Fixed1 & ~${CR0_UNCHECKED}`;
-const CR4_UNSET = code`c.caps.cr4Fixed0 & ~${lo(F.HOST_CR4!)}`;
-const CR4_SET = code`${lo(F.HOST_CR4!)} & ~c.caps.cr4Fixed1`;
-const cr0MustBe1 = compileValue(CR0_UNSET);
-const cr0MustBe0 = compileValue(CR0_SET);
-const cr4MustBe1 = compileValue(CR4_UNSET);
-const cr4MustBe0 = compileValue(CR4_SET);
-
-/** Any CR0 bit against IA32_VMX_CR0_FIXED0/1, bits 31:0 and 63:32 (non-zero = bad). */
-const cr0Bad = code`${CR0_UNSET} | ${CR0_SET} | (${hi(F.HOST_CR0!)} & ~c.caps.cr0Fixed1Hi)`;
-/** Any CR4 bit against IA32_VMX_CR4_FIXED0/1, bits 31:0 and 63:32 (non-zero = bad). */
-const cr4Bad = code`${CR4_UNSET} | ${CR4_SET} | (${hi(F.HOST_CR4!)} & ~c.caps.cr4Fixed1Hi)`;
-
-/** Bits 63:32 of CR3 that are set but must be 0: bits 63:52 and 51:MAXPHYADDR, except LAM bits 62:61. */
-const cr3Reserved = code`${hi(F.HOST_CR3!)} & c.caps.physReservedHi & ~(c.caps.lam ? ${CR3_LAM_HI} : 0)`;
-const cr3ReservedHi = compileValue(cr3Reserved);
-
-/** The "host address-space size" exit control is 1. */
-const hass = util.HASS;
+const { cr0MustBe1, cr0MustBe0, cr4MustBe1, cr4MustBe0, cr3Reserved } = decoders(scope, {
+  // CR0 bits NW and CD are exempt from the host fixed-bit check (SDM 29.2.2 footnote: never checked).
+  /** CR0 bits IA32_VMX_CR0_FIXED0 requires but the field clears. */
+  cr0MustBe1: (s: State) => s.caps.cr0Fixed0 & ~s.HOST_CR0 & ~(CR0.NW | CR0.CD),
+  /** CR0 bits 31:0 IA32_VMX_CR0_FIXED1 fixes to 0 but the field sets. */
+  cr0MustBe0: (s: State) => s.HOST_CR0 & ~s.caps.cr0Fixed1 & ~(CR0.NW | CR0.CD),
+  /** CR4 bits IA32_VMX_CR4_FIXED0 requires but the field clears. */
+  cr4MustBe1: (s: State) => s.caps.cr4Fixed0 & ~s.HOST_CR4,
+  /** CR4 bits 31:0 IA32_VMX_CR4_FIXED1 fixes to 0 but the field sets. */
+  cr4MustBe0: (s: State) => s.HOST_CR4 & ~s.caps.cr4Fixed1,
+  /** Bits 63:32 of CR3 that are set but must be 0: bits 63:52 and 51:MAXPHYADDR, except LAM bits 62:61. */
+  cr3Reserved: (s: State) => s.hi.HOST_CR3 & s.caps.physReservedHi & ~(s.caps.lam ? CR3.LAM_HI : 0),
+});
 
 /** "bits a, b must be 1/0" text for the lo/hi halves of a fixed-bit violation. */
 function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
@@ -98,303 +76,242 @@ function fixedText(must1: number, must0Lo: number, must0Hi: number): string {
   return parts.join("; ");
 }
 
-const loadCet = pred`${G.hostLoadCet}`;
-const loadFred = pred`${G.hostLoadFred}`;
+/** Capabilities that give an MSR's valid bits as halves (src/cpu/profile.ts). */
+type ValidMask = "perfGlobalCtrlValid" | "specCtrlValid";
 
-/** The three FRED stack-pointer MSRs of one kind, as per-register checks (names are built once). */
-function fredStackChecks(kind: "RSP" | "SSP", align: number, checklist: string): Check[] {
-  const out: Check[] = [];
-  for (const n of [1, 2, 3]) {
-    const name = `HOST_IA32_FRED_${kind}${n}`;
-    const i = F[name]!;
-    const lower = kind.toLowerCase();
-    const bytes = 1 << align;
-    const mask = bytes - 1;
-    out.push(
-      {
-        id: `host.fred-${lower}${n}.canonical`,
-        sdm: "29.2.2",
-        cls: "host",
-        fields: [name, "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
-        rule: `If "load FRED" (secondary exit control 1) is 1, the IA32_FRED_${kind}${n} field must be canonical`,
-        checklist: [checklist],
-        group: "hostLoadFred",
-        when: loadFred,
-        fail: pred`!${canonical(i)}`,
-        message: (c) =>
-          `${show(c, i)} is not canonical for a ${c.caps.linearAddressBits}-bit linear-address width while "load FRED" is 1; bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-      },
-      {
-        id: `host.fred-${lower}${n}.alignment`,
-        sdm: "29.2.2",
-        cls: "host",
-        fields: [name, "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
-        rule: `If "load FRED" is 1, bits ${align - 1}:0 of the IA32_FRED_${kind}${n} field must be 0 (${bytes}-byte aligned)`,
-        checklist: [checklist],
-        group: "hostLoadFred",
-        when: loadFred,
-        fail: pred`${misaligned(i, align)}`,
-        message: (c) =>
-          `${show(c, i)} is not ${bytes}-byte aligned while "load FRED" is 1; bits ${align - 1}:0 must be 0 (e.g. ${hex64(c.lo(i) & ~mask, c.hi(i))})`,
-      },
-    );
-  }
-  return out;
+/** A host MSR field checked against the CPU's valid bits, under a "load …" exit control. */
+function validBits(a: {
+  id: string;
+  item: string;
+  field: util.Field;
+  control: string;
+  word: "exit" | "exit2";
+  bit: number;
+  mask: ValidMask;
+  rule: string;
+}) {
+  const p = {
+    field: a.field,
+    word: a.word,
+    bit: a.bit,
+    lo: `${a.mask}Lo` as const,
+    hi: `${a.mask}Hi` as const,
+  };
+  return rule({
+    id: a.id,
+    rule: a.rule,
+    checklist: [a.item],
+    p,
+    when: (s, p) => (s[p.word] & p.bit) !== 0,
+    fail: (s, p) => outside(s[p.field], s.hi[p.field], s.caps[p.lo], s.caps[p.hi]),
+    message: (s) =>
+      `${reservedBits(s, a.field, s[a.field] & ~s.caps[p.lo], s.hi[a.field] & ~s.caps[p.hi])} while "${a.control}" is 1; this CPU accepts only ${hex64(s.caps[p.lo], s.caps[p.hi])}`,
+  });
 }
 
-export const hostCrMsrChecks: readonly Check[] = [
-  {
+/** The FRED stack-pointer MSRs: canonical and aligned, from one table. */
+const FRED_STACKS = [
+  ["RSP", 6, "H18"],
+  ["SSP", 3, "H19"],
+] as const;
+
+export default checks([
+  rule({
     id: "host.cr0.fixed-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_CR0"],
     rule: "The host CR0 field must not set any bit to a value not supported in VMX operation (IA32_VMX_CR0_FIXED0/1; NW and CD are not checked)",
     checklist: ["H1"],
-    fail: pred`${cr0Bad} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR0)} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=0x${(c.caps.cr0Fixed0 >>> 0).toString(16)}, FIXED1=${hex64(c.caps.cr0Fixed1, c.caps.cr0Fixed1Hi)}): ${fixedText(cr0MustBe1(c), cr0MustBe0(c), c.hi(F.HOST_CR0) & ~c.caps.cr0Fixed1Hi)}`,
-  },
-  {
+    fail: (s) => cr0MustBe1(s) | cr0MustBe0(s) | (s.hi.HOST_CR0 & ~s.caps.cr0Fixed1Hi),
+    message: (s) =>
+      `${show(s, "HOST_CR0")} violates the VMX fixed bits (IA32_VMX_CR0_FIXED0=${hex(s.caps.cr0Fixed0)}, FIXED1=${hex64(s.caps.cr0Fixed1, s.caps.cr0Fixed1Hi)}): ${fixedText(cr0MustBe1(s), cr0MustBe0(s), s.hi.HOST_CR0 & ~s.caps.cr0Fixed1Hi)}`,
+  }),
+  rule({
     id: "host.cr4.fixed-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_CR4"],
     rule: "The host CR4 field must not set any bit to a value not supported in VMX operation (IA32_VMX_CR4_FIXED0/1)",
     checklist: ["H2"],
-    fail: pred`${cr4Bad} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR4)} violates the VMX fixed bits (IA32_VMX_CR4_FIXED0=0x${(c.caps.cr4Fixed0 >>> 0).toString(16)}, FIXED1=${hex64(c.caps.cr4Fixed1, c.caps.cr4Fixed1Hi)}): ${fixedText(cr4MustBe1(c), cr4MustBe0(c), c.hi(F.HOST_CR4) & ~c.caps.cr4Fixed1Hi)}`,
-  },
-  {
+    fail: (s) => cr4MustBe1(s) | cr4MustBe0(s) | (s.hi.HOST_CR4 & ~s.caps.cr4Fixed1Hi),
+    message: (s) =>
+      `${show(s, "HOST_CR4")} violates the VMX fixed bits (IA32_VMX_CR4_FIXED0=${hex(s.caps.cr4Fixed0)}, FIXED1=${hex64(s.caps.cr4Fixed1, s.caps.cr4Fixed1Hi)}): ${fixedText(cr4MustBe1(s), cr4MustBe0(s), s.hi.HOST_CR4 & ~s.caps.cr4Fixed1Hi)}`,
+  }),
+  rule({
     id: "host.cr4.cet-requires-cr0-wp",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_CR4", "HOST_CR0"],
     rule: "If host CR4.CET (bit 23) is 1, host CR0.WP (bit 16) must be 1",
     checklist: ["H3"],
-    fail: pred`(${lo(F.HOST_CR4!)} & ${CR4.CET}) !== 0 && (${lo(F.HOST_CR0!)} & ${CR0.WP}) === 0`,
-    message: (c) =>
-      `host CR4.CET=1 (${show(c, F.HOST_CR4)}) but CR0.WP=0 (${show(c, F.HOST_CR0)}); set CR0.WP (bit 16) or clear CR4.CET (bit 23)`,
-  },
-  {
+    fail: (s) => (s.HOST_CR4 & CR4.CET) !== 0 && (s.HOST_CR0 & CR0.WP) === 0,
+    message: (s) =>
+      `host CR4.CET=1 (${show(s, "HOST_CR4")}) but CR0.WP=0 (${show(s, "HOST_CR0")}); set CR0.WP (bit 16) or clear CR4.CET (bit 23)`,
+  }),
+  rule({
     id: "host.cr3.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_CR3"],
     rule: "Host CR3 bits 63:52 and bits 51:32 beyond the physical-address width must be 0 (bits 62:61 allowed with LAM)",
     checklist: ["H4"],
-    when: pred`${G.intel64}`,
-    fail: pred`${cr3Reserved} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_CR3)} sets reserved ${bitList(cr3ReservedHi(c), 32)}: ${physLimit(c)}${c.caps.flags.has("lam") ? " (bits 62:61 are LAM_U57/LAM_U48 and may be 1)" : ""}`,
-  },
-  {
+    group: "intel64",
+    fail: (s) => cr3Reserved(s),
+    message: (s, bad) =>
+      `${reservedBits(s, "HOST_CR3", 0, bad)}: ${physLimit(s)}${s.caps.lam ? " (bits 62:61 are LAM_U57/LAM_U48 and may be 1)" : ""}`,
+  }),
+  rule({
     id: "host.sysenter-esp.canonical",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_SYSENTER_ESP"],
     rule: "The host IA32_SYSENTER_ESP field must contain a canonical address",
     checklist: ["H5"],
-    when: pred`${G.intel64}`,
-    fail: pred`!${canonical(F.HOST_IA32_SYSENTER_ESP!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_SYSENTER_ESP)} is not canonical: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  {
+    group: "intel64",
+    fail: (s) => !canonical(s, s.hi.HOST_IA32_SYSENTER_ESP),
+    message: (s) => `${show(s, "HOST_IA32_SYSENTER_ESP")} ${notCanonical(s)}`,
+  }),
+  rule({
     id: "host.sysenter-eip.canonical",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_SYSENTER_EIP"],
     rule: "The host IA32_SYSENTER_EIP field must contain a canonical address",
     checklist: ["H6"],
-    when: pred`${G.intel64}`,
-    fail: pred`!${canonical(F.HOST_IA32_SYSENTER_EIP!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_SYSENTER_EIP)} is not canonical: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  {
+    group: "intel64",
+    fail: (s) => !canonical(s, s.hi.HOST_IA32_SYSENTER_EIP),
+    message: (s) => `${show(s, "HOST_IA32_SYSENTER_EIP")} ${notCanonical(s)}`,
+  }),
+  rule({
     id: "host.s-cet.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, the host IA32_S_CET field must not set reserved bits 9:6',
     checklist: ["H7"],
     group: "hostLoadCet",
-    when: loadCet,
-    fail: pred`(${lo(F.HOST_S_CET!)} & ${CET_CTL.RESERVED}) !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_S_CET)} sets reserved ${bitList(c.lo(F.HOST_S_CET) & CET_CTL.RESERVED)} of IA32_S_CET while "load CET state" is 1; bits 9:6 must be 0`,
-  },
-  {
+    fail: (s) => s.HOST_S_CET & CET_CTL.RESERVED,
+    message: (s, bad) =>
+      `${reservedBits(s, "HOST_S_CET", bad)} of IA32_S_CET while "load CET state" is 1; bits 9:6 must be 0`,
+  }),
+  rule({
     id: "host.s-cet.suppress-and-tracker",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_S_CET", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, host IA32_S_CET bits 10 (SUPPRESS) and 11 (TRACKER) must not both be 1',
     checklist: ["H7"],
     group: "hostLoadCet",
-    when: loadCet,
-    fail: pred`(${lo(F.HOST_S_CET!)} & ${CET_CTL.SUPPRESS | CET_CTL.TRACKER}) === ${CET_CTL.SUPPRESS | CET_CTL.TRACKER}`,
-    message: (c) =>
-      `${show(c, F.HOST_S_CET)} sets both SUPPRESS (bit 10) and TRACKER/WAIT_FOR_ENDBRANCH (bit 11) while "load CET state" is 1; clear one of them`,
-  },
-  {
+    fail: (s) =>
+      (s.HOST_S_CET & (CET_CTL.SUPPRESS | CET_CTL.TRACKER)) === (CET_CTL.SUPPRESS | CET_CTL.TRACKER),
+    message: (s) =>
+      `${show(s, "HOST_S_CET")} sets both SUPPRESS (bit 10) and TRACKER/WAIT_FOR_ENDBRANCH (bit 11) while "load CET state" is 1; clear one of them`,
+  }),
+  rule({
     id: "host.ssp.alignment",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_SSP", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, bits 1:0 of the host SSP field must be 0',
     checklist: ["H9"],
     group: "hostLoadCet",
-    when: loadCet,
-    fail: pred`${misaligned(F.HOST_SSP!, 2)}`,
-    message: (c) =>
-      `${show(c, F.HOST_SSP)} has bits 1:0 = ${c.lo(F.HOST_SSP) & 3} while "load CET state" is 1; the shadow-stack pointer must be 4-byte aligned (bits 1:0 = 0)`,
-  },
-  {
+    fail: (s) => s.HOST_SSP & 3,
+    message: (s, low) =>
+      `${show(s, "HOST_SSP")} has bits 1:0 = ${low} while "load CET state" is 1; the shadow-stack pointer must be 4-byte aligned (bits 1:0 = 0)`,
+  }),
+  rule({
     id: "host.intr-ssp-table.canonical",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_INTR_SSP_TABLE", "VM_EXIT_CONTROLS"],
     rule: 'If "load CET state" is 1, the host IA32_INTERRUPT_SSP_TABLE_ADDR field must be canonical',
     checklist: ["H11"],
     group: "hostLoadCet",
-    when: loadCet,
-    fail: pred`!${canonical(F.HOST_INTR_SSP_TABLE!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_INTR_SSP_TABLE)} is not canonical while "load CET state" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  {
+    fail: (s) => !canonical(s, s.hi.HOST_INTR_SSP_TABLE),
+    message: (s) => `${show(s, "HOST_INTR_SSP_TABLE")} ${notCanonical(s)} (with "load CET state" = 1)`,
+  }),
+  validBits({
     id: "host.perf-global-ctrl.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_PERF_GLOBAL_CTRL", "VM_EXIT_CONTROLS"],
+    item: "H12",
+    field: "HOST_IA32_PERF_GLOBAL_CTRL",
+    control: "load IA32_PERF_GLOBAL_CTRL",
+    word: "exit",
+    bit: EXIT.LOAD_PERF_GLOBAL_CTRL,
+    mask: "perfGlobalCtrlValid",
     rule: 'If "load IA32_PERF_GLOBAL_CTRL" is 1, the host IA32_PERF_GLOBAL_CTRL field must not set reserved bits',
-    checklist: ["H12"],
-    when: pred`(c.exit & ${EXIT.LOAD_PERF_GLOBAL_CTRL}) !== 0`,
-    fail: pred`((${lo(F.HOST_IA32_PERF_GLOBAL_CTRL!)} & ~c.caps.perfGlobalCtrlValidLo) | (${hi(F.HOST_IA32_PERF_GLOBAL_CTRL!)} & ~c.caps.perfGlobalCtrlValidHi)) !== 0`,
-    message: (c) => {
-      const lo = c.lo(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidLo;
-      const hi = c.hi(F.HOST_IA32_PERF_GLOBAL_CTRL) & ~c.caps.perfGlobalCtrlValidHi;
-      const bits = [lo ? bitList(lo) : "", hi ? bitList(hi, 32) : ""].filter(Boolean).join(", ");
-      return `${show(c, F.HOST_IA32_PERF_GLOBAL_CTRL)} sets reserved ${bits} while "load IA32_PERF_GLOBAL_CTRL" is 1; this CPU's valid bits are ${hex64(c.caps.perfGlobalCtrlValidLo, c.caps.perfGlobalCtrlValidHi)}`;
-    },
-  },
-  {
+  }),
+  rule({
     id: "host.pat.memory-types",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_PAT", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_PAT" is 1, each byte of the host IA32_PAT field must be 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-)',
     checklist: ["H13"],
-    when: pred`(c.exit & ${EXIT.LOAD_PAT}) !== 0`,
-    fail: pred`${patHalfBad(lo(F.HOST_IA32_PAT!))} || ${patHalfBad(hi(F.HOST_IA32_PAT!))}`,
-    message: (c) => {
-      const bad: string[] = [];
-      for (let e = 0; e < 8; e++) {
-        const b = ((e < 4 ? c.lo(F.HOST_IA32_PAT) : c.hi(F.HOST_IA32_PAT)) >>> ((e & 3) * 8)) & 0xff;
-        if (patByteBad(b)) bad.push(`PA${e}=0x${b.toString(16)}`);
-      }
-      return `${show(c, F.HOST_IA32_PAT)} has invalid memory type(s) ${bad.join(", ")} while "load IA32_PAT" is 1; each entry must be 0, 1, 4, 5, 6 or 7`;
-    },
-  },
-  {
+    when: (s) => (s.exit & EXIT.LOAD_PAT) !== 0,
+    fail: (s) => patHalfBad(s.HOST_IA32_PAT) || patHalfBad(s.hi.HOST_IA32_PAT),
+    message: (s) =>
+      `${show(s, "HOST_IA32_PAT")} has invalid memory types ${badPatEntries(s.HOST_IA32_PAT, s.hi.HOST_IA32_PAT)} while "load IA32_PAT" is 1; each entry must be 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-)`,
+  }),
+  rule({
     id: "host.efer.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, the host IA32_EFER field must not set reserved bits (only SCE, LME, LMA and, with execute-disable support, NXE are defined)',
     checklist: ["H14"],
-    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
+    when: (s) => (s.exit & EXIT.LOAD_EFER) !== 0,
     // NXE is reserved without execute-disable support (Bochs efer_suppmask; kvm-unit-tests test_efer).
-    // c.caps.eferValidLo: the IA32_EFER bits WRMSR accepts (util.ts `eferValidLo` explains NXE).
-    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ~c.caps.eferValidLo) | ${hi(F.HOST_IA32_EFER!)}) !== 0`,
-    message: (c) => {
-      const lo = c.lo(F.HOST_IA32_EFER) & ~eferValidLo(c);
-      const hi = c.hi(F.HOST_IA32_EFER);
-      const bits = [lo ? bitList(lo) : "", hi ? bitList(hi, 32) : ""].filter(Boolean).join(", ");
-      return `${show(c, F.HOST_IA32_EFER)} sets reserved ${bits} while "load IA32_EFER" is 1; ${eferValidText(c)}`;
-    },
-  },
-  {
+    fail: (s) => outside(s.HOST_IA32_EFER, s.hi.HOST_IA32_EFER, s.caps.eferValidLo, 0),
+    message: (s) =>
+      `${reservedBits(s, "HOST_IA32_EFER", s.HOST_IA32_EFER & ~s.caps.eferValidLo, s.hi.HOST_IA32_EFER)} while "load IA32_EFER" is 1; ${eferValidText(s)}`,
+  }),
+  rule({
     id: "host.efer.lma-matches-hass",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, host IA32_EFER.LMA must equal the "host address-space size" exit control',
     checklist: ["H15"],
-    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
-    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ${EFER.LMA}) !== 0) !== ${hass}`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_EFER)} has LMA (bit 10) = ${(c.lo(F.HOST_IA32_EFER) >>> 10) & 1} but "host address-space size" is ${hostAddrSpaceSize(c) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
-  },
-  {
+    when: (s) => (s.exit & EXIT.LOAD_EFER) !== 0,
+    fail: (s) => ((s.HOST_IA32_EFER & EFER.LMA) !== 0) !== hass(s),
+    message: (s) =>
+      `${show(s, "HOST_IA32_EFER")} has LMA (bit 10) = ${(s.HOST_IA32_EFER >>> 10) & 1} but "host address-space size" is ${hass(s) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
+  }),
+  rule({
     id: "host.efer.lme-matches-hass",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_EFER", "VM_EXIT_CONTROLS"],
     rule: 'If "load IA32_EFER" is 1, host IA32_EFER.LME must equal the "host address-space size" exit control',
     checklist: ["H15"],
-    when: pred`(c.exit & ${EXIT.LOAD_EFER}) !== 0`,
-    fail: pred`((${lo(F.HOST_IA32_EFER!)} & ${EFER.LME}) !== 0) !== ${hass}`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_EFER)} has LME (bit 8) = ${(c.lo(F.HOST_IA32_EFER) >>> 8) & 1} but "host address-space size" is ${hostAddrSpaceSize(c) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
-  },
-  {
+    when: (s) => (s.exit & EXIT.LOAD_EFER) !== 0,
+    fail: (s) => ((s.HOST_IA32_EFER & EFER.LME) !== 0) !== hass(s),
+    message: (s) =>
+      `${show(s, "HOST_IA32_EFER")} has LME (bit 8) = ${(s.HOST_IA32_EFER >>> 8) & 1} but "host address-space size" is ${hass(s) ? 1 : 0}; with "load IA32_EFER" they must be equal`,
+  }),
+  rule({
     id: "host.pkrs.high-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_PKRS", "VM_EXIT_CONTROLS"],
     rule: 'If "load PKRS" is 1, bits 63:32 of the host IA32_PKRS field must be 0',
     checklist: ["H16"],
-    when: pred`(c.exit & ${EXIT.LOAD_PKRS}) !== 0`,
-    fail: pred`${hi(F.HOST_IA32_PKRS!)} !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_PKRS)} has bits 63:32 set while "load PKRS" is 1; IA32_PKRS has only 32 bits (bits 63:32 must be 0)`,
-  },
-  {
+    when: (s) => (s.exit & EXIT.LOAD_PKRS) !== 0,
+    fail: (s) => s.hi.HOST_IA32_PKRS !== 0,
+    message: (s) =>
+      `${show(s, "HOST_IA32_PKRS")} has bits 63:32 set while "load PKRS" is 1; IA32_PKRS has only 32 bits (bits 63:32 must be 0)`,
+  }),
+  rule({
     id: "host.fred-config.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_FRED_CONFIG", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
     rule: 'If "load FRED" is 1, bits 2, 5:4 and 11 of the host IA32_FRED_CONFIG field must be 0',
     checklist: ["H17"],
     group: "hostLoadFred",
-    when: loadFred,
-    fail: pred`(${lo(F.HOST_IA32_FRED_CONFIG!)} & ${FRED_CONFIG_RESERVED}) !== 0`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_FRED_CONFIG)} sets reserved ${bitList(c.lo(F.HOST_IA32_FRED_CONFIG) & FRED_CONFIG_RESERVED)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
-  },
-  {
+    fail: (s) => s.HOST_IA32_FRED_CONFIG & FRED_CONFIG_RESERVED,
+    message: (s, bad) =>
+      `${reservedBits(s, "HOST_IA32_FRED_CONFIG", bad)} while "load FRED" is 1; bits 2, 5:4 and 11 must be 0`,
+  }),
+  rule({
     id: "host.fred-config.canonical",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_FRED_CONFIG", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
     rule: 'If "load FRED" is 1, the entry-point address in host IA32_FRED_CONFIG (bits 63:12) must be canonical',
     checklist: ["H17"],
     group: "hostLoadFred",
-    when: loadFred,
     // Canonicality depends only on bits 63:47 (or 63:56), so the low 12 control bits do not matter.
-    fail: pred`!${canonical(F.HOST_IA32_FRED_CONFIG!)}`,
-    message: (c) =>
-      `${show(c, F.HOST_IA32_FRED_CONFIG)} holds a non-canonical entry point while "load FRED" is 1: with ${c.caps.linearAddressBits} linear-address bits, bits 63:${c.caps.linearAddressBits - 1} must all equal bit ${c.caps.linearAddressBits - 1}`,
-  },
-  ...fredStackChecks("RSP", 6, "H18"),
-  ...fredStackChecks("SSP", 3, "H19"),
-  {
+    fail: (s) => !canonical(s, s.hi.HOST_IA32_FRED_CONFIG),
+    message: (s) =>
+      `${show(s, "HOST_IA32_FRED_CONFIG")}: the entry point (bits 63:12) ${notCanonical(s)} (with "load FRED" = 1)`,
+  }),
+  FRED_STACKS.map(([kind, align, item]) =>
+    ([1, 2, 3] as const).map((n) => {
+      const name = `HOST_IA32_FRED_${kind}${n}` as const;
+      const bytes = 1 << align;
+      const p = { field: name, align };
+      return [
+        rule({
+          id: `host.fred-${kind.toLowerCase()}${n}.canonical`,
+          rule: `If "load FRED" (secondary exit control 1) is 1, the IA32_FRED_${kind}${n} field must be canonical`,
+          checklist: [item],
+          group: "hostLoadFred",
+          p,
+          fail: (s, p) => !canonical(s, s.hi[p.field]),
+          message: (s) => `${show(s, name)} ${notCanonical(s)} (with "load FRED" = 1)`,
+        }),
+        rule({
+          id: `host.fred-${kind.toLowerCase()}${n}.alignment`,
+          rule: `If "load FRED" is 1, bits ${align - 1}:0 of the IA32_FRED_${kind}${n} field must be 0 (${bytes}-byte aligned)`,
+          checklist: [item],
+          group: "hostLoadFred",
+          p,
+          fail: (s, p) => misaligned(s[p.field], p.align),
+          message: (s) =>
+            `${show(s, name)} is not ${bytes}-byte aligned while "load FRED" is 1; bits ${align - 1}:0 must be 0 (e.g. ${hex64(s[name] & ~(bytes - 1), s.hi[name])})`,
+        }),
+      ];
+    }),
+  ),
+  validBits({
     id: "host.spec-ctrl.reserved-bits",
-    sdm: "29.2.2",
-    cls: "host",
-    fields: ["HOST_IA32_SPEC_CTRL", "VM_EXIT_CONTROLS", "SECONDARY_VM_EXIT_CONTROLS"],
+    item: "H20",
+    field: "HOST_IA32_SPEC_CTRL",
+    control: "load IA32_SPEC_CTRL",
+    word: "exit2",
+    bit: EXIT2.LOAD_SPEC_CTRL,
+    mask: "specCtrlValid",
     rule: 'If "load IA32_SPEC_CTRL" (secondary exit control 2) is 1, the host IA32_SPEC_CTRL field must not set bits WRMSR would reject',
-    checklist: ["H20"],
-    when: pred`(c.exit2 & ${EXIT2.LOAD_SPEC_CTRL}) !== 0`,
-    fail: pred`((${lo(F.HOST_IA32_SPEC_CTRL!)} & ~c.caps.specCtrlValidLo) | (${hi(F.HOST_IA32_SPEC_CTRL!)} & ~c.caps.specCtrlValidHi)) !== 0`,
-    message: (c) => {
-      const lo = c.lo(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidLo;
-      const hi = c.hi(F.HOST_IA32_SPEC_CTRL) & ~c.caps.specCtrlValidHi;
-      const bits = [lo ? bitList(lo) : "", hi ? bitList(hi, 32) : ""].filter(Boolean).join(", ");
-      return `${show(c, F.HOST_IA32_SPEC_CTRL)} sets ${bits}, reserved on this CPU, while "load IA32_SPEC_CTRL" is 1; valid bits are ${hex64(c.caps.specCtrlValidLo, c.caps.specCtrlValidHi)}`;
-    },
-  },
-];
+  }),
+]);

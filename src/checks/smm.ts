@@ -14,139 +14,126 @@
  * controls were 0" when the executive-VMCS pointer is the VMXON pointer (34.15.4.4 ff.).
  */
 import * as archControls from "../arch/controls.js";
-import * as archFields from "../arch/fields.js";
 import * as archRegisters from "../arch/registers.js";
 import { hex as h } from "../util/u64.js";
-import * as memoryModule from "../vmcs/memory.js";
-import * as entryControls from "./entry-controls.js";
+import { decoders } from "./compile.js";
 import * as groups from "./groups.js";
-import { beyondPhys, type Code, code, hi, lo, misaligned, pred } from "./pred.js";
-import type { Check, Ctx } from "./types.js";
+import { section } from "./rule.js";
+import type { State } from "./state.js";
 import * as util from "./util.js";
+
+// biome-ignore lint/security/noGlobalEval: the compiler resolves predicates' names in this module (compile.ts).
+const scope = (name: string): unknown => eval(name);
 
 // Short local names for the imported tables and helpers.
 const { ENTRY } = archControls;
-const { F } = archFields;
 const { ACTIVITY, EVENT_TYPE } = archRegisters;
-const { Memory } = memoryModule;
-const { describeEvent } = entryControls;
-const { EVENT_TYPE: eventTypeCode, EVENT_VECTOR: eventVectorCode } = util;
-const { G } = groups;
-const { physLimit, show } = util;
+const { eventValid } = groups.G;
+const { beyondPhys, describeEvent, eventType, eventVector, misaligned, physLimit, show } = util;
 
-const EXEC = F.EXECUTIVE_VMCS_POINTER!;
-const INFO = F.VM_ENTRY_INTR_INFO_FIELD!;
-const ACT = F.GUEST_ACTIVITY_STATE!;
+// SDM 34.15.4.1: on an SMM return the executive-VMCS checks come before all other checks of 29.2.
+const { rule, checks } = section({
+  scope,
+  sdm: "34.15.4",
+  title: "VM entries that return from SMM (dual-monitor treatment)",
+  cls: "control",
+  orderAs: "29.2",
+});
 
-const execPtr = (c: Ctx): number => Memory.addr(c.lo(EXEC), c.hi(EXEC));
-const vmxonPtr = (c: Ctx): number => c.proc_.vmxonPointer ?? 0;
-/**
- * The executive-VMCS pointer is the VMXON pointer: the entry remains in VMX root operation. Predicate source
- * for `execPtr(c) === vmxonPtr(c)` (the address as memory.ts `Memory.addr` forms it).
- */
-const toRoot: Code = code`${hi(EXEC)} * 4294967296 + (${lo(EXEC)} >>> 0) === (c.proc_.vmxonPointer ?? 0)`;
-/** The executive-VMCS pointer is 4-KByte aligned and within the physical-address width. */
-const execPtrValid: Code = code`!${misaligned(EXEC, 12)} && !${beyondPhys(EXEC)}`;
-const execPtrValidFn = pred`${execPtrValid}`;
-const SMM_RETURN = pred`${G.smmReturn}`;
+const { execPtr, toRoot, execPtrValid } = decoders(scope, {
+  /** The executive-VMCS pointer as a physical address (memory.ts `Memory.addr`). */
+  execPtr: (s: State) => s.hi.EXECUTIVE_VMCS_POINTER * 4294967296 + s.EXECUTIVE_VMCS_POINTER,
+  /** The executive-VMCS pointer is the VMXON pointer: the entry remains in VMX root operation. */
+  toRoot: (s: State) => execPtr(s) === (s.cpu.vmxonPointer ?? 0),
+  /** The executive-VMCS pointer is 4-KByte aligned and within the physical-address width. */
+  execPtrValid: (s: State) =>
+    !misaligned(s.EXECUTIVE_VMCS_POINTER, 12) &&
+    !beyondPhys(s, s.EXECUTIVE_VMCS_POINTER, s.hi.EXECUTIVE_VMCS_POINTER),
+});
 
-export const smmChecks: readonly Check[] = [
-  {
+const vmxonPtr = (s: State): number => s.cpu.vmxonPointer ?? 0;
+const EXEC = "EXECUTIVE_VMCS_POINTER";
+
+export default checks([
+  rule({
     id: "smm.executive-vmcs-ptr-aligned",
     sdm: "34.15.4.1",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, bits 11:0 of the executive-VMCS pointer must be 0 (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: SMM_RETURN,
-    fail: pred`${misaligned(EXEC, 12)}`,
-    message: (c) =>
-      `${show(c, EXEC)} is not 4-KByte aligned (bits 11:0 = ${h(c.lo(EXEC) & 0xfff)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
+    fail: (s) => s.EXECUTIVE_VMCS_POINTER & 0xfff,
+    message: (s, low) =>
+      `${show(s, EXEC)} is not 4-KByte aligned (bits 11:0 = ${h(low)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
-  },
-  {
+  }),
+  rule({
     id: "smm.executive-vmcs-ptr-width",
     sdm: "34.15.4.1",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, the executive-VMCS pointer must not set bits beyond the physical-address width (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: SMM_RETURN,
-    fail: pred`${beyondPhys(EXEC)}`,
-    message: (c) =>
-      `${show(c, EXEC)} sets bits beyond the physical-address width (${physLimit(c)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
+    fail: (s) => beyondPhys(s, s.EXECUTIVE_VMCS_POINTER, s.hi.EXECUTIVE_VMCS_POINTER),
+    message: (s) =>
+      `${show(s, EXEC)} sets bits beyond the physical-address width (${physLimit(s)}): VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
-  },
-  {
+  }),
+  rule({
     id: "smm.executive-vmcs-revision",
     sdm: "34.15.4.1",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER"],
     rule: "On a VM entry that returns from SMM, the 32 bits at the executive-VMCS pointer must be the VMCS revision identifier (VMfailValid 16)",
     checklist: ["SM1"],
     group: "smmReturn",
-    when: SMM_RETURN,
-    // Read only through a well-formed pointer; a malformed one is reported by the two checks above. A closure:
-    // it reads memory (c.mem), which predicate source cannot.
-    fail: (c) => execPtrValidFn(c) && c.mem.read32(execPtr(c)) !== c.caps.revision,
-    message: (c) =>
-      `memory at ${show(c, EXEC)} holds ${h(c.mem.read32(execPtr(c)))}, not the VMCS revision identifier ${h(c.caps.revision)}${c.mem.read32(execPtr(c)) >>> 31 ? " (bit 31, the shadow-VMCS indicator, is set)" : ""}: VMfailValid, error 16 (invalid executive-VMCS pointer)`,
+    // Read only through a well-formed pointer; a malformed one is reported by the two checks above.
+    when: (s) => execPtrValid(s),
+    fail: (s) => s.mem.read32(execPtr(s)) !== s.caps.revision,
+    message: (s) =>
+      `memory at ${show(s, EXEC)} holds ${h(s.mem.read32(execPtr(s)))}, not the VMCS revision identifier ${h(s.caps.revision)}${s.mem.read32(execPtr(s)) >>> 31 ? " (bit 31, the shadow-VMCS indicator, is set)" : ""}: VMfailValid, error 16 (invalid executive-VMCS pointer)`,
     error: 16,
-  },
-  {
+  }),
+  rule({
     id: "smm.executive-vmcs-launched",
     sdm: "34.15.4.1",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_CONTROLS"],
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 0 into VMX non-root operation, the executive VMCS must be launched (VMfailValid 17)',
     checklist: ["SM2"],
     group: "smmReturn",
-    when: pred`${G.smmReturn} && (c.entry & ${ENTRY.DEACT_DUAL_MONITOR}) === 0 && ${execPtrValid}`,
-    fail: pred`!${toRoot} && c.proc_.executiveVmcsLaunchState === "clear"`,
-    message: (c) =>
-      `the executive VMCS at ${show(c, EXEC)} (not the VMXON pointer ${h(vmxonPtr(c))}) has launch state clear (processor.executiveVmcsLaunchState): VMfailValid, error 17 (VM entry with non-launched executive VMCS)`,
+    when: (s) => (s.entry & ENTRY.DEACT_DUAL_MONITOR) === 0 && execPtrValid(s),
+    fail: (s) => !toRoot(s) && s.cpu.executiveVmcsLaunchState === "clear",
+    message: (s) =>
+      `the executive VMCS at ${show(s, EXEC)} (not the VMXON pointer ${h(vmxonPtr(s))}) has launch state clear (processor.executiveVmcsLaunchState): VMfailValid, error 17 (VM entry with non-launched executive VMCS)`,
     error: 17,
-  },
-  {
+  }),
+  rule({
     id: "smm.deactivate-needs-vmxon-ptr",
     sdm: "34.15.4.1",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_CONTROLS"],
     rule: 'On a VM entry that returns from SMM with "deactivate dual-monitor treatment" = 1, the executive-VMCS pointer must be the VMXON pointer (VMfailValid 18)',
     checklist: ["SM3"],
     group: "smmReturn",
-    when: pred`${G.smmReturn} && (c.entry & ${ENTRY.DEACT_DUAL_MONITOR}) !== 0 && ${execPtrValid}`,
-    fail: pred`!${toRoot}`,
-    message: (c) =>
-      `"deactivate dual-monitor treatment" is 1 but ${show(c, EXEC)} is not the VMXON pointer ${h(vmxonPtr(c))} (processor.vmxonPointer): VMfailValid, error 18 (executive-VMCS pointer not VMXON pointer)`,
+    when: (s) => (s.entry & ENTRY.DEACT_DUAL_MONITOR) !== 0 && execPtrValid(s),
+    fail: (s) => !toRoot(s),
+    message: (s) =>
+      `"deactivate dual-monitor treatment" is 1 but ${show(s, EXEC)} is not the VMXON pointer ${h(vmxonPtr(s))} (processor.vmxonPointer): VMfailValid, error 18 (executive-VMCS pointer not VMXON pointer)`,
     error: 18,
-  },
-  {
+  }),
+  rule({
     id: "smm.root-return-event",
     sdm: "34.15.4.3",
-    cls: "control",
-    fields: ["EXECUTIVE_VMCS_POINTER", "VM_ENTRY_INTR_INFO_FIELD"],
     rule: "On a VM entry that returns from SMM to VMX root operation (executive-VMCS pointer = VMXON pointer), the only injectable event is other event with vector 0 (pending MTF VM exit)",
     checklist: ["SM5"],
     group: "smmReturn",
-    when: pred`${G.smmReturn} && ${G.eventValid}`,
-    fail: pred`${toRoot} && (${eventTypeCode} !== ${EVENT_TYPE.OTHER} || ${eventVectorCode} !== 0)`,
-    message: (c) =>
-      `VM_ENTRY_INTR_INFO_FIELD=${describeEvent(c.lo(INFO))} but the entry stays in VMX root operation (${show(c, EXEC)} is the VMXON pointer); inject nothing or only type 7 vector 0 (pending MTF VM exit)`,
-  },
-  {
+    when: (s) => eventValid(s),
+    fail: (s) => toRoot(s) && (eventType(s) !== EVENT_TYPE.OTHER || eventVector(s) !== 0),
+    message: (s) =>
+      `VM_ENTRY_INTR_INFO_FIELD=${describeEvent(s.VM_ENTRY_INTR_INFO_FIELD)} but the entry stays in VMX root operation (${show(s, EXEC)} is the VMXON pointer); inject nothing or only type 7 vector 0 (pending MTF VM exit)`,
+  }),
+  rule({
     id: "smm.root-return-not-wait-for-sipi",
     sdm: "34.15.4.4",
     cls: "guest",
-    fields: ["EXECUTIVE_VMCS_POINTER", "GUEST_ACTIVITY_STATE"],
     rule: "On a VM entry that returns from SMM to VMX root operation, the activity state must not be wait-for-SIPI",
     checklist: ["SM6"],
     group: "smmReturn",
-    when: SMM_RETURN,
-    fail: pred`${toRoot} && ${lo(ACT)} === ${ACTIVITY.WAIT_FOR_SIPI}`,
-    message: (c) =>
-      `GUEST_ACTIVITY_STATE=3 (wait-for-SIPI) while the entry stays in VMX root operation (${show(c, EXEC)} is the VMXON pointer); use active (0) or HLT (1)`,
-  },
-];
+    fail: (s) => toRoot(s) && s.GUEST_ACTIVITY_STATE === ACTIVITY.WAIT_FOR_SIPI,
+    message: (s) =>
+      `GUEST_ACTIVITY_STATE=3 (wait-for-SIPI) while the entry stays in VMX root operation (${show(s, EXEC)} is the VMXON pointer); use active (0) or HLT (1)`,
+  }),
+]);

@@ -3,33 +3,23 @@
  * of failure that fixes the outcome, the fields it reads, when it applies, the predicate and a message
  * built from the actual values. Predicates read the VMCS through `Ctx` as 32-bit halves.
  */
-import * as archFields from "../arch/fields.js";
-import * as archRegisters from "../arch/registers.js";
+import { F } from "../arch/fields.js";
+import { RFLAGS } from "../arch/registers.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "../entry/processor.js";
 import type { Memory } from "../vmcs/memory.js";
 import type { Vmcs } from "../vmcs/store.js";
 import type { GroupName } from "./groups.js";
 
-// Short local names for the imported tables and helpers.
-const { F } = archFields;
-const { RFLAGS } = archRegisters;
-
 /**
  * basic: SDM 29.1 (outcome given by the check itself); control: VMfailValid(7); host: VMfailValid(8);
  * guest: VM exit 33 with the check's qualification; msr-load: VM exit 34 with the failing entry's index.
- */
-const RFLAGS_VM = RFLAGS.VM;
-
-/**
- * What failing a check does: `basic` (VMfail 4/5/26 and the like), `control` (VMfail 7), `host` (VMfail 8),
- * `guest` (VM exit 33), `msr-load` (VM exit 34).
  */
 export type CheckClass = "basic" | "control" | "host" | "guest" | "msr-load";
 
 /**
  * What VM entry does: `entered`; `vmfail-invalid` (no current VMCS); `vmfail-valid` with the VM-instruction
- * error number (7 controls, 8 host state, 4/5/26...); `vm-exit` with the basic exit reason (33 guest state,
+ * error number (7 controls, 8 host state, 4/5/26...); `vmexit` with the basic exit reason (33 guest state,
  * 34 MSR loading) and the exit qualification; `fault` (an exception before any check, e.g. #UD, #GP).
  */
 export type Outcome =
@@ -53,10 +43,10 @@ export interface Check {
   readonly rule: string;
   /** Items of ../shared/docs/reference/sdm-checks.md this check implements (coverage table). */
   readonly checklist?: readonly string[];
-  /** Applicability: capability/control conditions. Absent = always. */
-  readonly when?: (c: Ctx) => boolean;
+  /** Applicability: capability/control conditions (the group gate included). Absent = always. */
+  readonly when?: ((c: Ctx) => boolean) | Pred;
   /** True when the rule is violated (only called when `when` holds). */
-  readonly fail: (c: Ctx) => boolean;
+  readonly fail: ((c: Ctx) => boolean) | Pred;
   /** Message with the actual values and what would be valid; built only on failure. */
   readonly message: (c: Ctx) => string;
   /** basic class: the outcome of this check's failure. */
@@ -72,6 +62,27 @@ export interface Check {
    * checks of one group when the gate is false. Never changes a verdict; `when` stays the full condition.
    */
   readonly group?: GroupName;
+}
+
+/**
+ * A predicate compiled from a typed rule (src/checks/compile.ts), with the expression it was compiled from:
+ * the fast path pastes `src` inline. A plain function (e.g. a `when` another module wrapped) has no `src`
+ * and is called.
+ */
+export interface Pred {
+  (c: Ctx): boolean;
+  /** Expression over `c` (the context) and `v` (its VMCS slots). */
+  readonly src: string;
+  /** A `when` with a group gate: the rest of the condition, once the gate holds. */
+  readonly afterGate?: string;
+  /** An MSR-load check's `fail`: the condition on one entry (over c, v and the entry's words mi, mr, ml, mh). */
+  readonly entry?: string;
+}
+
+/** The source of a compiled predicate; undefined for a plain function. */
+export function srcOf(f: ((c: Ctx) => boolean) | undefined): string | undefined {
+  const s = (f as Partial<Pred> | undefined)?.src;
+  return typeof s === "string" ? s : undefined;
 }
 
 /**
@@ -113,26 +124,27 @@ export class Ctx {
   refresh(): void {
     this.v = this.vmcs.v;
     const v = this.v;
-    this.pin = v[F.PIN_BASED_VM_EXEC_CONTROL << 1]! | 0;
-    this.proc = v[F.CPU_BASED_VM_EXEC_CONTROL << 1]! | 0;
-    this.proc2 = this.proc & (1 << 31) ? v[F.SECONDARY_VM_EXEC_CONTROL << 1]! | 0 : 0;
+    // Slots are in range (the store has one pair per field): `| 0` / `& ` turn the read into an int32.
+    this.pin = (v[F.PIN_BASED_VM_EXEC_CONTROL << 1] as number) | 0;
+    this.proc = (v[F.CPU_BASED_VM_EXEC_CONTROL << 1] as number) | 0;
+    this.proc2 = this.proc & (1 << 31) ? (v[F.SECONDARY_VM_EXEC_CONTROL << 1] as number) | 0 : 0;
     const t = F.TERTIARY_VM_EXEC_CONTROL << 1;
-    this.proc3 = this.proc & (1 << 17) ? v[t]! | 0 : 0;
-    this.proc3Hi = this.proc & (1 << 17) ? v[t + 1]! | 0 : 0;
-    this.exit = v[F.VM_EXIT_CONTROLS << 1]! | 0;
+    this.proc3 = this.proc & (1 << 17) ? (v[t] as number) | 0 : 0;
+    this.proc3Hi = this.proc & (1 << 17) ? (v[t + 1] as number) | 0 : 0;
+    this.exit = (v[F.VM_EXIT_CONTROLS << 1] as number) | 0;
     const e2 = F.SECONDARY_VM_EXIT_CONTROLS << 1;
-    this.exit2 = this.exit & (1 << 31) ? v[e2]! | 0 : 0;
-    this.exit2Hi = this.exit & (1 << 31) ? v[e2 + 1]! | 0 : 0;
-    this.entry = v[F.VM_ENTRY_CONTROLS << 1]! | 0;
-    this.v86 = (v[F.GUEST_RFLAGS << 1]! & RFLAGS_VM) !== 0;
+    this.exit2 = this.exit & (1 << 31) ? (v[e2] as number) | 0 : 0;
+    this.exit2Hi = this.exit & (1 << 31) ? (v[e2 + 1] as number) | 0 : 0;
+    this.entry = (v[F.VM_ENTRY_CONTROLS << 1] as number) | 0;
+    this.v86 = ((v[F.GUEST_RFLAGS << 1] as number) & RFLAGS.VM) !== 0;
   }
 
   /** Bits 31:0 of a field, as an unsigned number. */
   lo(i: number): number {
-    return this.v[i << 1]!;
+    return this.v[i << 1] as number;
   }
   /** Bits 63:32 of a field, as an unsigned number. */
   hi(i: number): number {
-    return this.v[(i << 1) | 1]!;
+    return this.v[(i << 1) | 1] as number;
   }
 }

@@ -58,8 +58,8 @@ function docLine(e: Entry, comment?: string): string {
 // ---- disk cache of the violation search
 
 function cacheFile(caps: Caps): string | undefined {
-  if (process.env.NVMX_NO_CACHE) return undefined;
-  const dir = process.env.NVMX_CACHE_DIR ?? join(homedir(), ".cache", "nvmx");
+  if (process.env["NVMX_NO_CACHE"]) return undefined;
+  const dir = process.env["NVMX_CACHE_DIR"] ?? join(homedir(), ".cache", "nvmx");
   const h = createHash("sha256");
   h.update(`v${SEARCH_VERSION}\n`);
   h.update(JSON.stringify(caps.data));

@@ -82,19 +82,19 @@ export function parseEntry(doc: unknown, opts: ParseOptions = {}): Entry {
   for (const k of ["$schema", "comment", "description"] as const)
     if (doc[k] !== undefined && typeof doc[k] !== "string")
       throw new InputError(`${k} must be a string`, { location: k });
-  if (doc.format !== undefined && doc.format !== FORMAT)
-    throw new InputError(`format must be "${FORMAT}", got ${preview(doc.format)}`, {
+  if (doc["format"] !== undefined && doc["format"] !== FORMAT)
+    throw new InputError(`format must be "${FORMAT}", got ${preview(doc["format"])}`, {
       location: "format",
     });
-  const cpu = doc.cpu;
+  const cpu = doc["cpu"];
   const caps = resolveCaps(cpu, opts);
   const processor: ProcessorState =
-    doc.processor === undefined ? { ...DEFAULT_PROCESSOR } : parseProcessor(doc.processor);
-  if (!isObject(doc.vmcs))
+    doc["processor"] === undefined ? { ...DEFAULT_PROCESSOR } : parseProcessor(doc["processor"]);
+  if (!isObject(doc["vmcs"]))
     throw new InputError("vmcs must be an object of field values", { location: "vmcs" });
   const vmcs = new Vmcs();
-  parseVmcsFields(doc.vmcs, vmcs);
-  const memory = doc.memory === undefined ? new Memory() : parseMemory(doc.memory);
+  parseVmcsFields(doc["vmcs"], vmcs);
+  const memory = doc["memory"] === undefined ? new Memory() : parseMemory(doc["memory"]);
   const entry: Entry = { caps, processor, vmcs, memory };
   if (cpu !== undefined && !opts.cpu) entry.cpu = cpu as string | ProfileData;
   return entry;

@@ -5,9 +5,9 @@
  */
 import * as archFields from "../arch/fields.js";
 import { exitMsrLoadWarnings } from "../checks/msr-load.js";
-import { srcOf } from "../checks/pred.js";
 import { CHECKS } from "../checks/registry.js";
 import type { Check, Ctx, Outcome } from "../checks/types.js";
+import { srcOf } from "../checks/types.js";
 import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
 import { Memory } from "../vmcs/memory.js";
 import { compileRunner, type Runner } from "./fast.js";

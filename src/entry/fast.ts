@@ -1,9 +1,9 @@
 /**
  * The fast path (design.md "Speed"), derived from the registry rather than written twice.
  *
- * 1. Compiled runner: one straight-line function. Predicates written with `pred` (src/checks/pred.ts) are
- *    pasted in as source over one local `v` (the VMCS slots); plain closures are called from chunks of a few
- *    checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
+ * 1. Compiled runner: one straight-line function. Predicates compiled from typed rules (src/checks/compile.ts)
+ *    are pasted in as source over one local `v` (the VMCS slots); plain closures (a `when` another module
+ *    wrapped) are called from chunks of a few checks with monomorphic call sites, so V8 can inline them. Consecutive checks that share a `group`
  *    (src/checks/groups.ts) sit behind one evaluation of the group's gate.
  * 2. Specialization per signature: for a given CPU profile, most rules depend only on the control words and
  *    on the fields that set a guest's or host's mode (segment access rights, CR0/CR4/EFER, activity and
@@ -23,9 +23,9 @@
  * Needs code generation (`new Function`), as the predicates themselves do (the playground's CSP allows it).
  */
 import * as archFields from "../arch/fields.js";
+import { toFunction } from "../checks/compile.js";
 import { GROUPS, type GroupName } from "../checks/groups.js";
-import { compilePred, srcOf } from "../checks/pred.js";
-import type { Check, Ctx } from "../checks/types.js";
+import { type Check, type Ctx, type Pred, srcOf } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "./processor.js";
 
@@ -72,46 +72,95 @@ type Rewrite = (src: string) => string;
  * One straight-line function for checks without source (plain closures): appends failing indices after n,
  * returns the new n.
  */
-function compileChunk(checks: readonly Check[], idx: readonly number[], steps: readonly Step[]) {
+function compileChunk(
+  checks: readonly Check[],
+  idx: readonly number[],
+  steps: readonly Step[],
+  name: string,
+) {
   const params: string[] = [];
   const args: unknown[] = [];
   const body: string[] = [];
   for (const i of idx) {
-    const c = checks[i]!;
+    const c = checks[i] as Check;
     params.push(`f${i}`);
     args.push(c.fail);
     if (steps[i] === Step.WhenFail) {
       params.push(`w${i}`);
       args.push(c.when);
-      body.push(`if (w${i}(c) && f${i}(c)) out[n++] = ${i};`);
-    } else body.push(`if (f${i}(c)) out[n++] = ${i};`);
+      body.push(`/* ${i} ${c.id} */ if (w${i}(c) && f${i}(c)) out[n++] = ${i};`);
+    } else body.push(`/* ${i} ${c.id} */ if (f${i}(c)) out[n++] = ${i};`);
   }
   const factory = new Function(
     ...params,
-    `return function chunk(c, out, n) { ${body.join(" ")} return n; };`,
+    `return function chunk(c, out, n) {\n${body.join("\n")}\nreturn n;\n};\n//# sourceURL=${name}.js`,
   );
   return factory(...args) as (c: Ctx, out: Int32Array, n: number) => number;
 }
 
-/** The predicate has the same source as the gate of the group. */
-function sameSource(f: ((c: Ctx) => boolean) | undefined, group: GroupName | undefined): boolean {
-  const s = srcOf(f);
-  return s !== undefined && group !== undefined && s === srcOf(GROUPS[group]);
+// ---------------------------------------------------------------------------------------------------------
+// Debugging generated code: every runner has a source URL (`nvmx-runner-…`, shown in stack traces and
+// debuggers), the check id beside each test and the field name beside each VMCS slot. `runnerSources()`
+// returns the newest runners' source; NVMX_DUMP_RUNNERS=dir writes each one to dir/<name>.js as it is made.
+
+/** The newest runners' source, by name (bounded: the oldest is dropped beyond this many). */
+const SOURCES = new Map<string, string>();
+const KEEP_SOURCES = 64;
+let runnerCount = 0;
+
+/** The source of the runners compiled so far in this process (the newest 64), by source-URL name. */
+export function runnerSources(): ReadonlyMap<string, string> {
+  return SOURCES;
+}
+
+/** NVMX_DUMP_RUNNERS, when set (Node only: the browser has no environment). */
+const DUMP_DIR = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
+  "NVMX_DUMP_RUNNERS"
+];
+
+function keepSource(name: string, source: string): void {
+  SOURCES.set(name, source);
+  if (SOURCES.size > KEEP_SOURCES) SOURCES.delete(SOURCES.keys().next().value as string);
+  if (DUMP_DIR) {
+    // `process.getBuiltinModule` (Node ≥ 20.16) keeps this module free of Node imports (the playground uses it).
+    const fs = process.getBuiltinModule?.("node:fs");
+    if (!fs) throw new Error("NVMX_DUMP_RUNNERS needs Node 20.16 or newer (process.getBuiltinModule)");
+    fs.mkdirSync(DUMP_DIR, { recursive: true });
+    fs.writeFileSync(`${DUMP_DIR}/${name}.js`, source);
+  }
+}
+
+/**
+ * The error a runner throws when a predicate throws (a bug in a check, or an input outside its types): it
+ * names the check. The runner itself only catches; the check is found afterwards by calling the predicates
+ * one by one (they are pure), so the hot path pays nothing for it.
+ */
+function located(checks: readonly Check[], e: unknown, ctx: Ctx, runner: string): Error {
+  for (const c of checks) {
+    try {
+      if (c.when === undefined || c.when(ctx)) c.fail(ctx);
+    } catch (inner) {
+      return new Error(`check ${c.id} threw in ${runner}: ${(inner as Error)?.message ?? String(inner)}`, {
+        cause: e,
+      });
+    }
+  }
+  return new Error(`${runner}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
 /**
  * Straight-line code for a plan (throws where code generation is not allowed). Predicates with source
- * (src/checks/pred.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
+ * (src/checks/compile.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
  * from small chunk functions (so V8 can inline them).
  */
-function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, guard = ""): Body {
+function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, name: string, guard = ""): Body {
   const fns: unknown[] = [];
   const names: string[] = [];
   const bind = (f: unknown, prefix: string): string => {
-    const name = `${prefix}${fns.length}`;
+    const n = `${prefix}${fns.length}`;
     fns.push(f);
-    names.push(name);
-    return name;
+    names.push(n);
+    return n;
   };
   const inline = (f: ((c: Ctx) => boolean) | undefined): string | undefined => {
     const s = srcOf(f);
@@ -121,33 +170,45 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, gua
   let i = 0;
   while (i < checks.length) {
     // A block: a maximal run of consecutive checks with the same group (or with none).
-    const group = checks[i]!.group;
+    const group = checks[i]?.group;
     let end = i + 1;
-    while (end < checks.length && checks[end]!.group === group) end++;
+    while (end < checks.length && checks[end]?.group === group) end++;
     const gate = group === undefined ? Gate.True : plan.gate(group);
     if (gate !== Gate.False) {
       const code: string[] = [];
       let calls: number[] = [];
       const flush = () => {
-        if (calls.length) code.push(`n = ${bind(compileChunk(checks, calls, plan.steps), "k")}(c, out, n);`);
+        if (calls.length) {
+          const ids = calls.map((k) => `${k} ${(checks[k] as Check).id}`).join(", ");
+          const chunk = compileChunk(checks, calls, plan.steps, `${name}-chunk${fns.length}`);
+          code.push(`/* ${ids} */ n = ${bind(chunk, "k")}(c, out, n);`);
+        }
         calls = [];
       };
       for (let k = i; k < end; k++) {
-        const s = plan.steps[k]!;
+        const s = plan.steps[k] as Step;
+        const ch = checks[k] as Check;
         if (s === Step.Drop) continue;
         if (s === Step.Always) {
           flush();
-          code.push(`out[n++] = ${k};`);
+          code.push(`/* ${k} ${ch.id}: fails for this signature */ out[n++] = ${k};`);
           continue;
         }
-        const ch = checks[k]!;
         const f = inline(ch.fail);
-        // A `when` that is exactly the group's gate has been tested by the block already.
-        const w = s === Step.WhenFail && !sameSource(ch.when, group) ? inline(ch.when) : "true";
+        // Inside the block the group's gate holds: only the rest of a gated `when` is tested.
+        const after = (ch.when as Partial<Pred> | undefined)?.afterGate;
+        const w =
+          s !== Step.WhenFail
+            ? "true"
+            : after !== undefined && group !== undefined
+              ? `(${rewrite(after)})`
+              : inline(ch.when);
         if (f !== undefined && w !== undefined) {
           flush();
           code.push(
-            s === Step.WhenFail ? `if (${w} && ${f}) out[n++] = ${k};` : `if (${f}) out[n++] = ${k};`,
+            s === Step.WhenFail && w !== "(true)"
+              ? `/* ${k} ${ch.id} */ if (${w} && ${f}) out[n++] = ${k};`
+              : `/* ${k} ${ch.id} */ if (${f}) out[n++] = ${k};`,
           );
         } else {
           calls.push(k);
@@ -156,18 +217,21 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, gua
       }
       flush();
       if (code.length) {
-        const g = GROUPS[group!];
+        const g = GROUPS[group as GroupName];
         const test = gate === Gate.Test ? (inline(g) ?? `${bind(g, "g")}(c)`) : undefined;
-        lines.push(test ? `if (${test}) { ${code.join(" ")} }` : code.join(" "));
+        lines.push(test ? `/* group ${group} */ if (${test}) {\n${code.join("\n")}\n}` : code.join("\n"));
       }
     }
     i = end;
   }
-  const top = new Function(
-    ...names,
-    // Slots stay array loads at their use: hoisting them all into locals measured slower (register pressure).
-    `return function run(c, out) { const v = c.v; ${guard} let n = 0; ${lines.join("\n")} return n; };`,
+  const locate = bind((e: unknown, ctx: Ctx) => located(checks, e, ctx, name), "located");
+  // Slots stay array loads at their use: hoisting them all into locals measured slower (register pressure).
+  const source = `return function run(c, out) {\nconst v = c.v;\n${guard}\nlet n = 0;\ntry {\n${lines.join("\n")}\n} catch (e) {\nthrow ${locate}(e, c);\n}\nreturn n;\n};\n//# sourceURL=${name}.js`;
+  keepSource(
+    name,
+    `// ${names.join(", ")}: bound functions (chunks, gates without source, the error locator)\n${source}`,
   );
+  const top = new Function(...names, source);
   return top(...fns) as Body;
 }
 
@@ -314,7 +378,7 @@ class Probe {
     if (src === undefined) return { value: false, fixed: false };
     let copy = PROBE_COPIES.get(src);
     if (!copy) {
-      copy = compilePred(src);
+      copy = toFunction<boolean>(`!!(${src})`, "probe");
       PROBE_COPIES.set(src, copy);
     }
     this.data = false;
@@ -477,6 +541,7 @@ class SigTable {
         this.checks,
         specializedPlan(this.checks, ctx),
         signatureRewrite(ctx),
+        `nvmx-runner-${++runnerCount}-${ctx.caps.name.replace(/[^\w.-]/g, "_") || "profile"}-specialized`,
         signatureGuard(ctx),
       );
   }
@@ -499,7 +564,12 @@ export interface RunnerOptions {
 
 /** The runner for a list of checks: generic compiled code, plus specialized code for recurring signatures. */
 export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}): Runner {
-  const generic = compilePlan(checks, genericPlan(checks), (src) => src);
+  const generic = compilePlan(
+    checks,
+    genericPlan(checks),
+    (src) => src,
+    `nvmx-runner-${++runnerCount}-generic`,
+  );
   const after = opts.specializeAfter ?? SPECIALIZE_AFTER;
   if (opts.refreshed) return generic;
   if (after <= 0)

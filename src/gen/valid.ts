@@ -731,7 +731,10 @@ function miscControlFields(w: Work): void {
   w.attemptAll(changes);
 }
 
-/** Optional CR0/CR4 bits the profile allows, toggled at random; CR3 low bits. */
+/**
+ * Optional CR0/CR4 bits the profile allows, toggled at random; CR3 low bits. CR4.PAE is not toggled: it
+ * decides the paging mode, which the mode step set (a "32" guest must not become a PAE guest).
+ */
 function controlRegisters(w: Work): void {
   const r = w.rng;
   const cr0Bits = [CR0.MP, CR0.EM, CR0.TS, CR0.WP, CR0.AM, CR0.CD, CR0.NW];
@@ -740,7 +743,8 @@ function controlRegisters(w: Work): void {
     if (r.bool(0.3)) changes.push(() => w.set(F.GUEST_CR0!, w.lo(F.GUEST_CR0!) ^ b, w.hi(F.GUEST_CR0!)));
   for (let bit = 0; bit < 32; bit++) {
     const b = 1 << bit;
-    if ((w.caps.cr4Fixed1 & b) === 0 || (w.caps.cr4Fixed0 & b) !== 0 || !r.bool(0.3)) continue;
+    if ((w.caps.cr4Fixed1 & b) === 0 || (w.caps.cr4Fixed0 & b) !== 0 || b === CR4.PAE || !r.bool(0.3))
+      continue;
     changes.push(() => w.set(F.GUEST_CR4!, (w.lo(F.GUEST_CR4!) ^ b) >>> 0, w.hi(F.GUEST_CR4!)));
   }
   w.attemptAll(changes);

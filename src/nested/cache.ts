@@ -25,9 +25,9 @@ function registryKey(): string {
 
 /** The cache directory, or undefined when caching is off. */
 export function cacheDir(): string | undefined {
-  if (process.env.NVMX_NO_CACHE) return undefined;
-  if (process.env.NVMX_CACHE_DIR) return process.env.NVMX_CACHE_DIR;
-  const xdg = process.env.XDG_CACHE_HOME;
+  if (process.env["NVMX_NO_CACHE"]) return undefined;
+  if (process.env["NVMX_CACHE_DIR"]) return process.env["NVMX_CACHE_DIR"];
+  const xdg = process.env["XDG_CACHE_HOME"];
   return join(xdg || join(homedir(), ".cache"), "nvmx");
 }
 

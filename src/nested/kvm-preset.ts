@@ -8,6 +8,7 @@ import { ENTRY, PROC2 } from "../arch/controls.js";
 import { F } from "../arch/fields.js";
 import { CR0 } from "../arch/registers.js";
 import { CHECKS } from "../checks/registry.js";
+import { withWhen } from "../checks/rule.js";
 import type { Check, Ctx } from "../checks/types.js";
 
 type Condition = "always" | "not-unrestricted-guest" | "ia32e-guest" | "no-ept";
@@ -172,7 +173,7 @@ export function kvmChecks(): Check[] {
     }
     const cond = CONDITIONS[conds[0] as Exclude<Condition, "always">];
     const inner = c.when;
-    out.push({ ...c, when: inner ? (x) => cond(x) && inner(x) : cond });
+    out.push(withWhen(c, inner ? (x) => cond(x) && inner(x) : cond));
   }
   return out;
 }

@@ -282,7 +282,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   let effects: MergeEffect[] = [];
   const swCost = (n: number) => {
     checksRun += n;
-    parts.softwareChecks = (parts.softwareChecks ?? 0) + n * cfg.cost.perCheckNs * cfg.cost.cyclesPerNs;
+    parts["softwareChecks"] = (parts["softwareChecks"] ?? 0) + n * cfg.cost.perCheckNs * cfg.cost.cyclesPerNs;
   };
   const addDivergence = (d: Divergence | undefined) => {
     if (d && !divergences.some((x) => x.id === d.id && x.source === d.source)) divergences.push(d);
@@ -479,7 +479,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   if (dry.perform) {
     const stale = cfg.vmcs02;
     const fresh = stale === "fresh";
-    parts.dryRun = hypervisor
+    parts["dryRun"] = hypervisor
       ? cfg.cost.roundTrip + cfg.cost.nestedEntryBase
       : cfg.cost.roundTrip + cfg.cost.dryRunExtra;
     const dv = dryRunVmcs(built, stale);
@@ -539,7 +539,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     const a = base + 16 * i;
     msrsLoaded.push({ index: e.memory.read32(a), value: e.memory.read64(a + 8) });
   }
-  parts.msrLoads = upto * cfg.cost.perMsrLoad;
+  parts["msrLoads"] = upto * cfg.cost.perMsrLoad;
   if (count)
     step(
       "msr-load",
@@ -556,11 +556,11 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
     real.setHalves(F.HOST_CR4!, real.lo(F.HOST_CR4!) & ~CR4.VMXE, 0);
     step("merge", "injected L0 bug: HOST_CR4 written without CR4.VMXE after the dry run");
   }
-  parts.entry = cfg.cost.roundTrip;
+  parts["entry"] = cfg.cost.roundTrip;
   const hw = hardware(real, host, built.memory, cfg.vmcs02 === "reused", cfg.hardwareOrder);
   step("entry", `VM entry on vmcs02: ${describeOutcome(hw.outcome)}`);
   if (isVmfail(hw.outcome)) {
-    parts.unwind = cfg.cost.unwind;
+    parts["unwind"] = cfg.cost.unwind;
     const err = hw.outcome.type === "vmfail-valid" ? hw.outcome.error : 0;
     tracepoint.push(tracepointLine("hardware VM-instruction error: ", errName(err)));
     step(

@@ -359,7 +359,7 @@ export function profileFromLog(
     const v = log.msrs.get(index);
     if (typeof v === "bigint") msrs[sdm] = `0x${v.toString(16).padStart(16, "0")}`;
   }
-  if (!msrs.IA32_VMX_BASIC)
+  if (!msrs["IA32_VMX_BASIC"])
     throw new Error("the log has no IA32_VMX_BASIC (MSR 480H): not a probe log, or VMX was not enabled");
   const cpuid: Record<string, { eax: string; ebx: string; ecx: string; edx: string }> = {};
   for (const [k, r] of [...log.cpuid].sort(([a], [b]) => cpuidOrder(a) - cpuidOrder(b)))

@@ -12,7 +12,7 @@ export type ProbeBinary = (typeof PROBE_BINARIES)[number];
 
 /** dist/probe-bin, from src/probe (tests) or dist/probe (the built CLI): both sit two levels below the root. */
 export function probeBinDir(): string {
-  return process.env.NVMX_PROBE_BIN ?? fileURLToPath(new URL("../../dist/probe-bin/", import.meta.url));
+  return process.env["NVMX_PROBE_BIN"] ?? fileURLToPath(new URL("../../dist/probe-bin/", import.meta.url));
 }
 
 /** Why the probe cannot be used here (binaries not built), or undefined. */

@@ -17,7 +17,7 @@ import { baseEntry } from "../../src/gen/base.js";
 import { Rng } from "../../src/gen/rng.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
 
-const PER_MODE = Number(process.env.NVMX_GEN_PER_MODE ?? 25);
+const PER_MODE = Number(process.env["NVMX_GEN_PER_MODE"] ?? 25);
 
 /** Guest/host MSR fields with the control that loads them and the mask that judges them. */
 const LOADED: [string, (c: Ctx) => boolean, MaskName][] = [

@@ -37,7 +37,7 @@ describe("64-bit values in messages", () => {
     const m = messages(msrs(area, [EFER, 0xd01n], [LSTAR, 0xffffffff81000000n], [FS_BASE, 0x7f0000000000n]));
     expect(Object.keys(m)).toEqual(["msr-load.fs-gs-base"]);
     expect(m["msr-load.fs-gs-base"]).toBe(
-      "VM-entry MSR-load entry 3 of 3 at 0x2bcd12345690 (MSR index 0xc0000100, value 0x7f0000000000): IA32_FS_BASE and IA32_GS_BASE cannot be loaded from the MSR-load area; use the GUEST_FS_BASE/GUEST_GS_BASE fields; VM entry fails with exit reason 34, qualification 3 (unless an earlier entry fails first)",
+      "VM-entry MSR-load entry 3 of 3 at 0x2bcd12345690 (MSR index 0xc0000100, value 0x7f0000000000): IA32_FS_BASE and IA32_GS_BASE cannot be loaded from an MSR-load area; the FS and GS base fields of the VMCS load them; VM entry fails with exit reason 34, qualification 3 (unless an earlier entry fails first)",
     );
   });
 

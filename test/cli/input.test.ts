@@ -13,6 +13,7 @@ import { describe, expect, it, vi } from "vitest";
 import {
   LineCutter,
   Lines,
+  type LongLine,
   type Piece,
   type PieceOptions,
   piecesOf,
@@ -33,7 +34,8 @@ function cutLines(chunks: Buffer[]): string[] {
   const cutter = new LineCutter();
   const lines = new Lines();
   const out: string[] = [];
-  const take = (run: Buffer) => {
+  const take = (run: Buffer | LongLine) => {
+    if (!Buffer.isBuffer(run)) throw new Error(`unexpected long line (${run.tooLong} bytes)`);
     const n = lines.split(run);
     for (let i = 0; i < n; i++) out.push(run.toString("utf8", lines.start[i], lines.end[i]));
   };

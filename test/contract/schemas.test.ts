@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import Ajv2020 from "ajv/dist/2020.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 // @ts-expect-error -- the generator is a plain ES module script (scripts/gen-schemas.mjs)
@@ -124,7 +124,7 @@ describe("the entry parser accepts what the entry schema accepts", () => {
   it("for vmcs keys, value syntax and top-level keys (values chosen to fit every field's width)", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(key, value), { maxLength: 3 }), top, (kv, extra) => {
-        const vmcs: Record<string, unknown> = { ...(base.vmcs as Record<string, unknown>) };
+        const vmcs: Record<string, unknown> = { ...(base["vmcs"] as Record<string, unknown>) };
         for (const [k, v] of kv)
           Object.defineProperty(vmcs, k, { value: v, enumerable: true, writable: true, configurable: true });
         const doc = { ...base, ...extra, vmcs };
@@ -155,7 +155,7 @@ describe("CLI --json output", () => {
     const bad = run(["gen", "--cpu", "skylake", "--count", "3", "--violate", "host.cr0.fixed-bits"]).stdout;
     // one state failing a control and a host rule (a check-order possible finding), and malformed lines
     const multi = JSON.parse(bad.split("\n")[0]!) as { vmcs: Record<string, string> };
-    multi.vmcs.CR3_TARGET_COUNT = "0x9";
+    multi.vmcs["CR3_TARGET_COUNT"] = "0x9";
     const input = `${gen}${bad}${JSON.stringify(multi)}\noops\n{"vmcs":{"GUEST_CR0":"zz"}}\n`;
     const r = run(["check", "--json", "-"], input);
     const lines = r.stdout.trim().split("\n");

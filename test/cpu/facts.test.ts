@@ -70,7 +70,7 @@ describe("skylake (i7-6700K) against VBoxCpuReport's write probes of the same CP
     const data = structuredClone(builtinData("skylake")!);
     const listed = data.msrsImplemented!;
     delete data.msrsImplemented;
-    delete data.factSources!.msrsImplemented;
+    delete data.factSources!["msrsImplemented"];
     const facts = decodeProfile(data).facts;
     const inList = (i: number) =>
       listed.some((r) => {

@@ -5,7 +5,7 @@
  * parser refuses more than the schema can say: factSources naming facts the profile lacks, a leaf twice.)
  */
 import { readFileSync } from "node:fs";
-import Ajv2020 from "ajv/dist/2020.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { builtinData, builtinNames } from "../../src/cpu/builtin.js";
@@ -86,9 +86,9 @@ interface Corruption {
 function corrupt(c: Corruption): Record<string, unknown> {
   const data = structuredClone(builtinData(c.profile)) as unknown as Record<string, unknown>;
   if (c.where === "msrsImplemented") {
-    const list: unknown[] = Array.isArray(data.msrsImplemented) ? [...data.msrsImplemented] : [];
+    const list: unknown[] = Array.isArray(data["msrsImplemented"]) ? [...data["msrsImplemented"]] : [];
     list[c.pick % (list.length + 1)] = c.value;
-    data.msrsImplemented = list;
+    data["msrsImplemented"] = list;
     return data;
   }
   if (c.where !== "top" && (typeof data[c.where] !== "object" || data[c.where] === null)) data[c.where] = {};

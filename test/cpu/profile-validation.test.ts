@@ -22,7 +22,7 @@ const regs = { eax: "0x7300404", ebx: "0x0", ecx: "0x0", edx: "0x603" };
 describe("profile validation", () => {
   it("an unknown key names itself and lists the valid keys", () => {
     const e = error((d) => {
-      d.perfGlobalCtrlValid = "0xff";
+      d["perfGlobalCtrlValid"] = "0xff";
     });
     expect(e.location).toBe("cpu.perfGlobalCtrlValid");
     expect(e.reason).toBe(
@@ -50,56 +50,56 @@ describe("profile validation", () => {
   );
 
   it("maxPhysAddr null names the value it got", () => {
-    expect(error((d) => (d.maxPhysAddr = null)).reason).toBe(
+    expect(error((d) => (d["maxPhysAddr"] = null)).reason).toBe(
       "maxPhysAddr must be an integer in 32..52, got null",
     );
   });
 
   it("CPUID keys: 'LEAF' or 'LEAF.SUBLEAF' in hex; the same leaf twice is refused", () => {
-    expect(error((d) => (d.cpuid = { "10": regs })).message).toMatch(/malformed CPUID key "10"/);
-    expect(error((d) => (d.cpuid = { "0x7": regs, "0x7.0": regs })).message).toMatch(/given twice/);
+    expect(error((d) => (d["cpuid"] = { "10": regs })).message).toMatch(/malformed CPUID key "10"/);
+    expect(error((d) => (d["cpuid"] = { "0x7": regs, "0x7.0": regs })).message).toMatch(/given twice/);
     expect(() =>
       decodeProfile({ ...BASE, cpuid: { "0xa": regs, "0x7.0": regs, "0xd.1": regs } }),
     ).not.toThrow();
   });
 
   it("CPUID registers: all four, hex, below 2^32", () => {
-    expect(error((d) => (d.cpuid = { "0xa": { ...regs, eax: "0x100000000" } })).location).toBe(
+    expect(error((d) => (d["cpuid"] = { "0xa": { ...regs, eax: "0x100000000" } })).location).toBe(
       'cpu.cpuid["0xa"].eax',
     );
-    expect(error((d) => (d.cpuid = { "0xa": { eax: "0x1", ebx: "0x0", ecx: "0x0" } })).reason).toBe(
+    expect(error((d) => (d["cpuid"] = { "0xa": { eax: "0x1", ebx: "0x0", ecx: "0x0" } })).reason).toBe(
       "register edx is missing",
     );
-    expect(error((d) => (d.cpuid = { "0xa": { ...regs, esi: "0x0" } })).message).toMatch(
+    expect(error((d) => (d["cpuid"] = { "0xa": { ...regs, esi: "0x0" } })).message).toMatch(
       /unknown register "esi"/,
     );
-    expect(error((d) => (d.cpuid = { "0xa": { ...regs, ebx: 7 } })).message).toMatch(/32-bit hex string/);
+    expect(error((d) => (d["cpuid"] = { "0xa": { ...regs, ebx: 7 } })).message).toMatch(/32-bit hex string/);
   });
 
   it("per-core-type leaves must list the same core types", () => {
-    const e = error((d) => (d.cpuid = { "0x1a": [regs, regs], "0x23.1": [regs, regs, regs] }));
+    const e = error((d) => (d["cpuid"] = { "0x1a": [regs, regs], "0x23.1": [regs, regs, regs] }));
     expect(e.message).toMatch(/lists 3 core types, another leaf 2/);
   });
 
   it("MSR values: hex index, 64-bit hex value (2^64 refused)", () => {
-    expect(error((d) => (d.msrValues = { "0x345": "0x10000000000000000" })).location).toBe(
+    expect(error((d) => (d["msrValues"] = { "0x345": "0x10000000000000000" })).location).toBe(
       'cpu.msrValues["0x345"]',
     );
-    expect(error((d) => (d.msrValues = { "837": "0x1" })).message).toMatch(/malformed MSR index "837"/);
+    expect(error((d) => (d["msrValues"] = { "837": "0x1" })).message).toMatch(/malformed MSR index "837"/);
   });
 
   it("msrsImplemented: indices or ascending ranges", () => {
-    expect(error((d) => (d.msrsImplemented = ["0x68f-0x680"])).message).toMatch(/ends before it starts/);
-    expect(error((d) => (d.msrsImplemented = [0x1d9])).location).toBe("cpu.msrsImplemented[0]");
+    expect(error((d) => (d["msrsImplemented"] = ["0x68f-0x680"])).message).toMatch(/ends before it starts/);
+    expect(error((d) => (d["msrsImplemented"] = [0x1d9])).location).toBe("cpu.msrsImplemented[0]");
   });
 
   it("factSources must name facts the profile gives", () => {
     const e = error((d) => {
-      d.cpuid = { "0xa": regs };
-      d.factSources = { "cpuid.0x7.0": "somewhere" };
+      d["cpuid"] = { "0xa": regs };
+      d["factSources"] = { "cpuid.0x7.0": "somewhere" };
     });
     expect(e.message).toMatch(/"cpuid.0x7.0" names no leaf/);
-    expect(error((d) => (d.factSources = { pmu: "x" })).message).toMatch(/unknown fact key "pmu"/);
+    expect(error((d) => (d["factSources"] = { pmu: "x" })).message).toMatch(/unknown fact key "pmu"/);
   });
 });
 

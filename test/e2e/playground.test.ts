@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The playground in a real browser (issue 8): Debian's chromium driven by playwright-core, against the page
  * `nvmx serve` serves from web/dist. Needs `npm run build` first (npm test runs it). Never downloads a

@@ -1,4 +1,5 @@
 /** `nvmx serve`: only the page's own files, by GET/HEAD, with their content types; nothing else. */
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
@@ -27,7 +28,29 @@ describe("nvmx serve", () => {
     server?.closeAllConnections();
   });
 
-  it("listens on 127.0.0.1 by default and prints its URL", () => {
+  it("listens on 127.0.0.1 by default and prints its URL (the CLI, without --host)", async () => {
+    const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+    const proc = spawn(process.execPath, [cli, "serve", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const printed = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        proc.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /http:\/\/\S+/.exec(out);
+          if (m) resolve(m[0]);
+        });
+        proc.on("exit", (code) => reject(new Error(`nvmx serve exited with ${code}`)));
+      });
+      expect(printed).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      // and it answers there
+      expect((await fetch(printed, { method: "HEAD" })).status).toBe(200);
+    } finally {
+      proc.kill();
+    }
+  });
+  it("startServer prints the URL of the interface it was given", () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
   });
 

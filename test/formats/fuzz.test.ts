@@ -19,7 +19,7 @@ import { parseXenDump } from "../../src/formats/xen-dump.js";
 import { baseEntry } from "../../src/gen/base.js";
 import { profileAll } from "../helpers.js";
 
-const LONG = process.env.NVMX_FUZZ_LONG === "1";
+const LONG = process.env["NVMX_FUZZ_LONG"] === "1";
 /** Cases per fuzzer: CI runs a few; the long campaign many. */
 const RUNS = LONG ? 20000 : 40;
 const SEED = 0x17f022;

@@ -15,7 +15,7 @@ import { parseInput } from "../../src/formats/detect.js";
 import { type Explanation, explainDump } from "../../src/formats/explain.js";
 import { shownFields } from "./helpers.js";
 
-const LONG = process.env.NVMX_FUZZ_LONG === "1";
+const LONG = process.env["NVMX_FUZZ_LONG"] === "1";
 const SEED = 0x14c0ffee;
 
 const CORPUS = new URL("../corpus/", import.meta.url);

@@ -291,10 +291,12 @@ describe("cost: a nested L0's dry run exits to the level below", () => {
     const e = vmcs12("v6.18");
     const y = { earlyCheck: { form: "merged" as const, nestedEarlyCheck: true } };
     const c = DEFAULT_CONFIG.cost;
-    expect(run("v6.18", e, { ...y, hypervisor: true }).cost.parts.dryRun).toBe(
+    expect(run("v6.18", e, { ...y, hypervisor: true }).cost.parts["dryRun"]).toBe(
       c.roundTrip + c.nestedEntryBase,
     );
-    expect(run("v6.18", e, { ...y, hypervisor: false }).cost.parts.dryRun).toBe(c.roundTrip + c.dryRunExtra);
+    expect(run("v6.18", e, { ...y, hypervisor: false }).cost.parts["dryRun"]).toBe(
+      c.roundTrip + c.dryRunExtra,
+    );
   });
 });
 

@@ -18,12 +18,12 @@ import { KERNELS, kernelPreset } from "../../src/nested/kernels/index.js";
 import { type NestedResult, runNested } from "../../src/nested/l0.js";
 import { l1Profile } from "../../src/nested/l1.js";
 
-const FULL = process.env.NVMX_FULL === "1";
+const FULL = process.env["NVMX_FULL"] === "1";
 const HOSTS = FULL
   ? ["sapphirerapids", "skylake", "westmere", "alderlake", "icelake-server", "cascadelake"]
   : ["sapphirerapids", "skylake"];
 const VALID = FULL ? 1000 : 12;
-process.env.NVMX_CACHE_DIR ??= mkdtempSync(join(tmpdir(), "nvmx-prop-cache-"));
+process.env["NVMX_CACHE_DIR"] ??= mkdtempSync(join(tmpdir(), "nvmx-prop-cache-"));
 
 /** The divergence is one the preset's kernel has: its id and source come from that release. */
 function kernelLabel(r: NestedResult, kernel: string): boolean {

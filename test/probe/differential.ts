@@ -49,8 +49,8 @@ export function differential(model: string, profile: string): void {
       const states = corpus(profile, FULL ? 1000 : 150, FULL);
       const r = await runOnBochs(states, { model, dodge: ["A"] });
       const t = r.table;
-      if (process.env.NVMX_PROBE_REPORT)
-        writeFileSync(`${process.env.NVMX_PROBE_REPORT}/${model}.md`, `${formatTable(t)}\n`);
+      if (process.env["NVMX_PROBE_REPORT"])
+        writeFileSync(`${process.env["NVMX_PROBE_REPORT"]}/${model}.md`, `${formatTable(t)}\n`);
       const unexplained = r.compared.filter((c) => c.verdict === "unexplained" || c.verdict === "no-result");
       expect(
         unexplained.map((c) => `${c.p.where}: ${c.nvmx?.outcome.type} vs ${JSON.stringify(c.observed)}`),

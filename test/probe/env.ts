@@ -35,7 +35,7 @@ export function describeWith(tools: Tool[], name: string, fn: () => void): void 
     describe(name, fn);
     return;
   }
-  if (process.env.NVMX_PROBE_REQUIRED === "1") {
+  if (process.env["NVMX_PROBE_REQUIRED"] === "1") {
     describe(name, () => {
       it("has its toolchain (NVMX_PROBE_REQUIRED=1)", () => {
         throw new Error(why);
@@ -48,4 +48,4 @@ export function describeWith(tools: Tool[], name: string, fn: () => void): void 
 }
 
 /** NVMX_PROBE_FULL=1: the full differential run (1,000 valid states per model) instead of the CI subset. */
-export const FULL = process.env.NVMX_PROBE_FULL === "1";
+export const FULL = process.env["NVMX_PROBE_FULL"] === "1";

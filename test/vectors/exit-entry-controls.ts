@@ -4,7 +4,7 @@
  * (TRUE controls, MTF, IA32_VMX_BASIC[58] nested exceptions, BASIC[56] = 0, MISC[30] = 1, MAXPHYADDR 46,
  * revision identifier 4, recommended MSR-list maximum 512).
  */
-import type { CheckCase, Patch } from "../helpers.js";
+import type { CheckCase, Patch, VectorTables } from "../helpers.js";
 
 const VALID = 0x80000000;
 const DEL = 1 << 11;
@@ -50,14 +50,14 @@ const REAL_MODE: Patch = {
 
 /** Profile edits. */
 const noMtf = (d: { msrs: Record<string, string> }) => {
-  d.msrs.IA32_VMX_PROCBASED_CTLS = "0xf7fffffe0401e172";
-  d.msrs.IA32_VMX_TRUE_PROCBASED_CTLS = "0xf7fffffe04006172";
+  d.msrs["IA32_VMX_PROCBASED_CTLS"] = "0xf7fffffe0401e172";
+  d.msrs["IA32_VMX_TRUE_PROCBASED_CTLS"] = "0xf7fffffe04006172";
 };
 const basic56 = (d: { msrs: Record<string, string> }) => {
-  d.msrs.IA32_VMX_BASIC = "0x5da100000000004";
+  d.msrs["IA32_VMX_BASIC"] = "0x5da100000000004";
 };
 const noNestedException = (d: { msrs: Record<string, string> }) => {
-  d.msrs.IA32_VMX_BASIC = "0xda100000000004";
+  d.msrs["IA32_VMX_BASIC"] = "0xda100000000004";
 };
 
 // VM entries that return from SMM (dual-monitor treatment): executive VMCS at 0x40000, VMXON region at 0x30000.
@@ -111,7 +111,7 @@ const exitCases: CheckCase[] = [
   {
     id: "ctl.exit.allowed-1-settings",
     cpu: (d) => {
-      d.msrs.IA32_VMX_TRUE_EXIT_CTLS = "0x7fffffff00036dfb";
+      d.msrs["IA32_VMX_TRUE_EXIT_CTLS"] = "0x7fffffff00036dfb";
     },
     fail: { vmcs: { VM_EXIT_CONTROLS: (old) => old | (1n << 31n) } },
     outcome: { type: "vmfail-valid", error: 7 },
@@ -139,7 +139,7 @@ const exitCases: CheckCase[] = [
     id: "ctl.exit.save-preemption-timer-needs-timer",
     name: "not checked on a VM entry that returns from SMM",
     setup: { vmcs: { VM_EXIT_CONTROLS: (old) => old | (1n << 22n) } },
-    pass: SMM_RETURN,
+    inapplicable: SMM_RETURN,
     fail: {},
   },
   // MSR-store area (X4–X6)
@@ -204,7 +204,7 @@ const entryCases: CheckCase[] = [
   {
     id: "ctl.entry.allowed-1-settings",
     cpu: (d) => {
-      d.msrs.IA32_VMX_TRUE_ENTRY_CTLS = "0x1fdffff000011fb";
+      d.msrs["IA32_VMX_TRUE_ENTRY_CTLS"] = "0x1fdffff000011fb";
     },
     fail: { vmcs: { VM_ENTRY_CONTROLS: (old) => old | (1n << 17n) } },
   },
@@ -218,6 +218,7 @@ const entryCases: CheckCase[] = [
   {
     id: "ctl.event.type-reserved",
     name: "type 1 with any vector",
+    pass: info(3, 0x1e),
     fail: info(1, 0x30),
   },
   {
@@ -227,11 +228,11 @@ const entryCases: CheckCase[] = [
     fail: info(7, 0),
   },
   { id: "ctl.event.nmi-vector", pass: info(2, 2), fail: info(2, 3) },
-  { id: "ctl.event.nmi-vector", name: "vector 0", fail: info(2, 0) },
+  { id: "ctl.event.nmi-vector", name: "vector 0", pass: info(2, 2), fail: info(2, 0) },
   { id: "ctl.event.hw-exception-vector", pass: info(3, 31), fail: info(3, 32) },
-  { id: "ctl.event.hw-exception-vector", name: "vector 255", fail: info(3, 255) },
+  { id: "ctl.event.hw-exception-vector", name: "vector 255", pass: info(3, 0), fail: info(3, 255) },
   { id: "ctl.event.other-event-vector", pass: info(7, 0), fail: info(7, 1) },
-  { id: "ctl.event.other-event-vector", name: "vector 2 without FRED", fail: info(7, 2) },
+  { id: "ctl.event.other-event-vector", name: "vector 2 without FRED", pass: info(7, 0), fail: info(7, 2) },
   {
     id: "ctl.event.fred-other-event-vector",
     setup: FRED_GUEST,
@@ -253,6 +254,13 @@ const entryCases: CheckCase[] = [
   { id: "ctl.event.error-code-required", name: "#DF (8)", pass: info(3, 8, DEL), fail: info(3, 8) },
   { id: "ctl.event.error-code-required", name: "#AC (17)", pass: info(3, 17, DEL), fail: info(3, 17) },
   { id: "ctl.event.error-code-not-expected", pass: info(3, 6), fail: info(3, 6, DEL) },
+  {
+    id: "ctl.event.error-code-not-expected",
+    name: "protected mode under unrestricted guest (CR0.PE = 1 read from the field)",
+    setup: { vmcs: { SECONDARY_VM_EXEC_CONTROL: (old) => old | (1n << 7n) } },
+    pass: info(3, 6),
+    fail: info(3, 6, DEL),
+  },
   {
     id: "ctl.event.error-code-not-expected",
     name: "#CP (21) per the SDM list",
@@ -288,8 +296,8 @@ const entryCases: CheckCase[] = [
     fail: info(3, 6, DEL),
   },
   { id: "ctl.event.reserved-bits", pass: info(3, 6), fail: info(3, 6, 1 << 12) },
-  { id: "ctl.event.reserved-bits", name: "bit 30", fail: info(3, 6, 1 << 30) },
-  { id: "ctl.event.reserved-bits", name: "bit 14", fail: info(3, 6, 1 << 14) },
+  { id: "ctl.event.reserved-bits", name: "bit 30", pass: info(2, 2), fail: info(3, 6, 1 << 30) },
+  { id: "ctl.event.reserved-bits", name: "bit 14", pass: info(7, 0), fail: info(3, 6, 1 << 14) },
   {
     id: "ctl.event.nested-exception-unsupported",
     cpu: noNestedException,
@@ -329,7 +337,7 @@ const entryCases: CheckCase[] = [
   {
     id: "ctl.event.instruction-length-zero",
     cpu: (d) => {
-      d.msrs.IA32_VMX_MISC = "0x3004c1e5";
+      d.msrs["IA32_VMX_MISC"] = "0x3004c1e5";
     },
     setup: info(6, 3),
     pass: { vmcs: { VM_ENTRY_INSTRUCTION_LEN: 1 } },
@@ -412,7 +420,7 @@ const smmCases: CheckCase[] = [
     id: "smm.executive-vmcs-revision",
     name: "not checked outside SMM or with entry to SMM",
     setup: { ...SMM_RETURN, memory: { 262144: 0n } },
-    pass: {
+    inapplicable: {
       processor: { inSmm: true },
       vmcs: { VM_ENTRY_CONTROLS: (old) => old | (1n << 10n), GUEST_INTERRUPTIBILITY_INFO: 4 },
     },
@@ -450,6 +458,7 @@ const smmCases: CheckCase[] = [
     id: "smm.root-return-event",
     name: "other event with vector 1",
     setup: SMM_RETURN_ROOT,
+    pass: info(7, 0),
     fail: { vmcs: { ...FRED_GUEST.vmcs, VM_ENTRY_INTR_INFO_FIELD: ev(7, 1), VM_ENTRY_INSTRUCTION_LEN: 2 } },
   },
   {
@@ -471,6 +480,7 @@ const msrCases: CheckCase[] = [
   {
     id: "msr-load.fs-gs-base",
     name: "IA32_GS_BASE first",
+    pass: msrs([0xc0000102, 0n], ...pre),
     fail: msrs([0xc0000101, 0n], ...pre),
     outcome: x34(1),
   },
@@ -481,7 +491,13 @@ const msrCases: CheckCase[] = [
     outcome: x34(3),
   },
   { id: "msr-load.x2apic-msr", name: "0x8ff (upper end)", pass: msrs([0x7ff, 0n]), fail: msrs([0x8ff, 0n]) },
-  { id: "msr-load.x2apic-msr", name: "0x800 (lower end)", fail: msrs([0x800, 0n]), outcome: x34(1) },
+  {
+    id: "msr-load.x2apic-msr",
+    name: "0x800 (lower end)",
+    pass: msrs([0x7ff, 0n]),
+    fail: msrs([0x800, 0n]),
+    outcome: x34(1),
+  },
   {
     id: "msr-load.smm-only-msr",
     pass: { ...msrs(...pre, [0x9b, 0n]), processor: { inSmm: true } },
@@ -494,7 +510,13 @@ const msrCases: CheckCase[] = [
     fail: msrs(...pre, [0x174, 0x10n, 1]),
     outcome: x34(3),
   },
-  { id: "msr-load.reserved-bits", name: "bit 63", fail: msrs([0x174, 0x10n, 0x80000000]), outcome: x34(1) },
+  {
+    id: "msr-load.reserved-bits",
+    name: "bit 63",
+    pass: msrs([0x174, 0x10n, 0]),
+    fail: msrs([0x174, 0x10n, 0x80000000]),
+    outcome: x34(1),
+  },
   {
     id: "msr-load.value-reserved-bits",
     name: "IA32_EFER bit 1",
@@ -502,7 +524,12 @@ const msrCases: CheckCase[] = [
     fail: msrs([PAT, LINUX_PAT], [0x174, 0x10n], [EFER, 0xd03n]),
     outcome: x34(3),
   },
-  { id: "msr-load.value-reserved-bits", name: "IA32_EFER bit 32", fail: msrs([EFER, 0x100000d01n]) },
+  {
+    id: "msr-load.value-reserved-bits",
+    name: "IA32_EFER bit 32",
+    pass: msrs([EFER, 0xd01n]),
+    fail: msrs([EFER, 0x100000d01n]),
+  },
   {
     id: "msr-load.value-reserved-bits",
     name: "IA32_DEBUGCTL bit 16",
@@ -547,8 +574,18 @@ const msrCases: CheckCase[] = [
     fail: msrs(...pre, [PAT, 0x0007040600070402n]),
     outcome: x34(3),
   },
-  { id: "msr-load.pat-memory-type", name: "type 8 in byte 7", fail: msrs([PAT, 0x0807040600070406n]) },
-  { id: "msr-load.pat-memory-type", name: "type 3 in byte 4", fail: msrs([PAT, 0x0007040300070406n]) },
+  {
+    id: "msr-load.pat-memory-type",
+    name: "type 8 in byte 7",
+    pass: msrs([PAT, 0x0707040600070406n]),
+    fail: msrs([PAT, 0x0807040600070406n]),
+  },
+  {
+    id: "msr-load.pat-memory-type",
+    name: "type 3 in byte 4",
+    pass: msrs([PAT, 0x0007040100070406n]),
+    fail: msrs([PAT, 0x0007040300070406n]),
+  },
   {
     id: "msr-load.non-canonical-address",
     pass: msrs(...pre, [LSTAR, 0x00007fffffffffffn]),
@@ -591,6 +628,7 @@ const msrCases: CheckCase[] = [
   {
     id: "msr-load.fs-gs-base",
     name: "the first failing entry decides the qualification across rules",
+    pass: msrs([EFER, 0xd01n], [0x80f0, 0n], [0xc0000102, 0n]),
     fail: msrs([EFER, 0xd01n], [0x808, 0n], [0xc0000100, 0n]),
     alsoFails: ["msr-load.x2apic-msr"],
     outcome: x34(2),
@@ -605,4 +643,10 @@ const msrCases: CheckCase[] = [
   },
 ];
 
-export const cases: CheckCase[] = [...exitCases, ...entryCases, ...smmCases, ...msrCases];
+/** One table per check module (src/checks/<module>.ts): the vectors of its checks. */
+export const tables: VectorTables = {
+  "exit-controls": exitCases,
+  "entry-controls": entryCases,
+  smm: smmCases,
+  "msr-load": msrCases,
+};

@@ -1,4 +1,4 @@
-import type { CheckCase, Patch } from "../helpers.js";
+import type { CheckCase, Patch, VectorTables } from "../helpers.js";
 
 /**
  * SDM 29.3.1.2 guest segment-register checks. The base state is a 64-bit guest (CS 0xa09b, SS/DS/ES 0xc093,
@@ -624,4 +624,6 @@ cases.push(
   },
 );
 
+/** One table per check module (src/checks/<module>.ts): the vectors of its checks. */
+export const tables: VectorTables = { "guest-segments": cases };
 export { cases };

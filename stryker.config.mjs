@@ -1,0 +1,33 @@
+// Mutation testing (StrykerJS 9 with its vitest runner; docs/mutation.md). Run one folder at a time:
+//   npm run mutation -- src/checks        (or src/entry, src/formats, src/gen, src/nested)
+// The folder comes from NVMX_MUTATE (scripts/mutation.mjs sets it). Incremental: each folder keeps its own
+// incremental file, so a re-run only tests mutants in changed code or covered by changed tests.
+// StrykerJS 9.x is the newest line that runs on Node 20 (10.x needs Node 22).
+const folder = (process.env.NVMX_MUTATE ?? "src/checks").replace(/\/+$/, "");
+const slug = folder.replace(/[^\w.-]+/g, "-");
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: "vitest",
+  vitest: { configFile: "vitest.mutation.config.ts", related: false },
+  // A folder, or one file of it (npm run mutation -- src/entry/fast.ts).
+  mutate: folder.endsWith(".ts") ? [folder] : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
+  // Per-test coverage: a mutant runs only the tests that reach it.
+  coverageAnalysis: "perTest",
+  // Mutants in module set-up (tables, ids, rule texts) run no test under coverage and would need the whole
+  // suite each; they are reported as ignored. The predicates, decoders, messages and the compiler are not
+  // static: checks compile on first use (src/checks/rule.ts).
+  ignoreStatic: true,
+  incremental: true,
+  incrementalFile: `reports/mutation/${slug}.incremental.json`,
+  reporters: ["clear-text", "progress", "json", "html"],
+  jsonReporter: { fileName: `reports/mutation/${slug}.json` },
+  htmlReporter: { fileName: `reports/mutation/${slug}.html` },
+  concurrency: Number(process.env.NVMX_MUTATE_JOBS ?? 2),
+  timeoutMS: 20000,
+  timeoutFactor: 2,
+  tempDirName: ".stryker-tmp",
+  cleanTempDir: "always",
+  // dist/ is copied: a few tests run the built CLI (they cannot see a mutant, but must pass).
+  ignorePatterns: ["reports", "test-artifacts", ".stryker-tmp"],
+};

@@ -1,0 +1,55 @@
+/**
+ * The test suite as mutation testing runs it (stryker.config.mjs). Each source folder is tested by the tests
+ * that exercise it directly (a surviving mutant then runs tens of seconds, not the whole suite); tests that run
+ * the built CLI (dist/) or a browser cannot see a mutant in src/ and are left out.
+ */
+import { defineConfig } from "vitest/config";
+import base from "./vitest.config.js";
+
+const TESTS: Readonly<Record<string, readonly string[]>> = {
+  "src/checks": [
+    "test/checks.test.ts",
+    "test/checks/**/*.test.ts",
+    "test/exec-controls.property.test.ts",
+    "test/exit-entry.property.test.ts",
+    "test/guest-cr.property.test.ts",
+    "test/guest-non-register.property.test.ts",
+    "test/guest-segments.property.test.ts",
+    "test/host.property.test.ts",
+    "test/entry/runner-debug.test.ts",
+    "test/checks-msr/**/*.test.ts",
+  ],
+  "src/entry": [
+    "test/entry/**/*.test.ts",
+    "test/fast-path.property.test.ts",
+    "test/fast-specialize.property.test.ts",
+    "test/checks.test.ts",
+    "test/foundation.test.ts",
+    "test/cli/input.test.ts",
+    "test/cli/batch.test.ts",
+    "test/checks-msr/**/*.test.ts",
+  ],
+  "src/formats": ["test/formats/**/*.test.ts"],
+  "src/gen": ["test/gen/**/*.test.ts"],
+  "src/nested": ["test/nested/**/*.test.ts"],
+};
+
+// NVMX_MUTATE is a folder or one file in it; a file is tested by its folder's tests.
+const target = (process.env["NVMX_MUTATE"] ?? "").replace(/\/+$/, "");
+const folder = target.endsWith(".ts") ? target.slice(0, target.lastIndexOf("/")) : target;
+
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [...(TESTS[folder] ?? ["test/**/*.test.ts"])],
+    exclude: [
+      "**/node_modules/**",
+      "test/e2e/**",
+      "test/cli.test.ts",
+      "test/cli/check.test.ts",
+      "test/gen/cli.test.ts",
+      "test/nested/cli.test.ts",
+    ],
+  },
+});
