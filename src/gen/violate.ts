@@ -309,6 +309,18 @@ export interface CachedResult {
 
 export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
 
+/**
+ * Where a running search is (for a progress display: the playground runs the search in a web worker).
+ * Stage 1 tries single mutations, stage 2 moves to a neighbouring valid state first, stage 3 extends partial
+ * hits; `evals` counts the candidate states evaluated so far. Reported when a stage starts and every 256
+ * evaluations.
+ */
+export interface SearchProgress {
+  id: string;
+  stage: 1 | 2 | 3;
+  evals: number;
+}
+
 /** The violation search's answer for one check: a state failing exactly it, or why none exists. */
 export interface ViolationResult {
   id: string;
@@ -452,13 +464,13 @@ export class ViolationSearch {
     return out;
   }
 
-  /** Find a state violating exactly `id` (cached). */
-  find(id: string): ViolationResult {
+  /** Find a state violating exactly `id` (cached). `progress` hears from the search while it runs. */
+  find(id: string, progress?: (p: SearchProgress) => void): ViolationResult {
     const hit = this.cache.get(id);
     if (hit) return hit;
     const check = checkById(id);
     if (!check) throw new Error(`no check with id ${id}`);
-    const r = this.search(check);
+    const r = this.search(check, progress);
     this.cache.set(id, r);
     return r;
   }
@@ -468,8 +480,18 @@ export class ViolationSearch {
     return CHECKS.map((c) => this.find(c.id));
   }
 
-  private search(check: Check): ViolationResult {
+  private search(check: Check, progress?: (p: SearchProgress) => void): ViolationResult {
     let evals = 0;
+    let stage: SearchProgress["stage"] = 1;
+    const report = (next?: SearchProgress["stage"]) => {
+      if (next) stage = next;
+      progress?.({ id: check.id, stage, evals });
+    };
+    /** Count one evaluation; report every 256. */
+    const counted = () => {
+      evals++;
+      if (progress && (evals & 255) === 0) report();
+    };
     let anyHit = false;
     /** Some state made the rule fail without also breaking a capability rule (so it is not capability-bound). */
     let hitWithoutCapability = false;
@@ -501,7 +523,7 @@ export class ViolationSearch {
       for (const m of this.mutationsFor(s, targets, check)) {
         const undo = applyMutation(s.entry, m);
         if (!undo) continue;
-        evals++;
+        counted();
         const r = exactly(s.ctx, check);
         undo();
         if (r.only) {
@@ -536,6 +558,7 @@ export class ViolationSearch {
     };
 
     // Stage 1: single mutations; declared fields first, then processor state and memory.
+    report(1);
     const order = [...gated, ...ungated.slice(0, 8)];
     for (const s of order) {
       const m = trySingles(s, [], declared);
@@ -546,6 +569,7 @@ export class ViolationSearch {
       if (m) return done(s, [m]);
     }
 
+    report(2);
     // Stage 2: move to a neighbouring valid state first (one mutation that keeps every check passing,
     // preferring those that open the rule's gate), then a single violating mutation from there.
     const openers: { s: PoolState; m: Mutation; opens: boolean }[] = [];
@@ -561,6 +585,7 @@ export class ViolationSearch {
           if (opens || openers.length < 400) openers.push({ s, m, opens });
         }
       s.ctx.refresh();
+      report();
     }
     openers.sort((a, b) => Number(b.opens) - Number(a.opens));
     let opened = 0;
@@ -571,6 +596,7 @@ export class ViolationSearch {
       if (m) return done(o.s, [o.m, m]);
     }
 
+    report(3);
     // Stage 3: a partial hit (the rule fails with a few others), extended greedily by mutations over the
     // other failing rules' fields that clear them while this rule keeps failing (up to three mutations).
     // Partial hits that co-fail with a capability rule (a control or CR bit the profile does not allow) are
@@ -591,7 +617,7 @@ export class ViolationSearch {
         for (const m of this.mutationsFor(p.s, dedupeTargets(targets), check)) {
           const undo = applyMutation(p.s.entry, m);
           if (!undo) continue;
-          evals++;
+          counted();
           const r = exactly(p.s.ctx, check);
           undo();
           if (r.only) return { found: m };
@@ -693,8 +719,8 @@ export class ViolationSearch {
    * then a bounded search on that state), else a copy of the search's witness. Undefined when the rule cannot
    * be violated alone on this profile.
    */
-  violate(id: string, start?: Entry): Entry | undefined {
-    const r = this.find(id);
+  violate(id: string, start?: Entry, progress?: (p: SearchProgress) => void): Entry | undefined {
+    const r = this.find(id, progress);
     if (r.status !== "violated") return undefined;
     const check = checkById(id)!;
     if (start) {

@@ -256,8 +256,17 @@ function hardware(
 
 const isVmfail = (o: Outcome): boolean => o.type === "vmfail-valid" || o.type === "vmfail-invalid";
 
+/**
+ * What a caller may watch during a run without changing its result: the vmcs02 L0 prepared, and the one the
+ * dry run entered (the playground shows vmcs12's value next to what the processor saw).
+ */
+export interface NestedWatch {
+  vmcs02?: (built: Vmcs02) => void;
+  dryRun?: (vmcs: Vmcs) => void;
+}
+
 /** Run L0's emulation of VMLAUNCH/VMRESUME on vmcs12. Throws InputError for a configuration the kernel refuses. */
-export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
+export function runNested(input: NestedInput, cfg: NestedConfig, watch?: NestedWatch): NestedResult {
   const preset = validateConfig(cfg);
   const host = input.host;
   const l1 = input.l1 ?? l1Profile(preset, host);
@@ -462,6 +471,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
   // 3. vmcs02: early preparation and L1's pages.
   const built = buildVmcs02({ preset, vmcs12: e, host, env, l1Efer: e.processor.ia32e ? L0_EFER : 0x801 });
   effects = built.effects;
+  watch?.vmcs02?.(built);
   step("merge", "vmcs02 prepared: L0's host state and owned fields, controls merged, L1's pages mapped");
   for (const n of built.notes) step("merge", n);
   for (const x of built.effects) step("merge", `${x.what} (${x.fields.join(", ")})`);
@@ -483,11 +493,15 @@ export function runNested(input: NestedInput, cfg: NestedConfig): NestedResult {
       ? cfg.cost.roundTrip + cfg.cost.nestedEntryBase
       : cfg.cost.roundTrip + cfg.cost.dryRunExtra;
     const dv = dryRunVmcs(built, stale);
+    watch?.dryRun?.(dv);
     const hw = hardware(dv, host, built.memory, !fresh, cfg.hardwareOrder);
     dryRun = { performed: true, why: dry.why, hardware: hw.outcome, vmcs02: stale };
+    // GUEST_RFLAGS=0 is an invalid guest state on purpose: the processor checks it only after every control
+    // and host-state check, so the exit it causes is the dry run passing, not an entry failing.
+    const expected = hw.outcome.type === "vmexit" && hw.outcome.reason === 33;
     step(
       "dry-run",
-      `${fresh ? "VMLAUNCH" : "VMRESUME"} of vmcs02 (${fresh ? "never entered: guest state and TSC multiplier 0" : "guest state and TSC multiplier of the previous entry"}) with GUEST_RFLAGS=0: ${describeOutcome(hw.outcome)}`,
+      `${fresh ? "VMLAUNCH" : "VMRESUME"} of vmcs02 (${fresh ? "never entered: guest state and TSC multiplier 0" : "guest state and TSC multiplier of the previous entry"}) with GUEST_RFLAGS=0: ${expected ? "passes — vmcs02's controls and host state are valid, and the entry stops at the intended invalid-RFLAGS exit (reason 33)" : describeOutcome(hw.outcome)}`,
     );
     if (!fresh) {
       // The first nested entry of a vCPU finds a vmcs02 whose stale fields are 0: say what it would do then.

@@ -186,6 +186,12 @@ describe.skipIf(!haveChromium)("playground in chromium", () => {
       await offline.goto(server.url);
       await offline.waitForSelector(".page[data-ready]");
       await expect.poll(() => offline.locator("#outcome").getAttribute("data-outcome")).toBe("vmexit");
+      // the chunks loaded on demand were cached at install too: the nested view and the worker work offline
+      await offline.click("#tab-nested");
+      await offline.locator(".timeline .stage").first().waitFor();
+      await offline.click("#tab-generate");
+      await offline.click("#gen-valid");
+      await expect.poll(() => offline.locator("#gen-result").getAttribute("data-ok")).toBe("true");
       await offline.close();
     } finally {
       await context.setOffline(false);

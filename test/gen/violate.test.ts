@@ -8,7 +8,7 @@ import { runEntry } from "../../src/entry/run.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid } from "../../src/gen/valid.js";
-import { violationSearch } from "../../src/gen/violate.js";
+import { type SearchProgress, ViolationSearch, violationSearch } from "../../src/gen/violate.js";
 
 const ids = (e: Parameters<typeof runEntry>[0]) => runEntry(e).violations.map((v) => v.id);
 
@@ -67,5 +67,29 @@ describe("violation search", () => {
     );
     const other = new (search.constructor as new (c: typeof caps) => typeof search)(caps);
     expect(other.importResults(tampered)).toBeLessThan(data.length);
+  });
+
+  it("reports its progress while it searches (stages in order, evaluations counted) without changing the result", () => {
+    // a rule stage 1 cannot violate on sapphirerapids: the search goes on to stage 2
+    const id = "ctl.exec.mbec-needs-ept";
+    const heard: SearchProgress[] = [];
+    const watched = new ViolationSearch(caps).find(id, (p) => heard.push({ ...p }));
+    const quiet = new ViolationSearch(caps).find(id);
+    expect(watched.status).toBe("violated");
+    expect(watched.recipe).toEqual(quiet.recipe);
+    expect(heard[0]).toEqual({ id, stage: 1, evals: 0 });
+    expect(heard.some((p) => p.stage === 2)).toBe(true);
+    for (let i = 1; i < heard.length; i++) {
+      expect(heard[i]!.stage).toBeGreaterThanOrEqual(heard[i - 1]!.stage);
+      expect(heard[i]!.evals).toBeGreaterThanOrEqual(heard[i - 1]!.evals);
+    }
+    // stage 1 alone evaluates hundreds of candidates: the count is reported as it grows, not only at the end
+    expect(heard.filter((p) => p.stage === 1 && p.evals > 0).length).toBeGreaterThan(1);
+    expect(heard.at(-1)!.evals).toBeLessThanOrEqual(watched.evals);
+    // a cached result is not searched again: nothing to report
+    const again: SearchProgress[] = [];
+    search.find("guest.cs.l-and-d");
+    search.find("guest.cs.l-and-d", (p) => again.push(p));
+    expect(again).toEqual([]);
   });
 });

@@ -6,8 +6,9 @@ import { describe, expect, it } from "vitest";
 import { ENTRY, PIN, PROC, PROC2 } from "../../src/arch/controls.js";
 import { F, FIELDS } from "../../src/arch/fields.js";
 import { InputError } from "../../src/errors.js";
-import { DEFAULT_CONFIG } from "../../src/nested/config.js";
+import { ALL_RAM, DEFAULT_CONFIG } from "../../src/nested/config.js";
 import { kernelPreset } from "../../src/nested/kernels/index.js";
+import { runNested } from "../../src/nested/l0.js";
 import {
   buildVmcs02,
   dryRunVmcs,
@@ -184,6 +185,45 @@ describe("the dry run enters the vmcs02 KVM has at that moment", () => {
     expect(d.get(F.GUEST_CR0!)).toBe(0n);
     expect(d.get(F.TSC_MULTIPLIER!)).toBe(0n);
     expect(d.get(F.VMCS_LINK_POINTER!)).toBe(0xffffffffffffffffn);
+  });
+});
+
+describe("the dry run's intended exit reads as a pass (issue 18)", () => {
+  const y = { earlyCheck: { form: "merged" as const, nestedEarlyCheck: true } };
+  it("a valid vmcs12: the dry-run step says it passes, never that VM entry fails", () => {
+    const r = run("v6.18", vmcs12("v6.18"), y);
+    expect(r.dryRun.hardware).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    const what = r.trace.find((s) => s.phase === "dry-run")!.what;
+    expect(what).toMatch(
+      /: passes — vmcs02's controls and host state are valid, and the entry stops at the intended invalid-RFLAGS exit \(reason 33\)$/,
+    );
+    expect(what).not.toMatch(/VM entry fails/);
+  });
+  it("a dry run that VMfails still says so", () => {
+    const r = run("v6.18", vmcs12("v6.18"), { ...y, vmcs02: "fresh" });
+    expect(r.trace.find((s) => s.phase === "dry-run")!.what).toMatch(/: VM entry fails: VMfailValid/);
+  });
+  it("a bad host-state field of vmcs12 never reaches the dry run: the watched vmcs02 carries L0's host state", () => {
+    const bad = vmcs12("v6.18", (x) => x.vmcs.set(F.HOST_TR_SELECTOR!, 0n));
+    const seen: { prepared?: bigint; dry?: bigint } = {};
+    const r = runNested(
+      { vmcs12: bad, host },
+      { ...DEFAULT_CONFIG, l1RamBytes: ALL_RAM, kernel: "v6.18", softwareChecks: "none", ...y },
+      {
+        vmcs02: (b) => {
+          seen.prepared = b.vmcs.get(F.HOST_TR_SELECTOR!);
+        },
+        dryRun: (v) => {
+          seen.dry = v.get(F.HOST_TR_SELECTOR!);
+        },
+      },
+    );
+    expect(r.architectural.outcome).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(r.detection).toBe("missed");
+    expect(seen.prepared).not.toBe(0n);
+    expect(seen.dry).toBe(seen.prepared);
+    // watching does not change the result
+    expect(r).toEqual(run("v6.18", bad, { softwareChecks: "none", ...y }));
   });
 });
 

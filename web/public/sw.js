@@ -1,7 +1,8 @@
 /**
  * Offline support for the nvmx playground: a network-first service worker. With the server reachable the
  * page is always the newest build; without it, the copy cached at install (the page and its bundled assets)
- * is served. It handles only same-origin GET requests: the page makes no other kind.
+ * is served, the chunks loaded on demand included. It handles only same-origin GET requests: the page
+ * makes no other kind.
  */
 const CACHE = "nvmx-playground";
 
@@ -13,8 +14,24 @@ self.addEventListener("install", (event) => {
       const page = await fetch("./", { cache: "no-cache" });
       const html = await page.clone().text();
       await cache.put("./", page);
-      const assets = [...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => `./${m[1]}`);
-      await cache.addAll(assets);
+      // The page's assets, then every chunk they load on demand (the nested view, the generator, the web
+      // worker, the bundled corpora): each bundle names the chunks it imports as "./NAME-HASH.js".
+      const seen = new Set([...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => `./${m[1]}`));
+      const queue = [...seen];
+      while (queue.length > 0) {
+        const url = queue.shift();
+        const res = await fetch(url, { cache: "no-cache" });
+        if (!res.ok) throw new Error(`${url}: ${res.status}`);
+        await cache.put(url, res.clone());
+        if (!url.endsWith(".js")) continue;
+        for (const m of (await res.text()).matchAll(/["'`]\.?\/?([\w.-]+-[\w-]{8}\.js)["'`]/g)) {
+          const next = `./assets/${m[1]}`;
+          if (!seen.has(next)) {
+            seen.add(next);
+            queue.push(next);
+          }
+        }
+      }
       await self.skipWaiting();
     })(),
   );

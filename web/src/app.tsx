@@ -1,7 +1,10 @@
 /**
- * The playground page: outcome and failing checks on the left, the VMCS on the right. All checking runs
- * here in the browser, on the same library as the `nvmx` command line; nothing is sent anywhere.
+ * The playground page: three views of one state — "Check" (outcome and failing checks on the left, the VMCS
+ * on the right), "Nested entry" (L0 emulating L1's VMLAUNCH on it, nested-view.tsx) and "Generate & repair"
+ * (generate-view.tsx) — under a compact status line that stays in view. All checking runs here in the
+ * browser, on the same library as the `nvmx` command line; nothing is sent anywhere.
  */
+import type { ComponentType } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { builtinNames, defaultProfile } from "../../src/cpu/builtin.js";
 import type { Possible, Violation } from "../../src/entry/evaluate.js";
@@ -9,6 +12,7 @@ import { DEFAULT_PROCESSOR, type ProcessorState } from "../../src/entry/processo
 import { InputError } from "../../src/errors.js";
 import { describeField, describePossible, describeResultOutcome } from "../../src/report.js";
 import { DEFAULT_EXAMPLE, EXAMPLES } from "./examples.js";
+import type { GenerateViewProps } from "./generate-view.js";
 import { readInput } from "./input.js";
 import {
   type Checked,
@@ -20,7 +24,8 @@ import {
   withField,
   withProcessor,
 } from "./model.js";
-import { decodeFragment, encodeFragment } from "./share.js";
+import type { NestedOutcome, NestedUi, NestedViewProps } from "./nested-view.js";
+import { decodeFragment, encodeFragment, LINK_BUDGET, linkTo } from "./share.js";
 import { VmcsView } from "./vmcs-view.js";
 
 type Outcome = Checked["result"]["outcome"];
@@ -64,6 +69,52 @@ interface Explained {
   outcomeText: string;
   /** how many fields VM entry reads the log lacks */
   unknown: number;
+  agrees: boolean | null;
+  agreement: string;
+  assumptions: string[];
+}
+
+/** The outcome kind the page colours it by: never a plain (green) success while something could still fail. */
+function kindOf(
+  checked: Checked,
+  explained: Explained | undefined,
+): "ok" | "exit" | "fail" | "fault" | "possible" {
+  const o = checked.result.outcome;
+  const possible = checked.result.possible?.length ?? 0;
+  return o.type === "entered" && (possible > 0 || (explained?.unknown ?? 0) > 0)
+    ? "possible"
+    : outcomeKind(o);
+}
+
+const ICONS = { ok: "✓", possible: "?", exit: "✗", fail: "✗", fault: "✗" } as const;
+
+function Verdict({ explained }: { explained: Explained }) {
+  const v = explained.agrees === true ? "agrees" : explained.agrees === false ? "disagrees" : "none";
+  return (
+    <div class={`verdict verdict-${v}`} id="verdict" data-agrees={v}>
+      <p>
+        <strong>
+          {v === "agrees"
+            ? "Agrees with the log"
+            : v === "disagrees"
+              ? "Disagrees with the log"
+              : "Nothing to compare with"}
+          :
+        </strong>{" "}
+        {explained.agreement.replace(/^(agrees|disagrees): /, "")}
+      </p>
+      {explained.assumptions.length > 0 && (
+        <details class="assumptions" id="assumptions">
+          <summary>What nvmx assumed to complete the log ({explained.assumptions.length})</summary>
+          <ul>
+            {explained.assumptions.map((a) => (
+              <li key={a}>{a}</li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
 }
 
 function OutcomeBanner({
@@ -78,7 +129,7 @@ function OutcomeBanner({
 }) {
   if ("error" in checked)
     return (
-      <div class="outcome outcome-fail" id="outcome" role="status" aria-live="polite" aria-atomic="true">
+      <div class="outcome outcome-fail" id="outcome">
         <p class="outcome-text">The document cannot be checked: {checked.error}</p>
       </div>
     );
@@ -87,23 +138,14 @@ function OutcomeBanner({
   const n = result.violations.length;
   const possible = result.possible?.length ?? 0;
   const warnings = explained?.warnings ?? [];
-  // Never a plain (green) "succeeds" while a possible finding could make it fail, nor on a log's completion.
-  const kind =
-    o.type === "entered" && (possible > 0 || (explained?.unknown ?? 0) > 0) ? "possible" : outcomeKind(o);
+  const kind = kindOf(checked, explained);
   const instr = (doc.processor?.instruction ?? DEFAULT_PROCESSOR.instruction).toUpperCase();
   return (
-    <div
-      class={`outcome outcome-${kind}`}
-      id="outcome"
-      data-outcome={o.type}
-      role="status"
-      aria-live="polite"
-      aria-atomic="true"
-    >
+    <div class={`outcome outcome-${kind}`} id="outcome" data-outcome={o.type}>
       <span class="outcome-icon" aria-hidden="true">
-        {kind === "ok" ? "✓" : kind === "possible" ? "?" : "✗"}
+        {ICONS[kind]}
       </span>
-      <div>
+      <div class="outcome-body">
         <p class="outcome-text">{explained?.outcomeText ?? describeResultOutcome(result)}</p>
         <p class="outcome-explain">
           {kind === "possible"
@@ -112,6 +154,7 @@ function OutcomeBanner({
               : "No check fails with the values nvmx chose for what the log does not show; other values might fail."
             : explain(o)}
         </p>
+        {explained && <Verdict explained={explained} />}
         <p class="outcome-meta">
           {instr} on CPU profile <strong>{entry.caps.name}</strong> ·{" "}
           {n === 0 ? "no check fails" : `${n} failing check${n === 1 ? "" : "s"}`}
@@ -128,6 +171,98 @@ function OutcomeBanner({
           </ul>
         )}
       </div>
+    </div>
+  );
+}
+
+/** The outcome in a few words, for the status line. */
+function shortOutcome(checked: Checked | { error: string }, kind: string): string {
+  if ("error" in checked) return "cannot be checked";
+  const o = checked.result.outcome;
+  switch (o.type) {
+    case "entered":
+      return kind === "possible" ? "VM entry succeeds on what is known" : "VM entry succeeds";
+    case "vmfail-valid":
+      return `VMfailValid, error ${o.error}`;
+    case "vmfail-invalid":
+      return "VMfailInvalid";
+    case "vmexit":
+      return `VM exit ${o.reason} (entry failure)`;
+    case "fault":
+      return "fault before VM entry";
+  }
+}
+
+/**
+ * The status line: sticky at the top of the viewport whatever the view and however far down the page an
+ * edit is, so every re-check is seen. Screen readers hear it (aria-live); it links to the full outcome.
+ */
+function StatusBar({
+  checked,
+  explained,
+  nested,
+  onShow,
+}: {
+  checked: Checked | { error: string };
+  explained: Explained | undefined;
+  /** in the nested view: how L0's emulation ends for L1 */
+  nested: NestedOutcome | undefined;
+  onShow: () => void;
+}) {
+  const kind = "error" in checked ? "fail" : kindOf(checked, explained);
+  const text = shortOutcome(checked, kind);
+  // The status line wraps on a narrow screen: what scrolls under it (jumps, the sticky results column) keeps
+  // clear of its real height.
+  const bar = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = bar.current;
+    if (!el || typeof ResizeObserver !== "function") return;
+    const ro = new ResizeObserver(() =>
+      document.documentElement.style.setProperty("--status-h", `${el.offsetHeight}px`),
+    );
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  const v = "error" in checked ? [] : checked.result.violations;
+  const first = v[0]?.id;
+  const verdict =
+    explained?.agrees === true
+      ? "agrees with the log"
+      : explained?.agrees === false
+        ? "disagrees with the log"
+        : "";
+  // restart the flash when the outcome text or the failing checks change
+  const key = `${text}|${v.map((x) => x.id).join(",")}`;
+  return (
+    <div
+      ref={bar}
+      class={`statusbar status-${kind}`}
+      id="status"
+      data-outcome={"error" in checked ? "error" : checked.result.outcome.type}
+    >
+      <button type="button" class="status-main" onClick={onShow} title="Show the outcome">
+        <span class="status-icon" aria-hidden="true">
+          {ICONS[kind]}
+        </span>
+        <span class="status-text" key={key} role="status" aria-live="polite" aria-atomic="true">
+          {text}
+          {first && (
+            <>
+              {" "}
+              · <code>{first}</code>
+              {v.length > 1 ? ` +${v.length - 1}` : ""}
+            </>
+          )}
+        </span>
+      </button>
+      {verdict && (
+        <span class={`status-verdict verdict-${explained?.agrees ? "agrees" : "disagrees"}`}>{verdict}</span>
+      )}
+      {nested && (
+        <span class={`status-nested detection-${nested.detection}`} id="status-nested">
+          {nested.text}
+        </span>
+      )}
     </div>
   );
 }
@@ -391,6 +526,22 @@ function jumpTo(name: string): void {
   row.classList.add("flash");
 }
 
+type View = "check" | "nested" | "generate";
+const VIEWS: readonly { id: View; title: string }[] = [
+  { id: "check", title: "Check" },
+  { id: "nested", title: "Nested entry" },
+  { id: "generate", title: "Generate & repair" },
+];
+
+/** A view loaded on first use (the nested model and the generator are large; the checker is not). */
+function useLazy<T>(load: () => Promise<T>, want: boolean): T | undefined {
+  const [mod, setMod] = useState<T>();
+  useEffect(() => {
+    if (want && !mod) void load().then(setMod);
+  }, [want]);
+  return mod;
+}
+
 export function App() {
   const [doc, setDoc] = useState<EntryDocument>(() => exampleDoc(DEFAULT_EXAMPLE));
   // Bumped on every load, so inputs holding a half-typed value start afresh.
@@ -401,6 +552,11 @@ export function App() {
   const [filter, setFilter] = useState("");
   const [nonzeroOnly, setNonzeroOnly] = useState(false);
   const [explained, setExplained] = useState<Explained>();
+  const [view, setView] = useState<View>("check");
+  const [nestedParams, setNestedParams] = useState<Record<string, string>>({});
+  const [nestedOutcome, setNestedOutcome] = useState<NestedOutcome>();
+  const nestedMod = useLazy(() => import("./nested-view.js"), view === "nested");
+  const generateMod = useLazy(() => import("./generate-view.js"), view === "generate");
   const plain = useMemo(() => checkDocument(doc), [doc]);
   const checked = useMemo(
     () =>
@@ -416,6 +572,7 @@ export function App() {
       for (const v of checked.result.violations) for (const f of v.fields) m.set(f, [...(m.get(f) ?? []), v]);
     return m;
   }, [checked]);
+  const current = explained?.doc === doc ? explained : undefined;
 
   const load = (
     next: EntryDocument,
@@ -437,14 +594,19 @@ export function App() {
         r.notes,
         r.explained,
       );
+      // The load controls sit below the outcome: bring the outcome (and the verdict on a log) into view.
+      requestAnimationFrame(() => document.getElementById("outcome")?.scrollIntoView({ block: "start" }));
     } catch (e) {
       setStatus({ text: e instanceof InputError ? e.describe() : String(e), kind: "error" });
     }
   };
   const loadFragment = async () => {
     try {
-      const raw = await decodeFragment(location.hash);
-      if (raw !== undefined) load(normalise(raw), "Loaded the state from the link");
+      const f = await decodeFragment(location.hash);
+      if (f.state !== undefined) load(normalise(f.state), "Loaded the state from the link");
+      const v = f.params.view;
+      if (v === "nested" || v === "generate" || v === "check") setView(v);
+      setNestedParams(f.params);
     } catch (e) {
       setStatus({
         text: `The link's state cannot be read: ${e instanceof InputError ? e.describe() : String(e)}`,
@@ -461,26 +623,51 @@ export function App() {
     return () => removeEventListener("hashchange", onHash);
   }, []);
 
+  // The view's parameters in the link: which view, and the nested configuration (only what differs).
+  const viewParams = useMemo((): Record<string, string> => {
+    if (view === "check") return {};
+    if (view === "generate") return { view };
+    const { view: _v, ...rest } = nestedParams;
+    return { view, ...rest };
+  }, [view, nestedParams]);
+
   // Keep the URL in step with the state (replaceState fires no hashchange), newest edit wins.
   const latest = useRef(0);
   useEffect(() => {
     if (!ready) return;
     const n = ++latest.current;
-    void encodeFragment(doc).then((f) => {
+    void encodeFragment(doc, viewParams).then((f) => {
       if (n === latest.current) history.replaceState(null, "", `#${f}`);
     });
-  }, [doc, ready]);
+  }, [doc, ready, viewParams]);
 
   const say = (text: string) => {
     setNotice("");
     setTimeout(() => setNotice(text), 10);
   };
+  const copy = (text: string, done: string) => void copyText(text).then(() => say(done));
   const cpuName = typeof doc.cpu === "string" ? doc.cpu : "";
+  const showOutcome = () => {
+    setView("check");
+    setTimeout(() => {
+      const o = document.getElementById("outcome");
+      o?.scrollIntoView({ block: "nearest" });
+      document.querySelector<HTMLElement>(".results")?.scrollTo({ top: 0 });
+      scrollTo({ top: 0 });
+    }, 0);
+  };
+  const loadExample = (id: string) => {
+    const ex = EXAMPLES.find((x) => x.id === id);
+    if (ex) loadText(ex.text, ex.file);
+  };
+
+  const NestedView = nestedMod?.NestedView as ComponentType<NestedViewProps> | undefined;
+  const GenerateView = generateMod?.GenerateView as ComponentType<GenerateViewProps> | undefined;
 
   return (
-    <div class="page" data-ready={ready ? "true" : undefined}>
-      <a class="skip" href="#vmcs">
-        Skip to the VMCS fields
+    <div class="page" data-ready={ready ? "true" : undefined} data-view={view}>
+      <a class="skip" href="#main">
+        Skip to the content
       </a>
       <header class="top">
         <div class="title">
@@ -511,7 +698,7 @@ export function App() {
           <button
             type="button"
             id="copy-json"
-            onClick={() => void copyText(documentText(doc)).then(() => say("Copied the nvmx-entry/1 JSON"))}
+            onClick={() => copy(documentText(doc), "Copied the nvmx-entry/1 JSON")}
           >
             Copy JSON
           </button>
@@ -519,9 +706,12 @@ export function App() {
             type="button"
             id="copy-link"
             onClick={async () => {
-              const url = `${location.href.replace(/#.*$/, "")}#${await encodeFragment(doc)}`;
-              await copyText(url);
-              say("Copied a link that carries this state");
+              const url = linkTo(await encodeFragment(doc, viewParams));
+              if (url.length > LINK_BUDGET)
+                say(
+                  `This state needs a ${url.length.toLocaleString("en")}-character link, over the ${LINK_BUDGET.toLocaleString("en")} a link may have: use Download JSON`,
+                );
+              else copy(url, "Copied a link that carries this state");
             }}
           >
             Copy link
@@ -530,49 +720,108 @@ export function App() {
             {notice}
           </span>
         </div>
+        <nav class="tabs" aria-label="Views">
+          {VIEWS.map((v) => (
+            <button
+              type="button"
+              key={v.id}
+              id={`tab-${v.id}`}
+              class="tab"
+              aria-current={view === v.id ? "page" : undefined}
+              onClick={() => setView(v.id)}
+            >
+              {v.title}
+            </button>
+          ))}
+        </nav>
       </header>
-      <div class="columns">
-        <aside class="results" aria-label="Result of VM entry">
-          <OutcomeBanner
-            checked={checked}
-            doc={doc}
-            explained={explained?.doc === doc ? explained : undefined}
-          />
-          <ViolationList checked={checked} onJump={jumpTo} />
-          <PossibleList checked={checked} />
-          <InputPanel onLoad={loadText} {...(status ? { status } : {})} />
-          <ProcessorPanel doc={doc} onChange={(p) => setDoc(withProcessor(doc, p, DEFAULT_PROCESSOR))} />
-        </aside>
-        <main class="vmcs" id="vmcs" tabIndex={-1} aria-label="The VMCS">
-          <div class="vmcs-tools">
-            <label for="filter">Find field</label>
-            <input
-              id="filter"
-              type="search"
-              placeholder="e.g. CR4, AR_BYTES, EPT"
-              value={filter}
-              onInput={(e) => setFilter(e.currentTarget.value.trim().toLowerCase())}
-            />
-            <label>
-              <input
-                type="checkbox"
-                checked={nonzeroOnly}
-                onChange={(e) => setNonzeroOnly(e.currentTarget.checked)}
-              />{" "}
-              only nonzero fields
-            </label>
-            <span class="hint">Values are hex. Fields read by a failing check are marked ✗.</span>
+      <StatusBar
+        checked={checked}
+        explained={current}
+        nested={view === "nested" ? nestedOutcome : undefined}
+        onShow={showOutcome}
+      />
+      <div id="main" tabIndex={-1}>
+        {view === "check" && (
+          <div class="columns">
+            <aside class="results" aria-label="Result of VM entry">
+              <OutcomeBanner checked={checked} doc={doc} explained={current} />
+              <ViolationList checked={checked} onJump={jumpTo} />
+              <PossibleList checked={checked} />
+              <InputPanel onLoad={loadText} {...(status ? { status } : {})} />
+              <ProcessorPanel doc={doc} onChange={(p) => setDoc(withProcessor(doc, p, DEFAULT_PROCESSOR))} />
+            </aside>
+            <main class="vmcs" id="vmcs" tabIndex={-1} aria-label="The VMCS">
+              <div class="vmcs-tools">
+                <label for="filter">Find field</label>
+                <input
+                  id="filter"
+                  type="search"
+                  placeholder="e.g. CR4, AR_BYTES, EPT"
+                  value={filter}
+                  onInput={(e) => setFilter(e.currentTarget.value.trim().toLowerCase())}
+                />
+                <label>
+                  <input
+                    type="checkbox"
+                    checked={nonzeroOnly}
+                    onChange={(e) => setNonzeroOnly(e.currentTarget.checked)}
+                  />{" "}
+                  only nonzero fields
+                </label>
+                <span class="hint">Values are hex. Fields read by a failing check are marked ✗.</span>
+              </div>
+              <VmcsView
+                key={generation}
+                doc={doc}
+                caps={caps}
+                failing={failing}
+                filter={filter}
+                nonzeroOnly={nonzeroOnly}
+                onField={(name, v) => setDoc((d) => withField(d, name, v))}
+              />
+            </main>
           </div>
-          <VmcsView
-            key={generation}
-            doc={doc}
-            caps={caps}
-            failing={failing}
-            filter={filter}
-            nonzeroOnly={nonzeroOnly}
-            onField={(name, v) => setDoc((d) => withField(d, name, v))}
-          />
-        </main>
+        )}
+        {view === "nested" && (
+          <main class="single" aria-label="Nested VM entry">
+            {"error" in checked ? (
+              <p class="panel status-error">The document cannot be checked: {checked.error}</p>
+            ) : NestedView && nestedMod ? (
+              <NestedView
+                entry={checked.entry}
+                ui={nestedMod.uiFromParams(nestedParams)}
+                onUi={(ui: NestedUi) => setNestedParams(nestedMod.uiParams(ui))}
+                onExample={() => loadExample("vmcs12-bad-host-tr")}
+                onOutcome={setNestedOutcome}
+              />
+            ) : (
+              <p class="panel">Loading the nested model…</p>
+            )}
+          </main>
+        )}
+        {view === "generate" && (
+          <main class="single" aria-label="Generate and repair">
+            {GenerateView ? (
+              <GenerateView
+                doc={doc}
+                caps={caps}
+                copy={copy}
+                download={download}
+                onLoad={(next, what) => {
+                  load(
+                    normalise(next),
+                    `Loaded the ${what === "valid" ? "generated" : what === "violate" ? "rule-breaking" : "repaired"} state`,
+                  );
+                  setView("check");
+                  scrollTo({ top: 0 });
+                }}
+              />
+            ) : (
+              <p class="panel">Loading the generator…</p>
+            )}
+          </main>
+        )}
       </div>
     </div>
   );

@@ -24,9 +24,28 @@ const TITLES: Readonly<Record<string, string>> = {
   "bad-cs-ar": "64-bit guest with CS.L and CS.D/B both set (invalid guest state)",
   "vmlaunch-launched": "VMLAUNCH of a launched VMCS (VM-instruction error 4)",
   "kvm-dump-proxmox": "Real KVM dump_vmcs: SMM entry in an STI shadow (Proxmox, 2022)",
+  "vmcs12-bad-host-tr": "Nested: vmcs12 with a bad host-state field (HOST_TR_SELECTOR = 0)",
 };
 
-const ORDER = ["bad-cs-ar", "valid-64bit-linux", "vmlaunch-launched", "kvm-dump-proxmox"];
+const ORDER = [
+  "bad-cs-ar",
+  "valid-64bit-linux",
+  "vmlaunch-launched",
+  "kvm-dump-proxmox",
+  "vmcs12-bad-host-tr",
+];
+
+/**
+ * The valid 64-bit guest with HOST_TR_SELECTOR 0 (SDM 28.2.3: TR's selector must not be 0): as vmcs12, an
+ * error the dry run cannot see, because vmcs02's host state is L0's own.
+ */
+function badHostTr(valid: string): string {
+  const doc = JSON.parse(valid) as { vmcs: Record<string, string>; comment?: string };
+  delete doc.vmcs.HOST_TR_SELECTOR;
+  doc.comment =
+    "examples/valid-64bit-linux.json with HOST_TR_SELECTOR 0: VMfail 8 (host.tr-selector.nonzero)";
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
 
 export const EXAMPLES: readonly Example[] = [
   ...Object.entries(files).map(([path, text]) => ({
@@ -34,6 +53,11 @@ export const EXAMPLES: readonly Example[] = [
     file: path.replace(/^(\.\.\/)+/, ""),
     text,
   })),
+  {
+    id: "vmcs12-bad-host-tr",
+    file: "examples/valid-64bit-linux.json, HOST_TR_SELECTOR 0",
+    text: badHostTr(files["../../examples/valid-64bit-linux.json"]!),
+  },
   {
     id: "kvm-dump-proxmox",
     file: "test/corpus/kvm-dump/kvm-list-2022-proxmox-smm-sti-shadow-if0.txt",

@@ -17,6 +17,11 @@ export interface HexInputProps {
   invalid?: boolean;
 }
 
+/** Hex digits of the widest value a field holds (16 for natural-width fields). */
+function hexDigits(f: FieldDef): number {
+  return f.width === "natural" ? 16 : f.width / 4;
+}
+
 export function HexInput({ id, field, value, onValue, label, invalid }: HexInputProps) {
   const [draft, setDraft] = useState<string | null>(null);
   const parsed = draft === null ? undefined : parseHexInput(draft, field);
@@ -27,6 +32,7 @@ export function HexInput({ id, field, value, onValue, label, invalid }: HexInput
       <input
         id={id}
         class={`hex${invalid ? " failing" : ""}`}
+        style={`--digits:${hexDigits(field)}`}
         type="text"
         inputMode="text"
         spellcheck={false}

@@ -23,7 +23,18 @@ export interface Loaded {
    * For a log: what nvmx can say of it (definite and possible findings; a completed state alone would hide
    * that unknown fields might fail) and what the reader could not read, to show next to the outcome.
    */
-  explained?: { result: EntryResult; warnings: string[]; outcomeText: string; unknown: number };
+  explained?: {
+    result: EntryResult;
+    warnings: string[];
+    outcomeText: string;
+    unknown: number;
+    /** does nvmx's outcome match what the log says the CPU reported? (null: nothing to compare) */
+    agrees: boolean | null;
+    /** the verdict in words ("agrees: nvmx also finds ...") */
+    agreement: string;
+    /** what nvmx assumed to complete the log */
+    assumptions: string[];
+  };
 }
 
 function parseJson(text: string, line?: number): unknown {
@@ -68,7 +79,6 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
         const x = explainDump(dump);
         const notes = [
           `dump at line ${dump.line} (${dump.layout})${input.dumps.length > 1 ? `, the first of ${input.dumps.length} dumps` : ""}`,
-          x.agreement,
           ...(x.cpuAssumed
             ? [
                 "the log names no CPU: checked on the permissive profile (every control allowed); pick a CPU above",
@@ -79,7 +89,6 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
                 `${x.unknownFields.length} field${x.unknownFields.length === 1 ? "" : "s"} VM entry reads ${x.unknownFields.length === 1 ? "is" : "are"} not in the log (nvmx chose values for the state shown; findings that depend on them are only possible): ${x.unknownFields.join(", ")}`,
               ]
             : []),
-          ...x.assumptions,
         ];
         return {
           doc: serializeEntry(x.entry),
@@ -90,6 +99,9 @@ export function readInput(text: string, file = "<pasted text>", current?: EntryD
             warnings: dump.warnings,
             outcomeText: describeExplainedOutcome(x),
             unknown: x.unknownFields.length,
+            agrees: x.agrees,
+            agreement: x.agreement,
+            assumptions: x.assumptions,
           },
         };
       }

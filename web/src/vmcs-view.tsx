@@ -3,6 +3,8 @@
  * words with their named bits as checkboxes, the guest segment registers as a table. Fields read by a
  * failing check are marked; `row-NAME` / `field-NAME` ids let the violation list jump to them.
  */
+
+import { useEffect, useState } from "preact/hooks";
 import { CONTROL_BITS, type ControlWord } from "../../src/arch/controls.js";
 import type { Caps } from "../../src/cpu/profile.js";
 import type { Violation } from "../../src/entry/evaluate.js";
@@ -186,14 +188,19 @@ function SegmentTable({
         {rows.map((s) => (
           <tr key={s}>
             <th scope="row">{s}</th>
-            {SEG_COLUMNS.map(([c]) => {
+            {SEG_COLUMNS.map(([c, title]) => {
               const name = segField(s, c);
-              if (!name) return <td key={c} />;
+              if (!name) return <td key={c} class={`col-${c} empty`} />;
               const f = field(name);
               const value = fieldValue(doc, name);
               const decoded = c === "AR_BYTES" ? decodeField(name, value) : undefined;
               return (
-                <td key={c} id={`row-${name}`} class={failing.has(name) ? "is-failing" : undefined}>
+                <td
+                  key={c}
+                  id={`row-${name}`}
+                  class={`col-${c}${failing.has(name) ? " is-failing" : ""}`}
+                  data-col={title}
+                >
                   <HexInput
                     id={`field-${name}`}
                     field={f}
@@ -264,6 +271,9 @@ function Group({
   );
 }
 
+/** A phone-sized viewport. */
+const NARROW = "(max-width: 700px)";
+
 function AreaView({
   area,
   props,
@@ -274,9 +284,20 @@ function AreaView({
   visible: (n: string) => boolean;
 }) {
   const failingHere = area.groups.flatMap((g) => g.fields).filter((n) => props.failing.has(n)).length;
+  // On a phone the areas without a failing field start closed (the whole VMCS is some 10,000 px tall there);
+  // searching or filtering opens them all.
+  const [open, setOpen] = useState(() => failingHere > 0 || !matchMedia(NARROW).matches);
+  useEffect(() => {
+    if (props.filter !== "" || props.nonzeroOnly) setOpen(true);
+  }, [props.filter, props.nonzeroOnly]);
   const groups = area.groups.map((g) => <Group key={g.title} group={g} props={props} visible={visible} />);
   return (
-    <details class="area" id={`area-${area.id}`} open>
+    <details
+      class="area"
+      id={`area-${area.id}`}
+      open={open}
+      onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}
+    >
       <summary>
         <h2>
           {area.title} <span class="sdm">SDM {area.sdm}</span>
