@@ -4,14 +4,14 @@
 // incremental file, so a re-run only tests mutants in changed code or covered by changed tests.
 // StrykerJS 9.x is the newest line that runs on Node 20 (10.x needs Node 22).
 const folder = (process.env.NVMX_MUTATE ?? "src/checks").replace(/\/+$/, "");
-const slug = folder.replace(/[^\w.-]+/g, "-");
+const slug = folder.replace(/[^\w.-]+/g, "-").slice(0, 120);
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutation.config.ts", related: false },
-  // A folder, or one file of it (npm run mutation -- src/entry/fast.ts).
-  mutate: folder.endsWith(".ts") ? [folder] : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
+  // A folder, or files of one folder joined by commas (npm run mutation -- src/entry/fast.ts,src/entry/run.ts).
+  mutate: folder.endsWith(".ts") ? folder.split(",") : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
   // Per-test coverage: a mutant runs only the tests that reach it.
   coverageAnalysis: "perTest",
   // Mutants in module set-up (tables, ids, rule texts) run no test under coverage and would need the whole
@@ -24,7 +24,7 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${slug}.json` },
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
   concurrency: Number(process.env.NVMX_MUTATE_JOBS ?? 2),
-  timeoutMS: 20000,
+  timeoutMS: 10000,
   timeoutFactor: 2,
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",

@@ -15,7 +15,10 @@ for (const folder of folders) {
     env: { ...process.env, NVMX_MUTATE: folder },
   });
   status ||= r.status ?? 1;
-  const slug = folder.replace(/\/+$/, "").replace(/[^\w.-]+/g, "-");
+  const slug = folder
+    .replace(/\/+$/, "")
+    .replace(/[^\w.-]+/g, "-")
+    .slice(0, 120);
   try {
     const report = JSON.parse(readFileSync(`reports/mutation/${slug}.json`, "utf8"));
     let killed = 0;

@@ -176,6 +176,31 @@ describe("the VM-exit MSR-load list is not an entry outcome", () => {
     );
   });
 
+  it("every rule on the entry alone applies to it, worded for either list; the EFER.LME rule (guest state) does not", () => {
+    const warn = (e: [number, bigint]) => run(sky, exitList(e)).warnings?.map((w) => [w.id, w.message]);
+    const cases: [number, bigint, string][] = [
+      [0xc0000100, 0n, "fs-gs-base"],
+      [0x808, 0n, "x2apic-msr"],
+      [0x9b, 0n, "smm-only-msr"],
+      [0x9e, 0n, "smbase-read-only"],
+      [0x10a, 0n, "unavailable-msr"],
+      [0x277, 0x0007040600070402n, "pat-memory-type"],
+      [0xc0000082, 0x800000000000n, "non-canonical-address"],
+    ];
+    for (const [index, value, id] of cases) {
+      const w = warn([index, value]);
+      expect(w?.map(([i]) => i)).toEqual([`exit-msr-load.${id}`]);
+      expect(w?.[0]?.[1]).not.toMatch(/VM entry|exit reason 34/);
+    }
+    // A reserved bit 63:32 of the entry itself.
+    const reserved = exitList([0xc0000081, 0n]);
+    (reserved.memory as Record<number, bigint>)[EXIT_AREA + 4] = 1n;
+    expect(run(sky, reserved).warnings?.map((w) => w.id)).toEqual(["exit-msr-load.reserved-bits"]);
+    // EFER with LME flipped while the guest pages: a VM-entry failure in the entry list, nothing in the exit list.
+    expect(run(sky, exitList([0xc0000080, 0x0n])).warnings).toBeUndefined();
+    expect(ids(run(sky, msrs([0xc0000080, 0x0n])))).toEqual(["msr-load.efer-lme-with-paging"]);
+  });
+
   it("an uncertain entry is a conditional warning; a good list gives none", () => {
     const r = run(sky, exitList([0x1ff, 0n]));
     expect(r.warnings?.[0]?.message).toMatch(/on some CPUs this profile stands for/);

@@ -534,10 +534,18 @@ export const tables: VectorTables = {
       fail: { vmcs: { GUEST_RIP: 0xffffffff81000000n } },
     },
     {
+      id: "guest.rip.high-bits-outside-64-bit-mode",
+      name: "compatibility mode, bits 63:48 not identical: only this rule (the width rule is 64-bit mode's)",
+      setup: { vmcs: { GUEST_CS_AR_BYTES: 0xc09bn } },
+      pass: { vmcs: { GUEST_RIP: 0x81000000n } },
+      fail: { vmcs: { GUEST_RIP: 0x0001000081000000n } },
+    },
+    {
       id: "guest.rip.linear-width",
-      name: "bits 63:48 must be identical (bit 47 may differ)",
+      name: "bits 63:48 must be identical (bit 47 may differ); not applied in compatibility mode",
       pass: { vmcs: { GUEST_RIP: NONCANON48 } },
       fail: { vmcs: { GUEST_RIP: 0x0001000000000000n } },
+      inapplicable: { vmcs: { GUEST_CS_AR_BYTES: 0xc09bn, GUEST_RIP: 0x81000000n } },
       outcome: EXIT33,
     },
     {
