@@ -1,88 +1,106 @@
-/** nvmx library API. */
-export * from "./arch/controls.js";
-export * from "./arch/exits.js";
-export * from "./arch/fields.js";
-export * from "./arch/msrs.js";
-export * from "./arch/registers.js";
-export { CHECKS, checkById, SECTIONS } from "./checks/registry.js";
-export type { Check, CheckClass, Outcome } from "./checks/types.js";
-export { Ctx } from "./checks/types.js";
-export { builtinNames, builtinProfile, DEFAULT_PROFILE, defaultProfile } from "./cpu/builtin.js";
-export { PERMISSIVE_PROFILE, permissiveProfile, STRICTER_VARIANTS } from "./cpu/permissive.js";
-export { type Caps, decodeProfile, type ProfileData } from "./cpu/profile.js";
+/**
+ * nvmx, the library: what an Intel VMX VM entry (VMLAUNCH/VMRESUME) does with a VMCS on a CPU, the log
+ * readers of `nvmx explain`, the generator and repair of `nvmx gen`/`nvmx repair`, and the nested model of
+ * `nvmx nested`. The API reference is docs/api (npm run docs:api); the formats are docs/contract.md.
+ *
+ * Every function checks its arguments: a wrong one is an {@link InputError} naming the function and the
+ * parameter. Results belong to the caller (nothing is shared between calls or frozen).
+ *
+ * ```ts
+ * import { check } from "nvmx";
+ * const r = check(JSON.parse(text)); // an nvmx-entry/1 document
+ * console.log(r.outcome, r.violations.map((v) => v.id));
+ * ```
+ * @packageDocumentation
+ */
+
+// Entry documents and their results
+// CPU profiles
+// Logs: KVM/Xen/QEMU dumps, nested-state blobs, KVM's tracepoint, vmxcap output
+// The generator and repair
+// The nested model: a Linux release as L0 emulating L1's VM entry
 export {
-  type Entry,
-  type EntryDocument,
-  FORMAT,
+  builtinProfile,
+  check,
+  compareCorpus,
+  coverage,
+  decodeProfile,
+  describeOutcome,
+  detectFormat,
+  dumpToEntry,
+  explainDump,
+  explanationJson,
+  findGaps,
+  formatKvmDump,
+  formatNestedState,
+  generateValid,
+  humanReport,
+  kernelPreset,
+  l1Profile,
+  modesFor,
   parseEntry,
   parseEntryText,
-  serializeEntry,
-} from "./entry/document.js";
-export { type EntryResult, evaluate, type Violation } from "./entry/evaluate.js";
-export { DEFAULT_PROCESSOR, type ProcessorState } from "./entry/processor.js";
-export { contextOf, runEntry } from "./entry/run.js";
-export { InputError } from "./errors.js";
-export { detectFormat, type ParsedInput, parseInput } from "./formats/detect.js";
-export { type Converted, dumpToEntry } from "./formats/entry.js";
-export { type Explanation, explainDump, explanationJson } from "./formats/explain.js";
-export { formatKvmDump, parseKvmDump } from "./formats/kvm-dump.js";
-export {
-  describeTracepointLine,
-  looksLikeKvmTracepoint,
+  parseInput,
+  parseKvmDump,
   parseKvmTracepoint,
-  type TracepointLine,
-} from "./formats/kvm-tracepoint.js";
-export { formatNestedState, parseNestedState, VMCS12_REVISION } from "./formats/nested-state.js";
-export { parseQemuRegs } from "./formats/qemu-regs.js";
-export { decodeHardwareError, describeReported } from "./formats/reported.js";
-export type { DumpFormat, InputFormat, ParsedDump, Reported } from "./formats/types.js";
-export { parseVmxcap } from "./formats/vmxcap.js";
-export { parseXenDump } from "./formats/xen-dump.js";
+  parseNestedState,
+  parseQemuRegs,
+  parseVmxcap,
+  parseXenDump,
+  repair,
+  runEntry,
+  runNested,
+  serializeEntry,
+  serializeGenerated,
+  violationSearch,
+  vmcs12FromNestedState,
+} from "./api.js";
 /**
- * The nested VM-entry model (src/nested): a named Linux release as L0 emulating L1's VMLAUNCH/VMRESUME.
- * The main entry points are at the top level; everything else (presets' types, the merge, the cost model)
- * is in the `nested` namespace.
+ * The SDM's tables as nvmx uses them: VMCS fields (`FIELDS`, `fieldByName`), control bits (`PROC`, `EXIT`,
+ * `ENTRY`, ...), register bits (`CR0`, `EFER`, ...), exit reasons, VM-instruction errors, capability MSRs.
  */
-export * as nested from "./nested/index.js";
+export * as arch from "./arch/index.js";
+export { CHECKS, checkById, SECTIONS } from "./checks/registry.js";
+export type { Check, CheckClass, Outcome } from "./checks/types.js";
+export { builtinNames, DEFAULT_PROFILE, defaultProfile } from "./cpu/builtin.js";
+export { PERMISSIVE_PROFILE, permissiveProfile, STRICTER_VARIANTS } from "./cpu/permissive.js";
+export type { Caps, ProfileData } from "./cpu/profile.js";
+export { type Entry, type EntryDocument, FORMAT, type ParseOptions } from "./entry/document.js";
+export type { EntryResult, Violation } from "./entry/evaluate.js";
+export { DEFAULT_PROCESSOR, type ProcessorState } from "./entry/processor.js";
+export { InputError } from "./errors.js";
+export type { ParsedInput } from "./formats/detect.js";
+export type { Converted } from "./formats/entry.js";
+export type { Explanation } from "./formats/explain.js";
+export type { FormatOptions } from "./formats/kvm-dump.js";
+export type { TracepointLine } from "./formats/kvm-tracepoint.js";
+export { VMCS12_REVISION } from "./formats/nested-state.js";
+export type { DumpFormat, InputFormat, ParsedDump, Reported } from "./formats/types.js";
+export type { Change, RepairResult } from "./gen/repair.js";
+export { Rng } from "./gen/rng.js";
+export { type Generated, type GenOptions, MODES, type Mode } from "./gen/valid.js";
+export type { Coverage, ViolationResult, ViolationSearch } from "./gen/violate.js";
+export {
+  type CompareOptions,
+  type CompareRow,
+  configurations,
+  type Gap,
+  type GapOptions,
+  type GapReport,
+} from "./nested/compare.js";
 export {
   ALL_RAM,
-  type CompareRow,
-  compareCorpus,
-  configurations,
   DEFAULT_CONFIG as DEFAULT_NESTED_CONFIG,
-  type Divergence,
   type EarlyCheckParam,
-  findGaps,
-  type Gap,
-  type GapReport,
-  KERNELS,
-  type KernelCheck,
-  type KernelId,
-  type KernelPreset,
-  kernelPreset,
-  type L1View,
-  l1Profile,
-  NEWEST_KERNEL,
+  L0_BUGS,
+  type L0Bug,
   type NestedConfig,
-  type NestedInput,
-  type NestedResult,
-  runNested,
-  vmcs12FromNestedState,
-} from "./nested/index.js";
-export { describeOutcome, humanReport } from "./report.js";
-export { Memory } from "./vmcs/memory.js";
-export { Vmcs } from "./vmcs/store.js";
-
-import { parseEntry } from "./entry/document.js";
-import type { EntryResult } from "./entry/evaluate.js";
-import { runEntry } from "./entry/run.js";
-
-/** Check one `nvmx-entry/1` document (already parsed JSON). Throws InputError on a bad document. */
-export function check(doc: unknown): EntryResult {
-  return runEntry(parseEntry(doc));
-}
-export { type Change, type RepairResult, repair } from "./gen/repair.js";
-export { Rng } from "./gen/rng.js";
-export { serializeGenerated } from "./gen/serialize.js";
-export { type Generated, type GenOptions, generateValid, MODES, type Mode, modesFor } from "./gen/valid.js";
-export { type Coverage, coverage, type ViolationResult, violationSearch } from "./gen/violate.js";
+  type SoftwareChecks,
+} from "./nested/config.js";
+export type { Divergence, KernelCheck, KernelId, KernelPreset } from "./nested/kernel.js";
+export { KERNELS, NEWEST_KERNEL } from "./nested/kernels/index.js";
+export type { L1View, NestedInput, NestedResult } from "./nested/l0.js";
+export type { BlobVmcs12 } from "./nested/state.js";
+export { RESULT_FORMAT, VERSION } from "./version.js";
+export type { Memory } from "./vmcs/memory.js";
+export type { Vmcs } from "./vmcs/store.js";

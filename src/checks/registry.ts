@@ -37,6 +37,7 @@ export const CHECKS: readonly Check[] = SECTIONS.flatMap((s) => s.checks)
 
 const byId = new Map(CHECKS.map((c) => [c.id, c]));
 
+/** The check with this id (`guest.cs.l-and-d`; docs/checks.md lists them all), or undefined. */
 export function checkById(id: string): Check | undefined {
   return byId.get(id);
 }

@@ -17,6 +17,11 @@ import type { GroupName } from "./groups.js";
  */
 export type CheckClass = "basic" | "control" | "host" | "guest" | "msr-load";
 
+/**
+ * What VM entry does: `entered`; `vmfail-invalid` (no current VMCS); `vmfail-valid` with the VM-instruction
+ * error number (7 controls, 8 host state, 4/5/26...); `vmexit` with the basic exit reason (33 guest state,
+ * 34 MSR loading) and the exit qualification; `fault` (an exception before any check, e.g. #UD, #GP).
+ */
 export type Outcome =
   | { type: "vmfail-invalid" }
   | { type: "vmfail-valid"; error: number }
@@ -25,6 +30,7 @@ export type Outcome =
   /** Extension: the instruction faults before any VMCS check (SDM 33.3 VMLAUNCH/VMRESUME: #UD, #GP(0)). */
   | { type: "fault"; exception: "#UD" | "#GP(0)" };
 
+/** One rule of VM entry: its stable id, the SDM section that states it, its class (the outcome it causes) and its test. */
 export interface Check {
   /** Stable id that reads as the rule, e.g. `guest.cs.l-and-d`. */
   readonly id: string;

@@ -16,6 +16,7 @@ import { EntryScanner } from "../entry/scan.js";
 import { InputError } from "../errors.js";
 import { humanReport } from "../report.js";
 import { RESULT_FORMAT, VERSION } from "../version.js";
+import type { Judged } from "./command.js";
 import { Lines, type Piece } from "./input.js";
 import { errorRecord, type Output } from "./output.js";
 
@@ -24,6 +25,8 @@ export interface BatchText {
   parts: string[];
   /** documents that could not be checked (and inputs that could not be read) */
   bad: number;
+  /** documents whose outcome is not "entered" (for --exit-code) */
+  failed: number;
 }
 
 /** The head every JSON result starts with: the result format's id and the nvmx version (docs/contract.md §3). */
@@ -58,6 +61,7 @@ export class BatchChecker {
   private out = "";
   private parts: string[] = [];
   private bad = 0;
+  private failed = 0;
 
   constructor(private readonly opts: { json: boolean; cpu?: Caps | undefined }) {
     this.scanner = new EntryScanner(opts.cpu ? { cpu: opts.cpu } : {});
@@ -68,6 +72,7 @@ export class BatchChecker {
     this.out = "";
     this.parts = [];
     this.bad = 0;
+    this.failed = 0;
     if (p.kind === "lines") this.lineRun(file, p.bytes, p.firstLine);
     else if (p.kind === "doc") this.document(file, p.text, p.line);
     else this.fail(new InputError(p.message, p.line !== undefined ? { file, line: p.line } : { file }));
@@ -116,6 +121,7 @@ export class BatchChecker {
   /** Check an entry and print its result (JSON line, or the report for people and a blank line). */
   private print(file: string, entry: Entry, line: number | undefined): void {
     const result = this.runner.run(entry);
+    if (result.outcome.type !== "entered") this.failed++;
     if (this.opts.json) this.out += `${this.json.of(result)}\n`;
     else this.out += `${humanReport(file, entry, result, line)}\n\n`;
   }
@@ -132,16 +138,17 @@ export class BatchChecker {
 
   private take(): BatchText {
     this.parts.push(this.out);
-    return { parts: this.parts, bad: this.bad };
+    return { parts: this.parts, bad: this.bad, failed: this.failed };
   }
 }
 
-/** Print what a piece gave (stdout and stderr parts in order); returns its count of bad inputs. */
-export async function printBatch(t: BatchText, out: Output): Promise<number> {
+/** Print what a piece gave (stdout and stderr parts in order); adds its counts to `judged`. */
+export async function printBatch(t: BatchText, out: Output, judged: Judged): Promise<void> {
   for (let i = 0; i < t.parts.length; i++) {
     const s = t.parts[i]!;
     if (i % 2) await out.errorText(s);
     else if (s) await out.text(s);
   }
-  return t.bad;
+  judged.bad += t.bad;
+  judged.failed += t.failed;
 }

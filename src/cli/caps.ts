@@ -1,8 +1,14 @@
-/** `nvmx caps list` and `nvmx caps show NAME`: what a CPU profile allows, for people. */
+/**
+ * `nvmx caps list` and `nvmx caps show NAME|FILE`: the built-in CPU profiles, and what a profile (built-in, a
+ * profile JSON file, or vmxcap output) allows; `--json` gives the list, or the profile document itself.
+ */
+import type { Command } from "commander";
 import { CONTROL_BITS, type ControlWord } from "../arch/controls.js";
 import { builtinData, builtinNames, builtinProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
 import { hex64 } from "../util/u64.js";
+import { cpuValue } from "./check.js";
+import { type Cli, defineCommand, jsonOption } from "./command.js";
 
 export function capsList(): string {
   const names = builtinNames();
@@ -78,4 +84,47 @@ export function capsShow(c: Caps): string {
 
 export function capsShowName(name: string): string {
   return capsShow(builtinProfile(name));
+}
+
+/** `caps list --json`: name, description and whether the profile is a hypervisor's, per built-in profile. */
+export function capsListJson(): string {
+  return JSON.stringify(
+    builtinNames().map((name) => {
+      const d = builtinData(name)!;
+      return { name, description: d.description ?? "", hypervisor: d.hypervisor ?? false };
+    }),
+  );
+}
+
+export function register(program: Command, cli: Cli): void {
+  const caps = defineCommand(program, "caps", {
+    summary: "the built-in CPU profiles, and what a profile allows",
+    description: `CPU profiles: what a CPU's VMX capability MSRs and CPUID report (docs/contract.md §2,
+docs/cpu-profiles.md). \`caps list\` names the built-in ones; \`caps show\` decodes one.`,
+  });
+  defineCommand(caps, "list", {
+    summary: "list the built-in CPU profiles",
+    examples: ["nvmx caps list", "nvmx caps list --json"],
+  })
+    .addOption(jsonOption("a JSON array of {name, description, hypervisor}"))
+    .action(async (o: { json?: true }) => {
+      await cli.out.line(o.json ? capsListJson() : capsList());
+    });
+  defineCommand(caps, "show", {
+    summary: "what each capability of a profile allows",
+    description: `What a CPU profile allows: the VMCS revision and limits, fixed CR0/CR4 bits, the MSR valid bits
+decoded from its CPU facts, and every VM-execution, VM-exit and VM-entry control (must be 1, 0 or 1,
+or unsupported). With --json, the profile document itself (docs/contract.md §2), ready to edit and
+give as --cpu FILE.`,
+    examples: [
+      "nvmx caps show skylake",
+      "nvmx caps show test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+    ],
+  })
+    .argument("<NAME|FILE>", "a built-in profile (nvmx caps list), a CPU profile JSON file, or vmxcap output")
+    .addOption(jsonOption("the profile document (schemas/profile.schema.json)"))
+    .action(async (what: string, o: { json?: true }) => {
+      const c = cpuValue("caps show", "", what);
+      await cli.out.line(o.json ? JSON.stringify(c.data, null, 2) : capsShow(c));
+    });
 }

@@ -1,10 +1,13 @@
-/** `nvmx convert FILE --to json [--cpu NAME|FILE]`: any supported input → `nvmx-entry/1` document(s). */
+/** `nvmx convert FILE... [--to json] [--cpu NAME|FILE]`: any supported input → `nvmx-entry/1` document(s). */
+import { type Command, Option } from "commander";
 import type { Caps } from "../cpu/profile.js";
 import { type EntryDocument, parseEntryText, serializeEntry } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { parseInput } from "../formats/detect.js";
 import { explainDump, FORMAT_NAMES } from "../formats/explain.js";
 import { describePossible } from "../report.js";
+import { cpuValue } from "./check.js";
+import { type Cli, cpuOption, defineCommand, exitStatus, quietOption, usage } from "./command.js";
 import { readInput } from "./explain.js";
 import type { Output } from "./output.js";
 
@@ -47,9 +50,9 @@ export function convertBytes(bytes: Uint8Array, name: string, cpu?: Caps): unkno
   });
 }
 
+/** Returns the number of inputs that could not be converted. */
 export async function convertFiles(files: string[], opts: ConvertOptions, out: Output): Promise<number> {
-  if (opts.to !== "json")
-    throw new InputError(`unknown --to format "${opts.to}" (supported: json)`, { file: "nvmx convert" });
+  if (opts.to !== "json") throw usage("convert", `--to must be json, got ${JSON.stringify(opts.to)}`);
   let bad = 0;
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
@@ -64,4 +67,32 @@ export async function convertFiles(files: string[], opts: ConvertOptions, out: O
     }
   }
   return bad;
+}
+
+export function register(program: Command, cli: Cli): void {
+  defineCommand(program, "convert", {
+    summary: "turn any supported input into nvmx-entry/1 documents (vmxcap output into a CPU profile)",
+    description: `Turn what nvmx reads into its own documents: each dump of a log (KVM, Xen, QEMU, nested state) into
+an nvmx-entry/1 document of the state explain reports on — the log's values, the fields it lacks
+completed, and a description saying which; entry documents into their canonical form; vmxcap output
+into a CPU profile (docs/contract.md §2). One input with one document prints it indented; otherwise
+one document per line (NDJSON).`,
+    examples: [
+      "nvmx convert test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt",
+      "nvmx convert test/corpus/vmxcap/cs590-nfv-2016-suricata-kvm-host.txt",
+    ],
+  })
+    .argument("<FILE...>", "logs, entry documents or vmxcap output; - for standard input")
+    .addOption(
+      new Option("--to <FORMAT>", "the output format (only json: nvmx-entry/1, or a profile)").default(
+        "json",
+      ),
+    )
+    .addOption(cpuOption("the CPU the states are completed and checked on (default: a permissive CPU)"))
+    .addOption(quietOption())
+    .action(async (files: string[], o: { to: string; cpu?: string }) => {
+      const cpu = o.cpu !== undefined ? cpuValue("convert", "--cpu", o.cpu) : undefined;
+      const bad = await convertFiles(files, { to: o.to, ...(cpu ? { cpu } : {}) }, cli.out);
+      cli.status = exitStatus({ bad, failed: 0 }, false);
+    });
 }

@@ -8,6 +8,7 @@
  */
 import { createReadStream, readFileSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
+import type { Command } from "commander";
 import { PERMISSIVE_PROFILE } from "../cpu/permissive.js";
 import { type Caps, decodeProfile } from "../cpu/profile.js";
 import { parseEntryText } from "../entry/document.js";
@@ -31,6 +32,17 @@ import { looksLikeVmxcap, parseVmxcap } from "../formats/vmxcap.js";
 import { describeField, describePossible, humanReport } from "../report.js";
 import { RESULT_FORMAT, VERSION } from "../version.js";
 import { capsShow } from "./caps.js";
+import { cpuValue } from "./check.js";
+import {
+  type Cli,
+  cpuOption,
+  defineCommand,
+  exitCodeOption,
+  exitStatus,
+  type Judged,
+  jsonOption,
+  quietOption,
+} from "./command.js";
 import { documentsOf } from "./input.js";
 import type { Output } from "./output.js";
 
@@ -128,16 +140,22 @@ const BINARY_CAP = 1 << 20;
 /** The start of a log kept for recognising vmxcap output when no dump is found. */
 const HEAD = 1 << 20;
 
-/** Explain one input, streaming. Returns the number of bad records. */
-async function explainOne(file: string, name: string, opts: ExplainOptions, out: Output): Promise<number> {
-  let bad = 0;
+/** Explain one input, streaming; adds its bad records and failing entries to `judged`. */
+async function explainOne(
+  file: string,
+  name: string,
+  opts: ExplainOptions,
+  out: Output,
+  judged: Judged,
+): Promise<void> {
   const report = async (d: ParsedDump) => {
     try {
       const x = explainDump(d, opts.cpu);
+      if (x.result.outcome.type !== "entered") judged.failed++;
       if (opts.json) await out.line(JSON.stringify(explanationJson(name, x)));
       else await out.line(`${humanExplanation(name, x)}\n`);
     } catch (e) {
-      bad++;
+      judged.bad++;
       await out.error(
         e instanceof InputError ? e.withFile(name, e.line ?? d.line) : internal(e, name, d.line),
         opts.json,
@@ -198,7 +216,7 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
     if (rest) reader.push(rest);
     reader.end();
     while (queue.length) await report(queue.shift()!);
-    if (reader.count > 0) return bad;
+    if (reader.count > 0) return;
     if (looksLikeVmxcap(head)) {
       const profile = parseVmxcap(head, name);
       if (opts.json) await out.line(JSON.stringify({ file: name, format: "vmxcap", profile }));
@@ -206,17 +224,19 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         await out.line(
           `${name}: vmxcap output — CPU capabilities, not a VM entry; use it as --cpu ${name}\n${capsShow(decodeProfile(profile, name))}\n`,
         );
-      return bad;
+      return;
     }
     // KVM's kvm_nested_vmenter_failed lines (src/formats/kvm-tracepoint.ts), anywhere in the log
     const lines = tracepoints.end();
     if (lines.length) {
+      // each line is a nested VM entry KVM refused
+      judged.failed += lines.length;
       if (opts.json) await out.line(JSON.stringify({ file: name, format: "kvm-tracepoint", lines }));
       else
         await out.line(
           `${name}: KVM kvm_nested_vmenter_failed tracepoint (${lines.length} line${lines.length === 1 ? "" : "s"})\n${lines.flatMap((t) => describeTracepointLine(t).map((l) => `  ${l}`)).join("\n")}\n`,
         );
-      return bad;
+      return;
     }
     throw noDumpError(reader);
   }
@@ -227,7 +247,7 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         "binary input that is not a KVM_GET_NESTED_STATE blob (expected a 128-byte kvm_nested_state header with format 0 and a plausible size)",
       );
     for (const d of parseNestedState(bytes)) await report(d);
-    return bad;
+    return;
   }
   // JSON: one document, a sequence of them, or NDJSON (as check reads them)
   for (const doc of documentsOf(bytes)) {
@@ -235,6 +255,7 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
       if ("error" in doc) throw new InputError(doc.error);
       const entry = parseEntryText(doc.text, opts.cpu ? { cpu: opts.cpu } : {});
       const result = runEntry(entry);
+      if (result.outcome.type !== "entered") judged.failed++;
       if (opts.json)
         await out.line(
           JSON.stringify({
@@ -251,14 +272,13 @@ async function explainOne(file: string, name: string, opts: ExplainOptions, out:
         );
       else await out.line(`${humanReport(name, entry, result, doc.line)}\n`);
     } catch (e) {
-      bad++;
+      judged.bad++;
       await out.error(
         e instanceof InputError ? e.withFile(name, doc.line) : internal(e, name, doc.line),
         opts.json,
       );
     }
   }
-  return bad;
 
   function feed(b: Buffer): void {
     const s = decoder.write(b);
@@ -274,20 +294,56 @@ function classify(b: Buffer): "binary" | "json" | "log" {
   return t.startsWith("{") ? "json" : "log";
 }
 
-/** Returns the number of inputs (and dumps) that could not be explained. */
-export async function explainFiles(files: string[], opts: ExplainOptions, out: Output): Promise<number> {
-  let bad = 0;
+/** Returns how many inputs (and dumps) could not be explained, and how many entries fail. */
+export async function explainFiles(files: string[], opts: ExplainOptions, out: Output): Promise<Judged> {
+  const judged: Judged = { bad: 0, failed: 0 };
   for (const file of files) {
     const name = file === "-" ? "<stdin>" : file;
     try {
-      bad += await explainOne(file, name, opts, out);
+      await explainOne(file, name, opts, out, judged);
     } catch (e) {
-      bad++;
+      judged.bad++;
       await out.error(
         e instanceof InputError ? (e.file === "<input>" ? e.withFile(name) : e) : internal(e, name),
         opts.json,
       );
     }
   }
-  return bad;
+  return judged;
+}
+
+export function register(program: Command, cli: Cli): void {
+  defineCommand(program, "explain", {
+    summary: "explain real logs: KVM/Xen VMCS dumps, QEMU's dump, nested state, KVM's trace",
+    description: `Read logs as people paste them — Linux KVM's dump_vmcs, Xen's VMCS dump, QEMU's "KVM: entry failed"
+register dump, a KVM_GET_NESTED_STATE blob, KVM's kvm_nested_vmenter_failed trace (also prefixed,
+quoted, wrapped, cut short) — and say for each dump what VM entry does with the state it shows, which
+rules it breaks, and whether that agrees with what the log reports. A finding that rests on a field
+the log lacks is only possible, with its condition. Entry documents are checked as by \`nvmx check\`;
+vmxcap output is shown as \`nvmx caps show\` does.`,
+    more: "How logs are read: docs/formats.md.",
+    examples: ["nvmx explain test/corpus/kvm-dump/kvm-list-2021-dosemu2-ds-es-not-accessed.txt"],
+  })
+    .argument("<FILE...>", "logs (any mix of formats, several dumps per file), - for standard input")
+    .addOption(
+      jsonOption(
+        "one JSON record per dump: the result (nvmx-result/1 keys) with what the log reported and the unknown fields",
+      ),
+    )
+    .addOption(
+      cpuOption(
+        "the CPU the log comes from (default: a permissive CPU; stricter ones give possible findings)",
+      ),
+    )
+    .addOption(
+      exitCodeOption(
+        "exit 1 when some dump's entry fails (nvmx's definite outcome is not \"entered\"), 0 when every one enters; 2 (bad input) wins",
+      ),
+    )
+    .addOption(quietOption())
+    .action(async (files: string[], o: { json?: true; cpu?: string; exitCode?: true }) => {
+      const cpu = o.cpu !== undefined ? cpuValue("explain", "--cpu", o.cpu) : undefined;
+      const judged = await explainFiles(files, { json: o.json ?? false, ...(cpu ? { cpu } : {}) }, cli.out);
+      cli.status = exitStatus(judged, o.exitCode ?? false);
+    });
 }

@@ -1,5 +1,5 @@
 /**
- * `nvmx gen --cpu NAME --count N [--seed S] [--valid | --violate ID | --violate-each] [--mode 64|32|pae|real|v86]`:
+ * `nvmx gen [--cpu NAME|FILE] [--count N] [--seed S] [--valid | --violate ID | --violate-each] [--mode M]`:
  * NDJSON `nvmx-entry/1` documents on stdout (issue 7). Valid states pass every check; `--violate ID` states fail
  * exactly ID; `--violate-each` writes N states for every check the profile lets fail alone and reports the
  * others on stderr. The violation search is cached on disk per profile and registry (NVMX_CACHE_DIR, default
@@ -7,54 +7,23 @@
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { availableParallelism, homedir } from "node:os";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { type Command, Option } from "commander";
 import { CHECKS, checkById } from "../checks/registry.js";
 import { defaultProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
-import { InputError } from "../errors.js";
 import { Rng } from "../gen/rng.js";
 import { serializeGenerated } from "../gen/serialize.js";
 import { generateValid, MODES, type Mode, modesFor, modeUnsupported } from "../gen/valid.js";
 import { type CachedResult, SEARCH_VERSION, type ViolationSearch, violationSearch } from "../gen/violate.js";
-import { resolveCpuOption } from "./check.js";
-import type { Output } from "./output.js";
-
-export const GEN_USAGE = `  nvmx gen --cpu NAME --count N [--seed S] [--valid | --violate ID | --violate-each] [--mode 64|32|pae|real|v86]
-                                                  generate entry documents (NDJSON): valid, or failing exactly one check
-`;
+import { cpuValue } from "./check.js";
+import { type Cli, choiceValue, cpuOption, defineCommand, intValue, quietOption, usage } from "./command.js";
 
 /**
- * `--jobs N`: a whole number from 1, at most the number of cores (os.availableParallelism()): more threads
- * than cores only cost memory (~16 MB each) and time.
- */
-export function parseJobs(s: string, cores = availableParallelism()): number {
-  const n = Number(s);
-  if (!/^\s*\d+\s*$/.test(s) || n < 1)
-    throw new InputError(`--jobs must be a whole number from 1, got ${JSON.stringify(s)}`, { file: "nvmx" });
-  return Math.min(n, cores);
-}
-
-export function intOption(
-  name: string,
-  s: string | undefined,
-  dflt: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0 || n > max)
-    throw new InputError(`--${name} must be an integer 0..${max}, got ${JSON.stringify(s)}`, {
-      file: "nvmx",
-    });
-  return n;
-}
-
-/**
- * Progress on stderr: only for people watching a terminal (stderr a terminal, stdout redirected) during a
- * large run, from 200 ms on.
+ * Progress on stderr: only for people watching a terminal (stderr a terminal, stdout redirected, no --quiet)
+ * during a large run, from 200 ms on.
  */
 class Progress {
   private readonly start = Date.now();
@@ -79,10 +48,6 @@ class Progress {
   end(): void {
     if (this.drawn) process.stderr.write("\n");
   }
-}
-
-function progressWanted(total: number): boolean {
-  return !process.stdout.isTTY && process.stderr.isTTY === true && total >= 10000;
 }
 
 function docLine(e: Entry, comment?: string): string {
@@ -129,41 +94,73 @@ function saveCache(s: ViolationSearch): void {
 
 // ---- the command
 
-export async function genCommand(argv: string[], out: Output): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      cpu: { type: "string" },
-      count: { type: "string" },
-      seed: { type: "string" },
-      valid: { type: "boolean", default: false },
-      violate: { type: "string" },
-      "violate-each": { type: "boolean", default: false },
-      mode: { type: "string" },
-    },
-  });
-  const caps = values.cpu !== undefined ? resolveCpuOption(values.cpu) : defaultProfile();
-  const each = values["violate-each"] ?? false;
-  const kinds = [values.valid, values.violate !== undefined, each].filter(Boolean).length;
-  if (kinds > 1)
-    throw new InputError("use only one of --valid, --violate ID, --violate-each", { file: "nvmx" });
-  const count = intOption("count", values.count, each ? 1 : 1);
-  const seed = intOption("seed", values.seed, 1, 0xffffffff);
+interface GenFlags {
+  cpu?: string;
+  count: string;
+  seed: string;
+  valid?: true;
+  violate?: string;
+  violateEach?: true;
+  mode?: string;
+  quiet?: true;
+}
+
+export function register(program: Command, cli: Cli): void {
+  defineCommand(program, "gen", {
+    summary: "generate entry documents (NDJSON): valid, or failing exactly one check",
+    description: `Generate nvmx-entry/1 documents, one per line, for fuzzing and tests: states that pass every check on
+the CPU (valid on every CPU the profile stands for), or states that fail exactly one check
+(--violate ID; --violate-each: COUNT states for every check the profile lets fail alone, and on
+stderr the checks it does not). The same --seed gives the same documents. The violation search is
+cached on disk per profile and registry (NVMX_CACHE_DIR, default ~/.cache/nvmx; NVMX_NO_CACHE=1
+disables it).`,
+    more: "How states are built and verified: docs/generator.md; check ids: docs/checks.md.",
+    examples: [
+      "nvmx gen --cpu skylake --count 2 --seed 7",
+      "nvmx gen --violate guest.cs.l-and-d --mode 64 | nvmx check -",
+    ],
+  })
+    .addOption(cpuOption("the CPU to generate for (default: sapphirerapids)"))
+    .addOption(new Option("--count <N>", "documents to write (per check with --violate-each)").default("1"))
+    .addOption(
+      new Option("--seed <S>", "the seed, 0..4294967295: the same seed, the same documents").default("1"),
+    )
+    .addOption(new Option("--valid", "states that pass every check (the default)"))
+    .addOption(new Option("--violate <ID>", "states that fail exactly the check ID (docs/checks.md)"))
+    .addOption(new Option("--violate-each", "COUNT states failing each check alone, for every check"))
+    .addOption(
+      new Option(
+        "--mode <MODE>",
+        "the guest's mode: 64 (IA-32e), 32 (protected), pae, real (unrestricted guest), v86 (default: each mode the CPU supports in turn)",
+      ),
+    )
+    .addOption(quietOption())
+    .action(async (o: GenFlags) => {
+      cli.status = await gen(o, cli);
+    });
+}
+
+async function gen(o: GenFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
+  const caps = o.cpu !== undefined ? cpuValue("gen", "--cpu", o.cpu) : defaultProfile();
+  const each = o.violateEach ?? false;
+  const kinds = [o.valid, o.violate !== undefined, each].filter(Boolean).length;
+  if (kinds > 1) throw usage("gen", "give only one of --valid, --violate ID, --violate-each");
+  const count = intValue("gen", "--count", o.count);
+  const seed = intValue("gen", "--seed", o.seed, 0, 0xffffffff);
   let mode: Mode | undefined;
-  if (values.mode !== undefined) {
-    if (!(MODES as readonly string[]).includes(values.mode))
-      throw new InputError(`--mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(values.mode)}`, {
-        file: "nvmx",
-      });
-    mode = values.mode as Mode;
+  if (o.mode !== undefined) {
+    mode = choiceValue("gen", "--mode", o.mode, MODES);
     const why = modeUnsupported(caps, mode);
-    if (why) throw new InputError(why, { file: "--mode" });
+    if (why) throw usage("gen", `--mode ${mode}: ${why}`);
   }
   const modes = mode ? [mode] : modesFor(caps);
   const valid = (i: number): Entry =>
     generateValid(caps, Rng.derive(seed, i), { mode: modes[i % modes.length]! }).entry;
+  const progressWanted = (total: number) =>
+    !process.stdout.isTTY && cli.progressWanted(o.quiet) && total >= 10000;
 
-  if (values.violate === undefined && !each) {
+  if (o.violate === undefined && !each) {
     const progress = new Progress(count, progressWanted(count));
     for (let i = 0; i < count; i++) {
       const p = out.line(docLine(valid(i)));
@@ -174,12 +171,11 @@ export async function genCommand(argv: string[], out: Output): Promise<number> {
     return 0;
   }
 
+  if (o.violate !== undefined && !checkById(o.violate))
+    throw usage("gen", `--violate: no check with id "${o.violate}" (docs/checks.md lists them)`);
   const search = violationSearch(caps);
   loadCache(search);
-  const ids = each ? CHECKS.map((c) => c.id) : [values.violate!];
-  for (const id of ids)
-    if (!checkById(id))
-      throw new InputError(`no check with id "${id}" (see docs/checks.md)`, { file: "--violate" });
+  const ids = each ? CHECKS.map((c) => c.id) : [o.violate!];
   const progress = new Progress(count * ids.length, progressWanted(count * ids.length));
   let written = 0;
   let index = 0;
@@ -191,9 +187,11 @@ export async function genCommand(argv: string[], out: Output): Promise<number> {
     if (r.status !== "violated") {
       if (r.status === "not-applicable") na++;
       else notAlone++;
-      process.stderr.write(
-        `nvmx: ${id}: ${r.status === "not-applicable" ? "not applicable" : "cannot be violated alone"} on ${caps.name}: ${r.reason ?? ""}\n`,
-      );
+      // with --violate ID this is the answer, not a note: always said
+      if (!each || !o.quiet)
+        await out.errorText(
+          `nvmx gen: ${id}: ${r.status === "not-applicable" ? "not applicable" : "cannot be violated alone"} on ${caps.name}: ${r.reason ?? ""}\n`,
+        );
       continue;
     }
     alone++;
@@ -208,8 +206,10 @@ export async function genCommand(argv: string[], out: Output): Promise<number> {
   progress.end();
   saveCache(search);
   if (each)
-    process.stderr.write(
-      `nvmx: ${caps.name}: ${alone} of ${alone + notAlone} applicable checks violated alone (${na} not applicable, ${notAlone} only together with others; ${ids.length} checks)\n`,
+    cli.note(
+      "gen",
+      `${caps.name}: ${alone} of ${alone + notAlone} applicable checks violated alone (${na} not applicable, ${notAlone} only together with others; ${ids.length} checks)`,
+      o.quiet,
     );
   return alone === 0 && !each ? 2 : 0;
 }

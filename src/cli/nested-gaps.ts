@@ -13,6 +13,8 @@ export interface FindGapsOptions {
   only: "vmfail" | "exit" | "all";
   json: boolean;
   base: NestedConfig;
+  /** progress of the violation search (stderr, a terminal: src/cli/command.ts) */
+  progress?: (done: number, total: number) => void;
 }
 
 const CLASSES: Record<FindGapsOptions["only"], CheckClass[] | undefined> = {
@@ -29,16 +31,10 @@ function line(g: Gap): string {
 export async function findGapsCommand(opts: FindGapsOptions, out: Output): Promise<number> {
   const preset = kernelPreset(opts.kernel);
   const classes = CLASSES[opts.only];
-  const progress = process.stderr.isTTY
-    ? (done: number, total: number) => {
-        if (done === total || done % 20 === 0)
-          process.stderr.write(`\rviolation search ${done}/${total}${done === total ? "\n" : ""}`);
-      }
-    : undefined;
   const report = await findGaps(preset.id, opts.host, {
     ...(classes ? { classes } : {}),
     base: opts.base,
-    ...(progress ? { progress } : {}),
+    ...(opts.progress ? { progress: opts.progress } : {}),
   });
   if (opts.json) {
     await out.line(JSON.stringify({ ...report, only: opts.only }));

@@ -1,10 +1,10 @@
 /**
  * `nvmx nested`: L0 (a named Linux release) emulating L1's VMLAUNCH/VMRESUME, step by step; `--compare`
  * runs a corpus under every configuration of the kernel; `--find-gaps` lists the rules its software checks
- * let through. Option parsing lives here (the CLI layer will move to commander, docs/architecture.md §4).
+ * let through.
  */
-import { parseArgs } from "node:util";
-import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
+import { type Command, Option } from "commander";
+import { defaultProfile } from "../cpu/builtin.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
 import { InputError } from "../errors.js";
@@ -30,30 +30,38 @@ import { type L1View, type NestedResult, runNested } from "../nested/l0.js";
 import { l1Profile } from "../nested/l1.js";
 import { vmcs12FromNestedState } from "../nested/state.js";
 import { describeOutcome } from "../report.js";
-import { resolveCpuOption } from "./check.js";
+import { cpuValue } from "./check.js";
+import {
+  type Cli,
+  choiceValue,
+  defineCommand,
+  exitCodeOption,
+  exitStatus,
+  jsonOption,
+  quietOption,
+  type UsageError,
+  usage,
+} from "./command.js";
 import { readInput } from "./explain.js";
 import { readEntries } from "./input.js";
 import type { Output } from "./output.js";
 
-export const NESTED_USAGE = `  nvmx nested [--kernel ${KERNEL_IDS.join("|")}] [--nested-early-check=Y|N | --early-consistency-checks=1|0|-1]
-              [--warn-on-missed-cc=Y|N] [--software-checks=kernel|full|none|ID,...] [--hypervisor | --bare-metal]
-              [--host-cpu NAME|FILE] [--l1-ram SIZE] [--vmcs02 reused|fresh] [--bug ${L0_BUGS.join("|")}]
-              [--as vmcs12] [--json] FILE...       L0 emulating L1's VM entry on each vmcs12 (entry documents,
-                                                  KVM_GET_NESTED_STATE blobs), step by step
-  nvmx nested --compare violate-each|valid|FILE [--kernel K] [--host-cpu NAME] [--json]
-                                                  every configuration of the kernel over a corpus
-  nvmx nested --find-gaps [--kernel K] [--only vmfail|exit|all] [--host-cpu NAME] [--json]
-                                                  rules the kernel's software checks let through
-`;
-
-/** A one-line usage error naming the flag. */
-const usage = (flag: string, msg: string): InputError =>
-  new InputError(`${msg} (try \`nvmx nested --help\`)`, { file: "nvmx nested", location: flag });
+/** A one-line usage error of `nvmx nested` naming the flag. */
+const bad = (flag: string, msg: string): UsageError => usage("nested", `${flag}: ${msg}`);
 
 function yn(flag: string, v: string): boolean {
   if (/^(y|yes|1|true|on)$/i.test(v)) return true;
   if (/^(n|no|0|false|off)$/i.test(v)) return false;
-  throw usage(flag, `must be Y or N, got "${v}"`);
+  throw bad(flag, `must be Y or N, got "${v}"`);
+}
+
+function kernelValue(k: string) {
+  try {
+    return kernelPreset(k);
+  } catch (e) {
+    if (e instanceof InputError) throw bad("--kernel", e.reason);
+    throw e;
+  }
 }
 
 function parseSoftware(v: string | undefined, note: (s: string) => void): SoftwareChecks {
@@ -123,18 +131,6 @@ export function resultJson(file: string, r: NestedResult): string {
     ...r,
     msrsLoaded: r.msrsLoaded.map((m) => ({ index: m.index, value: `0x${m.value.toString(16)}` })),
   });
-}
-
-/** Progress on stderr when it is a terminal. */
-function progressTo(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let last = 0;
-  return (done, total) => {
-    const now = Date.now();
-    if (done < total && now - last < 100) return;
-    last = now;
-    process.stderr.write(`\r${label} ${done}/${total}${done === total ? "\n" : ""}`);
-  };
 }
 
 interface Named {
@@ -223,144 +219,267 @@ function* special(
   }
 }
 
-export async function nestedCommand(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: "boolean", default: false },
-      kernel: { type: "string" },
-      "nested-early-check": { type: "string" },
-      "early-consistency-checks": { type: "string" },
-      "early-checks": { type: "string" },
-      "skip-dry-run-when-complete": { type: "boolean", default: false },
-      "warn-on-missed-cc": { type: "string" },
-      "software-checks": { type: "string" },
-      hypervisor: { type: "boolean" },
-      "bare-metal": { type: "boolean" },
-      "host-cpu": { type: "string" },
-      "l1-cpu": { type: "string" },
-      cpu: { type: "string" },
-      "l1-ram": { type: "string" },
-      vmcs02: { type: "string" },
-      bug: { type: "string" },
-      "no-host-breakpoints": { type: "boolean", default: false },
-      compare: { type: "string" },
-      "find-gaps": { type: "boolean", default: false },
-      only: { type: "string" },
-      as: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    await out.line(NESTED_USAGE);
-    return 0;
-  }
+/** What each injectable L0 mistake (--bug) is, for the help. */
+const BUGS: Readonly<Record<L0Bug, string>> = {
+  "late-host-cr4": "L0 writes a HOST_CR4 with VMXE clear into vmcs02 after the dry run",
+  "skip-dr7-restore": "the dry run's VM exit loads DR7=0x400 and L0 does not restore its own DR7",
+  "irq-before-dr7": "L0 re-enables interrupts before restoring DR7, as v5.0 did",
+  "skip-irq-enable": "the dry run's VM exit clears RFLAGS.IF and L0 does not re-enable interrupts",
+};
+
+interface NestedFlags {
+  json?: true;
+  kernel?: string;
+  nestedEarlyCheck?: string;
+  earlyConsistencyChecks?: string;
+  earlyChecks?: string;
+  skipDryRunWhenComplete?: true;
+  warnOnMissedCc?: string;
+  softwareChecks?: string;
+  hypervisor?: true;
+  bareMetal?: true;
+  hostCpu?: string;
+  l1Cpu?: string;
+  cpu?: string;
+  l1Ram?: string;
+  vmcs02: string;
+  bug?: string;
+  hostBreakpoints: boolean;
+  compare?: string;
+  findGaps?: true;
+  only?: string;
+  as?: string;
+  exitCode?: true;
+  quiet?: true;
+}
+
+export function register(program: Command, cli: Cli): void {
+  const o = (flags: string, what: string) => new Option(flags, what);
+  defineCommand(program, "nested", {
+    summary: "a Linux release as L0 emulating L1's VM entry, step by step; --compare; --find-gaps",
+    description: `The nested model (docs/nested.md): Linux KVM of a given release, as L0, emulating L1's
+VMLAUNCH/VMRESUME on each vmcs12 — its software checks, the dry run (if the parameter asks), the
+merge into vmcs02, the real entry — and what L1 sees, beside what the architecture prescribes
+(a CPU with L1's capabilities). --compare runs a corpus under every configuration of the kernel;
+--find-gaps lists the rules its software checks let through.
+Inputs: entry documents (the document's CPU is the host, unless it is a hypervisor's), and
+KVM_GET_NESTED_STATE blobs. A dump printed by L0 shows vmcs02, not vmcs12: read only with --as vmcs12.`,
+    more: "Kernels, parameters and every modelled divergence: docs/nested.md.",
+    examples: [
+      "nvmx nested examples/bad-cs-ar.json",
+      "nvmx nested --kernel v6.6 --nested-early-check=Y --json examples/bad-cs-ar.json",
+    ],
+  })
+    .argument(
+      "[FILE...]",
+      "vmcs12 states: entry documents (JSON or NDJSON), nested-state blobs; - for standard input",
+    )
+    .addOption(
+      jsonOption(
+        "one JSON record per vmcs12 (what L1 sees, detection, trace, cost, the architecture's result)",
+      ),
+    )
+    .addOption(
+      o("--kernel <K>", `the Linux release L0 runs: ${KERNEL_IDS.join(", ")} (default: ${NEWEST_KERNEL.id})`),
+    )
+    .addOption(
+      o(
+        "--nested-early-check <Y|N>",
+        "kvm_intel.nested_early_check as merged (v5.0-v6.18; default N): Y runs the dry run (a hardware VM entry of vmcs02 before acting on guest state) on every nested entry",
+      ).conflicts("earlyConsistencyChecks"),
+    )
+    .addOption(
+      o(
+        "--early-consistency-checks <1|0|-1>",
+        "the parameter as the commit message of 52017608da33 describes it (no released kernel): 1 always, 0 never, -1 only on bare metal",
+      ),
+    )
+    .addOption(o("--early-checks <1|0|-1>", "old name of --early-consistency-checks"))
+    .addOption(
+      o(
+        "--skip-dry-run-when-complete",
+        "with --early-consistency-checks=-1: the commit message's proposal, no dry run when software covers every VMFail rule",
+      ),
+    )
+    .addOption(
+      o(
+        "--warn-on-missed-cc <Y|N>",
+        "v6.19's parameter (default N): warn when the hardware catches what the software missed",
+      ),
+    )
+    .addOption(
+      o(
+        "--software-checks <SET>",
+        "L0's software checks: kernel (the release's own, default), full (every rule), none, or a comma-separated list of check ids",
+      ),
+    )
+    .addOption(
+      o("--hypervisor", "L0 itself runs under a hypervisor (its dry run costs an emulated entry)").conflicts(
+        "bareMetal",
+      ),
+    )
+    .addOption(o("--bare-metal", "L0 runs on bare metal (default: as the host profile says)"))
+    .addOption(
+      o(
+        "--host-cpu <NAME|FILE>",
+        "the host CPU L0 runs on (default: the document's CPU, else sapphirerapids)",
+      ),
+    )
+    .addOption(o("--l1-cpu <NAME|FILE>", "L1's view of VMX (default: what the kernel offers L1 on the host)"))
+    .addOption(o("--cpu <NAME|FILE>", "old name of --l1-cpu"))
+    .addOption(
+      o(
+        "--l1-ram <SIZE>",
+        "L1's memory, e.g. 16G or 512M: pages outside it take KVM's paths (default 16G; all of the guest-physical space for --compare/--find-gaps)",
+      ),
+    )
+    .addOption(
+      o(
+        "--vmcs02 <reused|fresh>",
+        "the vmcs02 the dry run finds: the previous entry's stale fields, or zeros",
+      ).default("reused"),
+    )
+    .addOption(
+      o(
+        "--bug <BUG>",
+        `inject an L0 mistake to see how it is detected: ${L0_BUGS.map((b) => `${b} (${BUGS[b]})`).join("; ")}`,
+      ),
+    )
+    .addOption(
+      o("--no-host-breakpoints", "the host has no hardware breakpoints armed (DR7 restore costs nothing)"),
+    )
+    .addOption(
+      o(
+        "--compare <CORPUS>",
+        "every configuration of the kernel over a corpus: violate-each (one vmcs12 per rule + 20 valid), valid (200), or a FILE",
+      ),
+    )
+    .addOption(o("--find-gaps", "the rules the kernel's software checks let through, with why"))
+    .addOption(
+      o(
+        "--only <CLASS>",
+        "with --find-gaps: vmfail (controls, host state), exit (guest state, MSR loading) or all",
+      ).default("all"),
+    )
+    .addOption(o("--as <vmcs12>", "read a VMCS dump as vmcs12 (a dump L1 printed of its own VMCS)"))
+    .addOption(
+      exitCodeOption(
+        "exit 1 when L1 does not see some entry succeed (a VMfail, a VM exit, or nothing: KVM internal error), 0 when every vmcs12 enters; 2 (bad input) wins",
+      ),
+    )
+    .addOption(quietOption())
+    .action(async (files: string[], flags: NestedFlags) => {
+      cli.status = await nested(files, flags, cli);
+    });
+}
+
+async function nested(files: string[], values: NestedFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
   const json = values.json ?? false;
-  const note = (s: string) => process.stderr.write(`nvmx nested: note: ${s}\n`);
+  const note = (s: string) => cli.note("nested", s, values.quiet);
 
   // the kernel and its parameter
-  const preset = values.kernel !== undefined ? kernelPreset(values.kernel) : NEWEST_KERNEL;
+  const preset = values.kernel !== undefined ? kernelValue(values.kernel) : NEWEST_KERNEL;
   let earlyCheck: EarlyCheckParam | undefined;
-  if (values["nested-early-check"] !== undefined)
+  if (values.nestedEarlyCheck !== undefined)
     earlyCheck = {
       form: "merged",
-      nestedEarlyCheck: yn("--nested-early-check", values["nested-early-check"]),
+      nestedEarlyCheck: yn("--nested-early-check", values.nestedEarlyCheck),
     };
-  let described = values["early-consistency-checks"];
-  if (values["early-checks"] !== undefined) {
+  let described = values.earlyConsistencyChecks;
+  if (values.earlyChecks !== undefined) {
     note(
       "--early-checks is now --early-consistency-checks (the form the commit message describes; the merged parameter is --nested-early-check=Y|N)",
     );
-    described ??= values["early-checks"];
+    described ??= values.earlyChecks;
   }
   if (described !== undefined) {
     if (earlyCheck)
-      throw usage(
+      throw bad(
         "--early-consistency-checks",
-        "give either --nested-early-check or --early-consistency-checks",
+        "cannot be used with --nested-early-check (two forms of one parameter)",
       );
     if (!["1", "0", "-1"].includes(described))
-      throw usage("--early-consistency-checks", `must be 1, 0 or -1, got "${described}"`);
+      throw bad("--early-consistency-checks", `must be 1, 0 or -1, got "${described}"`);
     earlyCheck = {
       form: "described",
       earlyConsistencyChecks: Number(described) as 1 | 0 | -1,
-      ...(values["skip-dry-run-when-complete"] ? { skipWhenComplete: true } : {}),
+      ...(values.skipDryRunWhenComplete ? { skipWhenComplete: true } : {}),
     };
-  } else if (values["skip-dry-run-when-complete"])
-    throw usage("--skip-dry-run-when-complete", "the proposal only applies to --early-consistency-checks=-1");
+  } else if (values.skipDryRunWhenComplete)
+    throw bad("--skip-dry-run-when-complete", "applies only to --early-consistency-checks=-1");
 
-  const hypervisor = values.hypervisor ? true : values["bare-metal"] ? false : undefined;
-  if (values.hypervisor && values["bare-metal"])
-    throw usage("--hypervisor", "give --hypervisor or --bare-metal, not both");
-  if (values.bug !== undefined && !(L0_BUGS as readonly string[]).includes(values.bug))
-    throw usage("--bug", `must be one of ${L0_BUGS.join(", ")}`);
+  const hypervisor = values.hypervisor ? true : values.bareMetal ? false : undefined;
+  if (values.bug !== undefined) choiceValue("nested", "--bug", values.bug, L0_BUGS);
   // a generated corpus puts L1's pages anywhere below 2^MAXPHYADDR: back all of it unless told otherwise
-  let l1RamBytes = values.compare !== undefined || values["find-gaps"] ? ALL_RAM : DEFAULT_CONFIG.l1RamBytes;
-  if (values["l1-ram"] !== undefined) {
-    const n = parseSize(values["l1-ram"]);
-    if (n === undefined)
-      throw usage("--l1-ram", `expected a size like 16G or 512M, got "${values["l1-ram"]}"`);
+  let l1RamBytes = values.compare !== undefined || values.findGaps ? ALL_RAM : DEFAULT_CONFIG.l1RamBytes;
+  if (values.l1Ram !== undefined) {
+    const n = parseSize(values.l1Ram);
+    if (n === undefined) throw bad("--l1-ram", `expected a size like 16G or 512M, got "${values.l1Ram}"`);
     l1RamBytes = n;
   }
-  const vmcs02 = values.vmcs02 ?? "reused";
-  if (vmcs02 !== "reused" && vmcs02 !== "fresh")
-    throw usage("--vmcs02", `must be reused or fresh, got "${vmcs02}"`);
+  const vmcs02 = choiceValue("nested", "--vmcs02", values.vmcs02, ["reused", "fresh"] as const);
   if (values.as !== undefined && values.as !== "vmcs12")
-    throw usage("--as", `the only reading is --as vmcs12, got "${values.as}"`);
+    throw bad("--as", `the only reading is --as vmcs12, got "${values.as}"`);
+  if (values.exitCode && (values.compare !== undefined || values.findGaps))
+    throw bad("--exit-code", "judges the entries of FILE...; --compare and --find-gaps report on the kernel");
 
   const cfg: NestedConfig = {
     ...DEFAULT_CONFIG,
     kernel: preset.id,
-    softwareChecks: parseSoftware(values["software-checks"], note),
-    hostBreakpoints: !values["no-host-breakpoints"],
+    softwareChecks: parseSoftware(values.softwareChecks, note),
+    hostBreakpoints: values.hostBreakpoints,
     l1RamBytes,
     vmcs02,
     ...(earlyCheck ? { earlyCheck } : {}),
-    ...(values["warn-on-missed-cc"] !== undefined
-      ? { warnOnMissedCc: yn("--warn-on-missed-cc", values["warn-on-missed-cc"]) }
+    ...(values.warnOnMissedCc !== undefined
+      ? { warnOnMissedCc: yn("--warn-on-missed-cc", values.warnOnMissedCc) }
       : {}),
     ...(hypervisor !== undefined ? { hypervisor } : {}),
     ...(values.bug ? { bug: values.bug as L0Bug } : {}),
   };
-  validateConfig(cfg);
-  const hostGiven = values["host-cpu"] !== undefined;
-  const host = hostGiven ? resolveCpuOption(values["host-cpu"]!) : defaultProfile();
+  try {
+    validateConfig(cfg);
+  } catch (e) {
+    // the configuration's errors name the option in their location
+    if (e instanceof InputError && e.location?.startsWith("--")) throw bad(e.location, e.reason);
+    throw e;
+  }
+  const hostGiven = values.hostCpu !== undefined;
+  const host = hostGiven ? cpuValue("nested", "--host-cpu", values.hostCpu!) : defaultProfile();
   if (values.cpu !== undefined)
     note("--cpu is now --l1-cpu (L1's view of VMX; by default the kernel's own on the host)");
-  const l1Option = values["l1-cpu"] ?? values.cpu;
-  const l1Override = l1Option !== undefined ? resolveCpuOption(l1Option) : undefined;
+  const l1Option = values.l1Cpu ?? values.cpu;
+  const l1Override = l1Option !== undefined ? cpuValue("nested", "--l1-cpu", l1Option) : undefined;
 
-  if (values["find-gaps"]) {
+  if (values.findGaps) {
+    if (files.length) throw bad("--find-gaps", "takes no FILE (it generates its own vmcs12 states)");
     const { findGapsCommand } = await import("./nested-gaps.js");
-    const only = values.only ?? "all";
-    if (!["vmfail", "exit", "all"].includes(only))
-      throw usage("--only", `must be vmfail, exit or all, got "${only}"`);
+    const only = choiceValue("nested", "--only", values.only ?? "all", ["vmfail", "exit", "all"] as const);
+    const progress = cli.progress("violation search", values.quiet);
     return findGapsCommand(
-      { kernel: preset.id, host, only: only as "vmfail" | "exit" | "all", json, base: cfg },
+      { kernel: preset.id, host, only, json, base: cfg, ...(progress ? { progress } : {}) },
       out,
     );
   }
 
   if (values.compare !== undefined) {
+    if (files.length)
+      throw bad("--compare", "takes its corpus as its value (--compare FILE), not as FILE...");
     const l1 = l1Override ?? l1Profile(preset, host);
     let entries: Entry[];
-    let bad = 0;
+    const stats = { bad: 0 };
     if (values.compare === "violate-each") {
-      const c = violationCorpus(l1, {
-        valid: 20,
-        ...(progressTo("violation search") ? { progress: progressTo("violation search")! } : {}),
-      });
+      const progress = cli.progress("violation search", values.quiet);
+      const c = violationCorpus(l1, { valid: 20, ...(progress ? { progress } : {}) });
       entries = c.entries;
     } else if (values.compare === "valid") entries = validCorpus(l1, 200);
     else {
-      const stats = { bad: 0 };
       entries = [];
       const opts = { asVmcs12: values.as === "vmcs12", json, host, l1 };
       for await (const x of inputs([values.compare], opts, out, stats)) entries.push(x.entry);
-      bad = stats.bad;
     }
-    const p = progressTo("configurations");
+    const p = cli.progress("configurations", values.quiet);
     const rows = compareCorpus(entries, preset.id, host, { base: cfg, ...(p ? { progress: p } : {}) });
     if (json)
       await out.line(
@@ -374,16 +493,17 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
         }),
       );
     else await out.line(compareTable(preset.id, host.name, entries.length, rows));
-    return bad ? 2 : 0;
+    return exitStatus({ bad: stats.bad, failed: 0 }, false);
   }
 
-  if (positionals.length === 0)
-    throw usage("FILE", "nvmx nested needs at least one FILE (or --compare / --find-gaps)");
+  if (files.length === 0)
+    throw usage("nested", "needs at least one FILE (- for standard input), or --compare or --find-gaps");
   // Each state as it is read: its trace (or its input's error record) in input order, memory bounded.
   const stats = { bad: 0 };
   let n = 0;
+  let failed = 0;
   for await (const x of inputs(
-    positionals,
+    files,
     { asVmcs12: values.as === "vmcs12", json, host, l1: l1Override ?? l1Profile(preset, host) },
     out,
     stats,
@@ -391,6 +511,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     const h = hostGiven ? host : (x.host ?? host);
     const r = runNested({ vmcs12: x.entry, host: h, ...(l1Override ? { l1: l1Override } : {}) }, cfg);
     n++;
+    if (r.toL1.type !== "entered") failed++;
     if (json) await out.line(resultJson(x.name, r));
     else await out.line(`${traceReport(x.name, r)}\n`);
   }
@@ -398,7 +519,7 @@ export async function nestedCommand(argv: string[], out: Output): Promise<number
     note(
       `host: ${host.name} unless a document names its CPU (--host-cpu to choose); ${describeParameter(cfg, preset)}`,
     );
-  return stats.bad ? 2 : 0;
+  return exitStatus({ bad: stats.bad, failed }, values.exitCode ?? false);
 }
 
 /** The compare table for people. */
@@ -450,5 +571,3 @@ export function compareTable(kernel: string, host: string, n: number, rows: read
     ),
   ].join("\n");
 }
-
-export { builtinProfile };

@@ -23,13 +23,16 @@ export function endOnWriteError(
   stderr.on("error", (e: NodeJS.ErrnoException) => exit(e.code === "EPIPE" ? 0 : 2));
 }
 
-/** The `--json` error record of a bad input (interface.md §3), without the newline. */
+/**
+ * The `--json` error record of a bad input (docs/contract.md §4), without the newline: the file and line as
+ * fields of their own, the message with the location inside the input (`vmcs.GUEST_CR0: malformed value`).
+ */
 export function errorRecord(e: InputError): string {
   return JSON.stringify({
     error: {
       file: e.file,
       ...(e.line !== undefined ? { line: e.line } : {}),
-      message: e.location ? `${e.location}: ${e.message}` : e.message,
+      message: e.located(),
     },
   });
 }

@@ -17,6 +17,7 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import { builtinProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
 import { BatchChecker, type BatchText, printBatch } from "./batch.js";
+import type { Judged } from "./command.js";
 import { type Piece, readPieces } from "./input.js";
 import type { Output } from "./output.js";
 
@@ -77,7 +78,7 @@ if (!isMainThread && (workerData as WorkerConfig | undefined)?.nvmxCheckWorker &
       const piece: Piece = p.kind === "lines" && buffer ? { ...p, bytes: Buffer.from(buffer, 0, length) } : p;
       text = checker.piece(job.file, piece);
     } catch (e) {
-      text = { parts: ["", `nvmx: internal error: ${String(e)}\n`], bad: 1 };
+      text = { parts: ["", `nvmx: internal error: ${String(e)}\n`], bad: 1, failed: 0 };
     }
     port.postMessage({ seq: job.seq, text } satisfies JobResult);
   });
@@ -128,7 +129,7 @@ class Pool {
   private wake: (() => void) | undefined;
   private writing = false;
   private idleTimer: NodeJS.Timeout | undefined;
-  bad = 0;
+  readonly judged: Judged = { bad: 0, failed: 0 };
 
   constructor(
     private readonly opts: ParallelOptions,
@@ -264,7 +265,7 @@ class Pool {
     try {
       for (let r = this.done.get(this.nextWrite); r; r = this.done.get(this.nextWrite)) {
         this.done.delete(this.nextWrite++);
-        this.bad += await printBatch(r, this.out);
+        await printBatch(r, this.out, this.judged);
       }
     } finally {
       this.writing = false;
@@ -292,14 +293,14 @@ class Pool {
 
 /**
  * Check files with `jobs` threads checking (the main thread and jobs - 1 workers); output in input order.
- * Returns the number of bad inputs.
+ * Returns how the inputs went.
  */
 export async function checkFilesParallel(
   files: string[],
   opts: ParallelOptions,
   out: Output,
-): Promise<number> {
-  // At most the core count (parseJobs in src/cli/gen.ts caps --jobs).
+): Promise<Judged> {
+  // At most the core count (jobsValue in src/cli/check.ts caps --jobs).
   const pool = new Pool({ ...opts, jobs: Math.max(2, opts.jobs) }, out);
   try {
     for (const file of files) {
@@ -311,5 +312,5 @@ export async function checkFilesParallel(
   } finally {
     await pool.close();
   }
-  return pool.bad;
+  return pool.judged;
 }

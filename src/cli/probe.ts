@@ -8,9 +8,9 @@
  *   nvmx probe compare LOG STATES... [--cpu P] [--out DIR] [--json] [--bochs]
  *   nvmx probe kut STATES... [--cpu P] [--state N]                          kvm-unit-tests test cases
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { type Command, Option } from "commander";
 import { CAPABILITY_MSRS } from "../arch/msrs.js";
 import type { Caps } from "../cpu/profile.js";
 import { InputError } from "../errors.js";
@@ -32,30 +32,30 @@ import { type ProbeLog, parseLog } from "../probe/log.js";
 import type { PreparedState } from "../probe/prepare.js";
 import { BOCHS_PROFILES, bochsProfile, capsOnBochs, runOnBochs } from "../probe/run.js";
 import { applyLog, buildRun, finalDocument, prepareAll, readStates } from "../probe/states.js";
-import { resolveCpuOption } from "./check.js";
+import { cpuValue } from "./check.js";
+import {
+  type Cli,
+  choiceValue,
+  cpuOption,
+  defineCommand,
+  intValue,
+  jsonOption,
+  quietOption,
+  usage,
+} from "./command.js";
+import { readInput } from "./explain.js";
 import type { Output } from "./output.js";
-
-export const PROBE_USAGE = `  nvmx probe caps --bochs [--model M] [--name N] | caps LOG [--name N]
-                                                  a CPU profile from the CPU's own MSRs and CPUID
-  nvmx probe image STATES... -o disk.img [--cpu NAME|FILE] [--output both|serial|e9] [--exit none|qemu|bochs]
-                   [--start N] [--efi FILE] [--final FILE]
-                                                  a bootable image (BIOS and UEFI) that runs the states
-  nvmx probe run --bochs [--model M] [--cpu NAME|FILE] [--dodge A] [--out DIR] [--json] STATES...
-                                                  run the states in Bochs and compare with nvmx
-  nvmx probe compare LOG STATES... [--cpu NAME|FILE] [--out DIR] [--json] [--bochs]
-                                                  compare a probe log (any CPU) with nvmx
-  nvmx probe kut STATES... [--cpu NAME|FILE] [--state N]   the states as kvm-unit-tests test cases
-`;
 
 const DEFAULT_MODEL = "corei7_skylake_x";
 
 /** A Bochs CPU model with VMX (those `bochs --help cpu` lists that the probe has been run on, or any it lists). */
-function checkModel(model: string): string {
+function checkModel(command: string, model: string): string {
   const models = bochsModels();
   if (!models.includes(model))
-    throw new InputError(`unknown Bochs CPU model "${model}" (this Bochs has: ${models.join(", ")})`, {
-      file: "--model",
-    });
+    throw usage(
+      command,
+      `--model: unknown Bochs CPU model "${model}" (this Bochs has: ${models.join(", ")})`,
+    );
   return model;
 }
 
@@ -63,59 +63,36 @@ function need(why: string | undefined): void {
   if (why) throw new InputError(why, { file: "nvmx probe" });
 }
 
-function cpuFor(values: {
-  cpu?: string | undefined;
-  bochs?: boolean | undefined;
-  model?: string | undefined;
-}): Caps | undefined {
-  if (values.cpu !== undefined) return resolveCpuOption(values.cpu);
+function cpuFor(
+  command: string,
+  values: {
+    cpu?: string | undefined;
+    bochs?: boolean | undefined;
+    model?: string | undefined;
+  },
+): Caps | undefined {
+  if (values.cpu !== undefined) return cpuValue(command, "--cpu", values.cpu);
   if (values.bochs) return bochsProfile(values.model ?? DEFAULT_MODEL);
   return undefined;
 }
 
 async function loadStates(files: string[], cpu: Caps | undefined, out: Output) {
-  if (files.length === 0)
-    throw new InputError("give at least one STATES file (entry documents, JSON or NDJSON)", {
-      file: "nvmx probe",
-    });
   const { states, errors } = await readStates(files, cpu);
   for (const e of errors) await out.error(e, false);
   return { states, bad: errors.length };
 }
 
-export async function probeCommand(argv: string[], out: Output): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case "caps":
-      return caps(rest, out);
-    case "image":
-      return image(rest, out);
-    case "run":
-      return run(rest, out);
-    case "compare":
-      return compare(rest, out);
-    case "kut":
-      return kut(rest, out);
-    default:
-      process.stderr.write(
-        `nvmx probe: ${sub ? `unknown subcommand "${sub}"` : "a subcommand is needed"}\nusage:\n${PROBE_USAGE}`,
-      );
-      return 2;
-  }
-}
-
 // ---- caps
 
-async function caps(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bochs: { type: "boolean", default: false },
-      model: { type: "string" },
-      name: { type: "string" },
-    },
-  });
+interface CapsFlags {
+  bochs?: true;
+  model?: string;
+  name?: string;
+  quiet?: true;
+}
+
+async function caps(file: string | undefined, values: CapsFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
   let log: ProbeLog;
   let source: string;
   let description: string;
@@ -123,16 +100,15 @@ async function caps(argv: string[], out: Output): Promise<number> {
   if (values.bochs) {
     need(probeMissing());
     need(bochsMissing());
-    checkModel(model);
+    if (file !== undefined) throw usage("probe caps", "give a LOG or --bochs, not both");
+    checkModel("probe caps", model);
     const r = await capsOnBochs(model);
     log = r.log;
     description = `Bochs 2.7 CPU model ${model} (as the probe reads it)`;
     source = `REAL (emulated): \`nvmx probe caps --bochs --model ${model}\` on Debian's bochs 2.7+dfsg-4+deb12u1 (VMX capability MSRs 480H-493H as enumerated, CPUID leaves, MSRs 3AH/345H/10AH where readable)`;
   } else {
-    if (positionals.length !== 1)
-      throw new InputError("give one probe LOG (or --bochs)", { file: "nvmx probe caps" });
-    const file = positionals[0]!;
-    log = parseLog(readFileSync(file, "latin1"));
+    if (file === undefined) throw usage("probe caps", "give the probe's LOG, or --bochs");
+    log = parseLog(readText(file));
     description = `CPU read by the nvmx probe (${file})`;
     source = `REAL: the nvmx probe's report (${file})`;
   }
@@ -141,55 +117,43 @@ async function caps(argv: string[], out: Output): Promise<number> {
   try {
     r = profileFromLog(log, name, description, source);
   } catch (e) {
-    throw new InputError((e as Error).message, { file: values.bochs ? `bochs ${model}` : positionals[0]! });
+    throw new InputError((e as Error).message, { file: values.bochs ? `bochs ${model}` : file! });
   }
-  for (const n of r.notes) process.stderr.write(`nvmx probe caps: ${n}\n`);
+  for (const n of r.notes) if (!values.quiet) await out.errorText(`nvmx probe caps: ${n}\n`);
   await out.line(JSON.stringify(r.profile, null, 2));
   return 0;
 }
 
 // ---- image
 
-async function image(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      o: { type: "string", short: "o" },
-      cpu: { type: "string" },
-      efi: { type: "string" },
-      final: { type: "string" },
-      output: { type: "string", default: "both" },
-      exit: { type: "string", default: "none" },
-      start: { type: "string" },
-    },
-  });
-  if (!values.o) throw new InputError("-o disk.img is required", { file: "nvmx probe image" });
-  need(probeMissing());
-  const flags = { both: OUT.e9 | OUT.com1, serial: OUT.com1, e9: OUT.e9 }[values.output ?? "both"];
-  if (flags === undefined)
-    throw new InputError('--output must be "both", "serial" or "e9"', { file: "nvmx probe image" });
+interface ImageFlags {
+  image?: string;
+  cpu?: string;
+  efi?: string;
+  final?: string;
+  output: string;
+  exit: string;
+  start?: string;
+  quiet?: true;
+}
+
+async function image(files: string[], values: ImageFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
+  if (!values.image) throw usage("probe image", "-o FILE (the disk image to write) is required");
+  const output = choiceValue("probe image", "--output", values.output, ["both", "serial", "e9"] as const);
+  const flags = { both: OUT.e9 | OUT.com1, serial: OUT.com1, e9: OUT.e9 }[output];
   // how the probe ends the machine after its last state: QEMU's isa-debug-exit device at port 0xF4, Bochs's
   // shutdown port 0x8900, or not at all (it halts; the only safe choice on a real machine)
-  const exit = { none: 0, qemu: OUT.qemuExit, bochs: OUT.bochsShutdown }[values.exit ?? "none"];
-  if (exit === undefined)
-    throw new InputError('--exit must be "none", "qemu" or "bochs"', { file: "nvmx probe image" });
-  const { states, bad } = await loadStates(positionals, cpuFor(values), out);
+  const exitWord = choiceValue("probe image", "--exit", values.exit, ["none", "qemu", "bochs"] as const);
+  const exit = { none: 0, qemu: OUT.qemuExit, bochs: OUT.bochsShutdown }[exitWord];
+  const start = values.start !== undefined ? intValue("probe image", "--start", values.start) : undefined;
+  const cpu = cpuFor("probe image", values);
+  need(probeMissing());
+  const { states, bad } = await loadStates(files, cpu, out);
   const host = coreHeader();
   const prepared = prepareAll(states, host);
-  let start: number | undefined;
-  if (values.start !== undefined) {
-    start = Number(values.start);
-    if (!Number.isInteger(start) || start < 0)
-      throw new InputError(
-        `--start must be a state number (0, 1, ...), got ${JSON.stringify(values.start)}`,
-        {
-          file: "nvmx probe image",
-        },
-      );
-  }
   const built = buildRun(prepared, flags | exit, host, start);
-  writeFileSync(values.o, built.image.bytes);
+  writeFileSync(values.image, built.image.bytes);
   if (values.efi) writeFileSync(values.efi, built.image.efi);
   if (values.final)
     writeFileSync(
@@ -200,8 +164,10 @@ async function image(argv: string[], out: Output): Promise<number> {
         .join(""),
     );
   const skipped = prepared.filter((p) => p.skip).length;
-  process.stderr.write(
-    `nvmx probe image: ${values.o} (${(built.image.bytes.length / 1048576).toFixed(1)} MiB): ${built.records.length} states${skipped ? `, ${skipped} skipped (processor state the probe cannot set)` : ""}; output on ${values.output === "serial" ? "COM1" : values.output === "e9" ? "port 0xE9" : "COM1 and port 0xE9"}\n`,
+  cli.note(
+    "probe image",
+    `${values.image} (${(built.image.bytes.length / 1048576).toFixed(1)} MiB): ${built.records.length} states${skipped ? `, ${skipped} skipped (processor state the probe cannot set)` : ""}; output on ${output === "serial" ? "COM1" : output === "e9" ? "port 0xE9" : "COM1 and port 0xE9"}`,
+    values.quiet,
   );
   return bad ? 2 : 0;
 }
@@ -315,44 +281,48 @@ function resultRecord(c: Compared): Record<string, unknown> {
   };
 }
 
-async function run(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bochs: { type: "boolean", default: false },
-      model: { type: "string" },
-      cpu: { type: "string" },
-      out: { type: "string" },
-      json: { type: "boolean", default: false },
-      cpus: { type: "string" },
-      timeout: { type: "string" },
-      dodge: { type: "string" },
-    },
-  });
+interface RunFlags {
+  bochs?: true;
+  model?: string;
+  cpu?: string;
+  out?: string;
+  json?: true;
+  cpus?: string;
+  timeout?: string;
+  dodge?: string;
+  quiet?: true;
+}
+
+async function run(files: string[], values: RunFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
   if (!values.bochs)
-    throw new InputError(
+    throw usage(
+      "probe run",
       "only --bochs runs here; for QEMU/KVM or a real machine use `nvmx probe image` and `nvmx probe compare` (docs/probe.md)",
-      { file: "nvmx probe run" },
     );
+  const cpus = values.cpus !== undefined ? intValue("probe run", "--cpus", values.cpus, 1, 2) : undefined;
+  const timeout =
+    values.timeout !== undefined ? intValue("probe run", "--timeout", values.timeout, 1) : undefined;
+  const dodge = values.dodge?.split(",").map((d) => d.trim());
+  for (const d of dodge ?? [])
+    if (d !== "A")
+      throw usage("probe run", `--dodge: the probe can step around deviation A only, got "${d}"`);
   need(probeMissing());
   need(bochsMissing());
-  const model = checkModel(values.model ?? DEFAULT_MODEL);
-  const cpu = cpuFor({ ...values, model });
-  const { states, bad } = await loadStates(positionals, cpu, out);
+  const model = checkModel("probe run", values.model ?? DEFAULT_MODEL);
+  const cpu = cpuFor("probe run", { ...values, model });
+  const { states, bad } = await loadStates(files, cpu, out);
   const t0 = Date.now();
+  const draw = cli.progress("states", values.quiet);
   let done = 0;
-  const progress = !process.stderr.isTTY
-    ? undefined
-    : () => process.stderr.write(`\r${++done}/${states.length}`);
+  const progress = draw ? () => draw(++done, states.length) : undefined;
   const r = await runOnBochs(states, {
     model,
-    ...(values.cpus !== undefined ? { cpus: Number(values.cpus) } : {}),
-    ...(values.timeout !== undefined ? { stateTimeoutMs: Number(values.timeout) } : {}),
+    ...(cpus !== undefined ? { cpus } : {}),
+    ...(timeout !== undefined ? { stateTimeoutMs: timeout } : {}),
     ...(progress ? { onState: progress } : {}),
-    ...(values.dodge ? { dodge: values.dodge.split(",") } : {}),
+    ...(dodge ? { dodge } : {}),
   });
-  if (progress) process.stderr.write("\n");
   const ran = r.prepared.filter((p) => !p.skip).length;
   const boots = r.runs.reduce((s, x) => s + x.boots, 0);
   const bootMs = r.runs.flatMap((x) => x.bootMs);
@@ -366,24 +336,20 @@ async function run(argv: string[], out: Output): Promise<number> {
   return bad ? 2 : code;
 }
 
-async function compare(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      cpu: { type: "string" },
-      out: { type: "string" },
-      json: { type: "boolean", default: false },
-      bochs: { type: "boolean", default: false },
-    },
-  });
-  const [logFile, ...files] = positionals;
-  if (!logFile)
-    throw new InputError("give the probe LOG and the STATES it ran", { file: "nvmx probe compare" });
+interface CompareFlags {
+  cpu?: string;
+  out?: string;
+  json?: true;
+  bochs?: true;
+}
+
+async function compare(logFile: string, files: string[], values: CompareFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
+  const cpu = cpuFor("probe compare", values);
   need(probeMissing());
-  const text = readFileSync(logFile, "latin1");
+  const text = readText(logFile);
   const log = parseLog(text);
-  const { states, bad } = await loadStates(files, cpuFor(values), out);
+  const { states, bad } = await loadStates(files, cpu, out);
   const prepared: PreparedState[] = prepareAll(states, coreHeader());
   // a Bochs run's machine is known: its RAM ends at BOCHS_RAM (structures beyond it read as all ones)
   applyLog(prepared, log, values.bochs ? BOCHS_RAM : undefined);
@@ -412,21 +378,159 @@ function capsDiffer(log: ProbeLog, prepared: readonly PreparedState[]): string |
   return undefined;
 }
 
-async function kut(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { cpu: { type: "string" }, state: { type: "string" } },
-  });
+async function kut(files: string[], values: { cpu?: string; state?: string }, cli: Cli): Promise<number> {
+  const out = cli.out;
+  const n = values.state !== undefined ? intValue("probe kut", "--state", values.state) : undefined;
+  const cpu = cpuFor("probe kut", values);
   need(probeMissing());
-  const { states, bad } = await loadStates(positionals, cpuFor(values), out);
+  const { states, bad } = await loadStates(files, cpu, out);
   let prepared = prepareAll(states, coreHeader());
-  if (values.state !== undefined) {
-    const n = Number(values.state);
+  if (n !== undefined) {
     prepared = prepared.filter((p) => p.n === n);
     if (!prepared.length)
-      throw new InputError(`no state ${values.state} (states are numbered from 0)`, { file: "--state" });
+      throw usage(
+        "probe kut",
+        `--state: no state ${n} among the ${states.length} given (states are numbered from 0)`,
+      );
   }
   await out.line(kutTests(prepared));
   return bad ? 2 : 0;
+}
+
+/** A log read whole (latin1: the probe writes ASCII, a serial capture may hold noise); - is standard input. */
+function readText(file: string): string {
+  return Buffer.from(readInput(file)).toString("latin1");
+}
+
+const MODEL_HELP = `a Bochs CPU model with VMX (\`bochs --help cpu\`; default ${DEFAULT_MODEL}); the states are judged with its built-in profile (${Object.values(BOCHS_PROFILES).join(", ")}) unless --cpu names another`;
+
+export function register(program: Command, cli: Cli): void {
+  const probe = defineCommand(program, "probe", {
+    summary: "run states as real VMLAUNCHes (Bochs, QEMU/KVM, a bare-metal machine) and compare with nvmx",
+    description: `The probe (docs/probe.md): a small bootable program that enables VMX and runs each state of an image
+as a real VMLAUNCH/VMRESUME, one result line per state. \`probe image\` builds the image (BIOS and UEFI),
+\`probe run --bochs\` runs it in Bochs and compares, \`probe compare\` compares the log of a run anywhere
+else (a KVM guest, a real machine), \`probe caps\` makes a CPU profile from the probe's report, \`probe kut\`
+writes the states as kvm-unit-tests cases. Needs the assembled probe (npm run build with nasm installed);
+\`run --bochs\` also needs Bochs 2.7.`,
+    more: "How it runs, what it cannot set, and the Bochs deviations it found: docs/probe.md.",
+  });
+  const states = "entry documents (JSON or NDJSON files, - for standard input): the states to run";
+
+  defineCommand(probe, "caps", {
+    summary: "a CPU profile from the CPU's own capability MSRs and CPUID",
+    description: `Print the CPU profile (docs/contract.md §2) of the CPU the probe ran on: from the report at the start
+of a probe LOG, or, with --bochs, from a Bochs run of the probe made for it. MSRs the CPU would not let the
+probe read are left out and named on stderr.`,
+  })
+    .argument("[LOG]", "the probe's output (a serial capture)")
+    .addOption(new Option("--bochs", "boot the probe in Bochs and read its CPU"))
+    .addOption(new Option("--model <M>", `with --bochs: ${MODEL_HELP.split(";")[0]}`))
+    .addOption(
+      new Option("--name <N>", "the profile's name (default: the Bochs profile's name, or probed-cpu)"),
+    )
+    .addOption(quietOption())
+    .action(async (file: string | undefined, o: CapsFlags) => {
+      cli.status = await caps(file, o, cli);
+    });
+
+  defineCommand(probe, "image", {
+    summary: "a bootable disk image (BIOS and UEFI) that runs the states",
+    description: `Write a raw disk image that boots (legacy BIOS or UEFI) into the probe and runs each state as a
+VMLAUNCH/VMRESUME, printing one line per state on COM1 (115200 8N1) and port 0xE9. States the probe cannot
+set up are skipped (the count is printed). Boot it in QEMU/KVM or write it to a USB stick (docs/probe.md).`,
+  })
+    .argument("<STATES...>", states)
+    .addOption(new Option("-o, --image <FILE>", "the disk image to write (required)"))
+    .addOption(cpuOption("the CPU the states are prepared for (default: each document's cpu)"))
+    .addOption(
+      new Option("--efi <FILE>", "also write the UEFI application alone (for \\EFI\\BOOT\\BOOTX64.EFI)"),
+    )
+    .addOption(
+      new Option("--final <FILE>", "also write the final documents, as the probe runs them (NDJSON)"),
+    )
+    .addOption(
+      new Option("--output <WHERE>", "where the probe prints: both (COM1 and port 0xE9), serial, e9").default(
+        "both",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--exit <HOW>",
+        "how the machine ends after the last state: none (halt; the only safe choice on a real machine), qemu (isa-debug-exit at 0xF4), bochs (port 0x8900)",
+      ).default("none"),
+    )
+    .addOption(
+      new Option("--start <N>", "begin at state N (to go on after a state that hung or reset the machine)"),
+    )
+    .addOption(quietOption())
+    .action(async (files: string[], o: ImageFlags) => {
+      cli.status = await image(files, o, cli);
+    });
+
+  defineCommand(probe, "run", {
+    summary: "run the states in Bochs and compare with nvmx",
+    description: `Boot the probe in Bochs 2.7 with the states and compare what the emulated CPU did with what nvmx
+predicts: the agreement table per outcome, then every disagreement with both outcomes and the known Bochs
+deviation that explains it. Exit status 1 when some disagreement is unexplained (2: bad input).`,
+  })
+    .argument("<STATES...>", states)
+    .addOption(new Option("--bochs", "run in Bochs (the only emulator run here; required)"))
+    .addOption(new Option("--model <M>", MODEL_HELP))
+    .addOption(cpuOption("the CPU the states are judged on (default: the Bochs model's profile)"))
+    .addOption(
+      new Option(
+        "--dodge <A>",
+        "step around Bochs deviation A (it masks a fifth of all valid states; docs/probe.md)",
+      ),
+    )
+    .addOption(
+      new Option("--out <DIR>", "also write probe.log, final.ndjson, results.ndjson and report.md into DIR"),
+    )
+    .addOption(jsonOption("one JSON record per state, then the table as one record"))
+    .addOption(
+      new Option("--cpus <N>", "processors of the emulated machine, 1 or 2 (default 2: a helper processor)"),
+    )
+    .addOption(
+      new Option(
+        "--timeout <MS>",
+        "milliseconds a state may run before it counts as entered (did not stop); default 4000",
+      ),
+    )
+    .addOption(quietOption())
+    .action(async (files: string[], o: RunFlags) => {
+      cli.status = await run(files, o, cli);
+    });
+
+  defineCommand(probe, "compare", {
+    summary: "compare a probe log (any CPU) with nvmx",
+    description: `Compare the log of a probe run (QEMU/KVM, a real machine, Bochs) with what nvmx predicts for the
+states it ran, as \`probe run\` does. Give the same STATES the image was built from. Exit status 1 when
+some disagreement is unexplained (2: bad input).`,
+  })
+    .argument("<LOG>", "the probe's output (a serial capture)")
+    .argument("<STATES...>", states)
+    .addOption(cpuOption("the CPU the states are judged on (default: each document's cpu)"))
+    .addOption(
+      new Option("--bochs", "the log is a Bochs run: explain disagreements with the known Bochs deviations"),
+    )
+    .addOption(
+      new Option("--out <DIR>", "also write probe.log, final.ndjson, results.ndjson and report.md into DIR"),
+    )
+    .addOption(jsonOption("one JSON record per state, then the table as one record"))
+    .action(async (log: string, files: string[], o: CompareFlags) => {
+      cli.status = await compare(log, files, o, cli);
+    });
+
+  defineCommand(probe, "kut", {
+    summary: "the states as kvm-unit-tests test cases",
+    description: `Print the states as C test cases for kvm-unit-tests' x86/vmx_tests.c: each writes the prepared VMCS,
+enters, and reports whether the outcome is the one nvmx predicts.`,
+  })
+    .argument("<STATES...>", states)
+    .addOption(cpuOption("the CPU the states are prepared for (default: each document's cpu)"))
+    .addOption(new Option("--state <N>", "only state N (numbered from 0)"))
+    .action(async (files: string[], o: { cpu?: string; state?: string }) => {
+      cli.status = await kut(files, o, cli);
+    });
 }

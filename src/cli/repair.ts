@@ -1,45 +1,77 @@
 /**
- * `nvmx repair FILE [--json] [--violate ID] [--cpu NAME|FILE]`: change few fields of each entry document so it
- * passes every check (or fails exactly ID). Prints the repaired documents as NDJSON and lists the changed
- * fields on stderr; with --json, one line per input: {"entry", "changes", "violations", "ok"}.
+ * `nvmx repair FILE... [--json] [--violate ID] [--cpu NAME|FILE] [--seed S] [--exit-code]`: change few fields
+ * of each entry document so it passes every check (or fails exactly ID). Prints the repaired documents as
+ * NDJSON and lists the changed fields on stderr; with --json, one line per input: {"entry", "changes",
+ * "violations", "ok"}.
  */
-import { parseArgs } from "node:util";
+import { type Command, Option } from "commander";
 import { checkById } from "../checks/registry.js";
-import { InputError } from "../errors.js";
 import { repair } from "../gen/repair.js";
 import { serializeGenerated } from "../gen/serialize.js";
-import { resolveCpuOption } from "./check.js";
-import { intOption } from "./gen.js";
+import { cpuValue } from "./check.js";
+import {
+  type Cli,
+  cpuOption,
+  defineCommand,
+  exitCodeOption,
+  exitStatus,
+  intValue,
+  jsonOption,
+  quietOption,
+  usage,
+} from "./command.js";
 import { readEntries } from "./input.js";
-import type { Output } from "./output.js";
 
-export const REPAIR_USAGE = `  nvmx repair FILE [--json] [--violate ID] [--cpu NAME|FILE]
-                                                  change few fields so a state passes (or fails exactly ID)
-`;
+interface RepairFlags {
+  json?: true;
+  violate?: string;
+  cpu?: string;
+  seed?: string;
+  exitCode?: true;
+}
 
-export async function repairCommand(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: "boolean", default: false },
-      violate: { type: "string" },
-      cpu: { type: "string" },
-      seed: { type: "string" },
-    },
-  });
-  if (positionals.length === 0)
-    throw new InputError("needs at least one FILE (or - for stdin)", { file: "nvmx repair" });
-  if (values.violate !== undefined && !checkById(values.violate))
-    throw new InputError(`no check with id "${values.violate}"`, { file: "--violate" });
-  const cpu = values.cpu !== undefined ? resolveCpuOption(values.cpu) : undefined;
-  const seed = values.seed !== undefined ? intOption("seed", values.seed, 0, 0xffffffff) : undefined;
-  const json = values.json ?? false;
+export function register(program: Command, cli: Cli): void {
+  defineCommand(program, "repair", {
+    summary: "change few fields so a state passes every check (or fails exactly one)",
+    description: `Repair entry documents: for each, the fewest field changes the search finds that make the state pass
+every check on its CPU (or, with --violate ID, fail exactly the check ID). Prints each repaired
+document (one per line) and, on stderr, what changed; with --json one record per document instead.
+A log is named and left to \`nvmx explain\` (\`nvmx convert\` turns its dumps into documents).`,
+    more: "How the search works: docs/generator.md.",
+    examples: ["nvmx repair examples/bad-cs-ar.json"],
+  })
+    .argument("<FILE...>", "entry documents: JSON or NDJSON files, - for standard input")
+    .addOption(
+      jsonOption(
+        'one JSON record per document: {"entry", "changes": [{target, from, to}], "violations", "ok"}',
+      ),
+    )
+    .addOption(new Option("--violate <ID>", "repair towards failing exactly the check ID"))
+    .addOption(cpuOption("the CPU to repair for, for every document (default: each document's cpu)"))
+    .addOption(new Option("--seed <S>", "the search's seed, 0..4294967295 (default: from the state)"))
+    .addOption(
+      exitCodeOption(
+        "exit 1 when some document could not be repaired (it still fails, or fails more than ID), 0 when all were; 2 (bad input) wins",
+      ),
+    )
+    .addOption(quietOption())
+    .action(async (files: string[], o: RepairFlags) => {
+      cli.status = await repairFiles(files, o, cli);
+    });
+}
+
+async function repairFiles(files: string[], o: RepairFlags, cli: Cli): Promise<number> {
+  const out = cli.out;
+  if (o.violate !== undefined && !checkById(o.violate))
+    throw usage("repair", `--violate: no check with id "${o.violate}" (docs/checks.md lists them)`);
+  const cpu = o.cpu !== undefined ? cpuValue("repair", "--cpu", o.cpu) : undefined;
+  const seed = o.seed !== undefined ? intValue("repair", "--seed", o.seed, 0, 0xffffffff) : undefined;
+  const json = o.json ?? false;
   const stats = { bad: 0 };
   let failed = 0;
-  for await (const { name, line, entry } of readEntries(positionals, { cpu, json }, out, stats)) {
+  for await (const { name, line, entry } of readEntries(files, { cpu, json }, out, stats)) {
     const r = repair(entry, {
-      ...(values.violate !== undefined ? { violate: values.violate } : {}),
+      ...(o.violate !== undefined ? { violate: o.violate } : {}),
       ...(seed !== undefined ? { seed } : {}),
     });
     if (!r.ok) failed++;
@@ -49,11 +81,11 @@ export async function repairCommand(argv: string[], out: Output): Promise<number
     else {
       await out.line(JSON.stringify(doc));
       const where = line !== undefined ? `${name}:${line}` : name;
-      process.stderr.write(
-        `${where}: ${r.ok ? "repaired" : "NOT repaired"}, ${r.changes.length} change(s)${r.changes.length ? `: ${r.changes.map((c) => `${c.target} ${c.from} -> ${c.to}`).join("; ")}` : ""}${r.ok ? "" : `; still failing: ${r.failing.join(", ")}`}\n`,
+      const changes = r.changes.map((c) => `${c.target} ${c.from} -> ${c.to}`).join("; ");
+      await out.errorText(
+        `${where}: ${r.ok ? "repaired" : "NOT repaired"}, ${r.changes.length} change(s)${r.changes.length ? `: ${changes}` : ""}${r.ok ? "" : `; still failing: ${r.failing.join(", ")}`}\n`,
       );
     }
   }
-  const bad = stats.bad;
-  return bad ? 2 : failed ? 1 : 0;
+  return exitStatus({ bad: stats.bad, failed }, o.exitCode ?? false);
 }

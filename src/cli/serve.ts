@@ -9,11 +9,9 @@ import { open, realpath } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { type Command, Option } from "commander";
 import { InputError } from "../errors.js";
-import type { Output } from "./output.js";
-
-export const SERVE_USAGE = `  nvmx serve [--port P] [--host H]                serve the playground page (default 127.0.0.1:8080)\n`;
+import { type Cli, defineCommand, intValue, usage } from "./command.js";
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -159,24 +157,33 @@ export function startServer(opts: ServeOptions): Promise<{ server: Server; url: 
   });
 }
 
-export async function serveCommand(argv: string[], out: Output): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { port: { type: "string", default: "8080" }, host: { type: "string", default: "127.0.0.1" } },
-  });
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port ?? "") || port > 65535)
-    throw new InputError(`--port must be a whole number 0..65535, got ${JSON.stringify(values.port)}`, {
-      file: "nvmx serve",
+export function register(program: Command, cli: Cli): void {
+  defineCommand(program, "serve", {
+    summary: "serve the playground page (default http://127.0.0.1:8080/)",
+    description: `Serve the playground (docs/playground.md): a page that checks VMCS states in the browser — paste a
+document or a log, edit fields, toggle control bits. The server hands out the page's own files and
+nothing else; it listens on 127.0.0.1 unless --host names another interface. Stop it with Ctrl-C.`,
+  })
+    .addOption(new Option("--port <P>", "the TCP port, 0..65535 (0: any free port)").default("8080"))
+    .addOption(
+      new Option("--host <H>", "the address to listen on (e.g. ::1, or 0.0.0.0 for every interface)").default(
+        "127.0.0.1",
+      ),
+    )
+    .action(async (o: { port: string; host: string }) => {
+      cli.status = await serve(o, cli);
     });
-  const host = values.host ?? "127.0.0.1";
+}
+
+async function serve(o: { port: string; host: string }, cli: Cli): Promise<number> {
+  const port = intValue("serve", "--port", o.port, 0, 65535);
+  const host = o.host;
   // An empty host would make node listen on every interface.
   if (!host.trim())
-    throw new InputError("--host must name an address or host (e.g. 127.0.0.1 or ::1), got an empty one", {
-      file: "nvmx serve",
-    });
+    throw usage("serve", "--host must name an address or host (e.g. 127.0.0.1 or ::1), got an empty one");
   const { server, url } = await startServer({ port, host, root: defaultWebRoot() });
-  await out.line(`nvmx playground: ${url}`);
+  await cli.out.line(`nvmx playground: ${url}`);
+  await cli.out.flush();
   if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1")
     process.stderr.write(`nvmx serve: listening on ${host}: the page is reachable from other machines\n`);
   return new Promise((resolve) => {

@@ -8,6 +8,7 @@ export const DEFAULT_PROFILE = "sapphirerapids";
 
 const cache = new Map<string, Caps>();
 
+/** The names of the built-in CPU profiles (`nvmx caps list`). */
 export function builtinNames(): string[] {
   return BUILTIN_PROFILE_DATA.map((p) => p.name ?? "");
 }
@@ -30,6 +31,7 @@ export function builtinProfile(name: string, location = "cpu"): Caps {
   return caps;
 }
 
+/** The profile used when a document names no CPU ({@link DEFAULT_PROFILE}). */
 export function defaultProfile(): Caps {
   const names = builtinNames();
   return builtinProfile(names.includes(DEFAULT_PROFILE) ? DEFAULT_PROFILE : names[0]!);

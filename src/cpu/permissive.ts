@@ -115,6 +115,10 @@ const EPT_LO =
   (1 << 26);
 const EPT_HI = 1 | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11);
 
+/**
+ * The least strict CPU: every control setting allowed, all activity states, widest addresses. `explain`
+ * assumes it when a log does not say its CPU, so a finding on it holds on every CPU.
+ */
 export const PERMISSIVE_PROFILE: ProfileData = {
   name: "permissive",
   description:
@@ -160,6 +164,7 @@ export const PERMISSIVE_PROFILE: ProfileData = {
 
 let cached: Caps | undefined;
 
+/** {@link PERMISSIVE_PROFILE}, decoded. */
 export function permissiveProfile(): Caps {
   cached ??= decodeProfile(PERMISSIVE_PROFILE, "permissive profile");
   return cached;
@@ -179,6 +184,7 @@ function variant(description: string, edit: (d: ProfileData) => void): ProfileVa
   return { description, data };
 }
 
+/** Stricter variants of the permissive CPU, each taking one capability away: a finding that changes under one is only possible. */
 export const STRICTER_VARIANTS: readonly ProfileVariant[] = [
   variant("if the CPU has 48-bit linear addresses (no 5-level paging, as most CPUs)", (d) => {
     d.linearAddressBits = 48;

@@ -75,6 +75,7 @@ export interface Allowed {
   may1Hi: number;
 }
 
+/** A CPU profile, decoded: what its capability MSRs allow (controls, fixed CR bits, limits) and its CPU facts. */
 export interface Caps {
   readonly name: string;
   readonly description: string;

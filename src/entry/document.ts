@@ -8,6 +8,7 @@ import { Memory } from "../vmcs/memory.js";
 import { Vmcs } from "../vmcs/store.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "./processor.js";
 
+/** The entry document format's id (`format` of a document). */
 export const FORMAT = "nvmx-entry/1";
 
 /** KVM names → field, for the common case of the entry-document hot path. */
@@ -23,6 +24,7 @@ export interface Entry {
   cpu?: string | ProfileData;
 }
 
+/** An `nvmx-entry/1` document as JSON holds it (docs/contract.md §1, schemas/entry.schema.json). */
 export interface EntryDocument {
   format?: string;
   cpu?: string | ProfileData;
@@ -62,6 +64,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Options of parseEntry and parseEntryText. */
 export interface ParseOptions {
   /** Overrides the document's `cpu` (CLI `--cpu`). */
   cpu?: Caps;

@@ -14,6 +14,7 @@ import { compileRunner, type Runner } from "./fast.js";
 
 const { F } = archFields;
 
+/** A broken rule: the check's id, its SDM section, the outcome it causes, a message, and the fields with their values. */
 export interface Violation {
   id: string;
   sdm: string;

@@ -26,6 +26,7 @@ export interface ProcessorState {
   executiveVmcsLaunchState?: "clear" | "launched";
 }
 
+/** The processor state of a document that gives none: CPL 0 in VMX root operation, a clear current VMCS, VMLAUNCH. */
 export const DEFAULT_PROCESSOR: Readonly<ProcessorState> = Object.freeze({
   instruction: "vmlaunch",
   launchState: "clear",

@@ -15,6 +15,7 @@ import { looksBinary } from "./text.js";
 import type { InputFormat, ParsedDump } from "./types.js";
 import { looksLikeVmxcap, parseVmxcap } from "./vmxcap.js";
 
+/** What {@link parseInput} read: the dumps of a log, a profile (vmxcap output), or an entry document. */
 export type ParsedInput =
   | { format: "nvmx-json"; documents: { text: string; line?: number }[] }
   | { format: "vmxcap"; profile: ProfileData }

@@ -35,6 +35,7 @@ export interface Knowledge {
   likely: Map<number, readonly [number, number]>;
 }
 
+/** A dump as an entry: the entry, and which fields the log lacked and were completed. */
 export interface Converted {
   /** The state before completion: the log's values over nvmx's base state, with the assumptions. */
   entry: Entry;

@@ -41,6 +41,7 @@ import { dumpToEntry, fullyKnown, type Knowledge, unknownRead } from "./entry.js
 import { describeReported } from "./reported.js";
 import type { DumpFormat, ParsedDump, Reported } from "./types.js";
 
+/** What {@link explainDump} says of a dump: the completed state, its result, the unknown fields, and the log's report compared. */
 export interface Explanation {
   dump: ParsedDump;
   /** The completed state the result is about (the log's values, the rest chosen by the repair engine). */

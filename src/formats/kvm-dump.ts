@@ -21,6 +21,7 @@ const h16 = (v: bigint) => v.toString(16).padStart(16, "0");
 const h8 = (v: bigint) => v.toString(16).padStart(8, "0");
 const h4 = (v: bigint) => v.toString(16).padStart(4, "0");
 
+/** Options of formatKvmDump. */
 export interface FormatOptions {
   /** Value printed for "reason=" (VM_EXIT_REASON), e.g. 0x80000021. Default: the VMCS field. */
   exitReason?: number;

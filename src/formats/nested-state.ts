@@ -9,6 +9,7 @@ import type { Entry } from "../entry/document.js";
 import { InputError } from "../errors.js";
 import { newDump, type ParsedDump } from "./types.js";
 
+/** KVM's vmcs12 revision identifier (arch/x86/kvm/vmx/vmcs12.h), the first word of a vmcs12 in a nested-state blob. */
 export const VMCS12_REVISION = 0x11e57ed0;
 export const NESTED_HEADER_SIZE = 128;
 export const VMCS12_SIZE = 4096;

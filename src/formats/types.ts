@@ -1,7 +1,9 @@
 /** What the log parsers produce: the VMCS values a log shows, what it says happened, and what it cannot tell. */
 import type { ProcessorState } from "../entry/processor.js";
 
+/** The log formats nvmx reads dumps from. */
 export type DumpFormat = "kvm-dump" | "xen-dump" | "qemu-regs" | "nested-state";
+/** Every input format: a dump format, an entry document (`nvmx-json`) or vmxcap output. */
 export type InputFormat = DumpFormat | "nvmx-json" | "vmxcap";
 
 /**
@@ -49,6 +51,7 @@ export interface Alternative {
   vmcs: Record<string, bigint>;
 }
 
+/** One VMCS dump of a log: the values it shows (KVM field names), the bits it shows of partly shown fields, its MSR lists. */
 export interface ParsedDump {
   format: DumpFormat;
   /** Which layout of the format (e.g. "Linux 4.x", "Linux 5.17+"). */

@@ -18,6 +18,7 @@ import { Rng } from "./rng.js";
 import { generateValid, type Mode, modesFor } from "./valid.js";
 import { cloneEntry, violationSearch } from "./violate.js";
 
+/** One change repair made: the field (or processor key), its value before and after. */
 export interface Change {
   /** KVM field name, `processor.KEY`, or `memory[0xADDR]` */
   target: string;
@@ -52,6 +53,7 @@ function permitted(frozen: Frozen | undefined, s: Slot, cur: Val, v: Val): Val |
   return same(out, cur) ? undefined : out;
 }
 
+/** What {@link repair} did: the changed entry, the changes, whether it reached its goal, and the checks still failing. */
 export interface RepairResult {
   entry: Entry;
   changes: Change[];

@@ -14,6 +14,7 @@ function splitmix32(seed: number): () => number {
   };
 }
 
+/** The generator's seeded random numbers (the same seed, the same states); `Rng.derive(seed, i)` gives the i-th stream. */
 export class Rng {
   private a: number;
   private b: number;

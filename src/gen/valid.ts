@@ -22,18 +22,22 @@ import type { Vmcs } from "../vmcs/store.js";
 import { baseEntry } from "./base.js";
 import { Rng } from "./rng.js";
 
+/** A guest mode: 64 (IA-32e), 32 (protected), pae, real (unrestricted guest), v86. */
 export type Mode = "64" | "32" | "pae" | "real" | "v86";
+/** Every guest mode the generator knows. */
 export const MODES: readonly Mode[] = ["64", "32", "pae", "real", "v86"];
 
 /** How eagerly optional features are switched on: at random, all that fit, or none. */
 export type FeatureLevel = "random" | "max" | "min";
 
+/** Options of {@link generateValid}. */
 export interface GenOptions {
   /** Guest mode; default: a random mode the profile supports. */
   mode?: Mode;
   features?: FeatureLevel;
 }
 
+/** A generated state: the entry, its guest mode, and what the generator chose. */
 export interface Generated {
   entry: Entry;
   mode: Mode;

@@ -327,6 +327,7 @@ export interface SearchProgress {
   evals: number;
 }
 
+/** The violation search's answer for one check: a state failing exactly it, or why none exists. */
 export interface ViolationResult {
   id: string;
   status: ViolationStatus;
@@ -859,6 +860,7 @@ export function violationSearch(caps: Caps): ViolationSearch {
   return s;
 }
 
+/** Of every check, whether the generator can violate it alone on a CPU (and why not). */
 export interface Coverage {
   profile: string;
   /** ids violated alone */

@@ -9,6 +9,7 @@ import { hi32, join64, lo32 } from "../util/u64.js";
 
 export type VmInstructionResult = { ok: true; value: bigint } | { ok: false; error: number };
 
+/** The VMCS of a state: field values by encoding, with the widths and the fields written. */
 export class Vmcs {
   /** slots: [2*i] = bits 31:0, [2*i+1] = bits 63:32 of field i. */
   readonly v: Uint32Array;

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { builtinNames } from "../../src/cpu/builtin.js";
 import { VERSION } from "../../src/version.js";
 
 const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
@@ -180,32 +181,35 @@ describe("writing output", () => {
 
 describe("command-line mistakes are one-line errors", () => {
   it.each([
-    [["check", "--jobs", "-1", "x"], 'nvmx: --jobs must be a whole number from 1, got "-1"'],
-    [["check", "--jobs", "abc", "x"], 'nvmx: --jobs must be a whole number from 1, got "abc"'],
-    [["check", "--jobs", "0", "x"], 'nvmx: --jobs must be a whole number from 1, got "0"'],
-    [["check"], "nvmx check: needs at least one FILE (or - for stdin)"],
-    [["explain"], "nvmx explain: needs at least one FILE (or - for stdin)"],
-    [["repair"], "nvmx repair: needs at least one FILE (or - for stdin)"],
-    [["gen", "--count", "-1"], 'nvmx: --count must be an integer 0..9007199254740991, got "-1"'],
-    [
-      ["gen", "--count", "1", "extra"],
-      "nvmx gen: Unexpected argument 'extra'. This command does not take positional arguments (nvmx help lists the options)",
-    ],
-    [["check", "--cpu"], "nvmx check: Option '--cpu <value>' argument missing (nvmx help lists the options)"],
-    [["repair", "--seed", "abc", "x"], 'nvmx: --seed must be an integer 0..4294967295, got "abc"'],
+    [["check", "--jobs", "-1", "x"], 'nvmx check: --jobs must be a whole number from 1, got "-1"'],
+    [["check", "--jobs", "abc", "x"], 'nvmx check: --jobs must be a whole number from 1, got "abc"'],
+    [["check", "--jobs", "0", "x"], 'nvmx check: --jobs must be a whole number from 1, got "0"'],
+    [["check"], "nvmx check: missing required argument 'FILE'"],
+    [["explain"], "nvmx explain: missing required argument 'FILE'"],
+    [["repair"], "nvmx repair: missing required argument 'FILE'"],
+    [["gen", "--count", "-1"], 'nvmx gen: --count must be a whole number from 0, got "-1"'],
+    [["gen", "--count", "1", "extra"], "nvmx gen: unexpected argument 'extra' (gen takes none)"],
+    [["check", "--cpu"], "nvmx check: option '--cpu <NAME|FILE>' argument missing"],
+    [["check", "--jsn", "x"], "nvmx check: unknown option '--jsn' (did you mean --json?)"],
+    [["repair", "--seed", "abc", "x"], 'nvmx repair: --seed must be a whole number 0..4294967295, got "abc"'],
     [["serve", "--port", "-1"], 'nvmx serve: --port must be a whole number 0..65535, got "-1"'],
     [["serve", "--port", "70000"], 'nvmx serve: --port must be a whole number 0..65535, got "70000"'],
     [
       ["serve", "--host", ""],
       "nvmx serve: --host must name an address or host (e.g. 127.0.0.1 or ::1), got an empty one",
     ],
-    [["caps", "show", "pentium"], 'nvmx caps: no built-in profile "pentium" (see nvmx caps list)'],
-    [["caps", "list", "x"], "nvmx caps: use nvmx caps list, or nvmx caps show NAME"],
-    [["frobnicate"], 'nvmx: unknown command "frobnicate" (nvmx help lists the commands)'],
+    [
+      ["caps", "show", "pentium"],
+      `nvmx caps show: "pentium" is neither a built-in profile (${builtinNames().join(", ")}) nor a readable file`,
+    ],
+    [["caps", "list", "x"], "nvmx caps list: unexpected argument 'x' (list takes none)"],
+    [["frobnicate"], "nvmx: unknown command 'frobnicate'"],
   ])("%j", (args, message) => {
     const r = run(args);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`${message}\n`);
+    // the command that was meant (nvmx itself for an unknown command) and where its options are explained
+    const command = /^(nvmx(?: caps \w+| \w+)?):/.exec(message)![1]!;
+    expect(r.stderr).toBe(`${message}; try \`${command} --help\`\n`);
     expect(r.stdout).toBe("");
   });
 
@@ -261,7 +265,9 @@ describe("command-line mistakes are one-line errors", () => {
     const cores = availableParallelism();
     const many = await threads("256");
     const max = await threads(String(cores));
-    expect(many.stderr).toBe(`nvmx: --jobs 256: this machine has ${cores} cores; using ${cores} threads\n`);
+    expect(many.stderr).toBe(
+      `nvmx check: note: --jobs 256: this machine has ${cores} cores; using ${cores} threads\n`,
+    );
     expect(many.threads).toBeLessThanOrEqual(max.threads + 2);
   });
 });

@@ -25,7 +25,7 @@ describe("profile validation", () => {
       d["perfGlobalCtrlValid"] = "0xff";
     });
     expect(e.location).toBe("cpu.perfGlobalCtrlValid");
-    expect(e.message).toBe(
+    expect(e.reason).toBe(
       `unknown profile key "perfGlobalCtrlValid" (valid keys: ${PROFILE_KEYS.join(", ")})`,
     );
   });
@@ -50,7 +50,7 @@ describe("profile validation", () => {
   );
 
   it("maxPhysAddr null names the value it got", () => {
-    expect(error((d) => (d["maxPhysAddr"] = null)).message).toBe(
+    expect(error((d) => (d["maxPhysAddr"] = null)).reason).toBe(
       "maxPhysAddr must be an integer in 32..52, got null",
     );
   });
@@ -67,7 +67,7 @@ describe("profile validation", () => {
     expect(error((d) => (d["cpuid"] = { "0xa": { ...regs, eax: "0x100000000" } })).location).toBe(
       'cpu.cpuid["0xa"].eax',
     );
-    expect(error((d) => (d["cpuid"] = { "0xa": { eax: "0x1", ebx: "0x0", ecx: "0x0" } })).message).toBe(
+    expect(error((d) => (d["cpuid"] = { "0xa": { eax: "0x1", ebx: "0x0", ecx: "0x0" } })).reason).toBe(
       "register edx is missing",
     );
     expect(error((d) => (d["cpuid"] = { "0xa": { ...regs, esi: "0x0" } })).message).toMatch(

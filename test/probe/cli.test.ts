@@ -137,14 +137,21 @@ describeWith(["probe"], "nvmx probe (CLI)", () => {
   it("bad invocations: one line each, exit status 2", () => {
     const none = run(["probe"]);
     expect(none.status).toBe(2);
-    expect(none.stderr.split("\n")[0]).toBe("nvmx probe: a subcommand is needed");
+    expect(none.stderr).toBe(
+      "nvmx probe: needs a subcommand: caps, image, run, compare, kut; try `nvmx probe --help`\n",
+    );
     const noBochs = run(["probe", "run", STATES]);
     expect(noBochs.status).toBe(2);
     expect(noBochs.stderr).toBe(
-      "nvmx probe run: only --bochs runs here; for QEMU/KVM or a real machine use `nvmx probe image` and `nvmx probe compare` (docs/probe.md)\n",
+      "nvmx probe run: only --bochs runs here; for QEMU/KVM or a real machine use `nvmx probe image` and `nvmx probe compare` (docs/probe.md); try `nvmx probe run --help`\n",
     );
     const noOut = run(["probe", "image", STATES]);
-    expect(noOut.stderr).toBe("nvmx probe image: -o disk.img is required\n");
+    expect(noOut.stderr).toBe(
+      "nvmx probe image: -o FILE (the disk image to write) is required; try `nvmx probe image --help`\n",
+    );
+    const noLog = run(["probe", "compare", join(FX, "missing.log"), STATES]);
+    expect(noLog.status).toBe(2);
+    expect(noLog.stderr).toBe(`nvmx: ${join(FX, "missing.log")}: no such file\n`);
     const badLog = run(["probe", "caps", STATES]);
     expect(badLog.status).toBe(2);
     expect(badLog.stderr).toMatch(/IA32_VMX_BASIC/);
