@@ -1,6 +1,6 @@
 /**
  * The batch path of `nvmx check`: checks the pieces of an input (src/cli/input.ts) and returns the text to
- * print, in input order — one result per document, an error record in place of a bad one (interface.md §3).
+ * print, in input order — one result per document, an error record in place of a bad one (docs/contract.md §4).
  * Used on the main thread, and by each worker of `--jobs N` (src/cli/pool.ts), so both print the same bytes.
  *
  * Per NDJSON line: the byte scanner (src/entry/scan.ts) reads the common well-formed document into a reused

@@ -95,7 +95,7 @@ export class Output {
     this.stderr.write(s);
   }
 
-  /** A bad input: with --json an error line in place on stdout (interface.md §3), and always one line on stderr. */
+  /** A bad input: with --json an error line in place on stdout (docs/contract.md §4), and always one line on stderr. */
   async error(e: InputError, json: boolean): Promise<void> {
     if (json) await this.line(errorRecord(e));
     else await this.errorText(`nvmx: ${e.describe()}\n`);

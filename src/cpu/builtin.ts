@@ -3,7 +3,7 @@ import { InputError } from "../errors.js";
 import { BUILTIN_PROFILE_DATA } from "./builtin.generated.js";
 import { type Caps, decodeProfile, type ProfileData } from "./profile.js";
 
-/** Used when an entry document names no CPU (interface.md §1: "a sensible modern default"). */
+/** Used when an entry document names no CPU (docs/contract.md §1: "a sensible modern default"). */
 export const DEFAULT_PROFILE = "sapphirerapids";
 
 const cache = new Map<string, Caps>();

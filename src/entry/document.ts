@@ -1,4 +1,4 @@
-/** The `nvmx-entry/1` entry document (interface.md §1): parse with precise errors, and serialise back. */
+/** The `nvmx-entry/1` entry document (docs/contract.md §1): parse with precise errors, and serialise back. */
 import { FIELDS, resolveFieldKey } from "../arch/fields.js";
 import { builtinProfile, defaultProfile } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";

@@ -1,4 +1,4 @@
-/** State of the logical processor executing VMLAUNCH/VMRESUME (interface.md §1 `processor`). */
+/** State of the logical processor executing VMLAUNCH/VMRESUME (docs/contract.md §1 `processor`). */
 export interface ProcessorState {
   instruction: "vmlaunch" | "vmresume";
   launchState: "clear" | "launched";

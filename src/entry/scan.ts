@@ -155,7 +155,7 @@ function hashOf(s: string): number {
   return h;
 }
 
-/** Top-level keys of an entry document (interface.md §1); their bytes with the closing quote. */
+/** Top-level keys of an entry document (docs/contract.md §1); their bytes with the closing quote. */
 const TOP = ["vmcs", "cpu", "format", "processor", "memory", "comment", "description"] as const;
 const [VMCS, CPU, FORMAT_KEY, PROCESSOR, MEMORY] = [0, 1, 2, 3, 4] as const;
 const TOP_BYTES = TOP.map((k) => Buffer.from(`${k}"`, "latin1"));

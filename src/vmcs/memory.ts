@@ -1,6 +1,7 @@
 /**
- * Sparse physical memory for the structures VM entry reads (interface.md §1 `memory`): the MSR-load area,
- * PDPTEs, the revision identifier at the VMCS link pointer, the virtual TPR. Unwritten memory reads 0.
+ * Sparse physical memory for the structures VM entry reads (docs/contract.md, the document's `memory`): the
+ * MSR-load area, PDPTEs, the revision identifier at the VMCS link pointer, the virtual TPR. Unwritten memory
+ * reads 0.
  *
  * Stored as 256-byte chunks of 32-bit words keyed by chunk number, with the last chunk looked up kept at
  * hand: VM entry reads its structures in runs (an MSR-load list is 16-byte entries in a row, read once per
@@ -10,6 +11,7 @@
 const CHUNK = 256;
 const WORDS = CHUNK / 4;
 
+/** The physical memory an entry document defines (the `memory` object), read as VM entry reads it. */
 export class Memory {
   private readonly chunks = new Map<number, Uint32Array>();
   /** Nonzero words. */
