@@ -3,8 +3,6 @@
  * the tree named in `tree`; the CC() texts are what the `kvm_nested_vmenter_failed` tracepoint prints.
  * Facts only, in our words; no kernel code is reproduced beyond the condition texts the tracepoint shows.
  */
-import { ENTRY, EXIT, PIN, PROC, PROC2 } from "../../arch/controls.js";
-import { BASIC, EPT_CAP, MISC } from "../../arch/msrs.js";
 import type { Divergence, KernelCheck, KernelPreset, MergeSpec, Source } from "../kernel.js";
 import {
   DEBUGCTL_SUPPORTED,
@@ -23,7 +21,7 @@ import {
   SEGMENT_RULES,
 } from "./common.js";
 import { mergeDivergences } from "./divergences.js";
-import { ALWAYS_ON, KVM_EPT_ALWAYS, KVM_PROC_FROM_HOST, KVM_PROC2_FROM_HOST } from "./l1-common.js";
+import { V6_18 } from "./v6.18.js";
 
 const TAG = "v6.19";
 const nested = (a: number, b: number): Source => ({
@@ -1159,53 +1157,8 @@ export const V6_19: KernelPreset = {
     why: "nested_vmx_run checks what the processor would not see in vmcs02 and leaves to the real VM entry what it will catch there (guest RIP/RFLAGS, interruptibility and activity rules, pending debug exceptions, descriptor tables, SYSENTER MSRs, segments under unrestricted guest)",
     source: nested(3794, 3802),
   },
-  l1: {
-    pin: {
-      fromHost: PIN.EXT_INTR | PIN.NMI_EXITING | PIN.VIRTUAL_NMIS | PIN.POSTED_INTR,
-      always: ALWAYS_ON.pin | PIN.PREEMPTION_TIMER,
-      must1: ALWAYS_ON.pin,
-      default1: ALWAYS_ON.pin,
-    },
-    proc: {
-      fromHost: KVM_PROC_FROM_HOST,
-      always: ALWAYS_ON.proc | PROC.USE_MSR_BITMAPS,
-      must1: ALWAYS_ON.proc & ~((1 << 15) | (1 << 16)),
-      default1: ALWAYS_ON.proc,
-    },
-    proc2: { fromHost: KVM_PROC2_FROM_HOST, always: PROC2.SHADOW_VMCS, must1: 0, default1: 0 },
-    proc2IfHost: PROC2.EPT | PROC2.VPID | PROC2.UNRESTRICTED_GUEST | PROC2.VIRT_APIC_ACCESSES | (1 << 15),
-    exit: {
-      fromHost:
-        EXIT.HOST_ADDR_SPACE_SIZE | EXIT.LOAD_PAT | EXIT.SAVE_PAT | EXIT.CLEAR_BNDCFGS | EXIT.LOAD_CET,
-      always:
-        ALWAYS_ON.exit |
-        EXIT.LOAD_EFER |
-        EXIT.SAVE_EFER |
-        EXIT.SAVE_PREEMPTION_TIMER |
-        EXIT.ACK_INTR |
-        EXIT.LOAD_PERF_GLOBAL_CTRL,
-      must1: ALWAYS_ON.exit & ~EXIT.SAVE_DEBUG,
-      default1: ALWAYS_ON.exit,
-    },
-    entry: {
-      fromHost: ENTRY.IA32E_GUEST | ENTRY.LOAD_PAT | ENTRY.LOAD_BNDCFGS | ENTRY.LOAD_CET,
-      always: ALWAYS_ON.entry | ENTRY.LOAD_EFER | ENTRY.LOAD_PERF_GLOBAL_CTRL,
-      must1: ALWAYS_ON.entry & ~ENTRY.LOAD_DEBUG,
-      default1: ALWAYS_ON.entry,
-    },
-    ept: {
-      fromHost: EPT_CAP.PWL4 | EPT_CAP.PWL5 | EPT_CAP.WB | EPT_CAP.INVEPT | EPT_CAP.EXECUTE_ONLY,
-      always: KVM_EPT_ALWAYS,
-    },
-    misc: {
-      fromHost: MISC.SAVE_EFER_LMA,
-      always: MISC.VMWRITE_ANY_FIELD | 5 | MISC.ACTIVITY_HLT | MISC.ACTIVITY_WAIT_SIPI,
-    },
-    basicFromHost: BASIC.INS_OUTS_HI | BASIC.ANY_ERROR_CODE_HI,
-    cetNeedsHostCet: true,
-    bndcfgsNeedsMpx: true,
-    source: nested(7111, 7394),
-  },
+  // nested_vmx_setup_ctls_msrs advertises to L1 what v6.18's does; only its place in nested.c moved
+  l1: { ...V6_18.l1, source: nested(7111, 7394) },
   merge: MERGE,
   divergences: [
     ...mergeDivergences("v6.19", MERGE),
