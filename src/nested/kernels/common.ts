@@ -9,7 +9,7 @@ import { CR0, CR4, EVENT, RFLAGS } from "../../arch/registers.js";
 import { checkById } from "../../checks/registry.js";
 import type { Check, Ctx } from "../../checks/types.js";
 import type { Caps } from "../../cpu/profile.js";
-import type { KernelEnv, KernelTest } from "../kernel.js";
+import type { KernelEnv, KernelTest, Source } from "../kernel.js";
 
 const TWO32 = 0x100000000;
 const num = (c: Ctx, i: number): number => c.hi(i) * TWO32 + c.lo(i);
@@ -378,3 +378,16 @@ export const MSR_SWITCH_EXIT_BOTH: KernelTest = {
   fails: (c, env) => MSR_SWITCH_EXIT_LOAD.fails(c, env) || MSR_SWITCH_EXIT_STORE.fails(c, env),
   differs: MSR_SWITCH_EXIT_LOAD.differs,
 };
+
+/** Citations into one release tree: `nested(a, b)` is arch/x86/kvm/vmx/nested.c, lines a–b, at `tag`. */
+export function citations(tag: string) {
+  const at =
+    (file: string) =>
+    (a: number, b: number): Source => ({ tag, file, lines: [a, b] });
+  return {
+    nested: at("arch/x86/kvm/vmx/nested.c"),
+    vmx: at("arch/x86/kvm/vmx/vmx.c"),
+    x86: at("arch/x86/kvm/x86.c"),
+    vmcs12h: at("arch/x86/kvm/vmx/vmcs12.h"),
+  };
+}

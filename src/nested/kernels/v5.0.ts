@@ -5,8 +5,9 @@
  */
 import { ENTRY, EXIT, PIN, PROC, PROC2 } from "../../arch/controls.js";
 import { BASIC, EPT_CAP, MISC } from "../../arch/msrs.js";
-import type { Divergence, KernelCheck, KernelPreset, MergeSpec, Source } from "../kernel.js";
+import type { Divergence, KernelCheck, KernelPreset, MergeSpec } from "../kernel.js";
 import {
+  citations,
   ERROR_CODE_31_15,
   LINK_POINTER_UNBACKED,
   MSR_LOAD_UCODE_REV,
@@ -18,18 +19,7 @@ import { mergeDivergences } from "./divergences.js";
 import { ALWAYS_ON, KVM_EPT_ALWAYS, KVM_PROC_FROM_HOST } from "./l1-common.js";
 
 const TAG = "v5.0.1";
-const nested = (a: number, b: number): Source => ({
-  tag: TAG,
-  file: "arch/x86/kvm/vmx/nested.c",
-  lines: [a, b],
-});
-const vmx = (a: number, b: number): Source => ({ tag: TAG, file: "arch/x86/kvm/vmx/vmx.c", lines: [a, b] });
-const x86 = (a: number, b: number): Source => ({ tag: TAG, file: "arch/x86/kvm/x86.c", lines: [a, b] });
-const vmcs12h = (a: number, b: number): Source => ({
-  tag: TAG,
-  file: "arch/x86/kvm/vmx/vmcs12.h",
-  lines: [a, b],
-});
+const { nested, vmx, x86, vmcs12h } = citations(TAG);
 
 const c = (
   fn: string,

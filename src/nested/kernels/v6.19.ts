@@ -3,8 +3,9 @@
  * the tree named in `tree`; the CC() texts are what the `kvm_nested_vmenter_failed` tracepoint prints.
  * Facts only, in our words; no kernel code is reproduced beyond the condition texts the tracepoint shows.
  */
-import type { Divergence, KernelCheck, KernelPreset, MergeSpec, Source } from "../kernel.js";
+import type { Divergence, KernelCheck, KernelPreset, MergeSpec } from "../kernel.js";
 import {
+  citations,
   DEBUGCTL_SUPPORTED,
   KVM_SEGMENT_TEST,
   LATE_VAPIC_UNMAPPED,
@@ -24,17 +25,7 @@ import { mergeDivergences } from "./divergences.js";
 import { V6_18 } from "./v6.18.js";
 
 const TAG = "v6.19";
-const nested = (a: number, b: number): Source => ({
-  tag: TAG,
-  file: "arch/x86/kvm/vmx/nested.c",
-  lines: [a, b],
-});
-const vmx = (a: number, b: number): Source => ({ tag: TAG, file: "arch/x86/kvm/vmx/vmx.c", lines: [a, b] });
-const vmcs12h = (a: number, b: number): Source => ({
-  tag: TAG,
-  file: "arch/x86/kvm/vmx/vmcs12.h",
-  lines: [a, b],
-});
+const { nested, vmx, vmcs12h } = citations(TAG);
 
 const SEGMENT_HELPER = vmx(3816, 4007);
 
