@@ -3,10 +3,11 @@
 import { writeFileSync } from "node:fs";
 import { DOCUMENT_KEYS, FIELDS } from "../dist/arch/fields.js";
 import { CAPABILITY_MSRS } from "../dist/arch/msrs.js";
+import { HEX64 as HEX64_RE } from "../dist/cpu/cpuid.js";
 import { DEFAULT_PROCESSOR } from "../dist/entry/processor.js";
 
-// Hex with any number of leading zeros (nvmx reads the value; "fits 64 bits" for decimals is checked by nvmx).
-const HEX64 = "^0[xX]0*[0-9a-fA-F]{1,16}$";
+// Hex with any number of leading zeros: the pattern the profile reader itself uses.
+const HEX64 = HEX64_RE.source;
 const BASE = "urn:nvmx:schema";
 const hex = (n) => `0x${n.toString(16).padStart(4, "0")}`;
 

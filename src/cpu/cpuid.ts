@@ -13,6 +13,8 @@ export type CpuidRegs = Readonly<Record<Reg, number>>;
 const CPUID_KEY = /^0x([0-9a-f]{1,8})(?:\.([0-9a-f]{1,8}))?$/i;
 /** A profile key of the `msrValues` object, and an `msrsImplemented` item: "0x345", "0x680-0x68f". */
 const MSR_INDEX = /^0x([0-9a-f]{1,8})$/i;
+/** A 64-bit value in a profile: hex, any number of leading zeros (the profile schema's pattern). */
+export const HEX64 = /^0[xX]0*[0-9a-fA-F]{1,16}$/;
 const MSR_RANGE = /^0x([0-9a-f]{1,8})(?:-0x([0-9a-f]{1,8}))?$/i;
 const REGS: readonly Reg[] = ["eax", "ebx", "ecx", "edx"];
 
@@ -143,7 +145,7 @@ export function parseMsrValues(v: unknown, where: string): Map<number, bigint> {
     if (!m) throw new InputError(`malformed MSR index "${k}": expected hex like "0x345"`, { location: at });
     const idx = Number.parseInt(m[1]!, 16);
     if (out.has(idx)) throw new InputError(`MSR ${k} is given twice`, { location: at });
-    if (typeof raw !== "string" || !/^0x0*[0-9a-f]{1,16}$/i.test(raw))
+    if (typeof raw !== "string" || !HEX64.test(raw))
       throw new InputError(`malformed value ${preview(raw)}: expected a 64-bit hex string`, {
         location: at,
       });

@@ -6,7 +6,14 @@ import type { ControlWord } from "../arch/controls.js";
 import { BASIC, CAPABILITY_MSR_NAMES, type CapabilityMsrName, EPT_CAP, MISC } from "../arch/msrs.js";
 import { InputError, preview } from "../errors.js";
 import { bitsFrom, hi32, lo32 } from "../util/u64.js";
-import { parseCpuid, parseFactSources, parseImplemented, parseMsrValues, type RawFacts } from "./cpuid.js";
+import {
+  HEX64,
+  parseCpuid,
+  parseFactSources,
+  parseImplemented,
+  parseMsrValues,
+  type RawFacts,
+} from "./cpuid.js";
 import {
   type DecodedMask,
   decodeMasks,
@@ -209,8 +216,6 @@ function rawFactsOf(data: ProfileData, where: string, intel64: boolean): RawFact
   parseFactSources(data.factSources, `${where}.factSources`, cpuid, msrValues);
   return { cpuid, msrValues, implemented, flags: new Set(data.flags ?? []), intel64 };
 }
-
-const HEX64 = /^0[xX]0*[0-9a-fA-F]{1,16}$/;
 
 /** Decode a profile. Throws InputError naming the bad key. */
 export function decodeProfile(data: ProfileData, where = "cpu"): Caps {
