@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { F } from "../../src/arch/fields.js";
 import { checkById } from "../../src/checks/registry.js";
 import { parseEntryText } from "../../src/entry/document.js";
+import { runEntry } from "../../src/entry/run.js";
 import type { Knowledge } from "../../src/formats/entry.js";
 import { someFillingAvoids } from "../../src/formats/explain.js";
 
@@ -25,6 +26,20 @@ describe("someFillingAvoids", () => {
   it("two unknown reserved bits set: no single flip clears the finding, a filling does", () => {
     // bits 31:0 shown (a 32-bit dump), bits 63:32 completed with two reserved bits set
     const e = parseEntryText(JSON.stringify({ ...doc, vmcs: { ...doc.vmcs, GUEST_RFLAGS: "0x300000002" } }));
+    // every single-bit change of the unknown half still breaks the rule (the old rule called that definite)
+    for (let b = 0; b < 32; b++) {
+      const hi = 3n ^ (1n << BigInt(b));
+      const one = parseEntryText(
+        JSON.stringify({
+          ...doc,
+          vmcs: { ...doc.vmcs, GUEST_RFLAGS: `0x${((hi << 32n) | 2n).toString(16)}` },
+        }),
+      );
+      expect(
+        runEntry(one).violations.map((v) => v.id),
+        `bit ${32 + b}`,
+      ).toContain(rflags.id);
+    }
     expect(someFillingAvoids(rflags, e, [F.GUEST_RFLAGS!], knowing(F.GUEST_RFLAGS!, 0xffffffff, 0))).toBe(
       true,
     );
