@@ -12,7 +12,7 @@ const execControlsChecks = execControlsSection.checks;
 import type { Check, Ctx } from "../src/checks/types.js";
 import type { ProfileData } from "../src/cpu/profile.js";
 import { contextOf } from "../src/entry/run.js";
-import { type Patch, profileAll, state } from "./helpers.js";
+import { type Patch, profileAll, runs, state } from "./helpers.js";
 
 const byId = new Map(execControlsChecks.map((c) => [c.id, c]));
 function check(id: string): Check {
@@ -100,7 +100,7 @@ describe("allowed settings of the control words (E1–E4)", () => {
           expect(fails(`ctl.exec.${word}-allowed-1`, ctx)).toBe(want.a1);
         },
       ),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
@@ -123,7 +123,7 @@ describe("allowed settings of the control words (E1–E4)", () => {
         const want = allowedViolations(msr, value);
         expect(fails("ctl.exec.proc2-reserved", ctx)).toBe(activate && (want.a0 || want.a1));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -146,7 +146,7 @@ describe("allowed settings of the control words (E1–E4)", () => {
         for (let i = 0; i < 64; i++) if (bit(value, i) === 1n && bit(msr, i) === 0n) bad = true;
         expect(fails("ctl.exec.proc3-reserved", ctx)).toBe(activate && bad);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -165,7 +165,7 @@ describe("allowed settings of the control words (E1–E4)", () => {
         );
         expect(failing.map((c) => c.id)).toEqual([]);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 });
@@ -216,7 +216,7 @@ describe("EPTP (E27–E31)", () => {
           for (const [id, w] of Object.entries(want)) expect(fails(id, ctx), id).toBe(w);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
   it("no EPTP check applies with EPT disabled", () => {
@@ -229,7 +229,7 @@ describe("EPTP (E27–E31)", () => {
           if (c.id.startsWith("ctl.exec.eptp-") && !c.id.startsWith("ctl.exec.eptp-list"))
             expect(c.when!(ctx), c.id).toBe(false);
       }),
-      { numRuns: 50 },
+      { numRuns: runs(50) },
     );
   });
 });
@@ -272,7 +272,7 @@ describe("addresses", () => {
           expect(fails(`ctl.exec.${k.stem}-aligned`, ctx)).toBe((value & k.mask) !== 0n);
           expect(fails(`ctl.exec.${k.stem}-phys`, ctx)).toBe(value >> BigInt(maxPhys) !== 0n);
         }),
-        { numRuns: 200 },
+        { numRuns: runs(200) },
       );
     });
 });
@@ -296,7 +296,7 @@ describe("TPR threshold (E12, E13)", () => {
           expect(fails("ctl.exec.tpr-threshold-vtpr", ctx)).toBe(!vid && (threshold & 0xf) > vtpr >> 4);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

@@ -16,7 +16,7 @@ const exitControlsChecks = exitControlsSection.checks;
 import type { Caps } from "../src/cpu/profile.js";
 import { failingChecks } from "../src/entry/evaluate.js";
 import { contextOf } from "../src/entry/run.js";
-import { profileAll, state } from "./helpers.js";
+import { profileAll, runs, state } from "./helpers.js";
 
 interface CpuOpts {
   mtf: boolean;
@@ -171,7 +171,7 @@ describe("event injection (SDM 29.2.1.3)", () => {
       fc.property(eventCase, (k) => {
         expect(actualViolations(k)).toEqual(expectedViolations(k));
       }),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 
@@ -213,7 +213,7 @@ describe("MSR-area last byte (SDM 29.2.1.2, 29.2.1.3)", () => {
         expect(ids.includes("ctl.exit.msr-store-addr-width")).toBe(startBeyond);
         expect(ids.includes("ctl.exit.msr-store-area-end-width")).toBe(!startBeyond && endBeyond);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });

@@ -8,10 +8,10 @@ import { describe, expect, it } from "vitest";
 import { checkById } from "../src/checks/registry.js";
 import { Ctx } from "../src/checks/types.js";
 import type { Caps, ProfileData } from "../src/cpu/profile.js";
-import { ids, type Patch, profileAll, run, state } from "./helpers.js";
+import { ids, type Patch, profileAll, run, runs, state } from "./helpers.js";
 
 const U64 = (1n << 64n) - 1n;
-const RUNS = { numRuns: 300 };
+const RUNS = { numRuns: runs(300) };
 
 /** Does check `id` apply and fail on the base state with `patch`? */
 function verdict(id: string, caps: Caps, patch: Patch): boolean {

@@ -16,9 +16,9 @@ import type { Check } from "../src/checks/types.js";
 import type { Caps } from "../src/cpu/profile.js";
 import { failingChecks } from "../src/entry/evaluate.js";
 import { contextOf } from "../src/entry/run.js";
-import { type Patch, profileAll, state } from "./helpers.js";
+import { type Patch, profileAll, runs, state } from "./helpers.js";
 
-const RUNS = { numRuns: 3000 };
+const RUNS = { numRuns: runs(3000) };
 
 /** Profiles by (HLT, shutdown, wait-for-SIPI, sgx, rtm) support, built once. */
 const capsCache = new Map<string, Caps>();
@@ -306,7 +306,7 @@ describe("SDM 29.3.1.6 PDPTEs", () => {
           expect(failingIds(caps, patch, guestPdpteChecks)).toEqual(want);
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 

@@ -12,7 +12,7 @@ const guestSegmentsChecks = guestSegmentsSection.checks;
 
 import type { Entry } from "../src/entry/document.js";
 import { runEntry } from "../src/entry/run.js";
-import { capsOf, ids, type Patch, profileAll, run, state } from "./helpers.js";
+import { capsOf, ids, type Patch, profileAll, run, runs, state } from "./helpers.js";
 import { cases, FRED, merge, PM32, SETUPS, UG_64, UG_PM32, UG_REAL, V86 } from "./vectors/guest-segments.js";
 
 const caps = profileAll();
@@ -346,7 +346,7 @@ describe("property: CS, SS and TR verdicts match the SDM rules", () => {
           expect(got).toEqual(oracle(e));
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 });

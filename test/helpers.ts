@@ -94,3 +94,11 @@ export function capsOf(c: CheckCase): Caps {
   if (typeof c.cpu === "string") return profile(c.cpu);
   return profileAll(c.cpu);
 }
+
+/**
+ * Cases for a property test: `n` normally; under mutation testing (NVMX_MUTATION=1, set by scripts/mutation.mjs)
+ * a tenth (at least 20), since every mutant a property test covers reruns it.
+ */
+export function runs(n: number): number {
+  return process.env["NVMX_MUTATION"] === "1" ? Math.max(20, Math.ceil(n / 10)) : n;
+}

@@ -8,7 +8,7 @@ import { checkById } from "../src/checks/registry.js";
 import { type Check, Ctx } from "../src/checks/types.js";
 import type { Caps, ProfileData } from "../src/cpu/profile.js";
 import { baseEntry } from "../src/gen/base.js";
-import { profileAll, run } from "./helpers.js";
+import { profileAll, run, runs } from "./helpers.js";
 
 const MASK64 = (1n << 64n) - 1n;
 
@@ -72,7 +72,7 @@ describe("canonical-address checks agree with a BigInt formulation", () => {
           expect(verdict(caps48, id, { [field]: v })).toBe(!refCanonical(v, 48));
           expect(verdict(caps57, id, { [field]: v })).toBe(!refCanonical(v, 57));
         }),
-        { numRuns: 300 },
+        { numRuns: runs(300) },
       );
     });
   }
@@ -84,7 +84,7 @@ describe("canonical-address checks agree with a BigInt formulation", () => {
         const fields = { HOST_RIP: v, HOST_CR4: la57 ? cr4 | (1n << 12n) : cr4 & ~(1n << 12n) };
         expect(verdict(caps57, "host.rip.canonical", fields)).toBe(!refCanonical(v, la57 ? 57 : 48));
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
@@ -96,7 +96,7 @@ describe("canonical-address checks agree with a BigInt formulation", () => {
           verdict(caps48, "host.rip.high-bits-without-hass", { HOST_RIP: v, VM_EXIT_CONTROLS: exit }),
         ).toBe(v >> 32n !== 0n);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });
@@ -131,7 +131,7 @@ describe("CR fixed-bit checks agree with a BigInt formulation", () => {
             );
           },
         ),
-        { numRuns: 300 },
+        { numRuns: runs(300) },
       );
     });
   }
@@ -149,7 +149,7 @@ describe("CR3 and PAT checks agree with a BigInt formulation", () => {
         if (lam) reserved &= ~(3n << 61n);
         expect(verdict(caps, "host.cr3.reserved-bits", { HOST_CR3: v })).toBe((v & reserved) !== 0n);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -161,7 +161,7 @@ describe("CR3 and PAT checks agree with a BigInt formulation", () => {
         const ok = bytes.every((b) => [0n, 1n, 4n, 5n, 6n, 7n].includes(b));
         expect(verdict(caps48, "host.pat.memory-types", { HOST_IA32_PAT: v })).toBe(!ok);
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

@@ -118,23 +118,26 @@ export function notCanonical(s: State, width = s.caps.linearAddressBits): string
   return `is not canonical for a ${width}-bit linear-address width: bits 63:${width - 1} must all equal bit ${width - 1}`;
 }
 
+/** The numbers of the set bits of a 32-bit mask, plus `offset`. */
+function bitNumbers(mask: number, offset: number): number[] {
+  const bits: number[] = [];
+  for (let b = 0; b < 32; b++) if ((mask >>> b) & 1) bits.push(b + offset);
+  return bits;
+}
+
 /** Bit list of a 32-bit mask, e.g. "bits 3, 5". */
 export function bitList(mask: number, offset = 0): string {
-  let list = "";
-  let count = 0;
-  for (let b = 0; b < 32; b++)
-    if ((mask >>> b) & 1) {
-      list += count++ ? `, ${b + offset}` : `${b + offset}`;
-    }
-  return count === 1 ? `bit ${list}` : `bits ${list}`;
+  const bits = bitNumbers(mask, offset);
+  return `${bits.length === 1 ? "bit" : "bits"} ${bits.join(", ")}`;
 }
 
 /** The bits of a 64-bit mask given as halves: "bits 3, 5 and 40 (0x10000000028)". */
 export function bitList64(lo: number, hi: number): string {
-  const parts: string[] = [];
-  if (lo) parts.push(bitList(lo >>> 0));
-  if (hi) parts.push(bitList(hi >>> 0, 32));
-  return `${parts.join(" and ")} (${hex64(lo >>> 0, hi >>> 0)})`;
+  const low = bitNumbers(lo, 0);
+  const high = bitNumbers(hi, 32);
+  const list =
+    low.length && high.length ? `${low.join(", ")} and ${high.join(", ")}` : [...low, ...high].join(", ");
+  return `${low.length + high.length === 1 ? "bit" : "bits"} ${list} (${hex64(lo >>> 0, hi >>> 0)})`;
 }
 
 /** "NAME=0x… sets reserved bits …": the one wording of the reserved-bits rules (halves of the bits set). */

@@ -16,6 +16,7 @@ import { contextOf } from "../../src/entry/run.js";
 import { baseEntry } from "../../src/gen/base.js";
 import { Rng } from "../../src/gen/rng.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
+import { runs } from "../helpers.js";
 
 const PER_MODE = Number(process.env["NVMX_GEN_PER_MODE"] ?? 25);
 
@@ -151,7 +152,7 @@ describe("the cpu-fact pass runs only the checks that read an uncertain fact, an
           expect(r.violations.map((v) => v.id)).toEqual(lenientIds);
         },
       ),
-      { numRuns: 300, seed: 20 },
+      { numRuns: runs(300), seed: 20 },
     );
   });
 });

@@ -149,6 +149,14 @@ export const tables: VectorTables = {
       fail: { vmcs: { PIN_BASED_VM_EXEC_CONTROL: or(1 << 31) } },
     },
     {
+      id: "ctl.exec.pin-allowed-1",
+      name: "two named controls the CPU does not allow (NMI exiting, virtual NMIs): both named",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_TRUE_PINBASED_CTLS = "0xd700000016";
+      },
+      fail: { vmcs: { PIN_BASED_VM_EXEC_CONTROL: or(PIN.NMI_EXITING | PIN.VIRTUAL_NMIS) } },
+    },
+    {
       id: "ctl.exec.proc-allowed-0",
       fail: { vmcs: { CPU_BASED_VM_EXEC_CONTROL: clr(1 << 26) } },
       outcome: FAIL7,

@@ -5,6 +5,7 @@
  * revision identifier 4, recommended MSR-list maximum 512).
  */
 import type { CheckCase, Patch, VectorTables } from "../helpers.js";
+import { SETUP_32 } from "./host.js";
 
 const VALID = 0x80000000;
 const DEL = 1 << 11;
@@ -366,6 +367,17 @@ const entryCases: CheckCase[] = [
   {
     id: "ctl.entry.msr-load-area-end-width",
     setup: { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: MAXPHYS - 16n } },
+    pass: { vmcs: { VM_ENTRY_MSR_LOAD_COUNT: 1 } },
+    fail: { vmcs: { VM_ENTRY_MSR_LOAD_COUNT: 2 } },
+  },
+  {
+    id: "ctl.entry.msr-load-area-end-width",
+    name: "IA32_VMX_BASIC[48] (32-bit physical addresses): an area ending at 0xffffffff holds, one crossing 4 GiB fails",
+    cpu: (d) => {
+      d.msrs.IA32_VMX_BASIC = "0x4db100000000004";
+    },
+    // such a processor has no Intel 64: a 32-bit host and guest (test/vectors/host.ts)
+    setup: { ...SETUP_32, vmcs: { ...SETUP_32.vmcs, VM_ENTRY_MSR_LOAD_ADDR: 0xfffffff0 } },
     pass: { vmcs: { VM_ENTRY_MSR_LOAD_COUNT: 1 } },
     fail: { vmcs: { VM_ENTRY_MSR_LOAD_COUNT: 2 } },
   },

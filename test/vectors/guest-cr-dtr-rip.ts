@@ -334,6 +334,11 @@ export const tables: VectorTables = {
       fail: { vmcs: { GUEST_IA32_PAT: 0x0007040300070406n } },
     },
     {
+      id: "guest.pat.memory-types",
+      name: "PA1 = 2 and PA6 = 9: both entries named",
+      fail: { vmcs: { GUEST_IA32_PAT: 0x0009040600070206n } },
+    },
+    {
       id: "guest.efer.reserved-bits",
       name: "bit 12 (AMD SVME)",
       fail: { vmcs: { GUEST_IA32_EFER: 0x1d01n } },
@@ -343,6 +348,11 @@ export const tables: VectorTables = {
       id: "guest.efer.reserved-bits",
       name: "bit 32",
       fail: { vmcs: { GUEST_IA32_EFER: 0x100000d01n } },
+    },
+    {
+      id: "guest.efer.reserved-bits",
+      name: "bits 12, 13 and 33: both halves named",
+      fail: { vmcs: { GUEST_IA32_EFER: 0x200003d01n } },
     },
     {
       id: "guest.efer.reserved-bits",

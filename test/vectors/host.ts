@@ -35,7 +35,7 @@ const GUEST_32: Patch["vmcs"] = {
 };
 
 /** The processor outside IA-32e mode with a 32-bit host (HASS = 0) and a 32-bit guest. */
-const SETUP_32: Patch = {
+export const SETUP_32: Patch = {
   processor: { ia32e: false },
   vmcs: {
     ...GUEST_32,
