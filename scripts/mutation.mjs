@@ -7,9 +7,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const targets = process.argv.slice(2);
+// --scores: only print the scores of the reports already there (no run).
+const scoresOnly = process.argv.includes("--scores");
+const targets = process.argv.slice(2).filter((a) => a !== "--scores");
 if (targets.length === 0) {
-  console.error("usage: npm run mutation -- <folder|files> [...]   e.g. src/checks src/entry/fast.ts");
+  console.error(
+    "usage: npm run mutation -- [--scores] <folder|files> [...]   e.g. src/checks src/entry/fast.ts",
+  );
   process.exit(2);
 }
 
@@ -58,7 +62,16 @@ for (const target of targets) {
   const folder = !target.endsWith(".ts");
   const runs = folder ? filesOf(target.replace(/\/+$/, "")) : [target];
   const total = { killed: 0, timeout: 0, survived: 0, noCoverage: 0 };
+  let missing = 0;
   for (const run of runs) {
+    if (scoresOnly) {
+      const c = count(run);
+      for (const k of Object.keys(total)) total[k] += c[k];
+      const measured = existsSync(`reports/mutation/${slug(run)}.json`);
+      if (!measured) missing++;
+      summary.push(measured ? line(run, c) : `${run}: not measured`);
+      continue;
+    }
     const started = Date.now();
     const r = spawnSync("npx", ["stryker", "run"], {
       stdio: "inherit",
@@ -72,7 +85,7 @@ for (const target of targets) {
     console.log(l);
     if (folder) summary.push(l);
   }
-  summary.push(line(target, total));
+  summary.push(line(target, total) + (missing ? ` (${missing} of ${runs.length} files not measured)` : ""));
 }
 console.log(summary.join("\n"));
 process.exit(status);
