@@ -24,9 +24,10 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${slug}.json` },
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
   concurrency: Number(process.env.NVMX_MUTATE_JOBS ?? 2),
-  // A mutant times out after 1.5× the covering tests' own time + 5 s (timeouts count as killed). Mutants of the
-  // predicate compiler that make a loop run forever are common; a 10 s margin made each cost 10+ s.
-  timeoutMS: 5000,
+  // A mutant times out after 1.5× the covering tests' own time + 10 s (timeouts count as killed). A mutant that
+  // makes a loop run forever is caught sooner by Stryker's hit limit; the margin is for a machine shared with
+  // builds and benchmarks, where a tighter one turned slow runs into false timeouts (and worker restarts).
+  timeoutMS: 10000,
   timeoutFactor: 1.5,
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
