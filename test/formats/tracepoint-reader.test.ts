@@ -110,6 +110,48 @@ describe("parseKvmTracepoint", () => {
   });
 });
 
+describe("line ends", () => {
+  const messages = (pieces: string[]) => {
+    const r = new TracepointReader();
+    for (const p of pieces) r.push(p);
+    return r.end().map((t) => [t.line, t.message]);
+  };
+  it("\r and \n mixed in one text each end a line; a text may start with \r", () => {
+    expect(messages([`\r${EVENT}a\r${EVENT}b\n${EVENT}c\r\n${EVENT}d`])).toEqual([
+      [2, "a"],
+      [3, "b"],
+      [4, "c"],
+      [5, "d"],
+    ]);
+  });
+  it("a \r inside a piece, then a piece starting with \n: that \n ends the next line", () => {
+    expect(messages([`x\r${EVENT}b`, `\n${EVENT}c`])).toEqual([
+      [2, "b"],
+      [3, "c"],
+    ]);
+  });
+  it("a piece ending with \r, then one not starting with \n: nothing of it is skipped", () => {
+    expect(messages([`${EVENT}a\r`, "kvm_nested_vmenter_failed: b"])).toEqual([
+      [1, "a"],
+      [2, "b"],
+    ]);
+  });
+});
+
+describe("context and hardware lines", () => {
+  it("the context is the text before the event, without its final colon (perf script's 'kvm:' kept)", () => {
+    const [a, b] = parseKvmTracepoint(
+      "qemu-kvm 1234 [002] 17.500: kvm:kvm_nested_vmenter_failed: x\nCPU 3 :kvm_nested_vmenter_failed: y",
+    );
+    expect(a?.context).toBe("qemu-kvm 1234 [002] 17.500: kvm");
+    expect(b?.context).toBe("CPU 3");
+  });
+  it("a hardware VMfail is read only at the start of the message", () => {
+    const [t] = parseKvmTracepoint(`${EVENT}not a hardware VM-instruction error: 7`);
+    expect(t?.hardware).toBeUndefined();
+  });
+});
+
 describe("looksLikeKvmTracepoint", () => {
   it("is true for text holding the event anywhere, false otherwise", () => {
     expect(looksLikeKvmTracepoint(`# tracer: nop\n${EVENT}x`)).toBe(true);
@@ -172,6 +214,17 @@ describe("describeTracepointLine", () => {
         "line 1: !vapic",
         "  nested_vmx_check_controls_late → VMfail(7) (v6.19 nested.c:3105)",
         "    rules: none in the SDM (a KVM-only condition)",
+      ]
+    `);
+  });
+  it("a text two different checks print: one line per check", () => {
+    expect(describe1("!IS_ALIGNED(ssp, 4)")).toMatchInlineSnapshot(`
+      [
+        "line 1: !IS_ALIGNED(ssp, 4)",
+        "  nested_vmx_check_cet_state_common → VMfail(8) (v6.19 nested.c:3137, v6.18 nested.c:3106)",
+        "    rules: host.ssp.alignment",
+        "  nested_vmx_check_cet_state_common → exit 33 (v6.19 nested.c:3137, v6.18 nested.c:3106)",
+        "    rules: guest.ssp.aligned",
       ]
     `);
   });
