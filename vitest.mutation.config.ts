@@ -40,6 +40,7 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/formats/partial-fields.test.ts",
     "test/formats/properties.test.ts",
     "test/formats/reported.test.ts",
+    "test/formats/text.test.ts",
     "test/formats/tolerant.test.ts",
     "test/formats/tracepoint-reader.test.ts",
   ],
