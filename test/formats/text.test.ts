@@ -148,6 +148,8 @@ describe("stripPrefix / makeLine", () => {
   it("a journal host tag is stripped only after a timestamp", () => {
     expect(stripPrefix("[  1.5] build7 kernel: CR0 = 0x1").text).toBe("CR0 = 0x1");
     expect(stripPrefix("build7 kernel: CR0 = 0x1").text).toBe("build7 kernel: CR0 = 0x1");
+    // "(XEN)" is no timestamp
+    expect(stripPrefix("(XEN) build7 kernel: CR0 = 0x1").text).toBe("build7 kernel: CR0 = 0x1");
   });
   it("stops after 8 prefixes", () => {
     expect(stripPrefix(`${"(XEN) ".repeat(9)}x`).text).toBe("(XEN) x");
