@@ -151,6 +151,22 @@ describe("stripPrefix / makeLine", () => {
     // "(XEN)" is no timestamp
     expect(stripPrefix("(XEN) build7 kernel: CR0 = 0x1").text).toBe("build7 kernel: CR0 = 0x1");
   });
+  it.each([
+    ["[  1.5] ", true],
+    ["[T78789] ", true],
+    ["[2019-11-02 14:09:46] ", true],
+    ["<4>", false],
+    ["Jun 24 17:25:51 host kernel: ", false],
+    ["2024-01-02 03:04:05 ", true],
+    ["03:04:05.123 ", true],
+    ["(XEN) ", false],
+    ["kvm: ", false],
+    ["[host] ", true],
+  ])("after %j a journal host tag is stripped: %s", (prefix, stripped) => {
+    expect(stripPrefix(`${prefix}build7 qemu[12]: CR0 = 0x1`).text).toBe(
+      stripped ? "CR0 = 0x1" : "build7 qemu[12]: CR0 = 0x1",
+    );
+  });
   it("stops after 8 prefixes", () => {
     expect(stripPrefix(`${"(XEN) ".repeat(9)}x`).text).toBe("(XEN) x");
   });
