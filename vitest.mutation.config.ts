@@ -36,6 +36,7 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
   "src/formats": [
     "test/formats/corpus.test.ts",
     "test/formats/detect.test.ts",
+    "test/formats/layouts.test.ts",
     "test/formats/logs.test.ts",
     "test/formats/parsers.test.ts",
     "test/formats/partial-fields.test.ts",
