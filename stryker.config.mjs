@@ -10,8 +10,9 @@ const slug = folder.replace(/[^\w.-]+/g, "-").slice(0, 120);
 export default {
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutation.config.ts", related: false },
-  // A folder, or files of one folder joined by commas (npm run mutation -- src/entry/fast.ts,src/entry/run.ts).
-  mutate: folder.endsWith(".ts") ? folder.split(",") : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
+  // A folder, or files of one folder joined by commas (src/entry/fast.ts,src/entry/run.ts), or line ranges of a
+  // file (src/checks/util.ts:75-87).
+  mutate: folder.includes(".ts") ? folder.split(",") : [`${folder}/**/*.ts`, "!**/*.generated.ts"],
   // Per-test coverage: a mutant runs only the tests that reach it.
   coverageAnalysis: "perTest",
   // Mutants in module set-up (tables, ids, rule texts) run no test under coverage and would need the whole

@@ -59,7 +59,7 @@ function line(name, c) {
 let status = 0;
 const summary = [];
 for (const target of targets) {
-  const folder = !target.endsWith(".ts");
+  const folder = !target.includes(".ts");
   const runs = folder ? filesOf(target.replace(/\/+$/, "")) : [target];
   const total = { killed: 0, timeout: 0, survived: 0, noCoverage: 0 };
   let missing = 0;
