@@ -255,13 +255,15 @@ export function exitMsrLoadWarnings(c: Ctx): Warning[] | undefined {
       lo: c.mem.read32(a + 8),
       hi: c.mem.read32(a + 12),
     };
-    const at = `VM-exit MSR-load entry ${k} of ${count} at ${h(a)} (MSR index ${h(e.index)}${e.reserved ? `, bits 63:32 ${h(e.reserved)}` : ""}, value ${hex64(e.lo, e.hi)})`;
+    /** Where the entry is (built only for an entry that gets a warning). */
+    const at = () =>
+      `VM-exit MSR-load entry ${k} of ${count} at ${h(e.address)} (MSR index ${h(e.index)}${e.reserved ? `, bits 63:32 ${h(e.reserved)}` : ""}, value ${hex64(e.lo, e.hi)})`;
     const r = broken(rules, s, e);
     if (r) {
       out.push({
         id: `exit-msr-load.${r.id}`,
         sdm: "28.6",
-        message: `${at}: ${r.why(s, e)}; the next VM exit would end in a VMX abort (indicator 4, SDM 28.7) instead of returning to the host`,
+        message: `${at()}: ${r.why(s, e)}; the next VM exit would end in a VMX abort (indicator 4, SDM 28.7) instead of returning to the host`,
         fields: EXIT_FIELDS,
       });
       break;
@@ -274,7 +276,7 @@ export function exitMsrLoadWarnings(c: Ctx): Warning[] | undefined {
         out.push({
           id: `exit-msr-load.${maybe.id}`,
           sdm: "28.6",
-          message: `${at}: on some CPUs this profile stands for, ${maybe.why(s, e)}; the next VM exit would then end in a VMX abort (indicator 4, SDM 28.7)`,
+          message: `${at()}: on some CPUs this profile stands for, ${maybe.why(s, e)}; the next VM exit would then end in a VMX abort (indicator 4, SDM 28.7)`,
           fields: EXIT_FIELDS,
         });
     } finally {

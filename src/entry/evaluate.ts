@@ -6,10 +6,10 @@
 import * as archFields from "../arch/fields.js";
 import { exitMsrLoadWarnings } from "../checks/msr-load.js";
 import { CHECKS } from "../checks/registry.js";
-import type { Check, Ctx, Outcome } from "../checks/types.js";
-import { srcOf } from "../checks/types.js";
+import { type Check, Ctx, type Outcome, srcOf } from "../checks/types.js";
 import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
 import { Memory } from "../vmcs/memory.js";
+import { Vmcs } from "../vmcs/store.js";
 import { compileRunner, type Runner } from "./fast.js";
 
 const { F } = archFields;
@@ -18,6 +18,10 @@ const { F } = archFields;
 export interface Violation {
   id: string;
   sdm: string;
+  /**
+   * Built when first read (or when the result is serialized), from a copy of the state as it was evaluated:
+   * changing the VMCS, processor state or memory afterwards does not change it.
+   */
   message: string;
   fields: string[];
 }
@@ -63,14 +67,69 @@ export interface EntryResult {
   warnings?: Warning[];
 }
 
-function violation(c: Check, ctx: Ctx): Violation {
-  let message: string;
+function messageOf(c: Check, ctx: Ctx): string {
   try {
-    message = c.message(ctx);
+    return c.message(ctx);
   } catch (e) {
-    message = `${c.rule} (message failed: ${(e as Error).message})`;
+    return `${c.rule} (message failed: ${(e as Error).message})`;
   }
-  return { id: c.id, sdm: c.sdm, message, fields: c.fields.slice() };
+}
+
+/** Checks whose predicates read memory (or cannot be read as source): their messages may read it too. */
+const memoryReaders = new WeakMap<Check, boolean>();
+function readsMemory(c: Check): boolean {
+  let r = memoryReaders.get(c);
+  if (r === undefined) {
+    const src = [c.when, c.fail].map((f) => (f === undefined ? "" : (srcOf(f) ?? "c.mem")));
+    r = src.some((t) => /\bc\.mem\b/.test(t));
+    memoryReaders.set(c, r);
+  }
+  return r;
+}
+
+/**
+ * The state a result's messages are built from: a copy of the VMCS slots and of the processor state as they
+ * were evaluated, on the profile reading in effect, and of the memory when a failing check reads it. Messages
+ * are built when first read (a fuzzer reading ids and fields never pays for them), so they must not see later
+ * changes to the state.
+ */
+function snapshot(ctx: Ctx, failing: readonly Check[]): Ctx {
+  const mem = failing.some(readsMemory) ? ctx.mem.clone() : ctx.mem;
+  return new Ctx(new Vmcs(ctx.v.slice()), ctx.caps, { ...ctx.proc_ }, mem);
+}
+
+/**
+ * A violation whose message is built when first read (a fuzzer reading ids and fields never pays for it).
+ * `toJSON` gives the plain object (id, sdm, message, fields), so serializing a result builds the messages.
+ */
+class LazyViolation implements Violation {
+  readonly id: string;
+  readonly sdm: string;
+  readonly fields: string[];
+  readonly #check: Check;
+  readonly #at: Ctx;
+  #message: string | undefined;
+
+  constructor(c: Check, at: Ctx) {
+    this.id = c.id;
+    this.sdm = c.sdm;
+    this.fields = c.fields.slice();
+    this.#check = c;
+    this.#at = at;
+  }
+
+  get message(): string {
+    this.#message ??= messageOf(this.#check, this.#at);
+    return this.#message;
+  }
+
+  toJSON(): Violation {
+    return { id: this.id, sdm: this.sdm, message: this.message, fields: this.fields };
+  }
+}
+
+function violation(c: Check, at: Ctx): Violation {
+  return new LazyViolation(c, at);
 }
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
@@ -212,7 +271,8 @@ export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResu
   if (failing.length === 0 && cpu === undefined && warnings === undefined) return ENTERED;
   const d = decide(failing, ctx);
   const violations: Violation[] = new Array(failing.length);
-  for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
+  const at = failing.length ? snapshot(ctx, failing) : ctx;
+  for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, at);
   const possible = cpu ? [...(d.possible ?? []), ...cpu] : d.possible;
   // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
   const outcomes = possible ? outcomesOf(d.outcome, possible) : undefined;
@@ -389,7 +449,7 @@ function cpuFactPossibles(
         dependsOn: [...f.dependsOn],
         condition: f.condition,
         outcome: decide(merged, ctx).outcome,
-        violations: extra.map((c) => violation(c, ctx)),
+        violations: ((at: Ctx) => extra.map((c) => violation(c, at)))(snapshot(ctx, extra)),
       });
     } finally {
       ctx.caps = lenient;
