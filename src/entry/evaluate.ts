@@ -263,15 +263,27 @@ const ENTERED: EntryResult = Object.freeze({
   violations: Object.freeze([]) as unknown as Violation[],
 });
 
+export interface EvaluateOptions {
+  /**
+   * The caller reads (or serializes) the result before it changes the state (a batch reader that prints each
+   * result before it reads the next document): messages are then built from the live state, with no copy.
+   */
+  borrowed?: boolean;
+}
+
 /** Full evaluation: outcome, every violation, alternatives (check order, CPU facts), warnings. */
-export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResult {
+export function evaluate(
+  ctx: Ctx,
+  checks: readonly Check[] = CHECKS,
+  opts: EvaluateOptions = {},
+): EntryResult {
   const failing = failingChecks(ctx, checks);
   const cpu = cpuFactPossibles(ctx, checks, failing);
   const warnings = ctx.lo(EXIT_MSR_LOAD_COUNT) !== 0 ? exitMsrLoadWarnings(ctx) : undefined;
   if (failing.length === 0 && cpu === undefined && warnings === undefined) return ENTERED;
   const d = decide(failing, ctx);
   const violations: Violation[] = new Array(failing.length);
-  const at = failing.length ? snapshot(ctx, failing) : ctx;
+  const at = failing.length && !opts.borrowed ? snapshot(ctx, failing) : ctx;
   for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, at);
   const possible = cpu ? [...(d.possible ?? []), ...cpu] : d.possible;
   // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
