@@ -27,6 +27,47 @@ export class Memory {
     return this.nonzero;
   }
 
+  /**
+   * Undo log while a proposal is open (`mark`): address and previous value of every aligned word written, so a
+   * rejected proposal is rolled back without a copy of the memory (the generator's propose-and-verify loop).
+   */
+  private journal: number[] | undefined;
+
+  /** Marks open (nested proposals). */
+  private open = 0;
+
+  /** Start (or nest) recording writes; the mark to roll back to or to keep from. */
+  mark(): number {
+    this.journal ??= [];
+    this.open++;
+    return this.journal.length;
+  }
+
+  /** Undo every write since `mark`, and close it. */
+  rollback(mark: number): void {
+    const log = this.journal;
+    if (log === undefined) return;
+    this.journal = undefined;
+    for (let i = log.length - 2; i >= mark; i -= 2) this.write32(log[i]!, log[i + 1]!);
+    log.length = mark;
+    this.close(log);
+  }
+
+  /** Keep the writes since `mark`, and close it (an outer mark can still roll them back). */
+  keep(_mark: number): void {
+    if (this.journal !== undefined) this.close(this.journal);
+  }
+
+  private close(log: number[]): void {
+    this.open--;
+    this.journal = this.open > 0 ? log : undefined;
+  }
+
+  /** Writes were recorded since `mark`. */
+  changedSince(mark: number): boolean {
+    return (this.journal?.length ?? 0) > mark;
+  }
+
   /** Chunks of cleared contents, zeroed, for reuse (a reader reusing one memory allocates none per document). */
   private spare: Uint32Array[] = [];
 
@@ -113,6 +154,7 @@ export class Memory {
       return;
     }
     const v = value >>> 0;
+    if (this.journal !== undefined) this.journal.push(addr, this.word(addr));
     const key = Math.floor(addr / CHUNK);
     let w = this.chunk(key);
     if (w === undefined) {
