@@ -159,8 +159,8 @@ export class Work {
    */
   attempt(name: string | undefined, fn: () => unknown, touchesMemory = false): boolean {
     const depth = this.depth++;
-    let v = this.saved[depth];
-    if (v === undefined) this.saved.push((v = new Uint32Array(this.vmcs.v.length)));
+    if (this.saved.length === depth) this.saved.push(new Uint32Array(this.vmcs.v.length));
+    const v = this.saved[depth] as Uint32Array;
     v.set(this.vmcs.v);
     const mark = this.mem.mark();
     const p = { ...this.proc };
