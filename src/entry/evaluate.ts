@@ -6,10 +6,10 @@
 import * as archFields from "../arch/fields.js";
 import { exitMsrLoadWarnings } from "../checks/msr-load.js";
 import { CHECKS } from "../checks/registry.js";
-import { type Check, Ctx, type Outcome, srcOf } from "../checks/types.js";
+import { type Check, type Ctx, type Outcome, srcOf } from "../checks/types.js";
 import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
 import { Memory } from "../vmcs/memory.js";
-import { Vmcs } from "../vmcs/store.js";
+import type { Vmcs } from "../vmcs/store.js";
 import { compileRunner, type Runner } from "./fast.js";
 
 const { F } = archFields;
@@ -75,63 +75,72 @@ function messageOf(c: Check, ctx: Ctx): string {
   }
 }
 
-/** Checks whose predicates read memory (or cannot be read as source): their messages may read it too. */
-const memoryReaders = new WeakMap<Check, boolean>();
-function readsMemory(c: Check): boolean {
-  let r = memoryReaders.get(c);
+/**
+ * Checks whose predicates read the processor state (or cannot be read as source): their messages are built at
+ * once, since the processor state is a plain object whose changes nvmx cannot see. The others read the VMCS,
+ * memory and the profile, whose changes are counted.
+ */
+const processorReaders = new WeakMap<Check, boolean>();
+function readsProcessor(c: Check): boolean {
+  let r = processorReaders.get(c);
   if (r === undefined) {
-    const src = [c.when, c.fail].map((f) => (f === undefined ? "" : (srcOf(f) ?? "c.mem")));
-    r = src.some((t) => /\bc\.mem\b/.test(t));
-    memoryReaders.set(c, r);
+    const src = [c.when, c.fail].map((f) => (f === undefined ? "" : (srcOf(f) ?? "c.proc_")));
+    r = src.some((t) => /\bc\.proc_\b/.test(t));
+    processorReaders.set(c, r);
   }
   return r;
 }
 
 /**
- * The state a result's messages are built from: a copy of the VMCS slots and of the processor state as they
- * were evaluated, on the profile reading in effect, and of the memory when a failing check reads it. Messages
- * are built when first read (a fuzzer reading ids and fields never pays for them), so they must not see later
- * changes to the state.
- */
-function snapshot(ctx: Ctx, failing: readonly Check[]): Ctx {
-  const mem = failing.some(readsMemory) ? ctx.mem.clone() : ctx.mem;
-  return new Ctx(new Vmcs(heapCopy(ctx.v)), ctx.caps, { ...ctx.proc_ }, mem);
-}
-
-/**
- * The slots copied into a plain array, read by index like the store's Uint32Array: a typed array of this size
- * lives outside the JS heap, and one per violating result made V8 collect the whole heap far more often (a
- * violate-each corpus ran 2–4× slower in a process holding a large corpus).
- */
-function heapCopy(v: Uint32Array): Uint32Array {
-  const n = v.length;
-  const out: number[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = v[i] as number;
-  return out as unknown as Uint32Array;
-}
-
-/**
- * A violation whose message is built when first read (a fuzzer reading ids and fields never pays for it).
- * `toJSON` gives the plain object (id, sdm, message, fields), so serializing a result builds the messages.
+ * A violation whose message is built when first read (a fuzzer reading ids and fields never pays for it),
+ * from the live state: the VMCS and memory must not have changed since the evaluation. A change through their
+ * methods (`Vmcs.set`, `setHalves`, `vmwrite`; `Memory.write32` and the like, counted in their `version`)
+ * makes the read throw instead of describing another state; read (or serialize) a result's messages before
+ * changing its state. `toJSON` gives the plain object (id, sdm, message, fields), so serializing a result
+ * builds the messages.
  */
 class LazyViolation implements Violation {
   readonly id: string;
   readonly sdm: string;
   readonly fields: string[];
   readonly #check: Check;
-  readonly #at: Ctx;
+  readonly #ctx: Ctx;
+  readonly #vmcs: Vmcs;
+  readonly #version: number;
+  readonly #mem: Memory;
+  readonly #memVersion: number;
+  readonly #caps: Caps;
   #message: string | undefined;
 
-  constructor(c: Check, at: Ctx) {
+  constructor(c: Check, ctx: Ctx) {
     this.id = c.id;
     this.sdm = c.sdm;
     this.fields = c.fields.slice();
     this.#check = c;
-    this.#at = at;
+    this.#ctx = ctx;
+    this.#vmcs = ctx.vmcs;
+    this.#version = ctx.vmcs.version;
+    this.#mem = ctx.mem;
+    this.#memVersion = ctx.mem.version;
+    this.#caps = ctx.caps;
   }
 
   get message(): string {
-    this.#message ??= messageOf(this.#check, this.#at);
+    if (this.#message === undefined) {
+      const ctx = this.#ctx;
+      if (
+        ctx.vmcs !== this.#vmcs ||
+        this.#vmcs.version !== this.#version ||
+        ctx.mem !== this.#mem ||
+        this.#mem.version !== this.#memVersion ||
+        ctx.caps !== this.#caps
+      )
+        throw new Error(
+          `the message of ${this.id} was read after the state changed: read (or serialize) a result's messages before changing its VMCS or memory`,
+        );
+      ctx.refresh();
+      this.#message = messageOf(this.#check, ctx);
+    }
     return this.#message;
   }
 
@@ -140,8 +149,11 @@ class LazyViolation implements Violation {
   }
 }
 
-function violation(c: Check, at: Ctx): Violation {
-  return new LazyViolation(c, at);
+/** A violation: its message built now (checks that read the processor state) or when read. */
+function violation(c: Check, ctx: Ctx): Violation {
+  if (readsProcessor(c))
+    return { id: c.id, sdm: c.sdm, message: messageOf(c, ctx), fields: c.fields.slice() };
+  return new LazyViolation(c, ctx);
 }
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
@@ -275,28 +287,15 @@ const ENTERED: EntryResult = Object.freeze({
   violations: Object.freeze([]) as unknown as Violation[],
 });
 
-export interface EvaluateOptions {
-  /**
-   * The caller reads (or serializes) the result before it changes the state (a batch reader that prints each
-   * result before it reads the next document): messages are then built from the live state, with no copy.
-   */
-  borrowed?: boolean;
-}
-
 /** Full evaluation: outcome, every violation, alternatives (check order, CPU facts), warnings. */
-export function evaluate(
-  ctx: Ctx,
-  checks: readonly Check[] = CHECKS,
-  opts: EvaluateOptions = {},
-): EntryResult {
+export function evaluate(ctx: Ctx, checks: readonly Check[] = CHECKS): EntryResult {
   const failing = failingChecks(ctx, checks);
   const cpu = cpuFactPossibles(ctx, checks, failing);
   const warnings = ctx.lo(EXIT_MSR_LOAD_COUNT) !== 0 ? exitMsrLoadWarnings(ctx) : undefined;
   if (failing.length === 0 && cpu === undefined && warnings === undefined) return ENTERED;
   const d = decide(failing, ctx);
   const violations: Violation[] = new Array(failing.length);
-  const at = failing.length && !opts.borrowed ? snapshot(ctx, failing) : ctx;
-  for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, at);
+  for (let i = 0; i < failing.length; i++) violations[i] = violation(failing[i]!, ctx);
   const possible = cpu ? [...(d.possible ?? []), ...cpu] : d.possible;
   // Same key order as before (outcome, possibleOutcomes, violations, possible), built without an object spread.
   const outcomes = possible ? outcomesOf(d.outcome, possible) : undefined;
@@ -473,7 +472,13 @@ function cpuFactPossibles(
         dependsOn: [...f.dependsOn],
         condition: f.condition,
         outcome: decide(merged, ctx).outcome,
-        violations: ((at: Ctx) => extra.map((c) => violation(c, at)))(snapshot(ctx, extra)),
+        // built now: the context's profile is this fact's strict reading only here
+        violations: extra.map((c) => ({
+          id: c.id,
+          sdm: c.sdm,
+          message: messageOf(c, ctx),
+          fields: c.fields.slice(),
+        })),
       });
     } finally {
       ctx.caps = lenient;

@@ -578,9 +578,11 @@ export const SPECIALIZE_AFTER = 10_000;
 /**
  * A profile's own runner is compiled on its n-th state: a batch or a fuzzing campaign checks thousands of
  * states on one profile, and its capabilities as literals let V8 fold every test of a feature the CPU lacks.
- * A handful of states (one document, a test) stay on the generic runner and pay no compilation.
+ * A few hundred states (one document, a test, logs that each bring their own profile) stay on the generic
+ * runner and pay no compilation; at most MAX_PROFILE_RUNNERS profiles per runner get one.
  */
-export const PROFILE_AFTER = 64;
+export const PROFILE_AFTER = 1024;
+const MAX_PROFILE_RUNNERS = 8;
 /** Sampling rate of the sighting count for high thresholds. */
 const SAMPLE = 64;
 /** Slots of the signature table (a power of 2): a direct-mapped cache, so a miss costs a hash, no allocation. */
@@ -687,6 +689,7 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
   const every = after >= SAMPLE ? SAMPLE : 1;
   let tick = 0;
   const profileAfter = opts.profileAfter ?? PROFILE_AFTER;
+  let profileRunners = 0;
   return (ctx, out) => {
     ctx.refresh();
     let table: SigTable;
@@ -703,7 +706,7 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
     }
     let base = table.base;
     if (base === undefined) {
-      if (profileAfter > 0 && ++table.states >= profileAfter)
+      if (profileAfter > 0 && ++table.states >= profileAfter && profileRunners++ < MAX_PROFILE_RUNNERS)
         base = table.base = compilePlan(
           checks,
           genericPlan(checks),

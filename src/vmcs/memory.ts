@@ -22,6 +22,9 @@ export class Memory {
   private lastKey = Number.NaN;
   private lastWords: Uint32Array | undefined = undefined;
 
+  /** Writes and clears, counted: a result's messages, built when first read, check that memory has not changed. */
+  version = 0;
+
   /** Number of nonzero 32-bit words. */
   get size(): number {
     return this.nonzero;
@@ -73,6 +76,7 @@ export class Memory {
 
   /** Forget every word (a reader reusing one memory per document). */
   clear(): void {
+    this.version++;
     for (const w of this.chunks.values()) {
       if (this.spare.length >= 64) break;
       this.spare.push(w.fill(0));
@@ -154,6 +158,7 @@ export class Memory {
       return;
     }
     const v = value >>> 0;
+    this.version++;
     if (this.journal !== undefined) this.journal.push(addr, this.word(addr));
     const key = Math.floor(addr / CHUNK);
     let w = this.chunk(key);
