@@ -45,3 +45,15 @@ describe("docs/contributing-checks.md", () => {
     expect(Object.keys(vectors.tables)).toContain(module.replace(/^src\/checks\/|\.ts$/g, ""));
   });
 });
+
+describe("README speed tables", () => {
+  it("are what bench/report.js prints from the committed bench/results.json (run `node bench/report.js` after `npm run bench`)", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const report = execFileSync(process.execPath, [new URL("../bench/report.js", import.meta.url).pathname], {
+      encoding: "utf8",
+    }).trim();
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    expect(report.split("\n").length).toBeGreaterThan(20);
+    expect(readme).toContain(report);
+  });
+});

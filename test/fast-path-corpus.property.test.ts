@@ -3,7 +3,8 @@
  * every mode the profile has, with and without VM-entry MSR-load lists, and those states mutated the way a
  * fuzzing campaign or `gen --violate-each` mutates them (field writes and bit flips, MSR-load entries and the
  * other memory words VM entry reads, processor state). Checked on each state: the compiled runner and a runner
- * that specializes on the first sighting against the reference loop over the registry, and the batch path of
+ * that specializes on the first sighting, and a profile's own runner against the reference loop over the
+ * registry (MSR-load lists read in one walk, areas unaligned or across memory chunks), and the batch path of
  * `check --json` (EntryScanner's reused store and memory, EntryRunner's reused context) against
  * parseEntryText + runEntry, results and messages included.
  */
@@ -50,6 +51,7 @@ type Mutation =
   | { kind: "flip"; field: number; bit: number }
   | { kind: "msr"; entry: number; word: number; value: number }
   | { kind: "count"; value: number }
+  | { kind: "listAt"; offset: number }
   | { kind: "mem"; at: "link" | "pdpt" | "vtpr"; value: number }
   | { kind: "processor"; key: "inSmm" | "ia32e" | "blockingByMovSs" | "vmxRoot"; value: boolean };
 
@@ -87,6 +89,14 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant("count" as const), value: fc.integer({ min: 0, max: 600 }) }),
   },
   {
+    // the MSR-load area moved: unaligned, to the end of a 256-byte memory chunk, or past 2^53
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("listAt" as const),
+      offset: fc.constantFrom(1, 2, 4, 8, 0xf0, 0xf8, 2 ** 53, -16),
+    }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("mem" as const),
@@ -119,11 +129,16 @@ function apply(e: Entry, m: Mutation): void {
     case "flip":
       v.set(m.field, (v.get(m.field) ^ (1n << BigInt(m.bit))) & FIELD_MASK.get(m.field)!);
       return;
-    case "msr":
-      e.memory.write32(addr(F.VM_ENTRY_MSR_LOAD_ADDR!) + 16 * m.entry + 4 * m.word, m.value);
+    case "msr": {
+      const a = addr(F.VM_ENTRY_MSR_LOAD_ADDR!) + 16 * m.entry + 4 * m.word;
+      if (a < 2 ** 52 - 4) e.memory.write32(a, m.value); // a document's memory ends at 2^52
       return;
+    }
     case "count":
       v.set(F.VM_ENTRY_MSR_LOAD_COUNT!, BigInt(m.value));
+      return;
+    case "listAt":
+      v.set(F.VM_ENTRY_MSR_LOAD_ADDR!, BigInt(Math.max(0, addr(F.VM_ENTRY_MSR_LOAD_ADDR!) + m.offset)) & U64);
       return;
     case "mem": {
       const a =
@@ -156,6 +171,8 @@ describe("fast paths agree with the plain path on varied generated corpora (issu
 
   it("compiled and specializing runners list what the reference loop lists, and check --json's batch path reads and reports what parseEntryText + runEntry does", () => {
     const special = compileRunner(CHECKS, { specializeAfter: 1 });
+    // the profile's own runner from its first state (capabilities as literals), without signatures
+    const profiled = compileRunner(CHECKS, { specializeAfter: 0, profileAfter: 1 });
     const out = new Int32Array(CHECKS.length);
     const scanner = new EntryScanner();
     const batch = new EntryRunner();
@@ -174,6 +191,8 @@ describe("fast paths agree with the plain path on varied generated corpora (issu
           expect(ids(failingChecks(ctx))).toEqual(want);
           const n = special(ctx, out);
           expect(Array.from(out.subarray(0, n), (k) => CHECKS[k]!.id)).toEqual(want);
+          const m = profiled(ctx, out);
+          expect(Array.from(out.subarray(0, m), (k) => CHECKS[k]!.id)).toEqual(want);
           // the batch path, on the document of this state
           const line = JSON.stringify(serializeGenerated(e));
           const plain = JSON.stringify(runEntry(parseEntryText(line)));

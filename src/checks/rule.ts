@@ -115,12 +115,12 @@ function pred(src: string, name: string, extra: Partial<Pick<Pred, "afterGate" |
 const ENTRY_VARS = { index: "mi", reserved: "mr", lo: "ml", hi: "mh" } as const;
 
 /**
- * An expression that walks the VM-entry MSR-load area and gives the 1-based position of the first entry for
- * which `entry` (source over c, v and the entry's words) holds, or 0. At most 512·(IA32_VMX_MISC[27:25] + 1)
- * entries are examined (src/checks/msr-load.ts explains why).
+ * An expression that walks the VM-entry MSR-load area (read at once, `Memory.words`) and gives the 1-based
+ * position of the first entry for which `entry` (source over c, v and the entry's words) holds, or 0. At most
+ * 512·(IA32_VMX_MISC[27:25] + 1) entries are examined (src/checks/msr-load.ts explains why).
  */
 export function entryLoop(entry: string): string {
-  return `((c, v) => { const n = Math.min(v[${fieldSlot("VM_ENTRY_MSR_LOAD_COUNT")}], c.caps.maxMsrList); let a = v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1}] * 4294967296 + v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")}]; for (let i = 1; i <= n; i++, a += 16) { const mi = c.mem.read32(a), mr = c.mem.read32(a + 4), ml = c.mem.read32(a + 8), mh = c.mem.read32(a + 12); if (${entry}) return i; } return 0; })(c, v)`;
+  return `((c, v) => { const n = Math.min(v[${fieldSlot("VM_ENTRY_MSR_LOAD_COUNT")}], c.caps.maxMsrList); if (n <= 0) return 0; const w = c.mem.words(v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1}] * 4294967296 + v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")}], 4 * n); for (let i = 1, j = 0; i <= n; i++, j += 4) { const mi = w[j], mr = w[j + 1], ml = w[j + 2], mh = w[j + 3]; if (${entry}) return i; } return 0; })(c, v)`;
 }
 
 function fieldSlot(name: FieldName): number {

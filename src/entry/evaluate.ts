@@ -6,10 +6,10 @@
 import * as archFields from "../arch/fields.js";
 import { exitMsrLoadWarnings } from "../checks/msr-load.js";
 import { CHECKS } from "../checks/registry.js";
-import type { Check, Ctx, Outcome } from "../checks/types.js";
-import { srcOf } from "../checks/types.js";
+import { type Check, type Ctx, type Outcome, srcOf } from "../checks/types.js";
 import type { Caps, CapsFacts, UncertainFact } from "../cpu/profile.js";
 import { Memory } from "../vmcs/memory.js";
+import type { Vmcs } from "../vmcs/store.js";
 import { compileRunner, type Runner } from "./fast.js";
 
 const { F } = archFields;
@@ -18,6 +18,10 @@ const { F } = archFields;
 export interface Violation {
   id: string;
   sdm: string;
+  /**
+   * Built when first read (or when the result is serialized), from a copy of the state as it was evaluated:
+   * changing the VMCS, processor state or memory afterwards does not change it.
+   */
   message: string;
   fields: string[];
 }
@@ -63,14 +67,93 @@ export interface EntryResult {
   warnings?: Warning[];
 }
 
-function violation(c: Check, ctx: Ctx): Violation {
-  let message: string;
+function messageOf(c: Check, ctx: Ctx): string {
   try {
-    message = c.message(ctx);
+    return c.message(ctx);
   } catch (e) {
-    message = `${c.rule} (message failed: ${(e as Error).message})`;
+    return `${c.rule} (message failed: ${(e as Error).message})`;
   }
-  return { id: c.id, sdm: c.sdm, message, fields: c.fields.slice() };
+}
+
+/**
+ * Checks whose predicates read the processor state (or cannot be read as source): their messages are built at
+ * once, since the processor state is a plain object whose changes nvmx cannot see. The others read the VMCS,
+ * memory and the profile, whose changes are counted.
+ */
+const processorReaders = new WeakMap<Check, boolean>();
+function readsProcessor(c: Check): boolean {
+  let r = processorReaders.get(c);
+  if (r === undefined) {
+    const src = [c.when, c.fail].map((f) => (f === undefined ? "" : (srcOf(f) ?? "c.proc_")));
+    r = src.some((t) => /\bc\.proc_\b/.test(t));
+    processorReaders.set(c, r);
+  }
+  return r;
+}
+
+/**
+ * A violation whose message is built when first read (a fuzzer reading ids and fields never pays for it),
+ * from the live state: the VMCS and memory must not have changed since the evaluation. A change through their
+ * methods (`Vmcs.set`, `setHalves`, `vmwrite`; `Memory.write32` and the like, counted in their `version`)
+ * makes the read throw instead of describing another state; read (or serialize) a result's messages before
+ * changing its state. `toJSON` gives the plain object (id, sdm, message, fields), so serializing a result
+ * builds the messages.
+ */
+class LazyViolation implements Violation {
+  readonly id: string;
+  readonly sdm: string;
+  readonly fields: string[];
+  readonly #check: Check;
+  readonly #ctx: Ctx;
+  readonly #vmcs: Vmcs;
+  readonly #version: number;
+  readonly #mem: Memory;
+  readonly #memVersion: number;
+  readonly #caps: Caps;
+  #message: string | undefined;
+
+  constructor(c: Check, ctx: Ctx) {
+    this.id = c.id;
+    this.sdm = c.sdm;
+    this.fields = c.fields.slice();
+    this.#check = c;
+    this.#ctx = ctx;
+    this.#vmcs = ctx.vmcs;
+    this.#version = ctx.vmcs.version;
+    this.#mem = ctx.mem;
+    this.#memVersion = ctx.mem.version;
+    this.#caps = ctx.caps;
+  }
+
+  get message(): string {
+    if (this.#message === undefined) {
+      const ctx = this.#ctx;
+      if (
+        ctx.vmcs !== this.#vmcs ||
+        this.#vmcs.version !== this.#version ||
+        ctx.mem !== this.#mem ||
+        this.#mem.version !== this.#memVersion ||
+        ctx.caps !== this.#caps
+      )
+        throw new Error(
+          `the message of ${this.id} was read after the state changed: read (or serialize) a result's messages before changing its VMCS or memory`,
+        );
+      ctx.refresh();
+      this.#message = messageOf(this.#check, ctx);
+    }
+    return this.#message;
+  }
+
+  toJSON(): Violation {
+    return { id: this.id, sdm: this.sdm, message: this.message, fields: this.fields };
+  }
+}
+
+/** A violation: its message built now (checks that read the processor state) or when read. */
+function violation(c: Check, ctx: Ctx): Violation {
+  if (readsProcessor(c))
+    return { id: c.id, sdm: c.sdm, message: messageOf(c, ctx), fields: c.fields.slice() };
+  return new LazyViolation(c, ctx);
 }
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
@@ -389,7 +472,13 @@ function cpuFactPossibles(
         dependsOn: [...f.dependsOn],
         condition: f.condition,
         outcome: decide(merged, ctx).outcome,
-        violations: extra.map((c) => violation(c, ctx)),
+        // built now: the context's profile is this fact's strict reading only here
+        violations: extra.map((c) => ({
+          id: c.id,
+          sdm: c.sdm,
+          message: messageOf(c, ctx),
+          fields: c.fields.slice(),
+        })),
       });
     } finally {
       ctx.caps = lenient;

@@ -19,6 +19,15 @@
  *    the last one blindly. Sound by construction (predicates are pure functions of the context) and proved
  *    against the reference loop by test/fast-path.property.test.ts and test/fast-specialize.property.test.ts.
  *
+ * 3. A profile's own runner: after PROFILE_AFTER states on one CPU profile, the generic plan is compiled again
+ *    with the profile's scalar capabilities as literals (a batch or a fuzzing campaign uses one profile).
+ *
+ * Every runner is cut into parts of about PART checks, each its own function, so that V8 optimizes a part in
+ * milliseconds and re-optimizes only that part when a varied stream takes a branch it had not seen (one
+ * function for all checks took ~0.25 s per optimization, and a violate-each corpus ran unoptimized for most of
+ * a pass). The MSR-load checks share one walk of the VM-entry MSR-load area (`fusedWalk`): the area is read
+ * once into a buffer and each check keeps the first entry it fails on.
+ *
  * Output is the list of failing check indices in a preallocated Int32Array: no allocation when nothing fails.
  * Needs code generation (`new Function`), as the predicates themselves do (the playground's CSP allows it).
  */
@@ -37,6 +46,8 @@ type Body = (ctx: Ctx, out: Int32Array) => number;
 
 /** Checks per generated function: small enough for V8 to inline every predicate into it. */
 const CHUNK = 6;
+/** Checks per part of a runner (compilePlan): small enough for V8 to optimize each part quickly. */
+const PART = 32;
 
 // ---------------------------------------------------------------------------------------------------------
 // Plans: what the compiled code does with each check.
@@ -148,6 +159,44 @@ function located(checks: readonly Check[], e: unknown, ctx: Ctx, runner: string)
   return new Error(`${runner}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
+/** An MSR-load check's condition on one entry (src/checks/rule.ts), when it has one. */
+function entrySrc(c: Check): string | undefined {
+  const e = (c.fail as Partial<Pred>).entry;
+  return typeof e === "string" ? e : undefined;
+}
+
+const ENTRY_COUNT = F.VM_ENTRY_MSR_LOAD_COUNT! << 1;
+const ENTRY_ADDR = F.VM_ENTRY_MSR_LOAD_ADDR! << 1;
+
+/**
+ * One walk of the VM-entry MSR-load area for several MSR-load checks (SDM 29.4): the area is read once
+ * (`Memory.words`), and each check keeps the 1-based position of the first entry it fails on, as its own
+ * walk (`entryLoop` in src/checks/rule.ts) would find it. Failing checks are listed in index order.
+ */
+function fusedWalk(checks: readonly Check[], idx: readonly number[], rewrite: Rewrite): string {
+  const first = idx.map((k) => `f${k}`);
+  const tests = idx.map(
+    (k) =>
+      `/* ${k} ${(checks[k] as Check).id} */ if (f${k} === 0 && (${rewrite(entrySrc(checks[k] as Check) as string)})) f${k} = i + 1;`,
+  );
+  const count = rewrite(`Math.min(v[${ENTRY_COUNT}]/*VM_ENTRY_MSR_LOAD_COUNT*/, c.caps.maxMsrList)`);
+  const addr = `v[${ENTRY_ADDR | 1}]/*VM_ENTRY_MSR_LOAD_ADDR.hi*/ * 4294967296 + v[${ENTRY_ADDR}]/*VM_ENTRY_MSR_LOAD_ADDR*/`;
+  return [
+    `/* MSR-load walk: ${idx.map((k) => `${k} ${(checks[k] as Check).id}`).join(", ")} */ {`,
+    `let ${first.map((f) => `${f} = 0`).join(", ")};`,
+    `const count = ${count};`,
+    "if (count > 0) {",
+    `const w = c.mem.words(${addr}, count * 4);`,
+    "for (let i = 0, j = 0; i < count; i++, j += 4) {",
+    "const mi = w[j], mr = w[j + 1], ml = w[j + 2], mh = w[j + 3];",
+    ...tests,
+    "}",
+    "}",
+    ...idx.map((k) => `if (f${k} !== 0) out[n++] = ${k};`),
+    "}",
+  ].join("\n");
+}
+
 /**
  * Straight-line code for a plan (throws where code generation is not allowed). Predicates with source
  * (src/checks/compile.ts) are pasted inline, over one local `v` for the VMCS slots; plain closures are called
@@ -167,6 +216,8 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, nam
     return s === undefined ? undefined : `(${rewrite(s)})`;
   };
   const lines: string[] = [];
+  /** Checks per entry of `lines` (a block is never split across parts). */
+  const weights: number[] = [];
   let i = 0;
   while (i < checks.length) {
     // A block: a maximal run of consecutive checks with the same group (or with none).
@@ -185,10 +236,27 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, nam
         }
         calls = [];
       };
+      // MSR-load checks in a row share one walk of the area (fusedWalk).
+      let walk: number[] = [];
+      const flushWalk = () => {
+        if (walk.length) code.push(fusedWalk(checks, walk, rewrite));
+        walk = [];
+      };
       for (let k = i; k < end; k++) {
         const s = plan.steps[k] as Step;
         const ch = checks[k] as Check;
         if (s === Step.Drop) continue;
+        const noWhen =
+          s === Step.Fail ||
+          (s === Step.WhenFail &&
+            group !== undefined &&
+            (ch.when as Partial<Pred> | undefined)?.afterGate?.trim() === "true");
+        if (noWhen && entrySrc(ch) !== undefined) {
+          flush();
+          walk.push(k);
+          continue;
+        }
+        flushWalk();
         if (s === Step.Always) {
           flush();
           code.push(`/* ${k} ${ch.id}: fails for this signature */ out[n++] = ${k};`);
@@ -216,17 +284,34 @@ function compilePlan(checks: readonly Check[], plan: Plan, rewrite: Rewrite, nam
         }
       }
       flush();
+      flushWalk();
       if (code.length) {
         const g = GROUPS[group as GroupName];
         const test = gate === Gate.Test ? (inline(g) ?? `${bind(g, "g")}(c)`) : undefined;
         lines.push(test ? `/* group ${group} */ if (${test}) {\n${code.join("\n")}\n}` : code.join("\n"));
+        weights.push(end - i);
       }
     }
     i = end;
   }
   const locate = bind((e: unknown, ctx: Ctx) => located(checks, e, ctx, name), "located");
   // Slots stay array loads at their use: hoisting them all into locals measured slower (register pressure).
-  const source = `return function run(c, out) {\nconst v = c.v;\n${guard}\nlet n = 0;\ntry {\n${lines.join("\n")}\n} catch (e) {\nthrow ${locate}(e, c);\n}\nreturn n;\n};\n//# sourceURL=${name}.js`;
+  // Parts of about PART checks, each its own function: V8 optimizes (and, after a deoptimization, re-optimizes)
+  // a part in a few milliseconds, where one function for all checks took a quarter of a second each time.
+  const parts: string[] = [];
+  for (let k = 0, w = 0, cur: string[] = []; k <= lines.length; k++) {
+    if (k === lines.length || (w >= PART && cur.length)) {
+      if (cur.length) parts.push(cur.join("\n"));
+      cur = [];
+      w = 0;
+      if (k === lines.length) break;
+    }
+    cur.push(lines[k] as string);
+    w += weights[k] as number;
+  }
+  const defs = parts.map((b, k) => `function part${k}(c, v, out, n) {\n${b}\nreturn n;\n}`).join("\n");
+  const calls = parts.map((_, k) => `n = part${k}(c, v, out, n);`).join("\n");
+  const source = `${defs}\nreturn function run(c, out) {\nconst v = c.v;\n${guard}\nlet n = 0;\ntry {\n${calls}\n} catch (e) {\nthrow ${locate}(e, c);\n}\nreturn n;\n};\n//# sourceURL=${name}.js`;
   keepSource(
     name,
     `// ${names.join(", ")}: bound functions (chunks, gates without source, the error locator)\n${source}`,
@@ -412,24 +497,30 @@ function signatureRewrite(ctx: Ctx): Rewrite {
     exit2Hi: ctx.exit2Hi,
     entry: ctx.entry,
   };
-  /** A scalar of the profile (`.ctl.proc.may1`), or undefined when the path does not lead to one. */
+  const v = ctx.v;
+  const caps = capsRewrite(ctx.caps);
+  return (src) =>
+    caps(src.replace(CTX_WORDS, (_, k: string) => `(${words[k]})`)).replace(SLOT, (m, k: string) =>
+      SIG_SET.has(Number(k)) ? `(${v[Number(k)]})` : m,
+    );
+}
+
+/** Source rewriting for a profile: its scalar capabilities (`c.caps.ctl.proc.may1`) become literals. */
+function capsRewrite(caps: Caps): Rewrite {
+  /** A scalar of the profile, or undefined when the path does not lead to one. */
   const capsScalar = (path: string): number | boolean | undefined => {
-    let x: unknown = ctx.caps;
+    let x: unknown = caps;
     for (const k of path.slice(1).split(".")) {
       if (typeof x !== "object" || x === null || !Object.hasOwn(x, k)) return undefined;
       x = (x as Record<string, unknown>)[k];
     }
     return typeof x === "number" || typeof x === "boolean" ? x : undefined;
   };
-  const v = ctx.v;
   return (src) =>
-    src
-      .replace(CTX_WORDS, (_, k: string) => `(${words[k]})`)
-      .replace(CAPS, (m, path: string) => {
-        const x = capsScalar(path);
-        return x === undefined ? m : `(${x})`;
-      })
-      .replace(SLOT, (m, k: string) => (SIG_SET.has(Number(k)) ? `(${v[Number(k)]})` : m));
+    src.replace(CAPS, (m, path: string) => {
+      const x = capsScalar(path);
+      return x === undefined ? m : `(${x})`;
+    });
 }
 
 /**
@@ -484,6 +575,14 @@ function specializedPlan(checks: readonly Check[], ctx: Ctx): Plan {
  * slower).
  */
 export const SPECIALIZE_AFTER = 10_000;
+/**
+ * A profile's own runner is compiled on its n-th state: a batch or a fuzzing campaign checks thousands of
+ * states on one profile, and its capabilities as literals let V8 fold every test of a feature the CPU lacks.
+ * A few hundred states (one document, a test, logs that each bring their own profile) stay on the generic
+ * runner and pay no compilation; at most MAX_PROFILE_RUNNERS profiles per runner get one.
+ */
+export const PROFILE_AFTER = 1024;
+const MAX_PROFILE_RUNNERS = 8;
 /** Sampling rate of the sighting count for high thresholds. */
 const SAMPLE = 64;
 /** Slots of the signature table (a power of 2): a direct-mapped cache, so a miss costs a hash, no allocation. */
@@ -509,6 +608,10 @@ class SigTable {
   private slots: Slot[] | undefined;
   /** The slot of the previous evaluation (the common case: the same signature again). */
   last: Slot = NO_SLOT;
+  /** States of this profile evaluated so far, up to PROFILE_AFTER. */
+  states = 0;
+  /** The profile's runner (its capabilities as literals), once PROFILE_AFTER states have used the profile. */
+  base: Body | undefined;
 
   constructor(
     private readonly checks: readonly Check[],
@@ -556,6 +659,11 @@ export interface RunnerOptions {
   /** Specialize a signature on this sighting (default SPECIALIZE_AFTER); 0 turns specialization off. */
   specializeAfter?: number;
   /**
+   * Compile the profile's own runner (its capabilities as literals) on its n-th state (default PROFILE_AFTER);
+   * 0 never does.
+   */
+  profileAfter?: number;
+  /**
    * The caller has refreshed the context for this state already (the cpu-fact pass of src/entry/evaluate.ts
    * re-runs a few checks on the state the registry just ran on): no `ctx.refresh()`, no specialization.
    */
@@ -572,11 +680,6 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
   );
   const after = opts.specializeAfter ?? SPECIALIZE_AFTER;
   if (opts.refreshed) return generic;
-  if (after <= 0)
-    return (ctx, out) => {
-      ctx.refresh();
-      return generic(ctx, out);
-    };
   const tables = new WeakMap<Caps, SigTable>();
   let lastCaps: Caps | undefined;
   let lastTable: SigTable | undefined;
@@ -585,6 +688,8 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
   // signature is not hot pay one counter test, not a signature comparison.
   const every = after >= SAMPLE ? SAMPLE : 1;
   let tick = 0;
+  const profileAfter = opts.profileAfter ?? PROFILE_AFTER;
+  let profileRunners = 0;
   return (ctx, out) => {
     ctx.refresh();
     let table: SigTable;
@@ -599,21 +704,33 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
       lastTable = t;
       table = t;
     }
+    let base = table.base;
+    if (base === undefined) {
+      if (profileAfter > 0 && ++table.states >= profileAfter && profileRunners++ < MAX_PROFILE_RUNNERS)
+        base = table.base = compilePlan(
+          checks,
+          genericPlan(checks),
+          capsRewrite(ctx.caps),
+          `nvmx-runner-${++runnerCount}-${ctx.caps.name.replace(/[^\w.-]/g, "_") || "profile"}`,
+        );
+      else base = generic;
+    }
+    if (after <= 0) return base(ctx, out);
     // The common case: the signature of the previous state, whose runner checks that it applies.
     const last = table.last.body;
     if (last !== undefined) {
       const n = last(ctx, out);
       if (n >= 0) return n;
-    } else if (++tick < every) return generic(ctx, out);
+    } else if (++tick < every) return base(ctx, out);
     tick = 0;
     const p = processorBits(ctx.proc_);
-    if (p < 0) return generic(ctx, out);
+    if (p < 0) return base(ctx, out);
     const v = ctx.v;
     for (let i = 0; i < NS; i++) sig[i] = v[SLOT_OF[i]!]!;
     sig[NS] = ctx.v86 ? p | V86 : p;
     const e = table.lookup(sig);
     table.last = e;
     if (e.body === undefined) table.note(e, ctx, every);
-    return e.body !== undefined ? e.body(ctx, out) : generic(ctx, out);
+    return e.body !== undefined ? e.body(ctx, out) : base(ctx, out);
   };
 }

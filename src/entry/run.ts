@@ -17,7 +17,8 @@ export function runEntry(e: Entry, checks: readonly Check[] = CHECKS): EntryResu
  * Runs many entries in turn (batch checking): keeps one context per CPU profile and reuses it while the
  * entry's VMCS store, processor state and memory are the same objects as last time, as they are for entries
  * read by an EntryScanner (one reused store). Only the VMCS contents differ then, and every evaluation starts
- * with `ctx.refresh()`, which recomputes what derives from them (src/checks/types.ts).
+ * with `ctx.refresh()`, which recomputes what derives from them (src/checks/types.ts). A result's messages
+ * are built from the live state when first read: read (or print) them before the next entry is read.
  */
 export class EntryRunner {
   private readonly contexts = new Map<Caps, Ctx>();

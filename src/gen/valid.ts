@@ -149,31 +149,44 @@ export class Work {
     return true;
   }
 
-  /** Apply a proposal; keep it if the state stays valid, else revert. `fn` may return false to give up. */
+  /** Copies of the VMCS slots before each open proposal, by nesting depth (reused: no allocation per proposal). */
+  private readonly saved: Uint32Array[] = [];
+  private depth = 0;
+
+  /**
+   * Apply a proposal; keep it if the state stays valid, else revert (the VMCS from a copy, memory from its undo
+   * log). `fn` may return false to give up.
+   */
   attempt(name: string | undefined, fn: () => unknown, touchesMemory = false): boolean {
-    const v = this.vmcs.v.slice();
-    const m = touchesMemory ? this.mem.clone() : undefined;
+    const depth = this.depth++;
+    if (this.saved.length === depth) this.saved.push(new Uint32Array(this.vmcs.v.length));
+    const v = this.saved[depth] as Uint32Array;
+    v.set(this.vmcs.v);
+    const mark = this.mem.mark();
     const p = { ...this.proc };
     const keys = Object.keys(this.proc).length;
-    if (fn() !== false) {
-      const procChanged =
-        Object.keys(this.proc).length !== keys ||
-        (Object.keys(p) as (keyof ProcessorState)[]).some((k) => p[k] !== this.proc[k]);
-      if (this.okAfter(v, touchesMemory || procChanged)) {
-        if (name) this.aspects.push(name);
-        return true;
+    try {
+      if (fn() !== false) {
+        const procChanged =
+          Object.keys(this.proc).length !== keys ||
+          (Object.keys(p) as (keyof ProcessorState)[]).some((k) => p[k] !== this.proc[k]);
+        const memChanged = touchesMemory && this.mem.changedSince(mark);
+        if (this.okAfter(v, memChanged || procChanged)) {
+          this.mem.keep(mark);
+          if (name) this.aspects.push(name);
+          return true;
+        }
       }
+      this.vmcs.v.set(v);
+      this.mem.rollback(mark);
+      for (const k of Object.keys(this.proc))
+        if (!(k in p)) delete (this.proc as unknown as Record<string, unknown>)[k];
+      Object.assign(this.proc, p);
+      this.ctx.refresh();
+      return false;
+    } finally {
+      this.depth--;
     }
-    this.vmcs.v.set(v);
-    if (m) {
-      this.mem = m;
-      this.ctx.mem = m;
-    }
-    for (const k of Object.keys(this.proc))
-      if (!(k in p)) delete (this.proc as unknown as Record<string, unknown>)[k];
-    Object.assign(this.proc, p);
-    this.ctx.refresh();
-    return false;
   }
 
   /**

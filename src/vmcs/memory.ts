@@ -10,6 +10,8 @@
  */
 const CHUNK = 256;
 const WORDS = CHUNK / 4;
+/** The buffer `words` returns (grown when a longer run is asked for). */
+let SCRATCH = new Uint32Array(64);
 
 /** The physical memory an entry document defines (the `memory` object), read as VM entry reads it. */
 export class Memory {
@@ -20,9 +22,53 @@ export class Memory {
   private lastKey = Number.NaN;
   private lastWords: Uint32Array | undefined = undefined;
 
+  /** Writes and clears, counted: a result's messages, built when first read, check that memory has not changed. */
+  version = 0;
+
   /** Number of nonzero 32-bit words. */
   get size(): number {
     return this.nonzero;
+  }
+
+  /**
+   * Undo log while a proposal is open (`mark`): address and previous value of every aligned word written, so a
+   * rejected proposal is rolled back without a copy of the memory (the generator's propose-and-verify loop).
+   */
+  private journal: number[] | undefined;
+
+  /** Marks open (nested proposals). */
+  private open = 0;
+
+  /** Start (or nest) recording writes; the mark to roll back to or to keep from. */
+  mark(): number {
+    this.journal ??= [];
+    this.open++;
+    return this.journal.length;
+  }
+
+  /** Undo every write since `mark`, and close it. */
+  rollback(mark: number): void {
+    const log = this.journal;
+    if (log === undefined) return;
+    this.journal = undefined;
+    for (let i = log.length - 2; i >= mark; i -= 2) this.write32(log[i]!, log[i + 1]!);
+    log.length = mark;
+    this.close(log);
+  }
+
+  /** Keep the writes since `mark`, and close it (an outer mark can still roll them back). */
+  keep(_mark: number): void {
+    if (this.journal !== undefined) this.close(this.journal);
+  }
+
+  private close(log: number[]): void {
+    this.open--;
+    this.journal = this.open > 0 ? log : undefined;
+  }
+
+  /** Writes were recorded since `mark`. */
+  changedSince(mark: number): boolean {
+    return (this.journal?.length ?? 0) > mark;
   }
 
   /** Chunks of cleared contents, zeroed, for reuse (a reader reusing one memory allocates none per document). */
@@ -30,6 +76,7 @@ export class Memory {
 
   /** Forget every word (a reader reusing one memory per document). */
   clear(): void {
+    this.version++;
     for (const w of this.chunks.values()) {
       if (this.spare.length >= 64) break;
       this.spare.push(w.fill(0));
@@ -73,6 +120,31 @@ export class Memory {
     for (let i = 3; i >= 0; i--) v = (v << 8) | this.read8(addr + i);
     return v >>> 0;
   }
+  /**
+   * `count` consecutive 32-bit words from `addr` (as `read32(addr + 4·k)` gives them), in a buffer shared by
+   * every Memory and valid until the next call: one call per walk of an MSR-load area instead of four per
+   * entry. Whole chunks are copied at once when `addr` is 4-byte aligned.
+   */
+  words(addr: number, count: number): Uint32Array {
+    let out = SCRATCH;
+    if (out.length < count) out = SCRATCH = new Uint32Array(Math.max(count, out.length * 2));
+    if (addr % 4 !== 0 || !Number.isSafeInteger(addr + 4 * count)) {
+      for (let k = 0; k < count; k++) out[k] = this.read32(addr + 4 * k);
+      return out;
+    }
+    let k = 0;
+    while (k < count) {
+      const a = addr + 4 * k;
+      const key = Math.floor(a / CHUNK);
+      const from = (a - key * CHUNK) >>> 2;
+      const take = Math.min(WORDS - from, count - k);
+      const w = this.chunk(key);
+      if (w === undefined) out.fill(0, k, k + take);
+      else out.set(w.subarray(from, from + take), k);
+      k += take;
+    }
+    return out;
+  }
   read8(addr: number): number {
     const base = addr - (addr % 4);
     return (this.word(base) >>> ((addr - base) * 8)) & 0xff;
@@ -86,6 +158,8 @@ export class Memory {
       return;
     }
     const v = value >>> 0;
+    this.version++;
+    if (this.journal !== undefined) this.journal.push(addr, this.word(addr));
     const key = Math.floor(addr / CHUNK);
     let w = this.chunk(key);
     if (w === undefined) {

@@ -13,6 +13,12 @@ export type VmInstructionResult = { ok: true; value: bigint } | { ok: false; err
 export class Vmcs {
   /** slots: [2*i] = bits 31:0, [2*i+1] = bits 63:32 of field i. */
   readonly v: Uint32Array;
+  /**
+   * Writes through the methods below (`set`, `setHalves`, `setByName`, `vmwrite`), counted: a result's
+   * messages, built when first read, check that the VMCS has not changed since it was evaluated. Writing `v`
+   * directly is not counted.
+   */
+  version = 0;
 
   constructor(v?: Uint32Array) {
     this.v = v ?? new Uint32Array(FIELD_COUNT * 2);
@@ -33,12 +39,14 @@ export class Vmcs {
   }
   /** Store a value into a field, truncated to the field's width (no instruction semantics). */
   set(index: number, value: bigint): void {
+    this.version++;
     const f = FIELDS[index]!;
     const w = f.width;
     this.v[index << 1] = w === 16 ? lo32(value) & 0xffff : lo32(value);
     this.v[(index << 1) | 1] = w === 16 || w === 32 ? 0 : hi32(value);
   }
   setHalves(index: number, lo: number, hi: number): void {
+    this.version++;
     this.v[index << 1] = lo >>> 0;
     this.v[(index << 1) | 1] = hi >>> 0;
   }
@@ -83,6 +91,7 @@ export class Vmcs {
     if (f.type === "read-only" && !opts.vmwriteAnyField) return { ok: false, error: 13 };
     const src = mode64 ? value & 0xffffffffffffffffn : value & 0xffffffffn;
     if (encoding & 1) {
+      this.version++;
       this.v[(f.index << 1) | 1] = lo32(src);
       return { ok: true, value: src };
     }
