@@ -11,7 +11,6 @@ import { exitMsrLoadWarnings } from "../../src/checks/msr-load.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
 import { contextOf } from "../../src/entry/run.js";
 import { baseEntry } from "../../src/gen/base.js";
-import { runs } from "../helpers.js";
 
 const AREA = 0x30000;
 const MSRS = [
@@ -59,7 +58,7 @@ describe("the VM-exit MSR-load screen", () => {
           else clean++;
         },
       ),
-      { seed: 34, numRuns: runs(1500) },
+      { seed: 34, numRuns: 1500 },
     );
     // both sides of the screen were taken often
     expect(warned).toBeGreaterThan(200);
