@@ -24,6 +24,7 @@ describe("shapeOf / matchShape", () => {
     expect(shapeOf("x".repeat(100))).toBe("x".repeat(80));
     expect(shapeOf(`${"1 ".repeat(50)}`)).toHaveLength(79);
     expect(shapeOf("")).toBe("");
+    expect(shapeOf("0 9/")).toBe("# #/");
   });
   it("matches a prefix of the same shape, digits and spaces of any length; -1 otherwise", () => {
     expect(matchShape("[ 9.1] rest", "[ #.#]")).toBe(6);
@@ -43,6 +44,7 @@ describe("hexValue", () => {
     expect(hexValue("ffffffffffffffff")).toBe(0xffffffffffffffffn);
     expect(hexValue("09")).toBe(9n);
     expect(hexValue("0x0")).toBe(0n);
+    expect(hexValue("Af9")).toBe(0xaf9n);
   });
   it("refuses empty, too long and non-hex text", () => {
     for (const s of [
@@ -83,6 +85,8 @@ describe("looksBinary", () => {
     expect(looksBinary(b(1, 8, 65, 65, 65, 65, 65, 65, 65, 65))).toBe(true);
     expect(looksBinary(b(14, 31, 65, 65, 65, 65, 65, 65, 65, 65))).toBe(true);
     expect(looksBinary(b(9, 13, 32, 65, 65, 65, 65, 65, 65, 65))).toBe(false);
+    expect(looksBinary(b(9, 9, 65, 65, 65, 65, 65, 65, 65, 65))).toBe(false);
+    expect(looksBinary(b(13, 13, 65, 65, 65, 65, 65, 65, 65, 65))).toBe(false);
   });
 });
 
@@ -121,6 +125,9 @@ describe("LineSplitter", () => {
     const [l] = s.end();
     expect(l?.text).toBe(`${"x".repeat(MAX_LINE - 1)}y`);
     expect(l?.cut).toBe(MAX_LINE + 4);
+    // the length counts from the line's own start inside the chunk
+    const [, late] = logLines(`ab\n${"x".repeat(MAX_LINE + 5)}`);
+    expect(late?.cut).toBe(MAX_LINE + 5);
     const [exact] = logLines("x".repeat(MAX_LINE));
     expect(exact?.cut).toBeUndefined();
   });
