@@ -131,13 +131,10 @@ export function bitList(mask: number, offset = 0): string {
   return `${bits.length === 1 ? "bit" : "bits"} ${bits.join(", ")}`;
 }
 
-/** The bits of a 64-bit mask given as halves: "bits 3, 5 and 40 (0x10000000028)". */
+/** The bits of a 64-bit mask given as halves, one list: "bits 3, 5, 40 (0x10000000028)". */
 export function bitList64(lo: number, hi: number): string {
-  const low = bitNumbers(lo, 0);
-  const high = bitNumbers(hi, 32);
-  const list =
-    low.length && high.length ? `${low.join(", ")} and ${high.join(", ")}` : [...low, ...high].join(", ");
-  return `${low.length + high.length === 1 ? "bit" : "bits"} ${list} (${hex64(lo >>> 0, hi >>> 0)})`;
+  const bits = [...bitNumbers(lo, 0), ...bitNumbers(hi, 32)];
+  return `${bits.length === 1 ? "bit" : "bits"} ${bits.join(", ")} (${hex64(lo >>> 0, hi >>> 0)})`;
 }
 
 /** "NAME=0x… sets reserved bits …": the one wording of the reserved-bits rules (halves of the bits set). */

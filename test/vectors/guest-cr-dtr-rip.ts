@@ -351,8 +351,8 @@ export const tables: VectorTables = {
     },
     {
       id: "guest.efer.reserved-bits",
-      name: "bits 12, 13 and 33: both halves named",
-      fail: { vmcs: { GUEST_IA32_EFER: 0x200003d01n } },
+      name: "bits 12, 13, 33 and 34: both halves named",
+      fail: { vmcs: { GUEST_IA32_EFER: 0x600003d01n } },
     },
     {
       id: "guest.efer.reserved-bits",
