@@ -4,13 +4,15 @@
  * decoder's own contract (src/checks/util.ts) still says that carry counts as beyond the width.
  */
 import { describe, expect, it } from "vitest";
+import { stateOf } from "../../src/checks/state.js";
 import { areaEndBeyondPhys } from "../../src/checks/util.js";
 import { contextOf } from "../../src/entry/run.js";
 import { profileAll, state } from "../helpers.js";
 
 describe("areaEndBeyondPhys (MAXPHYADDR 46)", () => {
-  const s = contextOf(state(profileAll()));
-  s.refresh();
+  const ctx = contextOf(state(profileAll()));
+  ctx.refresh();
+  const s = stateOf(ctx);
 
   it("an area whose end wraps past 2^64 is beyond the width (the carry out of bit 63 counts)", () => {
     // 0xfffffffffffffff0 + 2·16 − 1 = 2^64 + 0xf: the wrapped end 0xf alone is within the width.
