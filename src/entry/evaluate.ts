@@ -19,8 +19,8 @@ export interface Violation {
   id: string;
   sdm: string;
   /**
-   * Built when first read (or when the result is serialized), from a copy of the state as it was evaluated:
-   * changing the VMCS, processor state or memory afterwards does not change it.
+   * Built when first read (or when the result is serialized), from the state as evaluated: reading it after
+   * the VMCS or memory changed (through their methods) throws, so read or serialize messages first.
    */
   message: string;
   fields: string[];
