@@ -26,7 +26,7 @@ import type { Warning } from "../entry/evaluate.js";
 import { hex as h, hex64 } from "../util/u64.js";
 import { Memory } from "../vmcs/memory.js";
 import { decoders } from "./compile.js";
-import { type RuleCheck, section } from "./rule.js";
+import { ENTRY_WORDS, type RuleCheck, section } from "./rule.js";
 import { type FoundEntry, type MsrEntry, type State, stateOf } from "./state.js";
 import type { Ctx } from "./types.js";
 import * as util from "./util.js";
@@ -241,7 +241,7 @@ function screen(): (c: Ctx, w: Uint32Array, n: number) => number {
       "c",
       "w",
       "n",
-      `"use strict"; const v = c.v; for (let i = 0, j = 0; i < n; i++, j += 4) { const mi = w[j], mr = w[j + 1], ml = w[j + 2], mh = w[j + 3]; if (${conditions.join(" || ")}) return i + 1; } return 0;\n//# sourceURL=nvmx-exit-msr-load-screen.js`,
+      `"use strict"; const v = c.v; for (let i = 0, j = 0; i < n; i++, j += 4) { ${ENTRY_WORDS} if (${conditions.join(" || ")}) return i + 1; } return 0;\n//# sourceURL=nvmx-exit-msr-load-screen.js`,
     ) as (c: Ctx, w: Uint32Array, n: number) => number;
   }
   return exitScreen;

@@ -115,12 +115,21 @@ function pred(src: string, name: string, extra: Partial<Pick<Pred, "afterGate" |
 const ENTRY_VARS = { index: "mi", reserved: "mr", lo: "ml", hi: "mh" } as const;
 
 /**
+ * The declaration of an entry's words from an area read with `Memory.words` into `w`, the entry at word `j`
+ * (16 bytes: index, reserved, value low, value high), in the names `entry` conditions use. Every walk of an
+ * MSR-load area declares them with it (here, the fast path's fused walk, the VM-exit list's screen).
+ */
+export const ENTRY_WORDS = `const ${Object.values(ENTRY_VARS)
+  .map((name, k) => `${name} = w[j${k ? ` + ${k}` : ""}]`)
+  .join(", ")};`;
+
+/**
  * An expression that walks the VM-entry MSR-load area (read at once, `Memory.words`) and gives the 1-based
  * position of the first entry for which `entry` (source over c, v and the entry's words) holds, or 0. At most
  * 512·(IA32_VMX_MISC[27:25] + 1) entries are examined (src/checks/msr-load.ts explains why).
  */
 export function entryLoop(entry: string): string {
-  return `((c, v) => { const n = Math.min(v[${fieldSlot("VM_ENTRY_MSR_LOAD_COUNT")}], c.caps.maxMsrList); if (n <= 0) return 0; const w = c.mem.words(v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1}] * 4294967296 + v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")}], 4 * n); for (let i = 1, j = 0; i <= n; i++, j += 4) { const mi = w[j], mr = w[j + 1], ml = w[j + 2], mh = w[j + 3]; if (${entry}) return i; } return 0; })(c, v)`;
+  return `((c, v) => { const n = Math.min(v[${fieldSlot("VM_ENTRY_MSR_LOAD_COUNT")}], c.caps.maxMsrList); if (n <= 0) return 0; const w = c.mem.words(v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR") | 1}] * 4294967296 + v[${fieldSlot("VM_ENTRY_MSR_LOAD_ADDR")}], 4 * n); for (let i = 1, j = 0; i <= n; i++, j += 4) { ${ENTRY_WORDS} if (${entry}) return i; } return 0; })(c, v)`;
 }
 
 function fieldSlot(name: FieldName): number {

@@ -149,11 +149,14 @@ class LazyViolation implements Violation {
   }
 }
 
+/** A violation with its message built now. */
+function eagerViolation(c: Check, ctx: Ctx): Violation {
+  return { id: c.id, sdm: c.sdm, message: messageOf(c, ctx), fields: c.fields.slice() };
+}
+
 /** A violation: its message built now (checks that read the processor state) or when read. */
 function violation(c: Check, ctx: Ctx): Violation {
-  if (readsProcessor(c))
-    return { id: c.id, sdm: c.sdm, message: messageOf(c, ctx), fields: c.fields.slice() };
-  return new LazyViolation(c, ctx);
+  return readsProcessor(c) ? eagerViolation(c, ctx) : new LazyViolation(c, ctx);
 }
 
 /** Reference evaluation: a plain loop over the registry (the fast path must agree with it). */
@@ -473,12 +476,7 @@ function cpuFactPossibles(
         condition: f.condition,
         outcome: decide(merged, ctx).outcome,
         // built now: the context's profile is this fact's strict reading only here
-        violations: extra.map((c) => ({
-          id: c.id,
-          sdm: c.sdm,
-          message: messageOf(c, ctx),
-          fields: c.fields.slice(),
-        })),
+        violations: extra.map((c) => eagerViolation(c, ctx)),
       });
     } finally {
       ctx.caps = lenient;

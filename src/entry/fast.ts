@@ -34,6 +34,7 @@
 import * as archFields from "../arch/fields.js";
 import { toFunction } from "../checks/compile.js";
 import { GROUPS, type GroupName } from "../checks/groups.js";
+import { ENTRY_WORDS } from "../checks/rule.js";
 import { type Check, type Ctx, type Pred, srcOf } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { ProcessorState } from "./processor.js";
@@ -188,7 +189,7 @@ function fusedWalk(checks: readonly Check[], idx: readonly number[], rewrite: Re
     "if (count > 0) {",
     `const w = c.mem.words(${addr}, count * 4);`,
     "for (let i = 0, j = 0; i < count; i++, j += 4) {",
-    "const mi = w[j], mr = w[j + 1], ml = w[j + 2], mh = w[j + 3];",
+    ENTRY_WORDS,
     ...tests,
     "}",
     "}",
@@ -608,7 +609,7 @@ class SigTable {
   private slots: Slot[] | undefined;
   /** The slot of the previous evaluation (the common case: the same signature again). */
   last: Slot = NO_SLOT;
-  /** States of this profile evaluated so far, up to PROFILE_AFTER. */
+  /** States of this profile evaluated so far (counted until the profile has its own runner). */
   states = 0;
   /** The profile's runner (its capabilities as literals), once PROFILE_AFTER states have used the profile. */
   base: Body | undefined;
