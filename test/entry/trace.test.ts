@@ -56,7 +56,13 @@ describe("ReadingContext", () => {
     expect(readsOf((c) => c.v[0] === 0 && c.v[1] === 0).fields).toEqual([0]);
     const r = readsOf((c) => {
       const v = c.v as unknown as Record<string, unknown>;
-      return v[""] === undefined && v["-2"] === undefined && v["1.5"] === undefined && c.v.length > 0;
+      return (
+        v[""] === undefined &&
+        v["-2"] === undefined &&
+        v["1.5"] === undefined &&
+        c.v.length > 0 &&
+        c.v[Symbol.toStringTag] === "Uint32Array"
+      );
     });
     expect(r).toEqual({ fails: true, fields: [], processor: [], memory: [] });
     // a method of the slot array works on the real array (a typed array's methods reject a proxy receiver)
@@ -96,7 +102,16 @@ describe("ReadingContext", () => {
 
   it("processor-state keys are recorded by name, with their values", () => {
     const e = state(caps, { processor: { cpl: 2 } });
-    expect(readsOf((c) => c.proc_.cpl === 2 && !c.proc_.inSmm, e)).toEqual({
+    const symbol = Symbol("not a key");
+    expect(
+      readsOf(
+        (c) =>
+          (c.proc_ as unknown as Record<symbol, unknown>)[symbol] === undefined &&
+          c.proc_.cpl === 2 &&
+          !c.proc_.inSmm,
+        e,
+      ),
+    ).toEqual({
       fails: true,
       fields: [],
       processor: ["cpl", "inSmm"],
