@@ -129,6 +129,9 @@ describe("parseEntry: processor", () => {
       currentVmcsPointer: 8192,
       executiveVmcsLaunchState: "clear",
     });
+    expect(
+      parseEntry({ vmcs: {}, processor: { instruction: "vmlaunch", launchState: "clear" } }).processor,
+    ).toEqual(DEFAULT_PROCESSOR);
     expect(parseEntry({ vmcs: {}, processor: { cpl: 0, vmxonPointer: 4096 } }).processor.vmxonPointer).toBe(
       4096,
     );
@@ -265,6 +268,7 @@ describe("parseEntry: memory", () => {
       ["x", "memory", "memory must be an object"],
       [{ "4096": ["0x1"] }, "memory.4096", "memory keys must be hex physical addresses"],
       [{ "0x1000x": ["0x1"] }, "memory.0x1000x", "memory keys must be hex physical addresses"],
+      [{ a0x1000: ["0x1"] }, "memory.a0x1000", "memory keys must be hex physical addresses"],
       [{ "0x1004": ["0x1"] }, "memory.0x1004", "memory addresses must be 8-byte aligned"],
       [{ "0x10000000000000": ["0x1"] }, "memory.0x10000000000000", "address beyond 52 bits"],
       [{ "0x1000": "0x1" }, "memory.0x1000", "expected an array of 64-bit hex words"],
@@ -277,6 +281,8 @@ describe("parseEntry: memory", () => {
       [{ "0x1000": [1] }, "memory.0x1000[0]", "malformed 64-bit word 1"],
       [{ "0x1000": ["1"] }, "memory.0x1000[0]", 'malformed 64-bit word "1"'],
       [{ "0x1000": ["x0x1"] }, "memory.0x1000[0]", 'malformed 64-bit word "x0x1"'],
+      [{ "0x1000": ["0x12g"] }, "memory.0x1000[0]", 'malformed 64-bit word "0x12g"'],
+      [{ "0x1000": [["0x1"]] }, "memory.0x1000[0]", "malformed 64-bit word an array"],
     ];
     for (const [memory, location, reason] of cases)
       expect(withMemory(memory), location).toEqual({ location, reason });
@@ -316,6 +322,8 @@ describe("serializeEntry", () => {
       },
     });
     expect(Object.keys(doc)).toEqual(["format", "vmcs", "cpu", "processor", "memory"]);
+    // keys only for values that differ (toEqual above passes over undefined values)
+    expect(Object.keys(doc.processor!)).toEqual(["cpl", "currentVmcsPointer"]);
     // round trip
     const back = parseEntry(JSON.parse(JSON.stringify(doc)));
     expect([...back.vmcs.v]).toEqual([...vmcs.v]);
