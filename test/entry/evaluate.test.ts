@@ -1,0 +1,218 @@
+/**
+ * Evaluation (src/entry/evaluate.ts) beyond the result-model and message tests: outcomes per class, the
+ * check-order alternatives among guest checks, the MSR-load qualification, a message that fails to build,
+ * results that refuse to describe a context whose members were swapped, and runners kept per list of checks.
+ */
+import { describe, expect, it } from "vitest";
+import { CHECKS } from "../../src/checks/registry.js";
+import type { Check, Ctx } from "../../src/checks/types.js";
+import { builtinProfile } from "../../src/cpu/builtin.js";
+import { countFailures, decide, evaluate, failingChecks, sameOutcome } from "../../src/entry/evaluate.js";
+import { contextOf } from "../../src/entry/run.js";
+import { Memory } from "../../src/vmcs/memory.js";
+import { ids, profileAll, run, state } from "../helpers.js";
+
+const caps = profileAll();
+const sky = builtinProfile("skylake");
+const byId = (id: string): Check => {
+  const c = CHECKS.find((x) => x.id === id);
+  if (!c) throw new Error(`no check ${id}`);
+  return c;
+};
+
+describe("outcomes", () => {
+  it("a valid state enters, with one shared frozen result", () => {
+    const a = run(caps);
+    expect(a).toEqual({ outcome: { type: "entered" }, violations: [] });
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(run(caps)).toBe(a);
+  });
+
+  it("guest checks of different exit qualifications: the first decides, the others are possible by check order", () => {
+    // RFLAGS reserved bit 3 (qualification 0); a misaligned link pointer beyond the address width (qualification 4)
+    const r = run(caps, { vmcs: { GUEST_RFLAGS: 0xan, VMCS_LINK_POINTER: 0xfff0_0000_0000_1001n } });
+    expect(ids(r)).toEqual([
+      "guest.rflags.reserved-bits",
+      "guest.link-pointer.alignment",
+      "guest.link-pointer.phys-width",
+    ]);
+    expect(r.outcome).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(r.possibleOutcomes).toEqual([
+      { type: "vmexit", reason: 33, qualification: 0 },
+      { type: "vmexit", reason: 33, qualification: 4 },
+    ]);
+    expect(r.possible).toEqual([
+      {
+        why: "check-order",
+        dependsOn: ["guest.link-pointer.alignment", "guest.link-pointer.phys-width"],
+        condition:
+          "if the processor meets guest.link-pointer.alignment before guest.rflags.reserved-bits (SDM 29.3 does not fix the order of guest-state checks)",
+        outcome: { type: "vmexit", reason: 33, qualification: 4 },
+        violations: [],
+      },
+    ]);
+  });
+
+  it("guest checks of one qualification, or a guest check beside a control: no alternative", () => {
+    const one = run(caps, { vmcs: { GUEST_RFLAGS: 0x8n } });
+    expect(ids(one)).toEqual(["guest.rflags.reserved-bits", "guest.rflags.bit1-set"]);
+    expect(Object.keys(one)).toEqual(["outcome", "violations"]);
+    const mixed = run(caps, { vmcs: { CR3_TARGET_COUNT: 5, GUEST_RFLAGS: 0xan } });
+    expect(mixed.outcome).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(Object.keys(mixed)).toEqual(["outcome", "violations"]);
+  });
+
+  it("a host check before a control check in the list: error 8, the controls possible", () => {
+    const host = byId("host.cr0.fixed-bits");
+    const control = byId("ctl.exec.cr3-target-count");
+    const e = state(caps, { vmcs: { CR3_TARGET_COUNT: 5, HOST_CR0: (v: bigint) => v & ~0x80000000n } });
+    const r = evaluate(contextOf(e), [host, control]);
+    expect(r.outcome).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(r.possible?.map((p) => [p.condition, p.outcome])).toEqual([
+      [
+        "if the processor checks the controls before host state (SDM 29.2 allows either order)",
+        { type: "vmfail-valid", error: 7 },
+      ],
+    ]);
+  });
+
+  it("a basic check's own outcome, or VMfailInvalid; basic checks decide alone", () => {
+    const gp = run(caps, { processor: { cpl: 3 } });
+    expect(gp.outcome).toEqual({ type: "fault", exception: "#GP(0)" });
+    const noVmcs = run(caps, { processor: { currentVmcsValid: false }, vmcs: { GUEST_RFLAGS: 0x8n } });
+    expect(noVmcs.outcome).toEqual({ type: "vmfail-invalid" });
+    expect("possible" in noVmcs).toBe(false);
+  });
+
+  it("MSR loading: the qualification is the first failing entry over every failing MSR-load check", () => {
+    const AREA = 0x20000;
+    const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
+    // IA32_FS_BASE cannot be loaded (msr-load.fs-gs-base); IA32_PERF_GLOBAL_CTRL bit 35 does not exist on skylake
+    const FS: [number, bigint] = [0xc0000100, 0n];
+    const PERF: [number, bigint] = [0x38f, 1n << 35n];
+    for (const [entries, at] of [
+      [[STAR, PERF, FS], 2],
+      [[STAR, FS, PERF], 2],
+      [[PERF, STAR, STAR, FS], 1],
+    ] as [[number, bigint][], number][]) {
+      const memory: Record<number, bigint> = {};
+      entries.forEach(([i, v], k) => {
+        memory[AREA + 16 * k] = BigInt(i);
+        memory[AREA + 16 * k + 8] = v;
+      });
+      const r = run(sky, {
+        vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length },
+        memory,
+      });
+      // the registry lists msr-load.fs-gs-base first, whichever entry it fails on
+      expect(ids(r)).toEqual(["msr-load.fs-gs-base", "msr-load.value-reserved-bits"]);
+      expect(r.outcome).toEqual({ type: "vmexit", reason: 34, qualification: at });
+    }
+  });
+});
+
+describe("sameOutcome", () => {
+  it("compares every part of an outcome", () => {
+    const cases: [unknown, unknown, boolean][] = [
+      [{ type: "entered" }, { type: "entered" }, true],
+      [{ type: "vmfail-invalid" }, { type: "entered" }, false],
+      [{ type: "vmfail-valid", error: 7 }, { type: "vmfail-valid", error: 7 }, true],
+      [{ type: "vmfail-valid", error: 7 }, { type: "vmfail-valid", error: 8 }, false],
+      [{ type: "vmfail-valid", error: 7 }, { type: "vmexit", reason: 33, qualification: 0 }, false],
+      [
+        { type: "vmexit", reason: 33, qualification: 0 },
+        { type: "vmexit", reason: 33, qualification: 0 },
+        true,
+      ],
+      [
+        { type: "vmexit", reason: 33, qualification: 0 },
+        { type: "vmexit", reason: 33, qualification: 4 },
+        false,
+      ],
+      [
+        { type: "vmexit", reason: 33, qualification: 1 },
+        { type: "vmexit", reason: 34, qualification: 1 },
+        false,
+      ],
+      [{ type: "vmexit", reason: 33, qualification: 0 }, { type: "vmfail-valid", error: 33 }, false],
+      [{ type: "fault", exception: "#UD" }, { type: "fault", exception: "#UD" }, true],
+      [{ type: "fault", exception: "#UD" }, { type: "fault", exception: "#GP(0)" }, false],
+      [{ type: "fault", exception: "#UD" }, { type: "vmfail-invalid" }, false],
+    ];
+    for (const [a, b, same] of cases)
+      expect(sameOutcome(a as never, b as never), `${JSON.stringify(a)} ${JSON.stringify(b)}`).toBe(same);
+  });
+
+  it("decide with nothing failing: entered", () => {
+    expect(decide([], contextOf(state(caps)))).toEqual({ outcome: { type: "entered" } });
+  });
+});
+
+describe("messages", () => {
+  it("a message that throws gives the rule and the error, not an exception", () => {
+    const real = byId("guest.rflags.reserved-bits");
+    const broken: Check = {
+      id: real.id,
+      sdm: real.sdm,
+      cls: real.cls,
+      fields: real.fields,
+      rule: real.rule,
+      fail: real.fail,
+      message: () => {
+        throw new Error("no such bit");
+      },
+    };
+    const r = evaluate(contextOf(state(caps, { vmcs: { GUEST_RFLAGS: 0x8n } })), [broken]);
+    expect(r.violations.map((v) => [v.id, v.message])).toEqual([
+      [real.id, `${real.rule} (message failed: no such bit)`],
+    ]);
+  });
+
+  it("a result refuses to describe its context after the context's VMCS, memory or profile was replaced", () => {
+    const swaps: [string, (c: Ctx) => void][] = [
+      ["vmcs", (c) => (c.vmcs = state(caps).vmcs)],
+      ["memory", (c) => (c.mem = new Memory())],
+      ["profile", (c) => (c.caps = sky)],
+    ];
+    for (const [what, swap] of swaps) {
+      const ctx = contextOf(state(caps, { vmcs: { GUEST_RFLAGS: 0x8n } }));
+      const r = evaluate(ctx);
+      swap(ctx);
+      expect(() => r.violations[0]!.message, what).toThrow(
+        "the message of guest.rflags.reserved-bits was read after the state changed",
+      );
+    }
+  });
+
+  it("a violation's fields are its own copy", () => {
+    const r = run(caps, { vmcs: { GUEST_RFLAGS: 0x8n } });
+    const v = r.violations[0]!;
+    expect(v.fields).toEqual(byId(v.id).fields);
+    v.fields.push("changed");
+    expect(byId(v.id).fields).not.toContain("changed");
+    expect(JSON.parse(JSON.stringify(v))).toEqual({
+      id: v.id,
+      sdm: v.sdm,
+      message: v.message,
+      fields: v.fields,
+    });
+  });
+});
+
+describe("runners per list of checks", () => {
+  it("two lists used in turn each get their own verdicts", () => {
+    const a = [byId("guest.rflags.reserved-bits"), byId("guest.rflags.bit1-set")];
+    const b = [byId("ctl.exec.cr3-target-count")];
+    const ctx = contextOf(state(caps, { vmcs: { GUEST_RFLAGS: 0x8n, CR3_TARGET_COUNT: 5 } }));
+    for (let k = 0; k < 2; k++) {
+      expect(failingChecks(ctx, a)).toEqual(a);
+      expect(countFailures(ctx, a)).toBe(2);
+      expect(failingChecks(ctx, b)).toEqual(b);
+      expect(countFailures(ctx, b)).toBe(1);
+      expect(failingChecks(ctx).map((c) => c.id)).toEqual(ids(evaluate(ctx)));
+    }
+    const valid = contextOf(state(caps));
+    expect(failingChecks(valid, a)).toEqual([]);
+    expect(countFailures(valid)).toBe(0);
+  });
+});
