@@ -143,8 +143,14 @@ describe("sameOutcome", () => {
       expect(sameOutcome(a as never, b as never), `${JSON.stringify(a)} ${JSON.stringify(b)}`).toBe(same);
   });
 
-  it("decide with nothing failing: entered", () => {
+  it("decide: entered with nothing failing; alternatives listed with their outcomes after the outcome", () => {
     expect(decide([], contextOf(state(caps)))).toEqual({ outcome: { type: "entered" } });
+    const ctx = contextOf(state(caps, { vmcs: { GUEST_RFLAGS: 0xan, VMCS_LINK_POINTER: 0x1001n } }));
+    const d = decide([byId("guest.rflags.reserved-bits"), byId("guest.link-pointer.alignment")], ctx);
+    expect(d.possibleOutcomes).toEqual([
+      { type: "vmexit", reason: 33, qualification: 0 },
+      { type: "vmexit", reason: 33, qualification: 4 },
+    ]);
   });
 });
 
@@ -196,6 +202,10 @@ describe("messages", () => {
       message: v.message,
       fields: v.fields,
     });
+    // a processor-state check's violation (its message built at once) too
+    const cpl = run(caps, { processor: { cpl: 3 } }).violations[0]!;
+    cpl.fields.push("changed");
+    expect(byId(cpl.id).fields).not.toContain("changed");
   });
 });
 
