@@ -111,6 +111,36 @@ describe("outcomes", () => {
   });
 });
 
+describe("possible findings from CPU facts", () => {
+  const AREA = 0x20000;
+  /** An MSR-load list of `count` entries at AREA, with `entries` written there (more than count: after the list). */
+  const list = (count: number, ...entries: [number, bigint][]) => {
+    const memory: Record<number, bigint> = {};
+    entries.forEach(([i, v], k) => {
+      memory[AREA + 16 * k] = BigInt(i);
+      memory[AREA + 16 * k + 8] = v;
+    });
+    return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
+  };
+  const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
+  const UNKNOWN: [number, bigint] = [0x1ff, 0n];
+
+  it("an MSR the profile does not know, in the list: possible; after the list's end: nothing", () => {
+    const listed = run(sky, list(2, STAR, UNKNOWN));
+    expect(listed.possible?.map((p) => [p.dependsOn, p.outcome])).toEqual([
+      [["msr-exists.0x1ff"], { type: "vmexit", reason: 34, qualification: 2 }],
+    ]);
+    expect(run(sky, list(1, STAR, UNKNOWN))).toEqual({ outcome: { type: "entered" }, violations: [] });
+  });
+
+  it("the evaluation leaves the context's profile as it found it", () => {
+    const ctx = contextOf(state(sky, list(2, STAR, UNKNOWN)));
+    const before = ctx.caps;
+    expect(evaluate(ctx).possible).toHaveLength(1);
+    expect(ctx.caps).toBe(before);
+  });
+});
+
 describe("sameOutcome", () => {
   it("compares every part of an outcome", () => {
     const cases: [unknown, unknown, boolean][] = [
