@@ -138,6 +138,12 @@ describe("possible findings from CPU facts", () => {
     const before = ctx.caps;
     expect(evaluate(ctx).possible).toHaveLength(1);
     expect(ctx.caps).toBe(before);
+    // a valid state: the profile's uncertain facts are tried and change nothing
+    const valid = contextOf(state(sky));
+    const caps0 = valid.caps;
+    expect(caps0.facts.anyUncertainMask).toBe(true);
+    expect(evaluate(valid)).toEqual({ outcome: { type: "entered" }, violations: [] });
+    expect(valid.caps).toBe(caps0);
   });
 });
 
