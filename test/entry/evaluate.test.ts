@@ -131,6 +131,11 @@ describe("possible findings from CPU facts", () => {
       [["msr-exists.0x1ff"], { type: "vmexit", reason: 34, qualification: 2 }],
     ]);
     expect(run(sky, list(1, STAR, UNKNOWN))).toEqual({ outcome: { type: "entered" }, violations: [] });
+    // a profile whose capability masks are all certain (no uncertain mask fact): the MSR is still possible
+    expect(caps.facts.anyUncertainMask).toBe(false);
+    expect(run(caps, list(2, STAR, UNKNOWN)).possible?.map((p) => [p.dependsOn, p.outcome])).toEqual([
+      [["msr-exists.0x1ff"], { type: "vmexit", reason: 34, qualification: 2 }],
+    ]);
   });
 
   it("the evaluation leaves the context's profile as it found it", () => {
