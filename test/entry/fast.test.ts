@@ -4,7 +4,10 @@
  * `profileAfter` states, at most eight profiles per runner), the names and source it keeps (the newest 64), and
  * the error an unlocatable failure gives.
  */
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
 import { CHECKS } from "../../src/checks/registry.js";
 import { type Check, Ctx } from "../../src/checks/types.js";
 import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
@@ -14,16 +17,28 @@ import { compileRunner, runnerSources } from "../../src/entry/fast.js";
 import { baseEntry } from "../../src/gen/base.js";
 import { ALL_PROFILE_DATA } from "../helpers.js";
 
-/** A check with a plain closure as its predicate (called from a chunk). */
-const plain = (id: string, fail: () => boolean): Check => ({
+/** A check with plain closures as its predicates (called from a chunk). */
+const plain = (id: string, fail: () => boolean, when?: () => boolean): Check => ({
   id,
   sdm: "29.9",
   cls: "guest",
   fields: [],
   rule: id,
   fail,
+  ...(when ? { when } : {}),
   message: () => "",
 });
+
+/** What a call throws (vitest's toThrow(regex) passes when `undefined` is thrown: assert on the value). */
+function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(Error);
+    return e as Error;
+  }
+  throw new Error("did not throw");
+}
 
 const names = () => [...runnerSources().keys()];
 const ctxOf = (profile: string) => {
@@ -50,30 +65,122 @@ describe("runnerSources", () => {
 });
 
 describe("a runner's error", () => {
-  it("names the runner alone when no check throws again (the locator finds none)", () => {
-    let calls = 0;
+  it("names the runner alone when no check throws again (the locator finds none); the first error is its cause", () => {
+    let first: Error | undefined;
     const once = plain("test.once", () => {
-      if (calls++ === 0) throw new Error("first call only");
-      return false;
+      if (first) return false;
+      // made here, so that its stack runs through the chunk that called this predicate
+      first = new Error("first call only");
+      throw first;
     });
     const run = compileRunner([once], { specializeAfter: 0 });
-    const ctx = ctxOf("skylake");
-    expect(() => run(ctx, new Int32Array(1))).toThrow(/^nvmx-runner-\d+-generic: first call only$/);
+    const e = thrown(() => run(ctxOf("skylake"), new Int32Array(1)));
+    expect(e.message).toMatch(/^nvmx-runner-\d+-generic: first call only$/);
+    expect(e.cause).toBe(first);
+    // the error came from the chunk function, named after its runner
+    expect(first?.stack).toMatch(/nvmx-runner-\d+-generic-chunk\d+\.js/);
   });
 
-  it("a thrown value that is not an Error is named as text", () => {
+  it("names the check that throws, skipping a check whose `when` is false; a thrown value that is not an Error is named as text", () => {
+    const boom = new Error("boom");
     const run = compileRunner(
       [
+        plain(
+          "test.inapplicable",
+          () => {
+            throw new Error("never called");
+          },
+          () => false,
+        ),
         plain("test.quiet", () => false),
-        plain("test.string", () => {
-          throw "not an error";
+        plain("test.boom", () => {
+          throw boom;
         }),
       ],
       { specializeAfter: 0 },
     );
-    expect(() => run(ctxOf("skylake"), new Int32Array(2))).toThrow(
-      /^check test\.string threw in nvmx-runner-\d+-generic: not an error$/,
+    const e = thrown(() => run(ctxOf("skylake"), new Int32Array(3)));
+    expect(e.message).toMatch(/^check test\.boom threw in nvmx-runner-\d+-generic: boom$/);
+    expect(e.cause).toBe(boom);
+    for (const [value, text] of [
+      ["not an error", "not an error"],
+      [null, "null"],
+      [undefined, "undefined"],
+    ] as const) {
+      const run2 = compileRunner(
+        [
+          plain("test.value", () => {
+            throw value;
+          }),
+        ],
+        { specializeAfter: 0 },
+      );
+      expect(thrown(() => run2(ctxOf("skylake"), new Int32Array(1))).message).toMatch(
+        new RegExp(`^check test\\.value threw in nvmx-runner-\\d+-generic: ${text}$`),
+      );
+    }
+    let once = true;
+    const run3 = compileRunner(
+      [
+        plain("test.null-once", () => {
+          if (once) {
+            once = false;
+            throw null;
+          }
+          return false;
+        }),
+      ],
+      { specializeAfter: 0 },
     );
+    expect(thrown(() => run3(ctxOf("skylake"), new Int32Array(1))).message).toMatch(
+      /^nvmx-runner-\d+-generic: null$/,
+    );
+  });
+});
+
+describe("chunks (checks given as plain closures)", () => {
+  it("test `when` before `fail`, and list the ids of a chunk's checks beside its call", () => {
+    const checks = [
+      plain(
+        "test.off",
+        () => true,
+        () => false,
+      ),
+      plain(
+        "test.on",
+        () => true,
+        () => true,
+      ),
+      plain("test.passes", () => false),
+    ];
+    const run = compileRunner(checks, { specializeAfter: 0 });
+    const out = new Int32Array(3);
+    expect(Array.from(out.subarray(0, run(ctxOf("skylake"), out)))).toEqual([1]);
+    expect(runnerSources().get(names().at(-1)!)).toContain(
+      "/* 0 test.off, 1 test.on, 2 test.passes */ n = k0(c, out, n);",
+    );
+  });
+});
+
+describe("NVMX_DUMP_RUNNERS", () => {
+  it("writes each runner's source, as runnerSources keeps it, to dir/<name>.js (the folder made if missing)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nvmx-dump-"));
+    const inner = join(dir, "a", "b");
+    vi.stubEnv("NVMX_DUMP_RUNNERS", inner);
+    vi.resetModules();
+    try {
+      const fresh = await import("../../src/entry/fast.js");
+      fresh.compileRunner([plain("test.dumped", () => false)], { specializeAfter: 0 });
+      fresh.compileRunner([plain("test.dumped-too", () => false)], { specializeAfter: 0 });
+      const kept = [...fresh.runnerSources()];
+      expect(kept).toHaveLength(2);
+      for (const [name, source] of kept) expect(readFileSync(join(inner, `${name}.js`), "utf8")).toBe(source);
+      expect(kept[1]![1]).toContain("test.dumped-too");
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
