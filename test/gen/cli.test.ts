@@ -22,6 +22,20 @@ describe("nvmx gen", () => {
     expect(c.status).toBe(0);
     for (const l of lines(c.stdout)) expect(JSON.parse(l).outcome).toEqual({ type: "entered" });
   });
+  it("--variants: 1 builds every state from scratch; states past the first 16 vary them; 0 is a usage error", () => {
+    const args = ["gen", "--cpu", "skylake", "--count", "20", "--seed", "4"];
+    const scratch = lines(run([...args, "--variants", "1"]).stdout);
+    const varied = lines(run(args).stdout);
+    expect(varied.slice(0, 16)).toEqual(scratch.slice(0, 16));
+    // state 16 varies state 0: same controls, other values
+    const [a, b, c] = [varied[16]!, varied[0]!, scratch[16]!].map((l) => JSON.parse(l).vmcs);
+    expect(a.CPU_BASED_VM_EXEC_CONTROL).toBe(b.CPU_BASED_VM_EXEC_CONTROL);
+    expect(a.GUEST_RIP).not.toBe(b.GUEST_RIP);
+    expect(a).not.toEqual(c);
+    const bad = run([...args, "--variants", "0"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--variants must be a whole number from 1/);
+  });
   it("--mode real gives real-mode guests; an unsupported mode is an input error", () => {
     const a = run(["gen", "--cpu", "skylake", "--count", "5", "--mode", "real"]);
     for (const l of lines(a.stdout)) expect(BigInt(JSON.parse(l).vmcs.GUEST_CR0) & 1n).toBe(0n);
