@@ -116,6 +116,21 @@ class KeyTable {
     return dv.getFloat64(at + n - 8, true) === w[i];
   }
 
+  /**
+   * The key starting at `at`, after key `prev` (-1: the first), when it is not the one that came next last
+   * time: fields left out make it one of the next few keys of the chain; else a lookup, which relinks the
+   * chain. FAIL for a key the fast path leaves alone.
+   */
+  after(b: Buffer, dv: DataView, at: number, end: number, prev: number): number {
+    for (let i = 0, g = this.next[prev + 1]!; i < SKIPS && g >= 0; i++) {
+      g = this.next[g + 1]!;
+      if (g >= 0 && this.matches(dv, at, end, g)) return g;
+    }
+    const k = this.find(b, dv, at, end);
+    if (k !== FAIL) this.next[prev + 1] = k;
+    return k;
+  }
+
   /** The key starting at `at` (just after its opening quote), or FAIL for a key the fast path leaves alone. */
   find(b: Buffer, dv: DataView, at: number, end: number): number {
     let h = FNV_OFFSET;
@@ -458,18 +473,8 @@ export class EntryScanner {
       const at = p + 1;
       let k = keys.next[prev + 1]!;
       if (k < 0 || !keys.matches(dv, at, end, k)) {
-        // Fields left out: one of the next few keys of the chain, else a lookup (which relinks the chain).
-        let hit = FAIL;
-        for (let i = 0, g = k; i < SKIPS && g >= 0 && hit < 0; i++) {
-          g = keys.next[g + 1]!;
-          if (g >= 0 && keys.matches(dv, at, end, g)) hit = g;
-        }
-        if (hit >= 0) k = hit;
-        else {
-          k = keys.find(b, dv, at, end);
-          if (k === FAIL) return FAIL;
-          keys.next[prev + 1] = k;
-        }
+        k = keys.after(b, dv, at, end, prev);
+        if (k === FAIL) return FAIL;
       }
       prev = k;
       p = at + keys.length[k]! + 1;
