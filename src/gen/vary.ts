@@ -121,7 +121,7 @@ class Template {
   /** Slots that vary and the bits of each that may take any value. */
   readonly slots: Int32Array;
   readonly masks: Uint32Array;
-  /** The document text around the `vmcs` object, and that object's pieces (`vmcsPieces`), built when asked. */
+  /** The document text around the values that vary (built when first asked for). */
   private text?: DocumentPieces;
   /** The template's processor and memory with the stream's VMCS store (`ValidStates.entry`). */
   entry?: Entry;
