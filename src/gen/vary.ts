@@ -94,10 +94,14 @@ function fieldPlans(): FieldPlan[] {
   return plans;
 }
 
-/** The runner of a field's checks (compiled on first use, generic: no per-signature code). */
+/**
+ * The runner of a field's checks (compiled on first use, generic: no per-signature code). It runs on a context
+ * refreshed once per template: learning changes no slot of the signature, which holds everything
+ * `Ctx.refresh` derives (the control words, RFLAGS.VM).
+ */
 function runnerOf(p: FieldPlan): { run: Runner; out: Int32Array } {
   p.runner ??= {
-    run: compileRunner(p.checks, { specializeAfter: 0, profileAfter: 0 }),
+    run: compileRunner(p.checks, { refreshed: true }),
     out: new Int32Array(p.checks.length),
   };
   return p.runner;
@@ -294,6 +298,7 @@ const MEMBER = FIELDS.map((f) => Buffer.from(`${JSON.stringify(f.name)}:"0x`));
  * found by group testing (module comment). Leaves the state as it was.
  */
 function learn(ctx: Ctx, rng: Rng): Uint32Array {
+  ctx.refresh(); // once: the runners below do not (runnerOf)
   const v = ctx.vmcs.v;
   const base = v.slice();
   const free = new Uint32Array(v.length);
