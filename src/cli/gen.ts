@@ -193,9 +193,11 @@ async function gen(o: GenFlags, cli: Cli): Promise<number> {
       const need = states.jsonBound() + 1;
       if (p + need > chunk.length) {
         const w = p ? send() : undefined;
+        // the stream hands written chunks back from its callbacks: let them run, so two chunks serve a run
+        if (w) await w;
+        else await new Promise((resolve) => setImmediate(resolve));
         chunk = fresh(need);
         p = 0;
-        if (w) await w;
       }
       p = states.writeJson(chunk, p);
       chunk[p++] = 10;
