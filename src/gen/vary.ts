@@ -30,6 +30,7 @@ import type { Entry } from "../entry/document.js";
 import { countFailures, failingChecks } from "../entry/evaluate.js";
 import { compileRunner, type Runner, SIGNATURE_SLOTS } from "../entry/fast.js";
 import type { ProcessorState } from "../entry/processor.js";
+import { InputError } from "../errors.js";
 import type { Memory } from "../vmcs/memory.js";
 import { Vmcs } from "../vmcs/store.js";
 import { Rng } from "./rng.js";
@@ -362,7 +363,7 @@ export class ValidStates {
   readonly vmcs = new Vmcs();
   /** How often a variation failed every draw and the template itself was taken (for measurements). */
   fallbacks = 0;
-  /** Checks that failed a variation, whose fields were drawn again (for measurements). */
+  /** Draws repeated because a check failed (the fields it reads drawn again; for measurements). */
   redraws = 0;
   private readonly caps: Caps;
   private readonly modes: Mode[];
@@ -425,8 +426,12 @@ export class ValidStates {
     return this.template().write(out, p, this.vmcs.v, this.entry());
   }
 
-  /** Make state i the current one. */
+  /** Make state i (a whole number from 0) the current one. */
   fill(i: number): void {
+    if (!Number.isSafeInteger(i) || i < 0)
+      throw new InputError(`i must be a whole number from 0, got ${String(i)}`, {
+        location: "ValidStates.fill",
+      });
     const per = POOL * this.variants;
     const round = Math.floor(i / per);
     const r = i - round * per;

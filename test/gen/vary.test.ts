@@ -123,6 +123,14 @@ describe("ValidStates", () => {
     }
   });
 
+  it("fill refuses an index that is not a whole number from 0", () => {
+    const s = new ValidStates(builtinProfile("skylake"), 1);
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53])
+      expect(() => s.fill(bad)).toThrow(
+        `ValidStates.fill: i must be a whole number from 0, got ${String(bad)}`,
+      );
+  });
+
   it("a result's messages cannot be read after the next fill rewrote the store", () => {
     const s = new ValidStates(builtinProfile("skylake"), 1, { variants: 2 });
     s.fill(POOL);
