@@ -13,6 +13,12 @@ out.push(
   `Run of ${m.date.slice(0, 16).replace("T", " ")} UTC on ${m.cpu}, ${m.cores} cores, Node ${m.node}; load average during the run ${m.loadAverage.join(", ")} (other jobs on the 2 cores).`,
   "",
 );
+const pm = c.pipelineMeasured;
+if (pm)
+  out.push(
+    `The process rows (\`check --json\`, \`gen\`, \`nested --find-gaps\`) and the targets were measured again on ${pm.date.slice(0, 16).replace("T", " ")} UTC (\`node bench/run.js --pipeline-only\`); load average ${pm.loadAverage.join(", ")}.`,
+    "",
+  );
 const profiles = [...new Set(c.checks.filter((x) => x.profile !== "(as logged)").map((x) => x.profile))];
 const kinds = [
   "valid, MSR-load list",
@@ -49,8 +55,13 @@ out.push(
   `| JSON.parse of the same lines, per CPU-second | ${c.pipeline.map((x) => n(x.jsonParseDocsPerCpuSec)).join(" | ")} |`,
   `| ratio | ${c.pipeline.map((x) => `${x.ratioToJsonParse}×`).join(" | ")} |`,
   `| \`check --json\` max RSS | ${c.pipeline.map((x) => `${x.checkMaxRssMB} MB`).join(" | ")} |`,
-  `| generator in-process, valid states per CPU-second | ${c.generator.map((x) => n(x.validStatesPerCpuSec)).join(" | ")} |`,
-  `| \`gen --valid\`, documents per CPU-second | ${c.pipeline.map((x) => n(x.genValidDocsPerCpuSec)).join(" | ")} |`,
+  ...(c.fill
+    ? [
+        `| generator in-process (\`ValidStates.fill\`, ${n(c.fill[0].states)} states), valid states per CPU-second | ${c.fill.map((x) => n(x.validStatesPerCpuSec)).join(" | ")} |`,
+      ]
+    : []),
+  `| \`gen --valid\` (default options), documents per CPU-second | ${c.pipeline.map((x) => n(x.genValidDocsPerCpuSec)).join(" | ")} |`,
+  `| states built from scratch (\`generateValid\`, the corpus above), per CPU-second | ${c.generator.map((x) => n(x.validStatesPerCpuSec)).join(" | ")} |`,
   "",
   "Issue 15's targets (one core):",
   "",

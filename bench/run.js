@@ -4,9 +4,10 @@
 // Secondary: one state checked over and over ("hot signature"), the nested path, and a repeated 9-state
 // NDJSON stream. Prints tables and writes bench/results.json naming the machine.
 // Run: npm run bench   (options: --quick for smaller corpora and fewer samples, --corpus-only,
-// --no-corpus, --no-ndjson to skip the stream runs, --ndjson-only for the stream runs alone)
+// --no-corpus, --no-ndjson to skip the stream runs, --ndjson-only for the stream runs alone, --pipeline-only
+// to measure the process rows again into the last results)
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { bench, do_not_optimize, run } from "mitata";
@@ -48,6 +49,24 @@ function states(name) {
 
 const QUICK = args.has("--quick");
 const headline = {};
+if (args.has("--pipeline-only")) {
+  // Measure the process rows again (`check --json`, `gen --valid`, gen --violate-each, find-gaps) after a
+  // change that touches only them, keeping every other row of bench/results.json; the report names both runs.
+  const previous = JSON.parse(readFileSync(new URL("./results.json", import.meta.url), "utf8"));
+  const corpora = PROFILES.map((p) =>
+    corpus.buildCorpus(p, { valid: QUICK ? 2000 : 10000, perViolation: QUICK ? 1 : 4 }),
+  );
+  const rows = previous.corpus;
+  rows.pipeline = await corpus.pipelineRows(corpora);
+  rows.violateEachCold = [await corpus.violateEachCold("skylake")];
+  rows.findGaps = await corpus.findGapsRows();
+  rows.targets = corpus.targetRows(rows);
+  rows.pipelineMeasured = machineNow();
+  console.table(rows.pipeline);
+  console.table(rows.targets);
+  writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(previous, null, 2)}\n`);
+  process.exit(0);
+}
 if (!args.has("--no-corpus") && !args.has("--ndjson-only")) {
   const corpora = PROFILES.map((p) =>
     corpus.buildCorpus(p, { valid: QUICK ? 2000 : 10000, perViolation: QUICK ? 1 : 4 }),
@@ -58,6 +77,8 @@ if (!args.has("--no-corpus") && !args.has("--ndjson-only")) {
     violateEachStates: c.kinds["violate-each"].length,
     violateEachCpuSecs: +c.violateSecs.toFixed(2),
   }));
+  headline.fill = PROFILES.map((p) => corpus.fillRow(p, QUICK));
+  console.table(headline.fill);
   headline.checks = corpus.checkRows(corpora, corpus.realLogCorpus(), QUICK ? 2 : 5);
   headline.pipeline = await corpus.pipelineRows(corpora);
   headline.violateEachCold = [await corpus.violateEachCold("skylake")];
@@ -192,8 +213,8 @@ console.log("failing checks per state:", rows);
 if (stream.length) console.table(stream);
 writeResults(table, rows, stream);
 
-function writeResults(hot, counts, ndjsonRows) {
-  const machine = {
+function machineNow() {
+  return {
     cpu: os.cpus()[0]?.model ?? "unknown",
     cores: os.cpus().length,
     node: process.version,
@@ -201,6 +222,10 @@ function writeResults(hot, counts, ndjsonRows) {
     loadAverage: os.loadavg().map((x) => +x.toFixed(2)),
     date: new Date().toISOString(),
   };
+}
+
+function writeResults(hot, counts, ndjsonRows) {
+  const machine = machineNow();
   console.log("\nmachine:", machine);
   writeFileSync(
     new URL("./results.json", import.meta.url),

@@ -57,7 +57,9 @@ import {
   MODES,
   type Mode,
   modesFor as modesForRaw,
+  modeUnsupported,
 } from "./gen/valid.js";
+import { ValidStates, type VaryOptions } from "./gen/vary.js";
 import {
   type Coverage,
   coverage as coverageRaw,
@@ -437,6 +439,29 @@ export function generateValid(cpu: Caps, seed: number | Rng, opts?: GenOptions):
   if (o.features !== undefined && !["random", "max", "min"].includes(o.features))
     wrong("generateValid", "opts.features", "one of random, max, min", o.features);
   return generateValidRaw(cpu, seed, o);
+}
+
+/**
+ * Valid states at fuzzing speed (docs/generator.md): state i of the stream, in one reused VMCS store, with
+ * `fill(i)`; each state built from scratch is followed by variations of its values that every check allows.
+ *
+ * @param seed - a whole number 0..2^32-1: the same seed gives the same states
+ * @param opts - `variants`: states per state built from scratch (default 4096; 1 builds each from scratch);
+ *   `mode`, `features` as for {@link generateValid}
+ */
+export function validStates(cpu: Caps, seed: number, opts?: VaryOptions): ValidStates {
+  caps("validStates", "cpu", cpu);
+  wholeNumber("validStates", "seed", seed, 0xffffffff);
+  const o = options<VaryOptions>("validStates", "opts", opts);
+  oneOf("validStates", "opts.mode", o.mode, MODES, true);
+  oneOf("validStates", "opts.features", o.features, ["random", "max", "min"], true);
+  if (o.variants !== undefined && wholeNumber("validStates", "opts.variants", o.variants, 2 ** 31) < 1)
+    wrong("validStates", "opts.variants", "a whole number 1..2147483648", o.variants);
+  if (o.mode !== undefined) {
+    const why = modeUnsupported(cpu, o.mode);
+    if (why) wrong("validStates", "opts.mode", `a mode the CPU supports (${why})`, o.mode);
+  }
+  return new ValidStates(cpu, seed, o);
 }
 
 /**

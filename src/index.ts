@@ -52,6 +52,7 @@ export {
   runNested,
   serializeEntry,
   serializeGenerated,
+  validStates,
   violationSearch,
   vmcs12FromNestedState,
 } from "./api.js";
@@ -79,6 +80,7 @@ export type { DumpFormat, InputFormat, ParsedDump, Reported } from "./formats/ty
 export type { Change, RepairResult } from "./gen/repair.js";
 export { Rng } from "./gen/rng.js";
 export { type Generated, type GenOptions, MODES, type Mode } from "./gen/valid.js";
+export type { ValidStates, VaryOptions } from "./gen/vary.js";
 export type { Coverage, ViolationResult, ViolationSearch } from "./gen/violate.js";
 export {
   type CompareOptions,

@@ -17,6 +17,7 @@ import type { Entry } from "../entry/document.js";
 import { Rng } from "../gen/rng.js";
 import { serializeGenerated } from "../gen/serialize.js";
 import { generateValid, MODES, type Mode, modesFor, modeUnsupported } from "../gen/valid.js";
+import { VARIANTS, ValidStates } from "../gen/vary.js";
 import { type CachedResult, SEARCH_VERSION, type ViolationSearch, violationSearch } from "../gen/violate.js";
 import { cpuValue } from "./check.js";
 import { type Cli, choiceValue, cpuOption, defineCommand, intValue, quietOption, usage } from "./command.js";
@@ -49,6 +50,9 @@ class Progress {
     if (this.drawn) process.stderr.write("\n");
   }
 }
+
+/** Bytes of valid-state documents per write. */
+const CHUNK = 1 << 18;
 
 function docLine(e: Entry, comment?: string): string {
   const doc = serializeGenerated(e);
@@ -102,6 +106,7 @@ interface GenFlags {
   violate?: string;
   violateEach?: true;
   mode?: string;
+  variants: string;
   quiet?: true;
 }
 
@@ -111,7 +116,8 @@ export function register(program: Command, cli: Cli): void {
     description: `Generate nvmx-entry/1 documents, one per line, for fuzzing and tests: states that pass every check on
 the CPU (valid on every CPU the profile stands for), or states that fail exactly one check
 (--violate ID; --violate-each: COUNT states for every check the profile lets fail alone, and on
-stderr the checks it does not). The same --seed gives the same documents. The violation search is
+stderr the checks it does not). Valid states come from states built from scratch, each followed by
+variations of its values (--variants). The same --seed gives the same documents. The violation search is
 cached on disk per profile and registry (NVMX_CACHE_DIR, default ~/.cache/nvmx; NVMX_NO_CACHE=1
 disables it).`,
     more: "How states are built and verified: docs/generator.md; check ids: docs/checks.md.",
@@ -128,6 +134,12 @@ disables it).`,
     .addOption(new Option("--valid", "states that pass every check (the default)"))
     .addOption(new Option("--violate <ID>", "states that fail exactly the check ID (docs/checks.md)"))
     .addOption(new Option("--violate-each", "COUNT states failing each check alone, for every check"))
+    .addOption(
+      new Option(
+        "--variants <N>",
+        `with --valid: states per state built from scratch; the others vary its values within what every check allows (docs/generator.md); 1 builds each from scratch`,
+      ).default(String(VARIANTS)),
+    )
     .addOption(
       new Option(
         "--mode <MODE>",
@@ -160,13 +172,38 @@ async function gen(o: GenFlags, cli: Cli): Promise<number> {
   const progressWanted = (total: number) =>
     !process.stdout.isTTY && cli.progressWanted(o.quiet) && total >= 10000;
 
+  const variants = intValue("gen", "--variants", o.variants, 1);
   if (o.violate === undefined && !each) {
     const progress = new Progress(count, progressWanted(count));
+    const states = new ValidStates(caps, seed, { variants, ...(mode ? { mode } : {}) });
+    // documents written as bytes, in chunks of about CHUNK bytes; a chunk is reused once the stream wrote it
+    const free: Buffer[] = [];
+    const fresh = (need: number) => {
+      const b = free.pop();
+      return b && b.length >= need ? b : Buffer.allocUnsafe(Math.max(CHUNK, need));
+    };
+    let chunk = fresh(0);
+    let p = 0;
+    const send = (): Promise<void> | undefined => {
+      const b = chunk;
+      return out.bytes(b.subarray(0, p), () => free.push(b));
+    };
     for (let i = 0; i < count; i++) {
-      const p = out.line(docLine(valid(i)));
-      if (p) await p;
+      states.fill(i);
+      const need = states.jsonBound() + 1;
+      if (p + need > chunk.length) {
+        const w = p ? send() : undefined;
+        // the stream hands written chunks back from its callbacks: let them run, so two chunks serve a run
+        if (w) await w;
+        else await new Promise((resolve) => setImmediate(resolve));
+        chunk = fresh(need);
+        p = 0;
+      }
+      p = states.writeJson(chunk, p);
+      chunk[p++] = 10;
       progress.tick(i + 1);
     }
+    if (p) await send();
     progress.end();
     return 0;
   }

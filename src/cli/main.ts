@@ -5,10 +5,11 @@
  * points to `nvmx CMD --help` (status 2); a bad input names the file, line and key (status 2, the other
  * inputs go on); only nvmx's own faults are called internal errors.
  */
+import type { Command } from "commander";
 import { InputError } from "../errors.js";
 import { Cli, CommandLineError, UsageError } from "./command.js";
 import { endOnWriteError, Output } from "./output.js";
-import { buildProgram } from "./program.js";
+import { COMMAND_LOADERS, rootProgram } from "./root.js";
 
 endOnWriteError();
 const out = new Output(process.stdout, process.stderr, true);
@@ -36,8 +37,20 @@ function failure(e: unknown): { line?: string; status: number } {
   return { line: `nvmx: internal error: ${msg}`, status: 2 };
 }
 
+/**
+ * The program for this command line: the root with only the command named first (loading every command's
+ * modules costs about a tenth of a CPU-second); the whole tree for help, `--version` and mistakes.
+ */
+async function programFor(argv: string[]): Promise<Command> {
+  const load = Object.hasOwn(COMMAND_LOADERS, argv[0] ?? "") ? COMMAND_LOADERS[argv[0]!] : undefined;
+  if (!load) return (await import("./program.js")).buildProgram(cli);
+  const program = rootProgram();
+  (await load()).register(program, cli);
+  return program;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram(cli);
+  const program = await programFor(argv);
   if (argv.length === 0) {
     // `nvmx` alone: what it can do, on stderr (the command line asked for nothing), status 2
     process.stderr.write(program.helpInformation());

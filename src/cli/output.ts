@@ -89,6 +89,22 @@ export class Output {
     return this.waiting;
   }
 
+  /**
+   * Whole lines as bytes (a producer that writes its documents as bytes: `gen`), after what is buffered. The
+   * stream keeps `b` until it is written, then calls `written`: reuse `b` only after that.
+   */
+  bytes(b: Uint8Array, written?: () => void): Promise<void> | undefined {
+    void this.flush();
+    if (this.stdout.write(b, written)) return this.waiting;
+    this.waiting ??= new Promise((resolve) =>
+      this.stdout.once("drain", () => {
+        this.waiting = undefined;
+        resolve();
+      }),
+    );
+    return this.waiting;
+  }
+
   /** Text for stderr, after what stdout has buffered (so a terminal shows both in order). */
   async errorText(s: string): Promise<void> {
     await this.flush();

@@ -33,7 +33,10 @@ export interface EntryDocument {
   memory?: Record<string, string[]>;
 }
 
-const PROCESSOR_KEYS: Record<keyof ProcessorState, "bool" | "instruction" | "launch" | "cpl" | "addr"> = {
+/** The keys of `processor` and the kind of value each takes. */
+export const PROCESSOR_KEYS: Readonly<
+  Record<keyof ProcessorState, "bool" | "instruction" | "launch" | "cpl" | "addr">
+> = {
   instruction: "instruction",
   launchState: "launch",
   ia32e: "bool",

@@ -23,6 +23,7 @@ import {
   type Entry,
   FORMAT,
   type ParseOptions,
+  PROCESSOR_KEYS,
   parseMemory,
   parseProcessor,
   resolveCaps,
@@ -40,6 +41,8 @@ const RBRACKET = 0x5d;
 const ZERO = 0x30;
 const NINE = 0x39;
 const FAIL = -1;
+/** Keys of the chain tried after a wrong guess (fields left out) before a lookup. */
+const SKIPS = 4;
 
 function isWs(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
@@ -59,40 +62,73 @@ const FNV_PRIME = 0x01000193;
  * The keys of a `vmcs` object, as bytes: KVM names up front, other spellings (aliases, hex encodings,
  * `_HIGH`) added as `resolveFieldKey` resolves them. Open addressing on an FNV-1a hash, verified byte by
  * byte; plus, for each key, the key that followed it last time, since a stream's documents usually list
- * their fields in one order: a correct guess costs one comparison, four bytes at a time, and no hashing.
+ * their fields in one order: a correct guess costs one comparison, eight bytes at a time, and no hashing.
  */
 class KeyTable {
   private static readonly SLOTS = 2048;
   private static readonly MAX_KEYS = 1024;
   private readonly slots = new Int32Array(KeyTable.SLOTS).fill(-1);
   /**
-   * Each key's bytes and closing quote as little-endian 32-bit words: at 0, 4, 8, ... and a last one that
-   * ends at the quote (overlapping the one before), so a comparison needs no byte loop.
+   * Each key's bytes and closing quote as little-endian 64-bit words read as doubles: at 0, 8, 16, ... and a
+   * last one that ends at the quote (overlapping the one before), so a comparison needs no byte loop. Equal
+   * doubles are equal bytes here: a key's words are printable ASCII, so never NaN (which needs a top byte
+   * 7F or FF) nor ±0, the only doubles equal with other bits. Keys of fewer than 7 characters (a hex
+   * encoding, "0x681e") are two overlapping 32-bit words in `shortWords`.
    */
-  private words = new Int32Array(1 << 12);
+  private words = new Float64Array(1 << 11);
   private usedWords = 0;
+  private shortWords = new Int32Array(1 << 8);
+  private usedShort = 0;
   private readonly firstWord = new Int32Array(KeyTable.MAX_KEYS);
   readonly length = new Int32Array(KeyTable.MAX_KEYS);
   /** VMCS slot written: field index · 2 + 1 for the high half of a 64-bit field (access type high). */
   readonly slot = new Int32Array(KeyTable.MAX_KEYS);
   readonly width = new Int8Array(KeyTable.MAX_KEYS);
-  /** next[k + 1]: the key seen after key k last time (k = -1: first key of the object). */
+  /**
+   * next[k + 1]: the key seen after key k (k = -1: first key of the object), as last found by a lookup. A
+   * document that leaves out some fields (zero fields are left out) follows the chain with skips.
+   */
   readonly next = new Int32Array(KeyTable.MAX_KEYS + 1).fill(-1);
   private count = 0;
 
   constructor() {
+    // The chain starts as the order nvmx writes documents in (serializeEntry, `nvmx gen`: FIELDS order).
+    let prev = -1;
     for (const f of FIELDS)
-      if (f.type !== "read-only") this.add(f.name, hashOf(f.name), f.index, false, f.width);
+      if (f.type !== "read-only") {
+        const k = this.add(f.name, hashOf(f.name), f.index, false, f.width);
+        this.next[prev + 1] = k;
+        prev = k;
+      }
   }
 
   /** True when bytes[at ..] hold key k and its closing quote (within `end`). */
   matches(dv: DataView, at: number, end: number, k: number): boolean {
     const n = this.length[k]! + 1;
     if (at + n > end) return false;
-    const w = this.words;
     let i = this.firstWord[k]!;
-    for (let j = 0; j < n - 4; j += 4) if (dv.getInt32(at + j, true) !== w[i++]) return false;
-    return dv.getInt32(at + n - 4, true) === w[i];
+    if (n < 8) {
+      const w = this.shortWords;
+      return dv.getInt32(at, true) === w[i] && dv.getInt32(at + n - 4, true) === w[i + 1];
+    }
+    const w = this.words;
+    for (let j = 0; j < n - 8; j += 8) if (dv.getFloat64(at + j, true) !== w[i++]) return false;
+    return dv.getFloat64(at + n - 8, true) === w[i];
+  }
+
+  /**
+   * The key starting at `at`, after key `prev` (-1: the first), when it is not the one that came next last
+   * time: fields left out make it one of the next few keys of the chain; else a lookup, which relinks the
+   * chain. FAIL for a key the fast path leaves alone.
+   */
+  after(b: Buffer, dv: DataView, at: number, end: number, prev: number): number {
+    for (let i = 0, g = this.next[prev + 1]!; i < SKIPS && g >= 0; i++) {
+      g = this.next[g + 1]!;
+      if (g >= 0 && this.matches(dv, at, end, g)) return g;
+    }
+    const k = this.find(b, dv, at, end);
+    if (k !== FAIL) this.next[prev + 1] = k;
+    return k;
   }
 
   /** The key starting at `at` (just after its opening quote), or FAIL for a key the fast path leaves alone. */
@@ -130,14 +166,17 @@ class KeyTable {
     const bytes = Buffer.from(`${key}"`, "latin1");
     const n = bytes.length;
     const view = new DataView(bytes.buffer, bytes.byteOffset, n);
-    if (this.usedWords + (n >> 2) + 2 > this.words.length) {
-      const bigger = new Int32Array(this.words.length * 2);
-      bigger.set(this.words);
-      this.words = bigger;
+    if (n < 8) {
+      if (this.usedShort + 2 > this.shortWords.length) this.shortWords = grown(this.shortWords);
+      this.firstWord[k] = this.usedShort;
+      this.shortWords[this.usedShort++] = view.getInt32(0, true);
+      this.shortWords[this.usedShort++] = view.getInt32(n - 4, true);
+    } else {
+      if (this.usedWords + (n >> 3) + 2 > this.words.length) this.words = grown(this.words);
+      this.firstWord[k] = this.usedWords;
+      for (let j = 0; j < n - 8; j += 8) this.words[this.usedWords++] = view.getFloat64(j, true);
+      this.words[this.usedWords++] = view.getFloat64(n - 8, true);
     }
-    this.firstWord[k] = this.usedWords;
-    for (let j = 0; j < n - 4; j += 4) this.words[this.usedWords++] = view.getInt32(j, true);
-    this.words[this.usedWords++] = view.getInt32(n - 4, true);
     this.length[k] = key.length;
     this.slot[k] = (index << 1) | (high ? 1 : 0);
     this.width[k] = high || width === 32 ? Width.W32 : width === 16 ? Width.W16 : Width.W64;
@@ -147,6 +186,12 @@ class KeyTable {
     this.slots[s] = k;
     return k;
   }
+}
+
+function grown<T extends Int32Array | Float64Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 function hashOf(s: string): number {
@@ -165,6 +210,11 @@ function bytesEqual(b: Uint8Array, start: number, end: number, expected: Uint8Ar
   if (end - start !== expected.length) return false;
   for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return false;
   return true;
+}
+
+/** bytes[at ..] begin with `expected` (within `end`). */
+function startsWith(b: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {
+  return at + expected.length <= end && bytesEqual(b, at, at + expected.length, expected);
 }
 
 /** Position just after the JSON value starting at p (which JSON.parse then validates), or FAIL. */
@@ -205,16 +255,47 @@ function jsonValue(b: Buffer, start: number, end: number): unknown {
 /** Value of two ASCII hex digits by their bytes read as a little-endian 16-bit word, -1 otherwise. */
 const HEX_PAIR: Int16Array = (() => {
   const t = new Int16Array(1 << 16).fill(-1);
-  for (let a = 0; a < 256; a++)
-    for (let b = 0; b < 256; b++)
-      if (HEX_DIGIT[a]! >= 0 && HEX_DIGIT[b]! >= 0) t[a | (b << 8)] = (HEX_DIGIT[a]! << 4) | HEX_DIGIT[b]!;
+  const digits = [...HEX_DIGIT.keys()].filter((c) => HEX_DIGIT[c]! >= 0);
+  for (const a of digits) for (const b of digits) t[a | (b << 8)] = (HEX_DIGIT[a]! << 4) | HEX_DIGIT[b]!;
   return t;
 })();
 
-/** Memory of documents without `memory`: nothing reads as nonzero, and checks only read it. */
-const NO_MEMORY = new Memory();
-/** `memory` was read by the fast reader into the scanner's reused memory. */
-const FAST_MEMORY: unique symbol = Symbol("fast memory");
+/** `memory` (or `processor`) was read by the fast reader into the scanner's reused memory (processor state). */
+const FAST: unique symbol = Symbol("read by the fast reader");
+
+/**
+ * The keys of `processor` and the kind of value each takes (parseProcessor's table), with their bytes and
+ * closing quote. The values the fast reader takes: true/false, the two instruction or launch-state strings, a
+ * CPL digit, an address as a JSON integer of at most 15 digits or "0x" and at most 14 hex digits below 2^52.
+ * Anything else goes to JSON.parse + parseProcessor.
+ */
+const PROCESSOR_FIELDS = Object.entries(PROCESSOR_KEYS) as [
+  keyof ProcessorState,
+  (typeof PROCESSOR_KEYS)[keyof ProcessorState],
+][];
+const PROCESSOR_KEY_BYTES = PROCESSOR_FIELDS.map(([k]) => Buffer.from(`${k}"`, "latin1"));
+/** The values of the other kinds, with their JSON bytes. */
+const PROCESSOR_VALUES = Object.fromEntries(
+  Object.entries({
+    bool: [true, false],
+    instruction: ["vmlaunch", "vmresume"],
+    launch: ["clear", "launched"],
+  }).map(([kind, values]) => [
+    kind,
+    values.map((value) => ({ value, bytes: Buffer.from(JSON.stringify(value), "latin1") })),
+  ]),
+) as Record<"bool" | "instruction" | "launch", { value: unknown; bytes: Buffer }[]>;
+
+/** A processor state with every key (the optional ones undefined), reset to the defaults per document. */
+function freshProcessor(): ProcessorState {
+  const p = { ...DEFAULT_PROCESSOR, currentVmcsPointer: undefined } as ProcessorState;
+  // The address keys take small integers, large ones and undefined: give them every kind of value now, so
+  // that V8 does not change the object's layout (and drop the code optimized for it) when a document first
+  // gives one above 2^31 or none.
+  for (const v of [1, 2 ** 40, undefined]) p.vmxonPointer = p.currentVmcsPointer = v;
+  p.vmxonPointer = DEFAULT_PROCESSOR.vmxonPointer;
+  return p;
+}
 /** Keys of one `memory` object the fast reader takes (more: the exact parser). */
 const MAX_MEMORY_KEYS = 64;
 const TWO52 = 2 ** 52;
@@ -225,8 +306,21 @@ const TWO52 = 2 ** 52;
  */
 export class EntryScanner {
   private readonly vmcs = new Vmcs();
-  /** The memory of the current document, when its `memory` object was read by `memoryObject`. */
+  /**
+   * The memory of every document whose `memory` object `memoryObject` reads, and of those without one (then
+   * empty): one object, so that the runner keeps its context (src/entry/run.ts).
+   */
   private readonly mem = new Memory();
+  /** `mem` may hold words: clear it before its next use. */
+  private memUsed = false;
+  /**
+   * The processor state of every document whose `processor` the fast reader takes, or that has none (then
+   * the defaults): one object, with every key, for the same reason. parseProcessor's result for the same
+   * text, value for value (an optional key it leaves out is undefined here).
+   */
+  private readonly proc = freshProcessor();
+  /** Keys of `proc` that may differ from the defaults (bit i: PROCESSOR_FIELDS[i]). */
+  private procDirty = 0;
   /** Addresses of the current `memory` object's keys (duplicates go to the exact parser). */
   private readonly memKeys = new Float64Array(MAX_MEMORY_KEYS);
   private readonly keys = new KeyTable();
@@ -293,17 +387,24 @@ export class EntryScanner {
 
   /** A top-level value other than `vmcs`, kept for entry(); position after it, or FAIL. */
   private topValue(key: number, b: Buffer, p: number, end: number): number {
+    // `memory` and `processor` in the common shape: read at once (a whole JSON object when they succeed).
+    if (key === MEMORY) {
+      const q = this.memoryObject(b, p, end);
+      if (q !== FAIL) {
+        this.memory = FAST;
+        return q;
+      }
+    } else if (key === PROCESSOR) {
+      const q = this.processorObject(b, p, end);
+      if (q !== FAIL) {
+        this.processor = FAST;
+        return q;
+      }
+    }
     const valueEnd = skipValue(b, p, end);
     if (valueEnd === FAIL || valueEnd === p) return FAIL;
     if (key === FORMAT_KEY) return bytesEqual(b, p, valueEnd, FORMAT_JSON) ? valueEnd : FAIL;
     if (key !== CPU && key !== PROCESSOR && key !== MEMORY) return b[p] === QUOTE ? valueEnd : FAIL; // comment, description: strings
-    if (key === MEMORY) {
-      const q = this.memoryObject(b, p, end);
-      if (q === valueEnd) {
-        this.memory = FAST_MEMORY;
-        return q;
-      }
-    }
     if (key === CPU && bytesEqual(b, p, valueEnd, this.lastCpuJson)) {
       this.cpu = this.lastCpu;
       return valueEnd;
@@ -330,15 +431,21 @@ export class EntryScanner {
         this.capsOf = this.cpu;
       }
       caps = this.caps!;
-      // Shared defaults: checks only read the processor state and memory.
-      processor =
-        this.processor !== undefined ? parseProcessor(this.processor) : (DEFAULT_PROCESSOR as ProcessorState);
-      memory =
-        this.memory === FAST_MEMORY
-          ? this.mem
-          : this.memory !== undefined
-            ? parseMemory(this.memory)
-            : NO_MEMORY;
+      processor = this.proc;
+      if (this.processor === undefined) this.resetProcessor();
+      else if (this.processor !== FAST) {
+        const parsed = parseProcessor(this.processor);
+        this.resetProcessor();
+        Object.assign(processor, parsed);
+        this.procDirty = (1 << PROCESSOR_FIELDS.length) - 1;
+      }
+      if (this.memory === undefined) {
+        memory = this.mem;
+        if (this.memUsed) {
+          this.mem.clear();
+          this.memUsed = false;
+        }
+      } else memory = this.memory === FAST ? this.mem : parseMemory(this.memory);
     } catch {
       return undefined;
     }
@@ -356,6 +463,7 @@ export class EntryScanner {
     p = skipWs(b, p + 1, end);
     if (b[p] === RBRACE) return p + 1;
     const keys = this.keys;
+    const dv = this.dv;
     const v = this.vmcs.v;
     const stamps = this.stamps;
     const serial = this.serial;
@@ -364,10 +472,9 @@ export class EntryScanner {
       if (b[p] !== QUOTE) return FAIL;
       const at = p + 1;
       let k = keys.next[prev + 1]!;
-      if (k < 0 || !keys.matches(this.dv, at, end, k)) {
-        k = keys.find(b, this.dv, at, end);
+      if (k < 0 || !keys.matches(dv, at, end, k)) {
+        k = keys.after(b, dv, at, end, prev);
         if (k === FAIL) return FAIL;
-        keys.next[prev + 1] = k;
       }
       prev = k;
       p = at + keys.length[k]! + 1;
@@ -383,13 +490,20 @@ export class EntryScanner {
       if (b[p] === QUOTE && b[p + 1] === ZERO && (b[p + 2]! | 0x20) === 0x78) {
         const start = p + 3;
         let q = start;
-        // two digits at a time, then maybe one
-        const dv = this.dv;
-        for (; q + 1 < end; q += 2) {
-          const d = HEX_PAIR[dv.getUint16(q, true)]!;
-          if (d < 0) break;
+        // four digits at a time, then maybe two, then maybe one
+        for (; q + 3 < end; q += 4) {
+          const x = dv.getInt32(q, true);
+          const d1 = HEX_PAIR[x & 0xffff]!;
+          const d2 = HEX_PAIR[x >>> 16]!;
+          if ((d1 | d2) < 0) break;
+          hi = (hi << 16) | (lo >>> 16);
+          lo = (lo << 16) | (d1 << 8) | d2;
+        }
+        const pair = q + 1 < end ? HEX_PAIR[dv.getUint16(q, true)]! : -1;
+        if (pair >= 0) {
           hi = (hi << 8) | (lo >>> 24);
-          lo = (lo << 8) | d;
+          lo = (lo << 8) | pair;
+          q += 2;
         }
         const d = HEX_DIGIT[b[q]!]!;
         if (d >= 0) {
@@ -425,6 +539,91 @@ export class EntryScanner {
     }
   }
 
+  /** The defaults back in `proc` (undefined for the keys without a default). */
+  private resetProcessor(): void {
+    const proc = this.proc as unknown as Record<string, unknown>;
+    for (let m = this.procDirty, i = 0; m !== 0; m >>>= 1, i++)
+      if (m & 1) {
+        const name = PROCESSOR_FIELDS[i]![0];
+        proc[name] = DEFAULT_PROCESSOR[name];
+      }
+    this.procDirty = 0;
+  }
+
+  /**
+   * Read a `processor` object at p into the reused processor state, as parseProcessor would, in the common
+   * shape (PROCESSOR_FIELDS, each key once). Position after it, or FAIL for anything else: then the caller
+   * takes the JSON.parse + parseProcessor path, which decides and names any problem.
+   */
+  private processorObject(b: Buffer, p: number, end: number): number {
+    if (b[p] !== LBRACE) return FAIL;
+    this.resetProcessor();
+    const proc = this.proc as unknown as Record<string, unknown>;
+    let seen = 0;
+    p = skipWs(b, p + 1, end);
+    if (b[p] === RBRACE) return p + 1;
+    for (;;) {
+      if (b[p] !== QUOTE) return FAIL;
+      let i = 0;
+      while (i < PROCESSOR_FIELDS.length && !startsWith(b, p + 1, end, PROCESSOR_KEY_BYTES[i]!)) i++;
+      if (i === PROCESSOR_FIELDS.length || seen & (1 << i)) return FAIL;
+      seen |= 1 << i;
+      const [name, kind] = PROCESSOR_FIELDS[i]!;
+      p = skipWs(b, p + 1 + PROCESSOR_KEY_BYTES[i]!.length, end);
+      if (b[p] !== COLON) return FAIL;
+      p = skipWs(b, p + 1, end);
+      let value: unknown;
+      if (kind === "cpl") {
+        const cpl = b[p]! - ZERO;
+        if (!(cpl >= 0 && cpl <= 3)) return FAIL;
+        value = cpl;
+        p++;
+      } else if (kind === "addr") {
+        p = this.address(b, p, end);
+        if (p === FAIL) return FAIL;
+        value = this.lo;
+      } else {
+        const known = PROCESSOR_VALUES[kind].find((x) => startsWith(b, p, end, x.bytes));
+        if (!known) return FAIL;
+        value = known.value;
+        p += known.bytes.length;
+      }
+      proc[name] = value;
+      this.procDirty |= 1 << i;
+      p = skipWs(b, p, end);
+      if (b[p] === RBRACE) return p + 1;
+      if (b[p] !== COMMA) return FAIL;
+      p = skipWs(b, p + 1, end);
+    }
+  }
+
+  /**
+   * A physical address at p into lo (a whole number): a JSON integer of 1-15 digits (no leading zero) or a
+   * string of "0x" and 1-13 hex digits, below 2^52. Position after it, or FAIL.
+   */
+  private address(b: Buffer, p: number, end: number): number {
+    if (b[p] === QUOTE) {
+      if (b[p + 1] !== ZERO || (b[p + 2]! | 0x20) !== 0x78) return FAIL;
+      let a = 0;
+      let q = p + 3;
+      for (; q < end && q - p - 3 < 14; q++) {
+        const d = HEX_DIGIT[b[q]!]!;
+        if (d < 0) break;
+        a = a * 16 + d;
+      }
+      if (q === p + 3 || a >= TWO52 || b[q] !== QUOTE) return FAIL;
+      this.lo = a;
+      return q + 1;
+    }
+    if (b[p] === ZERO && b[p + 1]! >= ZERO && b[p + 1]! <= NINE) return FAIL;
+    const q = this.decimal(b, p, end);
+    if (q === FAIL) return FAIL;
+    const c = b[q];
+    if (!(q === end || c === COMMA || c === RBRACE || isWs(c!))) return FAIL;
+    this.lo += this.hi * 0x100000000;
+    return this.lo < TWO52 ? q : FAIL;
+  }
+
   /**
    * Read a `memory` object at p into the reused memory, as parseMemory would, in the common shape: keys
    * "0x..." (8-byte aligned, below 2^52, each once) and arrays of "0x..." strings of 1-16 hex digits. Position
@@ -435,7 +634,8 @@ export class EntryScanner {
   private memoryObject(b: Buffer, p: number, end: number): number {
     if (b[p] !== LBRACE) return FAIL;
     const mem = this.mem;
-    mem.clear();
+    if (this.memUsed) mem.clear();
+    this.memUsed = true;
     const keys = this.memKeys;
     let nkeys = 0;
     p = skipWs(b, p + 1, end);

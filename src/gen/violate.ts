@@ -176,18 +176,32 @@ function candidates(
   extra: readonly [number, number][],
 ): Mutation[] {
   const out: Mutation[] = [];
-  const set = (lo: number, hi = 0) => out.push({ target: t, op: "set", lo: lo >>> 0, hi: hi >>> 0 });
-  const xor = (lo: number, hi = 0) => out.push({ target: t, op: "xor", lo: lo >>> 0, hi: hi >>> 0 });
+  emitCandidates(t, caps, cur, extra, (xor, lo, hi) =>
+    out.push({ target: t, op: xor ? "xor" : "set", lo, hi }),
+  );
+  return out;
+}
+
+/** Candidate mutations of one target, as `emit(xor, lo, hi)` calls, in the order `candidates` lists them. */
+function emitCandidates(
+  t: Target,
+  caps: Caps,
+  cur: [number, number],
+  extra: readonly [number, number][],
+  emit: (xor: boolean, lo: number, hi: number) => void,
+): void {
+  const set = (lo: number, hi = 0) => emit(false, lo >>> 0, hi >>> 0);
+  const xor = (lo: number, hi = 0) => emit(true, lo >>> 0, hi >>> 0);
   if (t.kind === "proc") {
     const vals = PROC_VALUES.find((p) => p[0] === t.key)?.[1];
     if (vals) {
       for (let i = 0; i < vals.length; i++) if (i !== cur[0]) set(i);
-      return out;
+      return;
     }
     set(0x1000);
     set(0x1001);
     for (const [l, h] of extra) set(l, h);
-    return out;
+    return;
   }
   const bits = t.kind === "field" ? widthBits(FIELDS[t.index]!) : 32;
   for (let b = 0; b < Math.min(bits, 32); b++) xor(1 << b);
@@ -243,8 +257,28 @@ function candidates(
       set(l, h);
   }
   for (const [l, h] of extra) set(l, bits === 64 ? h : 0);
-  return out;
 }
+
+/** Candidates of a field target as numbers (the search's hot loop allocates nothing per candidate). */
+class CandidateBuffer {
+  xor = new Uint8Array(1024);
+  lo = new Uint32Array(1024);
+  hi = new Uint32Array(1024);
+  n = 0;
+  readonly push = (xor: boolean, lo: number, hi: number): void => {
+    if (this.n === this.lo.length) {
+      const grow = <T extends Uint8Array | Uint32Array>(a: T, b: T): T => (b.set(a), b);
+      this.xor = grow(this.xor, new Uint8Array(this.n * 2));
+      this.lo = grow(this.lo, new Uint32Array(this.n * 2));
+      this.hi = grow(this.hi, new Uint32Array(this.n * 2));
+    }
+    this.xor[this.n] = xor ? 1 : 0;
+    this.lo[this.n] = lo;
+    this.hi[this.n] = hi;
+    this.n++;
+  };
+}
+const FIELD_CANDIDATES = new CandidateBuffer();
 
 // ---------------------------------------------------------------------------------------------------------
 // The pool of valid starting states
@@ -341,10 +375,11 @@ export interface ViolationResult {
 }
 
 /** Outcome of evaluating the current state against the target check. */
+const MISS = Object.freeze({ only: false, hits: false, failing: Object.freeze([]) as readonly Check[] });
 function exactly(ctx: Ctx, check: Check): { only: boolean; hits: boolean; failing: readonly Check[] } {
   ctx.refresh();
   const hits = (check.when === undefined || check.when(ctx)) && check.fail(ctx);
-  if (!hits) return { only: false, hits: false, failing: [] };
+  if (!hits) return MISS;
   const failing = failingChecks(ctx);
   return { only: failing.length === 1 && failing[0] === check, hits: true, failing };
 }
@@ -506,6 +541,14 @@ export class ViolationSearch {
     for (const t of targets) {
       const cur = readTarget(s.entry, t);
       if (!cur) continue;
+      out.push(...candidates(t, this.caps, cur, this.extraFor(s, t, declared)));
+    }
+    return out;
+  }
+
+  /** Values tried on a target besides the boundary values: other states', the check's other fields'. */
+  private extraFor(s: PoolState, t: Target, declared: readonly Target[]): [number, number][] {
+    {
       const extra: [number, number][] = [];
       if (t.kind === "field") {
         extra.push(...this.valuesOf(t.index));
@@ -523,9 +566,8 @@ export class ViolationSearch {
         ])
           extra.push([msr, 0]);
       }
-      out.push(...candidates(t, this.caps, cur, extra));
+      return extra;
     }
-    return out;
   }
 
   /** Find a state violating exactly `id` (cached). `progress` hears from the search while it runs. */
@@ -584,21 +626,61 @@ export class ViolationSearch {
       prefix: Mutation[],
       targets: readonly Target[],
     ): Mutation | undefined => {
-      for (const m of this.mutationsFor(s, targets, check)) {
-        const undo = applyMutation(s.entry, m);
-        if (!undo) continue;
-        counted();
-        const r = exactly(s.ctx, check);
-        undo();
-        if (r.only) {
-          s.ctx.refresh();
-          return m;
+      const hit = (m: Mutation, r: ReturnType<typeof exactly>) => {
+        anyHit = true;
+        if (!r.failing.some((c) => c !== check && isCapabilityCheck(c))) hitWithoutCapability = true;
+        if (partial.length < 256 && r.failing.length <= 6)
+          partial.push({ s, prefix: [...prefix, m], failing: r.failing });
+      };
+      const declaredHere = this.declaredTargets(check);
+      // every target's extra values first, as they were when the candidates were listed up front (the
+      // pool's value cache fills on first use, and later states carry other prefixes)
+      const extras = targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declaredHere) : []));
+      for (const [ti, t] of targets.entries()) {
+        if (t.kind === "field") {
+          // the hot loop: a field's candidates written straight into the VMCS slots, a Mutation made only for a hit
+          const v = s.entry.vmcs.v;
+          const at = t.index << 1;
+          const width = FIELDS[t.index]!.width;
+          const oldLo = v[at]!;
+          const oldHi = v[at + 1]!;
+          const c = FIELD_CANDIDATES;
+          c.n = 0;
+          emitCandidates(t, this.caps, [oldLo, oldHi], extras[ti]!, c.push);
+          const { n } = c;
+          for (let k = 0; k < n; k++) {
+            const x = c.xor[k] === 1;
+            const lo = x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!;
+            const hi = x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!;
+            v[at] = width === 16 ? lo & 0xffff : lo;
+            v[at + 1] = width === 16 || width === 32 ? 0 : hi;
+            counted();
+            const r = exactly(s.ctx, check);
+            v[at] = oldLo;
+            v[at + 1] = oldHi;
+            if (!r.hits) continue;
+            const m: Mutation = { target: t, op: x ? "xor" : "set", lo: c.lo[k]!, hi: c.hi[k]! };
+            if (r.only) {
+              s.ctx.refresh();
+              return m;
+            }
+            hit(m, r);
+          }
+          continue;
         }
-        if (r.hits) {
-          anyHit = true;
-          if (!r.failing.some((c) => c !== check && isCapabilityCheck(c))) hitWithoutCapability = true;
-          if (partial.length < 256 && r.failing.length <= 6)
-            partial.push({ s, prefix: [...prefix, m], failing: r.failing });
+        const cur = readTarget(s.entry, t);
+        if (!cur) continue;
+        for (const m of candidates(t, this.caps, cur, extras[ti]!)) {
+          const undo = applyMutation(s.entry, m);
+          if (!undo) continue;
+          counted();
+          const r = exactly(s.ctx, check);
+          undo();
+          if (r.only) {
+            s.ctx.refresh();
+            return m;
+          }
+          if (r.hits) hit(m, r);
         }
       }
       s.ctx.refresh();

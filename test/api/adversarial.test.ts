@@ -76,6 +76,7 @@ const CASES: { fn: string; args: unknown[]; opts?: number[]; heavy?: boolean }[]
   { fn: "formatNestedState", args: [entry, { launched: true, exitReason: 1 }], opts: [1] },
   { fn: "modesFor", args: [cpu] },
   { fn: "generateValid", args: [cpu, 1, { mode: "64", features: "max" }], opts: [2] },
+  { fn: "validStates", args: [cpu, 1, { mode: "64", variants: 4 }], opts: [2] },
   { fn: "repair", args: [entry, { violate: "guest.cs.l-and-d", seed: 1, maxSteps: 100 }], opts: [1] },
   { fn: "serializeGenerated", args: [entry] },
   { fn: "violationSearch", args: [cpu], heavy: true },

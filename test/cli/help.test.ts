@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { Cli, CommandLineError } from "../../src/cli/command.js";
 import { Output } from "../../src/cli/output.js";
 import { buildProgram } from "../../src/cli/program.js";
+import { COMMAND_LOADERS, rootProgram } from "../../src/cli/root.js";
 import { VERSION } from "../../src/version.js";
 
 const CLI = new URL("../../dist/cli/main.js", import.meta.url).pathname;
@@ -34,6 +35,22 @@ const program = buildProgram(new Cli(new Output(process.stdout, process.stderr, 
 const all = commands(program);
 
 describe("per-command help", () => {
+  it("a run loads only its command: each name's loader registers that command, and the loaders are the tree's commands in order", async () => {
+    const top = program.commands.map((c) => c.name()).filter((n) => n !== "help");
+    expect(Object.keys(COMMAND_LOADERS)).toEqual(top);
+    for (const name of top) {
+      const p = rootProgram();
+      (await COMMAND_LOADERS[name]!()).register(p, new Cli(new Output(process.stdout, process.stderr, true)));
+      expect(
+        p.commands.map((c) => c.name()).filter((n) => n !== "help"),
+        name,
+      ).toEqual([name]);
+      const alone = p.commands.find((c) => c.name() === name)!;
+      const whole = program.commands.find((c) => c.name() === name)!;
+      expect(alone.helpInformation(), name).toBe(whole.helpInformation());
+    }
+  });
+
   it("the tree has every command", () => {
     expect(all.map(([p]) => p)).toEqual([
       "check",

@@ -1,6 +1,6 @@
 /** nvmx gen / repair / check --jobs as a user runs them (built dist/). */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -21,6 +21,36 @@ describe("nvmx gen", () => {
     const c = run(["check", "--json", "-"], a.stdout);
     expect(c.status).toBe(0);
     for (const l of lines(c.stdout)) expect(JSON.parse(l).outcome).toEqual({ type: "entered" });
+  });
+  it("--variants: 1 builds every state from scratch; states past the first 16 vary them; 0 is a usage error", () => {
+    const args = ["gen", "--cpu", "skylake", "--count", "20", "--seed", "4"];
+    const scratch = lines(run([...args, "--variants", "1"]).stdout);
+    const varied = lines(run(args).stdout);
+    expect(varied.slice(0, 16)).toEqual(scratch.slice(0, 16));
+    // state 16 varies state 0: same controls, other values
+    const [a, b, c] = [varied[16]!, varied[0]!, scratch[16]!].map((l) => JSON.parse(l).vmcs);
+    expect(a.CPU_BASED_VM_EXEC_CONTROL).toBe(b.CPU_BASED_VM_EXEC_CONTROL);
+    expect(a.GUEST_RIP).not.toBe(b.GUEST_RIP);
+    expect(a).not.toEqual(c);
+    const bad = run([...args, "--variants", "0"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--variants must be a whole number from 1/);
+  });
+  it("--valid streams in flat memory: 60,000 documents (~250 MB of NDJSON) to a file, peak RSS under 200 MB", () => {
+    const out = join(dir, "many.ndjson");
+    const hook = new URL("../../bench/usage-hook.mjs", import.meta.url).href;
+    const fd = openSync(out, "w");
+    const r = spawnSync("node", ["--import", hook, CLI, "gen", "--cpu", "skylake", "--count", "60000"], {
+      stdio: ["ignore", fd, "pipe"],
+      encoding: "utf8",
+      env,
+    });
+    closeSync(fd);
+    expect(r.status).toBe(0);
+    expect(statSync(out).size).toBeGreaterThan(150e6);
+    const usage = JSON.parse(r.stderr.trim().split("\n").at(-1)!).nvmxBenchUsage as { maxRssKB: number };
+    expect(usage.maxRssKB / 1024).toBeLessThan(200);
+    rmSync(out);
   });
   it("--mode real gives real-mode guests; an unsupported mode is an input error", () => {
     const a = run(["gen", "--cpu", "skylake", "--count", "5", "--mode", "real"]);
