@@ -426,6 +426,21 @@ export class ValidStates {
     return this.template().write(out, p, this.vmcs.v, this.entry());
   }
 
+  /**
+   * What the current state's template lets vary: each varied field with the mask of its free bits (bit i of
+   * the field's value), in field-table order.
+   */
+  freeBits(): Map<string, bigint> {
+    const t = this.template();
+    const out = new Map<string, bigint>();
+    for (const [j, s] of t.slots.entries()) {
+      const f = FIELDS[s >> 1]!;
+      const bits = BigInt(t.masks[j]!) << ((s & 1) === 1 ? 32n : 0n);
+      out.set(f.name, (out.get(f.name) ?? 0n) | bits);
+    }
+    return out;
+  }
+
   /** Make state i (a whole number from 0) the current one. */
   fill(i: number): void {
     if (!Number.isSafeInteger(i) || i < 0)

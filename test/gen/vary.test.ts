@@ -26,6 +26,65 @@ const deepJson = (name: string, seed: number, j: number) => {
 };
 
 describe("ValidStates", () => {
+  // first in the file: the field plans are computed once per process, on the first use
+  it("learns the free bits: whole fields no check reads, canonical addresses below bit 47, nothing of the signature or read-only fields; free bits flip alone", () => {
+    const caps = builtinProfile("skylake");
+    const s = new ValidStates(caps, 1, { variants: 2 });
+    s.fill(0);
+    const fb = s.freeBits();
+    const ALL = (1n << 64n) - 1n;
+    expect(fb.get("GUEST_RSP")).toBe(ALL);
+    expect(fb.get("HOST_RSP")).toBe(ALL);
+    for (const f of ["GUEST_SYSENTER_ESP", "HOST_IA32_SYSENTER_ESP", "GUEST_GDTR_BASE", "HOST_GDTR_BASE"])
+      expect(fb.get(f), f).toBe((1n << 47n) - 1n);
+    let flips = 0;
+    let failing = 0;
+    const signature = new Set(SIGNATURE_SLOTS);
+    const fields = new Map(FIELDS.map((f) => [f.name, f]));
+    for (let j = 0; j < POOL; j++) {
+      s.fill(j);
+      for (const [name, mask] of s.freeBits()) {
+        const f = fields.get(name)!;
+        expect(f.type, name).not.toBe("read-only");
+        const width = f.width === 16 ? 16n : f.width === 32 ? 32n : 64n;
+        expect(mask >> width, name).toBe(0n);
+        for (const half of [0n, 1n])
+          if (signature.has((f.index << 1) | Number(half)))
+            expect((mask >> (32n * half)) & 0xffffffffn, name).toBe(0n);
+        for (let b = 0n; b < width; b++) {
+          if (((mask >> b) & 1n) === 0n) continue;
+          const v = s.vmcs.get(f.index);
+          s.vmcs.set(f.index, v ^ (1n << b));
+          flips++;
+          if (failingChecksReference(contextOf(s.entry())).length) failing++;
+          s.vmcs.set(f.index, v);
+        }
+      }
+    }
+    // a value a check forbids alone (VPID 0) can hide in a range of random values; variations redraw it
+    expect(flips).toBeGreaterThan(30000);
+    expect(failing / flips).toBeLessThan(0.001);
+  });
+
+  it("a field the template leaves 0 varies in about one template of four", () => {
+    // GUEST_SMBASE, PLE_GAP and the like: no check reads them, and the generator leaves them 0
+    const s = new ValidStates(builtinProfile("icelake-server"), 2, { variants: 1 });
+    let zero = 0;
+    let varied = 0;
+    for (let j = 0; j < 48; j++) {
+      s.fill(j);
+      const fb = s.freeBits();
+      for (const name of ["GUEST_SMBASE", "PLE_GAP", "PLE_WINDOW", "CR3_TARGET_VALUE3", "EOI_EXIT_BITMAP3"]) {
+        if (s.vmcs.getByName(name) !== 0n) continue;
+        zero++;
+        if (fb.has(name)) varied++;
+      }
+    }
+    expect(zero).toBeGreaterThan(100);
+    expect(varied / zero).toBeGreaterThan(0.12);
+    expect(varied / zero).toBeLessThan(0.4);
+  });
+
   it.each(PROFILES)("%s: every variation passes every check of the reference evaluation", (name) => {
     const caps = builtinProfile(name);
     const s = new ValidStates(caps, 5, { variants: 24 });
