@@ -267,7 +267,10 @@ class CandidateBuffer {
   n = 0;
   readonly push = (xor: boolean, lo: number, hi: number): void => {
     if (this.n === this.lo.length) {
-      const grow = <T extends Uint8Array | Uint32Array>(a: T, b: T): T => (b.set(a), b);
+      const grow = <T extends Uint8Array | Uint32Array>(a: T, b: T): T => {
+        b.set(a);
+        return b;
+      };
       this.xor = grow(this.xor, new Uint8Array(this.n * 2));
       this.lo = grow(this.lo, new Uint32Array(this.n * 2));
       this.hi = grow(this.hi, new Uint32Array(this.n * 2));
