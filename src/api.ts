@@ -455,8 +455,9 @@ export function validStates(cpu: Caps, seed: number, opts?: VaryOptions): ValidS
   const o = options<VaryOptions>("validStates", "opts", opts);
   oneOf("validStates", "opts.mode", o.mode, MODES, true);
   oneOf("validStates", "opts.features", o.features, ["random", "max", "min"], true);
-  if (o.variants !== undefined && wholeNumber("validStates", "opts.variants", o.variants, 2 ** 31) < 1)
-    wrong("validStates", "opts.variants", "a whole number 1..2147483648", o.variants);
+  const v = o.variants;
+  if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 2 ** 31))
+    wrong("validStates", "opts.variants", "a whole number 1..2147483648", v);
   if (o.mode !== undefined) {
     const why = modeUnsupported(cpu, o.mode);
     if (why) wrong("validStates", "opts.mode", `a mode the CPU supports (${why})`, o.mode);

@@ -268,8 +268,8 @@ export function exitMsrLoadWarnings(c: Ctx, opts: { screen?: boolean } = {}): Wa
   const strict = lenient.facts.conservative();
   // Every entry loads on both readings: no warning (the walk below would find none). `screen: false` (tests)
   // takes the walk alone.
-  const words = c.mem.words(base, 4 * n);
-  if (opts.screen !== false && screen()(c, words, n) === 0) {
+  const words = opts.screen === false ? undefined : c.mem.words(base, 4 * n);
+  if (words !== undefined && screen()(c, words, n) === 0) {
     c.caps = strict;
     try {
       if (screen()(c, words, n) === 0) return undefined;

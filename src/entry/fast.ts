@@ -707,14 +707,20 @@ export function compileRunner(checks: readonly Check[], opts: RunnerOptions = {}
     }
     let base = table.base;
     if (base === undefined) {
-      if (profileAfter > 0 && ++table.states >= profileAfter && profileRunners++ < MAX_PROFILE_RUNNERS)
-        base = table.base = compilePlan(
-          checks,
-          genericPlan(checks),
-          capsRewrite(ctx.caps),
-          `nvmx-runner-${++runnerCount}-${ctx.caps.name.replace(/[^\w.-]/g, "_") || "profile"}`,
-        );
-      else base = generic;
+      base = generic;
+      if (profileAfter > 0 && ++table.states >= profileAfter) {
+        // past MAX_PROFILE_RUNNERS the profile keeps the generic runner, and stops counting
+        if (profileRunners < MAX_PROFILE_RUNNERS) {
+          profileRunners++;
+          base = compilePlan(
+            checks,
+            genericPlan(checks),
+            capsRewrite(ctx.caps),
+            `nvmx-runner-${++runnerCount}-${ctx.caps.name.replace(/[^\w.-]/g, "_") || "profile"}`,
+          );
+        }
+        table.base = base;
+      }
     }
     if (after <= 0) return base(ctx, out);
     // The common case: the signature of the previous state, whose runner checks that it applies.

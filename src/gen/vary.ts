@@ -22,7 +22,7 @@
  * of `validStream` (and `variants: 1` gives `validStream`'s every state). State i depends only on (profile,
  * seed, i, options).
  */
-import { FIELDS } from "../arch/fields.js";
+import { FIELDS, fieldByName } from "../arch/fields.js";
 import { CHECKS } from "../checks/registry.js";
 import { type Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
@@ -31,6 +31,7 @@ import { countFailures, failingChecks } from "../entry/evaluate.js";
 import { compileRunner, type Runner, SIGNATURE_SLOTS } from "../entry/fast.js";
 import type { ProcessorState } from "../entry/processor.js";
 import { InputError } from "../errors.js";
+import { hex64 } from "../util/u64.js";
 import type { Memory } from "../vmcs/memory.js";
 import { Vmcs } from "../vmcs/store.js";
 import { Rng } from "./rng.js";
@@ -57,7 +58,8 @@ export interface VaryOptions extends GenOptions {
 // ---- What can vary: per field, its slots and the checks that read it (derived from the registry)
 
 const SIGNATURE = new Set(SIGNATURE_SLOTS);
-const FIELD_INDEX = new Map(FIELDS.map((f) => [f.name, f.index]));
+/** The field-table index of a name a check declares (declared names are the table's own). */
+const indexOf = (name: string): number => fieldByName(name)!.index;
 
 interface FieldPlan {
   /** VMCS slots of the field that may vary (not in the signature), with the bits each can hold. */
@@ -75,7 +77,6 @@ let plans: FieldPlan[] | undefined;
 /** Per field (by index), what may vary; computed once from the field table and the registry. */
 function fieldPlans(): FieldPlan[] {
   if (plans) return plans;
-  const index = FIELD_INDEX;
   const slotsOf = (i: number) => {
     const f = FIELDS[i]!;
     if (f.type === "read-only") return [];
@@ -84,12 +85,12 @@ function fieldPlans(): FieldPlan[] {
     return halves.filter((h) => !SIGNATURE.has(h.slot));
   };
   const readers: Check[][] = FIELDS.map(() => []);
-  for (const c of CHECKS) for (const name of c.fields) readers[index.get(name)!]?.push(c);
+  for (const c of CHECKS) for (const name of c.fields) readers[indexOf(name)]!.push(c);
   plans = FIELDS.map((f) => {
     const checks = readers[f.index]!;
     const related = new Set<number>();
     for (const c of checks)
-      for (const name of c.fields) for (const h of slotsOf(index.get(name)!)) related.add(h.slot);
+      for (const name of c.fields) for (const h of slotsOf(indexOf(name))) related.add(h.slot);
     return { slots: slotsOf(f.index), checks, related: Int32Array.from(related) };
   });
   return plans;
@@ -159,8 +160,7 @@ class Template {
       for (const [j, s] of this.slots.entries()) at.set(s, j);
       const js: number[] = [];
       for (const name of c.fields) {
-        const f = FIELD_INDEX.get(name);
-        if (f === undefined) continue;
+        const f = indexOf(name);
         for (const s of [f << 1, (f << 1) | 1]) {
           const j = at.get(s);
           if (j !== undefined) js.push(j);
@@ -238,8 +238,7 @@ class Template {
       }
       const lo = this.base[f.index << 1]!;
       const hi = this.base[(f.index << 1) | 1]!;
-      if (lo !== 0 || hi !== 0)
-        run += `${JSON.stringify(f.name)}:"0x${hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, "0")}",`;
+      if (lo !== 0 || hi !== 0) run += `${JSON.stringify(f.name)}:"${hex64(lo, hi)}",`;
     }
     constant.push(Buffer.from(run));
     return {
@@ -463,24 +462,23 @@ export class ValidStates {
     // xorshift32 (Marsaglia 2003) in a local: the draw is most of a variation's own time. Seeded from (seed, i).
     let x = (Math.imul(this.seed ^ 0x2545f491, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77)) | 0 || 1;
     const { slots, masks, base } = t;
-    for (let j = 0; j < slots.length; j++) {
+    /** Slot j's free bits drawn anew. */
+    const draw = (j: number) => {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
       const s = slots[j]!;
       v[s] = (base[s]! ^ (x & masks[j]!)) >>> 0;
-    }
+    };
+    for (let j = 0; j < slots.length; j++) draw(j);
     // A failing check: the fields it reads are drawn again, and at the last tries set back to the template's.
     for (let k = 0; k < TRIES; k++) {
       if (countFailures(ctx) === 0) return;
       const back = k >= TRIES - 2;
       for (const c of failingChecks(ctx))
         for (const j of t.positionsOf(c)) {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          const s = slots[j]!;
-          v[s] = back ? base[s]! : (base[s]! ^ (x & masks[j]!)) >>> 0;
+          if (back) v[slots[j]!] = base[slots[j]!]!;
+          else draw(j);
         }
       this.redraws++;
     }

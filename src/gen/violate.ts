@@ -104,10 +104,14 @@ function readTarget(e: Entry, t: Target): [number, number] | undefined {
   return [e.memory.read32(a), 0];
 }
 
+/** A field's halves as its width keeps them (a 16-bit field has bits 15:0, a 16- or 32-bit one no high half). */
+const lowHalf = (w: FieldDef["width"], lo: number): number => (w === 16 ? lo & 0xffff : lo);
+const highHalf = (w: FieldDef["width"], hi: number): number => (w === 16 || w === 32 ? 0 : hi);
+
 function writeTarget(e: Entry, t: Target, lo: number, hi: number): boolean {
   if (t.kind === "field") {
-    const f = FIELDS[t.index]!;
-    e.vmcs.setHalves(t.index, f.width === 16 ? lo & 0xffff : lo, f.width === 16 || f.width === 32 ? 0 : hi);
+    const w = FIELDS[t.index]!.width;
+    e.vmcs.setHalves(t.index, lowHalf(w, lo), highHalf(w, hi));
     return true;
   }
   if (t.kind === "proc") {
@@ -551,26 +555,24 @@ export class ViolationSearch {
 
   /** Values tried on a target besides the boundary values: other states', the check's other fields'. */
   private extraFor(s: PoolState, t: Target, declared: readonly Target[]): [number, number][] {
-    {
-      const extra: [number, number][] = [];
-      if (t.kind === "field") {
-        extra.push(...this.valuesOf(t.index));
-        for (const d of declared)
-          if (d.kind === "field" && d.index !== t.index)
-            extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
-      } else if (t.kind === "proc") {
-        for (const d of declared)
-          if (d.kind === "field") extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
-      } else if (t.kind === "mem") {
-        extra.push([this.caps.revision, 0], [(this.caps.revision | 0x80000000) >>> 0, 0]);
-        for (const msr of [
-          0xc0000100, 0xc0000101, 0x9b, 0x9e, 0x79, 0x800, 0x808, 0x80b, 0x8ff, 0xc0000080, 0x277, 0x1d9,
-          0x174, 0x48,
-        ])
-          extra.push([msr, 0]);
-      }
-      return extra;
+    const extra: [number, number][] = [];
+    if (t.kind === "field") {
+      extra.push(...this.valuesOf(t.index));
+      for (const d of declared)
+        if (d.kind === "field" && d.index !== t.index)
+          extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
+    } else if (t.kind === "proc") {
+      for (const d of declared)
+        if (d.kind === "field") extra.push([s.entry.vmcs.lo(d.index), s.entry.vmcs.hi(d.index)]);
+    } else if (t.kind === "mem") {
+      extra.push([this.caps.revision, 0], [(this.caps.revision | 0x80000000) >>> 0, 0]);
+      for (const msr of [
+        0xc0000100, 0xc0000101, 0x9b, 0x9e, 0x79, 0x800, 0x808, 0x80b, 0x8ff, 0xc0000080, 0x277, 0x1d9, 0x174,
+        0x48,
+      ])
+        extra.push([msr, 0]);
     }
+    return extra;
   }
 
   /** Find a state violating exactly `id` (cached). `progress` hears from the search while it runs. */
@@ -655,8 +657,8 @@ export class ViolationSearch {
             const x = c.xor[k] === 1;
             const lo = x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!;
             const hi = x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!;
-            v[at] = width === 16 ? lo & 0xffff : lo;
-            v[at + 1] = width === 16 || width === 32 ? 0 : hi;
+            v[at] = lowHalf(width, lo);
+            v[at + 1] = highHalf(width, hi);
             counted();
             const r = exactly(s.ctx, check);
             v[at] = oldLo;
