@@ -462,23 +462,29 @@ export class ValidStates {
     // xorshift32 (Marsaglia 2003) in a local: the draw is most of a variation's own time. Seeded from (seed, i).
     let x = (Math.imul(this.seed ^ 0x2545f491, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77)) | 0 || 1;
     const { slots, masks, base } = t;
-    /** Slot j's free bits drawn anew. */
-    const draw = (j: number) => {
+    // the step is written out in both loops: a closure over `x` would keep it in memory, not a register
+    for (let j = 0; j < slots.length; j++) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
       const s = slots[j]!;
       v[s] = (base[s]! ^ (x & masks[j]!)) >>> 0;
-    };
-    for (let j = 0; j < slots.length; j++) draw(j);
+    }
     // A failing check: the fields it reads are drawn again, and at the last tries set back to the template's.
     for (let k = 0; k < TRIES; k++) {
       if (countFailures(ctx) === 0) return;
       const back = k >= TRIES - 2;
       for (const c of failingChecks(ctx))
         for (const j of t.positionsOf(c)) {
-          if (back) v[slots[j]!] = base[slots[j]!]!;
-          else draw(j);
+          const s = slots[j]!;
+          if (back) {
+            v[s] = base[s]!;
+            continue;
+          }
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          v[s] = (base[s]! ^ (x & masks[j]!)) >>> 0;
         }
       this.redraws++;
     }
