@@ -91,6 +91,20 @@ describe("EPT for L1 only with a usable EPT on the host (enable_ept: 4-level wal
   });
 });
 
+describe("VM functions: EPTP switching, emulated, but only when the host has VM functions and EPT", () => {
+  it.each(["v5.0", "v6.19"] as const)("%s", (k) => {
+    const noVmfunc = hostFrom("sapphirerapids", "spr-no-vmfunc", {
+      clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.VMFUNC) },
+      drop: ["IA32_VMX_VMFUNC"],
+    });
+    expect(l1(k, spr).ctl.proc2.may1 & PROC2.VMFUNC).toBe(PROC2.VMFUNC);
+    expect(l1(k, spr).vmfuncLo).toBe(1);
+    expect(l1(k, noVmfunc).ctl.proc2.may1 & PROC2.VMFUNC).toBe(0);
+    expect(l1(k, noVmfunc).ctl.proc2.may1 & PROC2.EPT).toBe(PROC2.EPT);
+    expect(msr(k, noVmfunc, "IA32_VMX_VMFUNC")).toBe(0n);
+  });
+});
+
 describe("EPT A/D bits on the host bring PML and EPT A/D to L1 (enable_ept_ad_bits)", () => {
   const noAd = hostFrom("sapphirerapids", "spr-no-ad", { clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.AD) } });
   it.each(["v5.0", "v6.19"] as const)("%s", (k) => {
@@ -232,6 +246,10 @@ describe("control words: TRUE_ and plain MSRs", () => {
     );
     expect(l1("v6.19", none).ctl.exit.may1 & EXIT.LOAD_CET).toBe(0);
     expect(l1("v6.6", spr).ctl.exit.may1 & EXIT.LOAD_CET).toBe(0);
+    // and nothing else changes: the other entry and exit controls are those offered with CET
+    expect(l1("v6.19", none).ctl.entry.may1).toBe((l1("v6.19", spr).ctl.entry.may1 & ~ENTRY.LOAD_CET) >>> 0);
+    expect(l1("v6.19", none).ctl.exit.may1).toBe((l1("v6.19", spr).ctl.exit.may1 & ~EXIT.LOAD_CET) >>> 0);
+    expect(l1("v6.6", spr).ctl.entry.may1).toBe((l1("v6.19", spr).ctl.entry.may1 & ~ENTRY.LOAD_CET) >>> 0);
   });
 });
 
@@ -255,6 +273,14 @@ describe("the L1 profile as a profile", () => {
     expect(l1ProfileData(kernelPreset("v6.18"), hv).flags!.filter((f) => f === "hypervisor")).toEqual([
       "hypervisor",
     ]);
+  });
+  it("a host profile without flags gives an L1 whose only flag is hypervisor", () => {
+    const d = structuredClone(builtinData("westmere")!);
+    delete d.flags;
+    d.name = "westmere-no-flags";
+    const h = decodeProfile(d, "westmere-no-flags");
+    expect(l1ProfileData(kernelPreset("v6.19"), h).flags).toEqual(["hypervisor"]);
+    expect([...l1("v6.19", h).flags]).toEqual(["hypervisor"]);
   });
   it("is decoded once per kernel and host", () => {
     const a = l1("v6.19", spr);
