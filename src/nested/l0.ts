@@ -679,8 +679,14 @@ export function runNested(input: NestedInput, cfg: NestedConfig, watch?: NestedW
 
   function msrFailIndex(): number {
     let min = 0;
-    const take = (i: number) => {
-      if (i > 0 && (min === 0 || i < min)) min = i;
+    // KVM walks the list entry by entry and stops at the first entry a check fails: the CC() it prints is
+    // that entry's (the first of the phase's checks, in order, to fail on it), its own tests' included.
+    let decider: KernelCheck | undefined;
+    const take = (i: number, k?: KernelCheck) => {
+      if (i > 0 && (min === 0 || i < min)) {
+        min = i;
+        decider = k;
+      }
     };
     if (cfg.softwareChecks === "kernel") {
       for (const k of preset.checks) {
@@ -688,7 +694,7 @@ export function runNested(input: NestedInput, cfg: NestedConfig, watch?: NestedW
         swCost(1);
         if (k.test) {
           if (k.test.fails(ctx, env)) {
-            take(k.test.entry?.(ctx, env) ?? 1);
+            take(k.test.entry?.(ctx, env) ?? 1, k);
             if (!k.rules.some((r) => ruleFails(ctx, r))) testDiffers.add(k);
           }
           continue;
@@ -696,15 +702,10 @@ export function runNested(input: NestedInput, cfg: NestedConfig, watch?: NestedW
         for (const r of k.rules) {
           const c = checkById(r)!;
           if ((c.when === undefined || c.when(ctx)) && c.fail(ctx))
-            take(c.entryIndex ? c.entryIndex(ctx) : 1);
+            take(c.entryIndex ? c.entryIndex(ctx) : 1, k);
         }
       }
-      if (min) {
-        const k = preset.checks.find(
-          (x) => x.phase === "msr-load" && x.cc && x.rules.some((r) => ruleFails(ctx, r)),
-        );
-        if (k?.cc) tracepoint.push(tracepointLine(k.cc));
-      }
+      if (decider?.cc) tracepoint.push(tracepointLine(decider.cc));
       return min;
     }
     swCost(MSR_LOAD_RULES.length);
