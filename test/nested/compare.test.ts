@@ -65,7 +65,11 @@ describe("configurations: the rows of a kernel's compare table", () => {
       for (const v of configurations(preset)) {
         const cfg = variantConfig(preset, v, { l1RamBytes: 2 ** 30, softwareChecks: "none", kernel: "v5.0" });
         expect(validateConfig(cfg)).toBe(preset);
-        expect(cfg).toMatchObject({ kernel: preset.id, softwareChecks: v.softwareChecks, hypervisor: v.hypervisor });
+        expect(cfg).toMatchObject({
+          kernel: preset.id,
+          softwareChecks: v.softwareChecks,
+          hypervisor: v.hypervisor,
+        });
         expect(cfg.l1RamBytes).toBe(2 ** 30);
         expect(cfg.earlyCheck).toEqual(v.earlyCheck);
         expect(cfg.warnOnMissedCc).toBe(v.warnOnMissedCc);
@@ -248,7 +252,12 @@ describe("findGaps: the rules a kernel's software checks let through", () => {
     const g = await findGaps("v5.0", spr, { classes: ["host"] });
     const d = kernelPreset("v5.0").divergences.find((x) => x.id === "no-host-segment-checks")!;
     const tr = g.gaps.find((x) => x.id === "host.tr-selector.nonzero");
-    expect(tr).toMatchObject({ kind: "missed", toL1: '{"type":"entered"}', why: d.behaviour, source: d.source });
+    expect(tr).toMatchObject({
+      kind: "missed",
+      toL1: '{"type":"entered"}',
+      why: d.behaviour,
+      source: d.source,
+    });
     expect(g.gaps.length).toBeGreaterThan(20);
     expect(g.gaps.every((x) => x.kind === "missed" && x.cls === "host")).toBe(true);
   });

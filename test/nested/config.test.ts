@@ -85,18 +85,22 @@ describe("describeParameter: the dry-run parameter as the report prints it", () 
   it("up to v6.18: nested_early_check as merged (default N), or the form the commit message describes", () => {
     const p = kernelPreset("v6.18");
     expect(describeParameter(cfg("v6.18"), p)).toBe("nested_early_check=N (as merged)");
-    expect(describeParameter(cfg("v6.18", { earlyCheck: { form: "merged", nestedEarlyCheck: true } }), p)).toBe(
-      "nested_early_check=Y (as merged)",
-    );
+    expect(
+      describeParameter(cfg("v6.18", { earlyCheck: { form: "merged", nestedEarlyCheck: true } }), p),
+    ).toBe("nested_early_check=Y (as merged)");
     expect(
       describeParameter(cfg("v6.18", { earlyCheck: { form: "described", earlyConsistencyChecks: 0 } }), p),
     ).toBe("early_consistency_checks=0 (as described in the commit message)");
     expect(
       describeParameter(
-        cfg("v6.18", { earlyCheck: { form: "described", earlyConsistencyChecks: -1, skipWhenComplete: true } }),
+        cfg("v6.18", {
+          earlyCheck: { form: "described", earlyConsistencyChecks: -1, skipWhenComplete: true },
+        }),
         p,
       ),
-    ).toBe("early_consistency_checks=-1 + skip-when-complete (proposal) (as described in the commit message)");
+    ).toBe(
+      "early_consistency_checks=-1 + skip-when-complete (proposal) (as described in the commit message)",
+    );
   });
 });
 

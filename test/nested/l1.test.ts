@@ -39,9 +39,15 @@ const l1 = (k: KernelId, h: Caps): Caps => l1Profile(kernelPreset(k), h);
 const msr = (k: KernelId, h: Caps, m: Msr): bigint => BigInt(l1ProfileData(kernelPreset(k), h).msrs[m]!);
 
 describe("EPT for L1 only with a usable EPT on the host (enable_ept: 4-level walks and write-back)", () => {
-  const noEpt = hostFrom("sapphirerapids", "spr-no-ept", { clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.EPT) } });
-  const no4 = hostFrom("sapphirerapids", "spr-no-pwl4", { clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.PWL4) } });
-  const noWb = hostFrom("sapphirerapids", "spr-no-wb", { clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.WB) } });
+  const noEpt = hostFrom("sapphirerapids", "spr-no-ept", {
+    clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.EPT) },
+  });
+  const no4 = hostFrom("sapphirerapids", "spr-no-pwl4", {
+    clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.PWL4) },
+  });
+  const noWb = hostFrom("sapphirerapids", "spr-no-wb", {
+    clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.WB) },
+  });
   const noSecondary = hostFrom("sapphirerapids", "spr-no-secondary", {
     clear: { IA32_VMX_PROCBASED_CTLS: hi(PROC.SECONDARY), IA32_VMX_TRUE_PROCBASED_CTLS: hi(PROC.SECONDARY) },
   });
@@ -53,9 +59,10 @@ describe("EPT for L1 only with a usable EPT on the host (enable_ept: 4-level wal
       );
       for (const h of [noEpt, no4, noWb]) {
         const p = l1(k, h);
-        expect(p.ctl.proc2.may1 & (PROC2.EPT | PROC2.UNRESTRICTED_GUEST | PROC2.PML | PROC2.VMFUNC), h.name).toBe(
-          0,
-        );
+        expect(
+          p.ctl.proc2.may1 & (PROC2.EPT | PROC2.UNRESTRICTED_GUEST | PROC2.PML | PROC2.VMFUNC),
+          h.name,
+        ).toBe(0);
         expect(p.eptCap, h.name).toBe(0);
         expect(p.vmfuncLo, h.name).toBe(0);
         // VPID does not need EPT: INVVPID and its extents stay
@@ -106,7 +113,9 @@ describe("VM functions: EPTP switching, emulated, but only when the host has VM 
 });
 
 describe("EPT A/D bits on the host bring PML and EPT A/D to L1 (enable_ept_ad_bits)", () => {
-  const noAd = hostFrom("sapphirerapids", "spr-no-ad", { clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.AD) } });
+  const noAd = hostFrom("sapphirerapids", "spr-no-ad", {
+    clear: { IA32_VMX_EPT_VPID_CAP: BigInt(EPT_CAP.AD) },
+  });
   it.each(["v5.0", "v6.19"] as const)("%s", (k) => {
     expect(l1(k, spr).ctl.proc2.may1 & PROC2.PML).toBe(PROC2.PML);
     expect(l1(k, spr).eptCap & EPT_CAP.AD).toBe(EPT_CAP.AD);
@@ -119,7 +128,10 @@ describe("EPT A/D bits on the host bring PML and EPT A/D to L1 (enable_ept_ad_bi
 describe("secondary controls behind KVM module parameters", () => {
   it("virtualize APIC accesses needs the host's TPR shadow (flexpriority)", () => {
     const noTpr = hostFrom("sapphirerapids", "spr-no-tpr", {
-      clear: { IA32_VMX_PROCBASED_CTLS: hi(PROC.TPR_SHADOW), IA32_VMX_TRUE_PROCBASED_CTLS: hi(PROC.TPR_SHADOW) },
+      clear: {
+        IA32_VMX_PROCBASED_CTLS: hi(PROC.TPR_SHADOW),
+        IA32_VMX_TRUE_PROCBASED_CTLS: hi(PROC.TPR_SHADOW),
+      },
     });
     expect(l1("v6.19", spr).ctl.proc2.may1 & PROC2.VIRT_APIC_ACCESSES).toBe(PROC2.VIRT_APIC_ACCESSES);
     expect(l1("v6.19", noTpr).ctl.proc2.may1 & PROC2.VIRT_APIC_ACCESSES).toBe(0);
@@ -133,7 +145,9 @@ describe("secondary controls behind KVM module parameters", () => {
     expect(l1("v5.0", spr).ctl.proc2.may1 & ENCLS).toBe(0);
   });
   it("VPID comes from the host alone", () => {
-    const noVpid = hostFrom("sapphirerapids", "spr-no-vpid", { clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.VPID) } });
+    const noVpid = hostFrom("sapphirerapids", "spr-no-vpid", {
+      clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.VPID) },
+    });
     expect(l1("v6.19", noVpid).ctl.proc2.may1 & PROC2.VPID).toBe(0);
     expect(l1("v6.19", noVpid).eptCapHi).toBe(0);
     expect(l1("v6.19", noVpid).ctl.proc2.may1 & PROC2.EPT).toBe(PROC2.EPT);
@@ -154,17 +168,17 @@ describe("CR4 for L1: UMIP emulated when the host lacks UMIP but has descriptor-
     // and the rest of CR4_FIXED1 is the host's
     expect(l1("v6.19", skl).cr4Fixed1).toBe((skl.cr4Fixed1 | CR4.UMIP) >>> 0);
     expect(l1("v6.19", spr).cr4Fixed1).toBe(spr.cr4Fixed1);
-    const noDesc = hostFrom(
-      "skylake",
-      "skl-no-desc",
-      { clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.DESC_EXITING) } },
-    );
+    const noDesc = hostFrom("skylake", "skl-no-desc", {
+      clear: { IA32_VMX_PROCBASED_CTLS2: hi(PROC2.DESC_EXITING) },
+    });
     expect(l1("v6.19", noDesc).cr4Fixed1 & CR4.UMIP).toBe(0);
   });
   it("fixed-0 bits: CR0.PE, NE, PG and CR4.VMXE; fixed-1 from the host, all ones when the host omits them", () => {
     expect(msr("v6.19", spr, "IA32_VMX_CR0_FIXED0")).toBe(0x80000021n);
     expect(msr("v6.19", spr, "IA32_VMX_CR4_FIXED0")).toBe(0x2000n);
-    const bare = hostFrom("sapphirerapids", "spr-no-fixed1", { drop: ["IA32_VMX_CR0_FIXED1", "IA32_VMX_CR4_FIXED1"] });
+    const bare = hostFrom("sapphirerapids", "spr-no-fixed1", {
+      drop: ["IA32_VMX_CR0_FIXED1", "IA32_VMX_CR4_FIXED1"],
+    });
     expect(msr("v6.19", bare, "IA32_VMX_CR0_FIXED1")).toBe(0xffffffffn);
     expect(msr("v6.19", bare, "IA32_VMX_CR4_FIXED1")).toBe(0xffffffffn);
     expect(msr("v6.19", spr, "IA32_VMX_CR4_FIXED1")).toBe(spr.msr.IA32_VMX_CR4_FIXED1);
@@ -181,7 +195,9 @@ describe("IA32_VMX_BASIC and IA32_VMX_MISC for L1", () => {
     // the host's bits 54 (INS/OUTS) and 56 (no error-code check) pass, its others (e.g. 48, 49) do not
     const hostBits = (spr.msr.IA32_VMX_BASIC! >> 32n) & ((1n << 22n) | (1n << 24n));
     expect((b >> 32n) & ((1n << 22n) | (1n << 24n))).toBe(hostBits);
-    const dual = hostFrom("sapphirerapids", "spr-dual", { set: { IA32_VMX_BASIC: (1n << 49n) | (1n << 48n) } });
+    const dual = hostFrom("sapphirerapids", "spr-dual", {
+      set: { IA32_VMX_BASIC: (1n << 49n) | (1n << 48n) },
+    });
     expect(msr("v6.19", dual, "IA32_VMX_BASIC")).toBe(b);
     const plain = hostFrom("sapphirerapids", "spr-plain-basic", {
       clear: { IA32_VMX_BASIC: (1n << 54n) | (1n << 56n) },
