@@ -90,3 +90,317 @@ describe("the VM-entry MSR-load list in software (SDM 29.4; v6.19 nested_vmx_loa
     expect(r.msrsLoaded).toEqual([{ index: 0x174, value: 0x10n }]);
   });
 });
+
+describe("the MSR-load list: what L0 loads before the real entry", () => {
+  it("every entry of a good list is loaded, in order, each an emulated WRMSR with its cost", () => {
+    const r = run(
+      "v6.19",
+      withMsrs("v6.19", [
+        [0x174, 0, 0x10n],
+        [0x175, 0, 0x20n],
+      ]),
+    );
+    expect(r.toL1).toEqual({ type: "entered" });
+    expect(r.msrsLoaded).toEqual([
+      { index: 0x174, value: 0x10n },
+      { index: 0x175, value: 0x20n },
+    ]);
+    expect(steps(r, "msr-load")).toEqual(["2 MSR(s) loaded from the VM-entry MSR-load list: 0x174, 0x175"]);
+    expect(r.cost.parts["msrLoads"]).toBe(2 * 250);
+    // an empty list: nothing loaded, nothing said
+    const none = run("v6.19", vmcs12("v6.19"));
+    expect(none.msrsLoaded).toEqual([]);
+    expect(steps(none, "msr-load")).toEqual([]);
+  });
+  it("a failing first entry: nothing loaded; without the kernel's checks the rules decide the same entry", () => {
+    const e = withMsrs("v6.19", [[0x175, 1, 0x20n]]);
+    const k = run("v6.19", e);
+    expect(k.toL1).toEqual({ type: "vmexit", reason: 34, qualification: 1 });
+    expect(steps(k, "msr-load")).toEqual([
+      "0 MSR(s) loaded from the VM-entry MSR-load list",
+      "MSR-load entry 1 fails",
+    ]);
+    expect(k.detectedBy).toBe("msr-load");
+    expect(k.detection).toBe("early");
+    const n = run(
+      "v6.19",
+      withMsrs("v6.19", [
+        [0x174, 0, 0x10n],
+        [0x175, 1, 0x20n],
+      ]),
+      { softwareChecks: "none" },
+    );
+    expect(n.toL1).toEqual({ type: "vmexit", reason: 34, qualification: 2 });
+    expect(n.tracepoint).toEqual([]);
+    expect(n.msrsLoaded).toEqual([{ index: 0x174, value: 0x10n }]);
+  });
+  it("a list KVM cannot read: the first unreadable entry decides, also when another entry fails later", () => {
+    const top = 2 ** 30;
+    const e = withMsrs(
+      "v6.19",
+      [
+        [0x174, 0, 0x10n],
+        [0x175, 0, 0x20n],
+        [0x176, 1, 0n],
+      ],
+      top - 32,
+    );
+    for (const softwareChecks of ["kernel", "none"] as const) {
+      const r = run("v6.19", e, { l1RamBytes: top, softwareChecks });
+      expect(r.toL1, softwareChecks).toEqual({ type: "vmexit", reason: 34, qualification: 3 });
+    }
+    const e2 = withMsrs(
+      "v6.19",
+      [
+        [0x174, 1, 0x10n],
+        [0x175, 0, 0x20n],
+      ],
+      top - 16,
+    );
+    const r2 = run("v6.19", e2, { l1RamBytes: top, softwareChecks: "none" });
+    expect(r2.toL1).toEqual({ type: "vmexit", reason: 34, qualification: 1 });
+    expect(r2.divergence).toBeUndefined();
+  });
+});
+
+// The dry run's VM exit loads the host state of vmcs02: DR7 = 0x400 and RFLAGS.IF = 0 (SDM 28.5); L0 then
+// restores its DR7 (when host breakpoints are active) and re-enables interrupts, in the order of its release
+// (nested_vmx_check_vmentry_hw; each preset's parameter.restoreOrder with its source).
+describe("host state after the dry run, and the L0 bugs that break it", () => {
+  const Y = { earlyCheck: { form: "merged" as const, nestedEarlyCheck: true } };
+  it("v6.18 restores DR7, then enables interrupts: no window", () => {
+    const r = run("v6.18", vmcs12("v6.18"), Y);
+    expect(r.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x403, ifAfter: true, ok: true });
+    expect(r.l0Bug).toBeUndefined();
+    expect(steps(r, "restore")).toEqual(["DR7 restored to 0x403", "interrupts re-enabled (RFLAGS.IF=1)"]);
+    const noBp = run("v6.18", vmcs12("v6.18"), { ...Y, hostBreakpoints: false });
+    expect(noBp.hostState).toEqual({ dr7Before: 0x400, dr7After: 0x400, ifAfter: true, ok: true });
+    expect(steps(noBp, "restore")).toEqual(["DR7 restored to 0x400", "interrupts re-enabled (RFLAGS.IF=1)"]);
+  });
+  it("v5.0 enables interrupts first: with host breakpoints an interrupt can run with them off", () => {
+    const r = run("v5.0", vmcs12("v5.0"), Y);
+    expect(r.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x403, ifAfter: true, ok: false });
+    expect(r.l0Bug).toBe(
+      "interrupts were enabled before DR7 was restored: a window with L0's breakpoints disabled",
+    );
+    expect(steps(r, "restore")[0]).toBe(
+      "interrupts enabled, then DR7 restored: an interrupt in between runs with L0's breakpoints off",
+    );
+    // without host breakpoints there is nothing to lose
+    const noBp = run("v5.0", vmcs12("v5.0"), { ...Y, hostBreakpoints: false });
+    expect(noBp.hostState).toEqual({ dr7Before: 0x400, dr7After: 0x400, ifAfter: true, ok: true });
+    expect(noBp.l0Bug).toBeUndefined();
+  });
+  it("injected bugs: DR7 not restored, interrupts not re-enabled, interrupts before DR7", () => {
+    const dr7 = run("v6.18", vmcs12("v6.18"), { ...Y, bug: "skip-dr7-restore" });
+    expect(dr7.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x400, ifAfter: true, ok: false });
+    expect(dr7.l0Bug).toBe(
+      "host DR7 lost after the dry run: 0x400 instead of 0x403 (L0's hardware breakpoints are off)",
+    );
+    expect(steps(dr7, "restore")).toContain("DR7 NOT restored (injected L0 bug)");
+    const irq = run("v6.18", vmcs12("v6.18"), { ...Y, bug: "skip-irq-enable" });
+    expect(irq.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x403, ifAfter: false, ok: false });
+    expect(irq.l0Bug).toBe(
+      "host RFLAGS.IF lost after the dry run: interrupts stay disabled on this CPU (fatal)",
+    );
+    expect(steps(irq, "restore")).toContain("RFLAGS.IF NOT restored (injected L0 bug)");
+    const order = run("v6.18", vmcs12("v6.18"), { ...Y, bug: "irq-before-dr7" });
+    expect(order.hostState?.ok).toBe(false);
+    expect(order.l0Bug).toMatch(/^interrupts were enabled before DR7 was restored/);
+    // in v5.0's order: both bugs at once are reported by the worse one (IF lost)
+    const v5 = run("v5.0", vmcs12("v5.0"), { ...Y, bug: "skip-irq-enable" });
+    expect(v5.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x403, ifAfter: false, ok: false });
+    expect(v5.l0Bug).toMatch(/^host RFLAGS.IF lost/);
+    const v5dr7 = run("v5.0", vmcs12("v5.0"), { ...Y, bug: "skip-dr7-restore" });
+    expect(v5dr7.hostState).toEqual({ dr7Before: 0x403, dr7After: 0x400, ifAfter: true, ok: false });
+    // none of these changes what L1 sees
+    for (const r of [dr7, irq, order, v5, v5dr7]) expect(r.toL1).toEqual({ type: "entered" });
+  });
+  it("without a dry run there is nothing to restore", () => {
+    const r = run("v6.18", vmcs12("v6.18"), { bug: "skip-dr7-restore" });
+    expect(r.hostState).toBeUndefined();
+    expect(r.l0Bug).toBeUndefined();
+  });
+});
+
+describe("a late VMfail at the real entry (KVM: vmx_vcpu_run's hardware VM-instruction error)", () => {
+  const vtpr = (k: KernelId) => vmcs12(k, (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n)); // VTPR 0 < threshold 5
+  it("a bad control KVM does not check: VMfail(7) reflected after the unwind, with the tracepoint line", () => {
+    const r = run("v6.18", vtpr("v6.18"));
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(r.detection).toBe("late");
+    expect(r.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: hardware VM-instruction error: VMENTRY_INVALID_CONTROL_FIELD",
+    ]);
+    expect(r.cost.parts["unwind"]).toBe(3000);
+    expect(r.l0Bug).toBeUndefined();
+    expect(r.divergence?.id).toBe("late-vmfail-is-7");
+  });
+  it("L0's own broken HOST_CR4 (injected): error 8 at the real entry is an L0 bug; after a passed dry run too", () => {
+    const n = run("v6.18", vmcs12("v6.18"), { bug: "late-host-cr4" });
+    expect(n.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(n.detection).toBe("false-failure");
+    expect(n.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: hardware VM-instruction error: VMENTRY_INVALID_HOST_STATE_FIELD",
+    ]);
+    expect(n.l0Bug).toBe(
+      "hardware VMfail with error 8: vmcs02's host state is L0's own, so this is an L0 bug",
+    );
+    expect(steps(n, "merge")).toContain(
+      "injected L0 bug: HOST_CR4 written without CR4.VMXE after the dry run",
+    );
+    const y = run("v6.18", vmcs12("v6.18"), {
+      bug: "late-host-cr4",
+      earlyCheck: { form: "merged", nestedEarlyCheck: true },
+    });
+    expect(y.dryRun.performed).toBe(true);
+    expect(y.l0Bug).toBe(
+      "VMfail after a passed dry run: the dry run proved the controls valid and vmcs02's host state is L0's, so this is an L0 bug",
+    );
+  });
+  it("a processor that checks host state first reports error 8 where one checking controls first reports 7 (SDM 29.2: either)", () => {
+    const c = run("v6.18", vtpr("v6.18"), { bug: "late-host-cr4" });
+    expect(c.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: hardware VM-instruction error: VMENTRY_INVALID_CONTROL_FIELD",
+    ]);
+    expect(c.l0Bug).toBeUndefined();
+    const h = run("v6.18", vtpr("v6.18"), { bug: "late-host-cr4", hardwareOrder: "host-first" });
+    expect(h.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: hardware VM-instruction error: VMENTRY_INVALID_HOST_STATE_FIELD",
+    ]);
+    expect(h.l0Bug).toMatch(/^hardware VMfail with error 8/);
+    // L1 sees VMfail(7) either way
+    expect(h.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    // host-first without a host-state error: the control error as before
+    expect(run("v6.18", vtpr("v6.18"), { hardwareOrder: "host-first" }).tracepoint).toEqual(c.tracepoint);
+  });
+  it("with warn_on_missed_cc, KVM warns that a consistency check was missed", () => {
+    // v6.19 checks the vTPR rule itself with warn_on_missed_cc; a VMfail at the real entry then means a
+    // missed check, and KVM WARNs (v6.19 nested.c, the warn_on_missed_cc WARN_ON_ONCE after the entry)
+    const r = run(
+      "v6.19",
+      vmcs12("v6.19", (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n)),
+      { warnOnMissedCc: true },
+    );
+    expect(r.detection).toBe("early");
+    const late = run("v6.19", vmcs12("v6.19"), { warnOnMissedCc: true, bug: "late-host-cr4" });
+    expect(steps(late, "entry")).toContain(
+      "warn_on_missed_cc: KVM WARNs that a consistency check was missed",
+    );
+    const quiet = run("v6.19", vmcs12("v6.19"), { bug: "late-host-cr4" });
+    expect(steps(quiet, "entry")).not.toContain(
+      "warn_on_missed_cc: KVM WARNs that a consistency check was missed",
+    );
+  });
+});
+
+describe("the dry run's VMfail and the instruction checks print their tracepoint lines", () => {
+  it("a dry run that fails prints KVM's early hardware check line with the error's name", () => {
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n)),
+      {
+        earlyCheck: { form: "merged", nestedEarlyCheck: true },
+      },
+    );
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(r.detectedBy).toBe("dry-run");
+    expect(r.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: early hardware check VM-instruction error: VMENTRY_INVALID_CONTROL_FIELD",
+    ]);
+    expect(r.l0Bug).toBeUndefined();
+  });
+  it("VMRESUME of a clear vmcs12: v6.19 prints its CC(), v5.0 has none", () => {
+    const e = (k: KernelId) =>
+      vmcs12(k, (x) => {
+        x.processor.instruction = "vmresume";
+        x.processor.launchState = "clear";
+      });
+    const r = run("v6.19", e("v6.19"));
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 5 });
+    expect(r.detectedBy).toBe("instruction");
+    expect(r.tracepoint).toEqual(["kvm_nested_vmenter_failed: vmcs12->launch_state == launch"]);
+    expect(r.kernelCheck?.fn).toBe("nested_vmx_run");
+    expect(steps(r, "instruction")[0]).toMatch(/^basic\.vmresume-launch-state: /);
+    const v5 = run("v5.0", e("v5.0"));
+    expect(v5.toL1).toEqual({ type: "vmfail-valid", error: 5 });
+    expect(v5.tracepoint).toEqual([]);
+    expect(v5.kernelCheck?.fn).toBe("nested_vmx_run");
+  });
+});
+
+describe("what the trace says after a successful entry", () => {
+  it("HLT and wait-for-SIPI: KVM emulates the activity state", () => {
+    const hlt = run(
+      "v6.19",
+      vmcs12("v6.19", (e) => e.vmcs.set(F.GUEST_ACTIVITY_STATE!, 1n)),
+    );
+    expect(steps(hlt, "entry")).toContain(
+      "vmcs12's activity state is HLT: KVM halts the vCPU itself unless an event wakes L2",
+    );
+    const sipi = run(
+      "v6.19",
+      vmcs12("v6.19", (e) => e.vmcs.set(F.GUEST_ACTIVITY_STATE!, 3n)),
+    );
+    expect(steps(sipi, "entry")).toContain(
+      "vmcs12's activity state is wait-for-SIPI: KVM parks the vCPU until a SIPI",
+    );
+    expect(steps(run("v6.19", vmcs12("v6.19")), "entry")).toEqual(["VM entry on vmcs02: VM entry succeeds"]);
+  });
+  it("the configuration in words", () => {
+    const e = vmcs12("v6.18");
+    expect(run("v6.18", e).config).toEqual({
+      parameter: "nested_early_check=N",
+      softwareChecks: "kernel",
+      host: "sapphirerapids",
+      l1: "kvm-v6.18@sapphirerapids",
+      hypervisor: false,
+    });
+    const d = run("v6.18", e, {
+      earlyCheck: { form: "described", earlyConsistencyChecks: -1, skipWhenComplete: true },
+      softwareChecks: ["ctl.exec.cr3-target-count"],
+      hypervisor: true,
+    }).config;
+    expect(d).toMatchObject({
+      parameter: "early_consistency_checks=-1 (+ skip-when-complete proposal)",
+      softwareChecks: "custom",
+      hypervisor: true,
+    });
+    expect(
+      run("v6.18", e, { earlyCheck: { form: "described", earlyConsistencyChecks: 1 } }).config.parameter,
+    ).toBe("early_consistency_checks=1");
+    expect(run("v6.19", vmcs12("v6.19"), { warnOnMissedCc: true }).config.parameter).toBe(
+      "warn_on_missed_cc=Y",
+    );
+    expect(run("v6.19", vmcs12("v6.19")).config.parameter).toBe("warn_on_missed_cc=N");
+  });
+  it("described 1 and 0 behave as merged Y and N", () => {
+    const e = vmcs12("v6.18");
+    const one = run("v6.18", e, {
+      earlyCheck: { form: "described", earlyConsistencyChecks: 1 },
+      hypervisor: true,
+    });
+    expect(one.dryRun).toMatchObject({ performed: true, why: "early_consistency_checks=1" });
+    const zero = run("v6.18", e, { earlyCheck: { form: "described", earlyConsistencyChecks: 0 } });
+    expect(zero.dryRun).toEqual({ performed: false, why: "early_consistency_checks=0" });
+    expect(
+      run("v6.18", e, { earlyCheck: { form: "described", earlyConsistencyChecks: -1 }, hypervisor: true })
+        .dryRun,
+    ).toEqual({
+      performed: false,
+      why: "early_consistency_checks=-1 (auto): L0 runs under a hypervisor",
+    });
+    expect(run("v6.19", vmcs12("v6.19")).dryRun).toEqual({ performed: false, why: "v6.19 has no dry run" });
+  });
+  it("a custom software-check list: its rules in their phases, the rest left to the processor", () => {
+    const bad = vmcs12("v6.19", (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n));
+    const listed = run("v6.19", bad, { softwareChecks: ["ctl.exec.tpr-threshold-vtpr"] });
+    expect(listed.detection).toBe("early");
+    expect(listed.softwareChecks).toBeLessThan(20);
+    expect(steps(listed, "software")[0]).toMatch(
+      /^1 software check\(s\) fail on vmcs12, first ctl\.exec\.tpr-threshold-vtpr: /,
+    );
+    const other = run("v6.19", bad, { softwareChecks: ["ctl.exec.cr3-target-count"] });
+    expect(other.detection).toBe("late");
+  });
+});
