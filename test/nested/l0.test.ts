@@ -54,6 +54,15 @@ describe("the VM-entry MSR-load list in software (SDM 29.4; v6.19 nested_vmx_loa
     expect(r2.toL1).toEqual({ type: "vmexit", reason: 34, qualification: 2 });
     expect(r2.tracepoint).toEqual(["kvm_nested_vmenter_failed: e->reserved != 0"]);
   });
+  it("within one entry, KVM's order: FS_BASE/GS_BASE/SMM_MONITOR_CTL before the common checks (nested_vmx_load_msr_check)", () => {
+    // nested_vmx_load_msr_check tests FS_BASE, GS_BASE and SMM_MONITOR_CTL (v6.19 nested.c 973–975), then calls
+    // nested_vmx_msr_check_common (x2APIC, microcode MSRs, reserved dword: 960–965); v6.6 and v6.18 alike
+    for (const k of ["v6.6", "v6.18", "v6.19"] as const) {
+      const r = run(k, withMsrs(k, [[0xc0000100, 1, 0n]]));
+      expect(r.toL1, k).toEqual({ type: "vmexit", reason: 34, qualification: 1 });
+      expect(r.tracepoint, k).toEqual(["kvm_nested_vmenter_failed: e->index == MSR_FS_BASE"]);
+    }
+  });
   it("KVM's own refusal of IA32_BIOS_SIGN_ID (0x8b) prints its CC() too", () => {
     const r = run(
       "v6.19",
