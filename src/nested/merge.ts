@@ -250,10 +250,10 @@ export function buildVmcs02(input: MergeInput): Vmcs02 {
       ["GUEST_IA32_PERF_GLOBAL_CTRL"],
       "load IA32_PERF_GLOBAL_CTRL from vmcs12 is done by KVM's PMU emulation, not by vmcs02",
     );
-  if (hostHasLoadEfer) {
-    if (efer02 & EFER.LMA) entry |= ENTRY.IA32E_GUEST;
-    if (efer02 !== L0_EFER) entry |= ENTRY.LOAD_EFER;
-  }
+  // "IA-32e mode guest" follows L2's EFER.LMA on every CPU (vmx_set_efer sets or clears it); "load IA32_EFER"
+  // only where the CPU has it and L2's EFER is not L0's (elsewhere KVM switches EFER through the MSR lists)
+  if (efer02 & EFER.LMA) entry |= ENTRY.IA32E_GUEST;
+  if (hostHasLoadEfer && efer02 !== L0_EFER) entry |= ENTRY.LOAD_EFER;
   // ---- exit controls: L0's, load EFER adjusted
   let exit = vmcs01.lo(F.VM_EXIT_CONTROLS!);
   if (hostHasLoadEfer && efer02 !== L0_EFER) exit |= EXIT.LOAD_EFER;

@@ -8,11 +8,13 @@ import { describe, expect, it } from "vitest";
 import { ENTRY, PIN, PROC, PROC2 } from "../../src/arch/controls.js";
 import { F } from "../../src/arch/fields.js";
 import { CR0, CR4, EFER } from "../../src/arch/registers.js";
-import { builtinProfile } from "../../src/cpu/builtin.js";
-import type { Caps } from "../../src/cpu/profile.js";
+import { builtinData, builtinProfile } from "../../src/cpu/builtin.js";
+import { type Caps, decodeProfile } from "../../src/cpu/profile.js";
 import type { Entry } from "../../src/entry/document.js";
+import { ALL_RAM, DEFAULT_CONFIG } from "../../src/nested/config.js";
 import type { KernelId } from "../../src/nested/kernel.js";
 import { kernelPreset } from "../../src/nested/kernels/index.js";
+import { runNested } from "../../src/nested/l0.js";
 import {
   buildVmcs02,
   DEFAULT_TSC_RATIO,
@@ -191,6 +193,29 @@ describe("IA32_EFER: KVM computes L2's and loads it only when it differs from L0
     const b = build("v6.19", (e) => e.vmcs.set(F.GUEST_IA32_EFER!, BigInt(0xd01 & ~EFER.LMA)));
     expect(lo(b, "GUEST_IA32_EFER")).toBe(0xd01 & ~(EFER.LMA | EFER.LME));
     expect(lo(b, "VM_ENTRY_CONTROLS") & ENTRY.IA32E_GUEST).toBe(0);
+  });
+  it("a host without VM-entry load IA32_EFER: IA-32e mode guest is still set from L2's EFER.LMA, and a valid vmcs12 enters", () => {
+    // v6.19 arch/x86/kvm/vmx/vmx.c vmx_set_efer sets or clears VM_ENTRY_IA32E_MODE whatever the CPU; without
+    // the load-EFER controls KVM switches EFER through the MSR-load lists (add_atomic_switch_msr)
+    const d = structuredClone(builtinData("sapphirerapids")!);
+    d.name = "spr-no-load-efer";
+    for (const [k, bit] of [
+      ["IA32_VMX_ENTRY_CTLS", 15n],
+      ["IA32_VMX_TRUE_ENTRY_CTLS", 15n],
+      ["IA32_VMX_EXIT_CTLS", 21n],
+      ["IA32_VMX_TRUE_EXIT_CTLS", 21n],
+    ] as const)
+      d.msrs[k] = `0x${(BigInt(d.msrs[k]!) & ~(1n << (32n + bit))).toString(16)}`;
+    const h = decodeProfile(d, d.name);
+    const b = build("v6.19", (e) => e.vmcs.set(F.GUEST_IA32_EFER!, 0x501n), { h });
+    expect(lo(b, "VM_ENTRY_CONTROLS") & (ENTRY.IA32E_GUEST | ENTRY.LOAD_EFER)).toBe(ENTRY.IA32E_GUEST);
+    expect(lo(b, "VM_EXIT_CONTROLS") & (1 << 21)).toBe(0);
+    const r = runNested(
+      { vmcs12: vmcs12("v6.19", undefined, h), host: h },
+      { ...DEFAULT_CONFIG, l1RamBytes: ALL_RAM },
+    );
+    expect(r.architectural.outcome).toEqual({ type: "entered" });
+    expect(r.toL1).toEqual({ type: "entered" });
   });
   it("a high half in vmcs12's EFER never reaches vmcs02", () => {
     const b = build("v6.19", (e) => e.vmcs.setHalves(F.GUEST_IA32_EFER!, 0xd01, 1));
