@@ -501,3 +501,148 @@ describe("MappedMemory: L1's pages as the processor reads them through vmcs02", 
     expect(m.read8(0x9010)).toBe(0);
   });
 });
+
+describe("what the merge says in the trace (nvmx nested prints these lines)", () => {
+  it("the steps for the base state and for one with many kernel behaviours at once", () => {
+    const merge = (r: ReturnType<typeof runNested>) =>
+      r.trace.filter((s) => s.phase === "merge").map((s) => s.what);
+    const cfg = { ...DEFAULT_CONFIG, l1RamBytes: ALL_RAM };
+    const prepared = "vmcs02 prepared: L0's host state and owned fields, controls merged, L1's pages mapped";
+    const common = [
+      "vmcs12's VM-exit controls are emulated; vmcs02 has L0's (VM_EXIT_CONTROLS)",
+      "L0's own control bits are ORed into vmcs02 (CPU_BASED_VM_EXEC_CONTROL, SECONDARY_VM_EXEC_CONTROL)",
+      "L0's values replace vmcs12's (VIRTUAL_PROCESSOR_ID, EPT_POINTER, GUEST_PML_INDEX, POSTED_INTR_NV)",
+    ];
+    expect(merge(runNested({ vmcs12: vmcs12("v6.19"), host }, cfg))).toEqual([prepared, ...common]);
+    const many = vmcs12("v6.18", (e) => {
+      or(e, "VM_ENTRY_CONTROLS", ENTRY.LOAD_PERF_GLOBAL_CTRL);
+      or(e, "PIN_BASED_VM_EXEC_CONTROL", PIN.PREEMPTION_TIMER);
+      e.vmcs.set(F.GUEST_IA32_DEBUGCTL!, 0x1003n);
+      e.vmcs.setHalves(F.GUEST_DR7!, 0x400, 1);
+      or(e, "GUEST_CR0", CR0.CD | CR0.NW);
+      e.vmcs.set(F.GUEST_ACTIVITY_STATE!, 1n);
+      e.vmcs.setHalves(F.GUEST_IA32_EFER!, 0xd01, 1);
+    });
+    expect(merge(runNested({ vmcs12: many, host }, { ...cfg, kernel: "v6.18" }))).toEqual([
+      prepared,
+      "VMX-preemption timer: emulated with a host timer (cleared in vmcs02)",
+      "load IA32_PERF_GLOBAL_CTRL from vmcs12 is done by KVM's PMU emulation, not by vmcs02 (GUEST_IA32_PERF_GLOBAL_CTRL)",
+      ...common,
+      "L2 is entered active; KVM emulates the activity state (GUEST_ACTIVITY_STATE)",
+      "KVM's always-on/always-off CR bits (GUEST_CR0)",
+      "vmcs02's EFER computed by KVM (GUEST_IA32_EFER, VM_ENTRY_CONTROLS)",
+      "kvm_set_dr refuses DR7 bits 63:32; vmcs02 keeps its previous DR7 (GUEST_DR7)",
+      "IA32_DEBUGCTL masked to the bits KVM supports (GUEST_IA32_DEBUGCTL)",
+    ]);
+  });
+  it("the page and TSC effects say what KVM did", () => {
+    const top = 2 ** 32;
+    const what = (b: Vmcs02, id: string) => effect(b, id)?.what;
+    const vapic = build("v6.19", (e) => e.vmcs.set(F.VIRTUAL_APIC_PAGE_ADDR!, BigInt(top)), { top });
+    expect(what(vapic, "virtual-apic-unmapped")).toBe(
+      "vmcs02 gets an all-ones virtual-APIC address so that the processor fails the entry",
+    );
+    const cleared = build(
+      "v6.19",
+      (e) => {
+        e.vmcs.set(F.VIRTUAL_APIC_PAGE_ADDR!, BigInt(top));
+        or(e, "CPU_BASED_VM_EXEC_CONTROL", PROC.CR8_LOAD | PROC.CR8_STORE);
+      },
+      { top },
+    );
+    expect(what(cleared, "virtual-apic-unmapped")).toBe(
+      "TPR shadow cleared in vmcs02 (CR8 accesses exit anyway)",
+    );
+    const pi = (e: Entry) => {
+      or(e, "PIN_BASED_VM_EXEC_CONTROL", PIN.POSTED_INTR);
+      e.vmcs.set(F.POSTED_INTR_DESC_ADDR!, BigInt(top));
+    };
+    expect(what(build("v6.19", pi, { top }), "pi-desc-unmapped")).toBe("posted interrupts cleared in vmcs02");
+    expect(what(build("v5.0", pi, { top }), "pi-desc-unmapped")).toBe(
+      "vmcs02 keeps its previous descriptor address (0 on a fresh vmcs02)",
+    );
+    const aa = build(
+      "v6.19",
+      (e) => {
+        or(e, "SECONDARY_VM_EXEC_CONTROL", PROC2.VIRT_APIC_ACCESSES);
+        e.vmcs.set(F.APIC_ACCESS_ADDR!, BigInt(top));
+      },
+      { top },
+    );
+    expect(effect(aa, "apic-access-unmapped")).toEqual({
+      id: "apic-access-unmapped",
+      fields: ["APIC_ACCESS_ADDR"],
+      what: "internal error to userspace",
+    });
+    const tsc = build("v6.19", (e) => {
+      or(e, "SECONDARY_VM_EXEC_CONTROL", PROC2.TSC_SCALING);
+      e.vmcs.set(F.TSC_MULTIPLIER!, 5n);
+      clear(e, "CPU_BASED_VM_EXEC_CONTROL", PROC.TSC_OFFSETTING);
+    });
+    expect(what(tsc, "tsc-multiplier-needs-offsetting")).toBe(
+      "vmcs12's multiplier ignored without TSC offsetting",
+    );
+  });
+  it("a page vmcs12 does not use is never mapped, however bad its address", () => {
+    const top = 2 ** 32;
+    const b = build(
+      "v6.19",
+      (e) => {
+        clear(e, "CPU_BASED_VM_EXEC_CONTROL", PROC.TPR_SHADOW);
+        clear(e, "SECONDARY_VM_EXEC_CONTROL", PROC2.VIRT_APIC_ACCESSES);
+        clear(e, "PIN_BASED_VM_EXEC_CONTROL", PIN.POSTED_INTR);
+        e.vmcs.set(F.APIC_ACCESS_ADDR!, BigInt(top));
+        e.vmcs.set(F.VIRTUAL_APIC_PAGE_ADDR!, BigInt(top));
+        e.vmcs.set(F.POSTED_INTR_DESC_ADDR!, BigInt(top));
+      },
+      { top },
+    );
+    expect(b.internalError).toBeUndefined();
+    expect(b.effects.map((x) => x.id)).not.toContain("virtual-apic-unmapped");
+    expect(b.effects.map((x) => x.id)).not.toContain("pi-desc-unmapped");
+    expect(b.effects.map((x) => x.id)).not.toContain("apic-access-unmapped");
+  });
+  it("APIC-access and virtual-APIC pages are mapped at their page: an offset in vmcs12's address is dropped", () => {
+    const b = build("v6.19", (e) => {
+      or(e, "SECONDARY_VM_EXEC_CONTROL", PROC2.VIRT_APIC_ACCESSES);
+      e.vmcs.set(F.APIC_ACCESS_ADDR!, 0x9010n);
+      e.vmcs.set(F.VIRTUAL_APIC_PAGE_ADDR!, 0xa020n);
+    });
+    const aa = Number(b.vmcs.get(F.APIC_ACCESS_ADDR!));
+    const va = Number(b.vmcs.get(F.VIRTUAL_APIC_PAGE_ADDR!));
+    expect([aa % 4096, va % 4096]).toEqual([0, 0]);
+    expect((b.memory as MappedMemory).map(0x9000)).toBe(aa);
+    expect((b.memory as MappedMemory).map(0xa000)).toBe(va);
+  });
+  it("virtual-interrupt delivery: the guest interrupt status is vmcs12's", () => {
+    const b = build("v6.19", (e) => {
+      or(e, "SECONDARY_VM_EXEC_CONTROL", PROC2.VID);
+      e.vmcs.set(F.GUEST_INTR_STATUS!, 0x3030n);
+    });
+    expect(lo(b, "GUEST_INTR_STATUS")).toBe(0x3030);
+  });
+  it("the L0-owned fields named are exactly those vmcs12 had otherwise, a high half counting", () => {
+    const b = build("v6.19", (e) => e.vmcs.setHalves(F.MSR_BITMAP!, 0x12000, 1));
+    expect(effect(b, "l0-owned-fields")?.fields).toEqual([
+      "VIRTUAL_PROCESSOR_ID",
+      "EPT_POINTER",
+      "GUEST_PML_INDEX",
+      "POSTED_INTR_NV",
+      "MSR_BITMAP",
+    ]);
+  });
+  it("DEBUGCTL masked only when KVM drops a bit; L1's DR7/DEBUGCTL named only where vmcs12's differ", () => {
+    const none = build("v6.18", (e) => {
+      or(e, "VM_ENTRY_CONTROLS", ENTRY.LOAD_DEBUG);
+      e.vmcs.set(F.GUEST_IA32_DEBUGCTL!, 0n);
+    });
+    expect(effect(none, "debugctl-masked")).toBeUndefined();
+    const dbg = build("v6.19", (e) => {
+      clear(e, "VM_ENTRY_CONTROLS", ENTRY.LOAD_DEBUG);
+      e.vmcs.set(F.GUEST_IA32_DEBUGCTL!, 1n);
+    });
+    expect(effect(dbg, "debug-controls-from-l1")?.fields).toEqual(["GUEST_IA32_DEBUGCTL"]);
+    const same = build("v6.19", (e) => clear(e, "VM_ENTRY_CONTROLS", ENTRY.LOAD_DEBUG));
+    expect(effect(same, "debug-controls-from-l1")).toBeUndefined();
+  });
+});
