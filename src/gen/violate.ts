@@ -10,8 +10,9 @@
  * mutation over the other failing checks' fields. The result is a recipe (target + operation) that can be
  * replayed on other valid states, so one search yields many different violating states.
  */
-import { F, FIELDS, type FieldDef, fieldByName } from "../arch/fields.js";
+import { F, FIELDS, type FieldDef, type FieldName, fieldByName } from "../arch/fields.js";
 import { CHECKS, checkById } from "../checks/registry.js";
+import type { RuleCheck } from "../checks/rule.js";
 import { type Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
@@ -638,10 +639,15 @@ export class ViolationSearch {
           partial.push({ s, prefix: [...prefix, m], failing: r.failing });
       };
       const declaredHere = this.declaredTargets(check);
+      // From a state where the rule holds, a change of something its verdict does not read leaves it holding:
+      // such targets are skipped (from a state where it fails, every target is tried as before).
+      s.ctx.refresh();
+      const holds = !((check.when === undefined || check.when(s.ctx)) && check.fail(s.ctx));
       // every target's extra values first, as they were when the candidates were listed up front (the
       // pool's value cache fills on first use, and later states carry other prefixes)
       const extras = targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declaredHere) : []));
       for (const [ti, t] of targets.entries()) {
+        if (holds && !verdictMayRead(check, t)) continue;
         if (t.kind === "field") {
           // the hot loop: a field's candidates written straight into the VMCS slots, a Mutation made only for a hit
           const v = s.entry.vmcs.v;
@@ -912,6 +918,19 @@ export function isCapabilityCheck(c: Check): boolean {
     return true;
   // CR fixed bits, unsupported activity states, features the profile lacks (SGX, RTM, ...)
   return /fixed-bits|required-bits|unsupported|-support$|-sgx$/.test(c.id);
+}
+
+/**
+ * Whether the check's verdict may read the target: false only when its compiled predicates provably do not
+ * (`verdictReads`: the fields, processor properties and memory its `when` and `fail` read, the section's
+ * exemption included). A check without compiled predicates may read anything.
+ */
+function verdictMayRead(check: Check, t: Target): boolean {
+  const r = (check as Partial<RuleCheck>).verdictReads;
+  if (r === undefined) return true;
+  if (t.kind === "field") return r.fields.includes(FIELDS[t.index]!.name as FieldName);
+  if (t.kind === "proc") return r.cpu.has(t.key);
+  return r.mem;
 }
 
 function dedupeTargets(ts: Target[]): Target[] {

@@ -46,7 +46,12 @@ const WORDS: readonly (ControlWordName | "v86")[] = Object.keys(WORD_FIELDS) as 
  * The fields an expression actually reads on a state: it runs on a stand-in context whose VMCS slots and
  * control words record every read (short-circuits included, so only what this state makes it read).
  */
-function readsOn(src: string, ctx: Ctx, into: Set<string>): unknown {
+function readsOn(
+  src: string,
+  ctx: Ctx,
+  into: Set<string>,
+  more?: { readonly cpu: Set<string>; mem: boolean },
+): unknown {
   const v = new Proxy(ctx.v, {
     get(t, k) {
       if (typeof k === "string" && /^[0-9]+$/.test(k))
@@ -56,6 +61,21 @@ function readsOn(src: string, ctx: Ctx, into: Set<string>): unknown {
     },
   });
   const stand: Record<string, unknown> = { v, caps: ctx.caps, proc_: ctx.proc_, mem: ctx.mem };
+  if (more) {
+    // processor properties and memory too
+    stand["proc_"] = new Proxy(ctx.proc_, {
+      get(t, k) {
+        if (typeof k === "string") more.cpu.add(k);
+        return Reflect.get(t, k);
+      },
+    });
+    Object.defineProperty(stand, "mem", {
+      get() {
+        more.mem = true;
+        return ctx.mem;
+      },
+    });
+  }
   for (const w of WORDS)
     Object.defineProperty(stand, w, {
       get() {
@@ -95,6 +115,33 @@ describe("declared fields agree with what the checks read", () => {
           check.fields.filter((f) => !read.has(f)),
           `${check.id} declares fields it never reads`,
         ).toEqual([]);
+      }
+    });
+  }
+});
+
+// The violation search (src/gen/violate.ts) skips changes of what a check's verdict does not read: every read
+// of any part (the section's exemption, gate, own condition, fail), short-circuits or not, must be in it.
+describe("verdictReads holds everything a verdict reads", () => {
+  for (const { module, checks } of MODULES) {
+    it(module, () => {
+      const states = statesOf(TABLES[module] ?? []);
+      for (const check of checks) {
+        const fields = new Set<string>();
+        const more = { cpu: new Set<string>(), mem: false };
+        for (const ctx of states)
+          for (const src of [check.parts.exempt, check.parts.gate, check.parts.when, check.parts.fail])
+            if (src !== undefined) readsOn(src, ctx, fields, more);
+        const r = check.verdictReads;
+        expect(
+          [...fields].filter((f) => !r.fields.includes(f as (typeof r.fields)[number])),
+          `${check.id}: fields`,
+        ).toEqual([]);
+        expect(
+          [...more.cpu].filter((k) => !r.cpu.has(k)),
+          `${check.id}: processor`,
+        ).toEqual([]);
+        if (more.mem) expect(r.mem, `${check.id}: memory`).toBe(true);
       }
     });
   }
