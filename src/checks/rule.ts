@@ -108,6 +108,8 @@ export interface RuleCheck extends Check {
    * anything else cannot change whether the check fails (the violation search skips such changes).
    */
   readonly verdictReads: Reads;
+  /** What applicability (`when`: group gate, section exemption, own condition) reads. */
+  readonly whenReads: Reads;
   readonly parts: Parts;
   readonly typed: Typed;
 }
@@ -164,6 +166,7 @@ interface Made {
   readonly fail: Pred;
   readonly reads: Reads;
   readonly verdictReads: Reads;
+  readonly whenReads: Reads;
   readonly parts: Parts;
   readonly fields: readonly string[];
   readonly message: (c: Ctx) => string;
@@ -231,6 +234,9 @@ class CompiledCheck implements RuleCheck {
   get verdictReads(): Reads {
     return this.#get().verdictReads;
   }
+  get whenReads(): Reads {
+    return this.#get().whenReads;
+  }
   get parts(): Parts {
     return this.#get().parts;
   }
@@ -290,7 +296,9 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       ...(entry !== undefined ? { entry } : {}),
     };
     const verdictReads = exempt ? mergeReads(mergeReads(emptyReads(), reads), exempt.reads) : reads;
-    return { when, reads, verdictReads, parts, fields: reads.fields as readonly string[] };
+    const whenReads = emptyReads();
+    for (const x of [gate, exempt, own]) if (x) mergeReads(whenReads, x.reads);
+    return { when, reads, verdictReads, whenReads, parts, fields: reads.fields as readonly string[] };
   }
 
   function lazyCheck(spec: Common<Bindings>, typed: Typed, make: () => Made): RuleCheck {

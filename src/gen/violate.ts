@@ -11,6 +11,7 @@
  * replayed on other valid states, so one search yields many different violating states.
  */
 import { F, FIELDS, type FieldDef, type FieldName, fieldByName } from "../arch/fields.js";
+import type { Reads } from "../checks/compile.js";
 import { CHECKS, checkById } from "../checks/registry.js";
 import type { RuleCheck } from "../checks/rule.js";
 import { type Check, Ctx } from "../checks/types.js";
@@ -642,12 +643,15 @@ export class ViolationSearch {
       // From a state where the rule holds, a change of something its verdict does not read leaves it holding:
       // such targets are skipped (from a state where it fails, every target is tried as before).
       s.ctx.refresh();
-      const holds = !((check.when === undefined || check.when(s.ctx)) && check.fail(s.ctx));
+      const applies = check.when === undefined || check.when(s.ctx);
+      const holds = !(applies && check.fail(s.ctx));
+      // ... and while it does not apply, a change of something its applicability does not read keeps it so.
+      const reads = holds ? (applies ? verdictReadsOf(check) : whenReadsOf(check)) : undefined;
       // every target's extra values first, as they were when the candidates were listed up front (the
       // pool's value cache fills on first use, and later states carry other prefixes)
       const extras = targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declaredHere) : []));
       for (const [ti, t] of targets.entries()) {
-        if (holds && !verdictMayRead(check, t)) continue;
+        if (reads && !mayRead(reads, t)) continue;
         if (t.kind === "field") {
           // the hot loop: a field's candidates written straight into the VMCS slots, a Mutation made only for a hit
           const v = s.entry.vmcs.v;
@@ -921,12 +925,15 @@ export function isCapabilityCheck(c: Check): boolean {
 }
 
 /**
- * Whether the check's verdict may read the target: false only when its compiled predicates provably do not
- * (`verdictReads`: the fields, processor properties and memory its `when` and `fail` read, the section's
- * exemption included). A check without compiled predicates may read anything.
+ * What a check's verdict reads (`verdictReads`: the fields, processor properties and memory its `when` and
+ * `fail` read, the section's exemption included) and what its applicability reads (`whenReads`); undefined for
+ * a check without compiled predicates (it may read anything).
  */
-function verdictMayRead(check: Check, t: Target): boolean {
-  const r = (check as Partial<RuleCheck>).verdictReads;
+const verdictReadsOf = (check: Check): Reads | undefined => (check as Partial<RuleCheck>).verdictReads;
+const whenReadsOf = (check: Check): Reads | undefined => (check as Partial<RuleCheck>).whenReads;
+
+/** Whether `reads` includes the target. */
+function mayRead(r: Reads | undefined, t: Target): boolean {
   if (r === undefined) return true;
   if (t.kind === "field") return r.fields.includes(FIELDS[t.index]!.name as FieldName);
   if (t.kind === "proc") return r.cpu.has(t.key);

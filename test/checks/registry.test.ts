@@ -122,7 +122,7 @@ describe("declared fields agree with what the checks read", () => {
 
 // The violation search (src/gen/violate.ts) skips changes of what a check's verdict does not read: every read
 // of any part (the section's exemption, gate, own condition, fail), short-circuits or not, must be in it.
-describe("verdictReads holds everything a verdict reads", () => {
+describe("verdictReads and whenReads hold everything a verdict and its applicability read", () => {
   for (const { module, checks } of MODULES) {
     it(module, () => {
       const states = statesOf(TABLES[module] ?? []);
@@ -142,6 +142,22 @@ describe("verdictReads holds everything a verdict reads", () => {
           `${check.id}: processor`,
         ).toEqual([]);
         if (more.mem) expect(r.mem, `${check.id}: memory`).toBe(true);
+        // and whenReads everything applicability reads
+        const whenFields = new Set<string>();
+        const whenMore = { cpu: new Set<string>(), mem: false };
+        for (const ctx of states)
+          for (const src of [check.parts.exempt, check.parts.gate, check.parts.when])
+            if (src !== undefined) readsOn(src, ctx, whenFields, whenMore);
+        const w = check.whenReads;
+        expect(
+          [...whenFields].filter((f) => !w.fields.includes(f as (typeof w.fields)[number])),
+          `${check.id}: applicability fields`,
+        ).toEqual([]);
+        expect(
+          [...whenMore.cpu].filter((k) => !w.cpu.has(k)),
+          `${check.id}: applicability processor`,
+        ).toEqual([]);
+        if (whenMore.mem) expect(w.mem, `${check.id}: applicability memory`).toBe(true);
       }
     });
   }
