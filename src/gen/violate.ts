@@ -289,6 +289,66 @@ class CandidateBuffer {
 }
 const FIELD_CANDIDATES = new CandidateBuffer();
 
+/**
+ * Tries the candidates of a target in a state, in `candidates` order: each is written in place, `visit(xor, lo,
+ * hi)` sees it (as emitted: xor or set, with its value), and the old value is put back. Fields and memory words
+ * are written straight into the store (nothing allocated per candidate), processor properties through
+ * applyMutation. Stops at the first visit that returns true, and says whether one did.
+ */
+function eachCandidate(
+  e: Entry,
+  t: Target,
+  caps: Caps,
+  extra: readonly [number, number][],
+  visit: (xor: boolean, lo: number, hi: number) => boolean,
+): boolean {
+  if (t.kind === "proc") {
+    const cur = readTarget(e, t)!;
+    for (const m of candidates(t, caps, cur, extra)) {
+      const undo = applyMutation(e, m);
+      if (!undo) continue;
+      const stop = visit(m.op === "xor", m.lo, m.hi);
+      undo();
+      if (stop) return true;
+    }
+    return false;
+  }
+  const c = FIELD_CANDIDATES;
+  c.n = 0;
+  if (t.kind === "mem") {
+    const a = memAddress(e, t.ref, t.offset);
+    if (a === undefined) return false;
+    const old = e.memory.read32(a);
+    emitCandidates(t, caps, [old, 0], extra, c.push);
+    const { n } = c;
+    for (let k = 0; k < n; k++) {
+      const x = c.xor[k] === 1;
+      e.memory.write32(a, x ? (old ^ c.lo[k]!) >>> 0 : c.lo[k]!);
+      const stop = visit(x, c.lo[k]!, c.hi[k]!);
+      e.memory.write32(a, old);
+      if (stop) return true;
+    }
+    return false;
+  }
+  const v = e.vmcs.v;
+  const at = t.index << 1;
+  const width = FIELDS[t.index]!.width;
+  const oldLo = v[at]!;
+  const oldHi = v[at + 1]!;
+  emitCandidates(t, caps, [oldLo, oldHi], extra, c.push);
+  const { n } = c;
+  for (let k = 0; k < n; k++) {
+    const x = c.xor[k] === 1;
+    v[at] = lowHalf(width, x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!);
+    v[at + 1] = highHalf(width, x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!);
+    const stop = visit(x, c.lo[k]!, c.hi[k]!);
+    v[at] = oldLo;
+    v[at + 1] = oldHi;
+    if (stop) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The pool of valid starting states
 
@@ -546,13 +606,25 @@ export class ViolationSearch {
   /** Mutations of the given targets in one state. */
   private mutationsFor(s: PoolState, targets: readonly Target[], check: Check): Mutation[] {
     const out: Mutation[] = [];
-    const declared = this.declaredTargets(check);
-    for (const t of targets) {
+    const extras = this.extrasFor(s, targets, check);
+    for (const [i, t] of targets.entries()) {
       const cur = readTarget(s.entry, t);
-      if (!cur) continue;
-      out.push(...candidates(t, this.caps, cur, this.extraFor(s, t, declared)));
+      if (cur) out.push(...candidates(t, this.caps, cur, extras[i]!));
     }
     return out;
+  }
+
+  /**
+   * Each target's extra values (undefined for a target the state does not have), all listed before any
+   * candidate is tried: the pool's value cache fills on first use, and the state may carry a prefix.
+   */
+  private extrasFor(
+    s: PoolState,
+    targets: readonly Target[],
+    check: Check,
+  ): ([number, number][] | undefined)[] {
+    const declared = this.declaredTargets(check);
+    return targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declared) : undefined));
   }
 
   /** Values tried on a target besides the boundary values: other states', the check's other fields'. */
@@ -639,7 +711,6 @@ export class ViolationSearch {
         if (partial.length < 256 && r.failing.length <= 6)
           partial.push({ s, prefix: [...prefix, m], failing: r.failing });
       };
-      const declaredHere = this.declaredTargets(check);
       // From a state where the rule holds, a change of something its verdict does not read leaves it holding:
       // such targets are skipped (from a state where it fails, every target is tried as before).
       s.ctx.refresh();
@@ -647,55 +718,24 @@ export class ViolationSearch {
       const holds = !(applies && check.fail(s.ctx));
       // ... and while it does not apply, a change of something its applicability does not read keeps it so.
       const reads = holds ? (applies ? verdictReadsOf(check) : whenReadsOf(check)) : undefined;
-      // every target's extra values first, as they were when the candidates were listed up front (the
-      // pool's value cache fills on first use, and later states carry other prefixes)
-      const extras = targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declaredHere) : []));
+      const extras = this.extrasFor(s, targets, check);
       for (const [ti, t] of targets.entries()) {
         if (reads && !mayRead(reads, t)) continue;
-        if (t.kind === "field") {
-          // the hot loop: a field's candidates written straight into the VMCS slots, a Mutation made only for a hit
-          const v = s.entry.vmcs.v;
-          const at = t.index << 1;
-          const width = FIELDS[t.index]!.width;
-          const oldLo = v[at]!;
-          const oldHi = v[at + 1]!;
-          const c = FIELD_CANDIDATES;
-          c.n = 0;
-          emitCandidates(t, this.caps, [oldLo, oldHi], extras[ti]!, c.push);
-          const { n } = c;
-          for (let k = 0; k < n; k++) {
-            const x = c.xor[k] === 1;
-            const lo = x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!;
-            const hi = x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!;
-            v[at] = lowHalf(width, lo);
-            v[at + 1] = highHalf(width, hi);
-            counted();
-            const r = exactly(s.ctx, check);
-            v[at] = oldLo;
-            v[at + 1] = oldHi;
-            if (!r.hits) continue;
-            const m: Mutation = { target: t, op: x ? "xor" : "set", lo: c.lo[k]!, hi: c.hi[k]! };
-            if (r.only) {
-              s.ctx.refresh();
-              return m;
-            }
-            hit(m, r);
-          }
-          continue;
-        }
-        const cur = readTarget(s.entry, t);
-        if (!cur) continue;
-        for (const m of candidates(t, this.caps, cur, extras[ti]!)) {
-          const undo = applyMutation(s.entry, m);
-          if (!undo) continue;
+        const extra = extras[ti];
+        if (extra === undefined) continue;
+        let found: Mutation | undefined;
+        eachCandidate(s.entry, t, this.caps, extra, (x, lo, hi) => {
           counted();
           const r = exactly(s.ctx, check);
-          undo();
-          if (r.only) {
-            s.ctx.refresh();
-            return m;
-          }
-          if (r.hits) hit(m, r);
+          if (!r.hits) return false;
+          const m: Mutation = { target: t, op: x ? "xor" : "set", lo, hi };
+          if (r.only) found = m;
+          else hit(m, r);
+          return r.only;
+        });
+        if (found) {
+          s.ctx.refresh();
+          return found;
         }
       }
       s.ctx.refresh();
@@ -760,15 +800,21 @@ export class ViolationSearch {
       targets.push(...extraTargets(p.s));
       const res = withPrefix(p.s, p.prefix, () => {
         let best: { m: Mutation; failing: readonly Check[] } | undefined;
-        for (const m of this.mutationsFor(p.s, dedupeTargets(targets), check)) {
-          const undo = applyMutation(p.s.entry, m);
-          if (!undo) continue;
-          counted();
-          const r = exactly(p.s.ctx, check);
-          undo();
-          if (r.only) return { found: m };
-          if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
-            best = { m, failing: r.failing };
+        let found: Mutation | undefined;
+        const ts = dedupeTargets(targets);
+        const extras = this.extrasFor(p.s, ts, check);
+        for (const [ti, t] of ts.entries()) {
+          const extra = extras[ti];
+          if (extra === undefined) continue;
+          const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
+            counted();
+            const r = exactly(p.s.ctx, check);
+            if (r.only) found = { target: t, op: x ? "xor" : "set", lo, hi };
+            else if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
+              best = { m: { target: t, op: x ? "xor" : "set", lo, hi }, failing: r.failing };
+            return r.only;
+          });
+          if (stop) return { found };
         }
         return { best };
       });
