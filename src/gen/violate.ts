@@ -564,14 +564,17 @@ export class ViolationSearch {
   ): { s: PoolState; m: Mutation; opens: boolean }[] {
     const opening: { s: PoolState; m: Mutation; opens: boolean }[] = [];
     const rest: { s: PoolState; nb: Neighbours; k: number }[] = [];
+    const whenReads = check.when === undefined ? undefined : whenReadsOf(check);
     for (const s of this.pool) {
       const wasGated = gated.includes(s);
       for (const t of declared) {
         const nb = this.neighbourCandidates(s, t);
+        // where the rule does not apply, a change of something its applicability does not read cannot open it
+        const mayOpen = !wasGated && mayRead(whenReads, t);
         for (let k = 0; k < nb.list.length; k++) {
           if (nb.verdict[k] === 2) continue;
           let opens = false;
-          if (!wasGated && opening.length < max) {
+          if (mayOpen && opening.length < max) {
             const undo = applyMutation(s.entry, nb.list[k]!);
             if (!undo) continue;
             s.ctx.refresh();
