@@ -683,6 +683,8 @@ export class ViolationSearch {
     let anyHit = false;
     /** Some state made the rule fail without also breaking a capability rule (so it is not capability-bound). */
     let hitWithoutCapability = false;
+    /** The capability rules the first hit broke (named in the reason when no kept partial hit names any). */
+    let firstCapabilities: readonly Check[] | undefined;
     const gate = (s: PoolState) => {
       s.ctx.refresh();
       return check.when === undefined || check.when(s.ctx);
@@ -710,7 +712,9 @@ export class ViolationSearch {
     ): Mutation | undefined => {
       const hit = (m: Mutation, r: ReturnType<typeof exactly>) => {
         anyHit = true;
-        if (!r.failing.some((c) => c !== check && isCapabilityCheck(c))) hitWithoutCapability = true;
+        const capabilities = r.failing.filter((c) => c !== check && isCapabilityCheck(c));
+        if (capabilities.length === 0) hitWithoutCapability = true;
+        else firstCapabilities ??= capabilities;
         if (partial.length < 256 && r.failing.length <= 6)
           partial.push({ s, prefix: [...prefix, m], failing: r.failing });
       };
@@ -831,6 +835,8 @@ export class ViolationSearch {
       const caps = new Set<string>();
       for (const p of partial)
         for (const c of p.failing) if (c !== check && isCapabilityCheck(c)) caps.add(c.id);
+      // every hit co-failed with more than the partial hits keep: name those of the first
+      if (caps.size === 0) for (const c of firstCapabilities ?? []) caps.add(c.id);
       return {
         id: check.id,
         status: "not-applicable",
