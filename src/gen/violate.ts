@@ -400,7 +400,7 @@ const PROC_TARGETS: Target[] = [
 // The search
 
 /** Bump when the search changes in a way that makes cached "not applicable" results stale. */
-export const SEARCH_VERSION = 2;
+export const SEARCH_VERSION = 3;
 
 export interface CachedResult {
   id: string;
