@@ -391,6 +391,9 @@ function memTargets(e: Entry): Target[] {
   return out;
 }
 
+/** States in the extended pool. */
+const EXTENDED = 240;
+
 const PROC_TARGETS: Target[] = [
   ...PROC_VALUES.map(([key]) => ({ kind: "proc", key }) as Target),
   ...ADDRESS_KEYS.map((key) => ({ kind: "proc", key }) as Target),
@@ -467,25 +470,30 @@ export class ViolationSearch {
     this.pool = makePool(caps, seed);
   }
 
+  /** The extended pool's states made so far (state i depends only on the profile, the seed and i). */
+  private readonly extendedMade: PoolState[] = [];
   private extended?: PoolState[];
+
+  /** The i-th further random valid state (made on first need: a cached recipe may start from one). */
+  private extendedAt(i: number): PoolState {
+    let s = this.extendedMade[i];
+    if (!s) {
+      const modes = modesFor(this.caps);
+      const g = generateValid(this.caps, Rng.derive(this.seed, 5000 + i), { mode: modes[i % modes.length]! });
+      s = {
+        entry: g.entry,
+        ctx: new Ctx(g.entry.vmcs, this.caps, g.entry.processor, g.entry.memory),
+        mode: g.mode,
+        label: `${g.mode}/extended`,
+      };
+      this.extendedMade[i] = s;
+    }
+    return s;
+  }
 
   /** More random valid states (built on first need): gate-holding starts and field values. */
   private extendedPool(): PoolState[] {
-    if (!this.extended) {
-      this.extended = [];
-      const modes = modesFor(this.caps);
-      for (let i = 0; i < 240; i++) {
-        const g = generateValid(this.caps, Rng.derive(this.seed, 5000 + i), {
-          mode: modes[i % modes.length]!,
-        });
-        this.extended.push({
-          entry: g.entry,
-          ctx: new Ctx(g.entry.vmcs, this.caps, g.entry.processor, g.entry.memory),
-          mode: g.mode,
-          label: `${g.mode}/extended`,
-        });
-      }
-    }
+    this.extended ??= Array.from({ length: EXTENDED }, (_, i) => this.extendedAt(i));
     return this.extended;
   }
 
@@ -494,8 +502,10 @@ export class ViolationSearch {
     if (!v) {
       const seen = new Set<string>();
       v = [];
-      for (const s of [...this.pool, ...this.extendedPool()]) {
-        if (v.length >= 48) break;
+      // the extended states are made only as far as needed (a warm run replays cached recipes without them)
+      const n = this.pool.length + EXTENDED;
+      for (let i = 0; i < n && v.length < 48; i++) {
+        const s = i < this.pool.length ? this.pool[i]! : this.extendedAt(i - this.pool.length);
         const lo = s.entry.vmcs.lo(index);
         const hi = s.entry.vmcs.hi(index);
         const k = `${lo}:${hi}`;
@@ -871,7 +881,7 @@ export class ViolationSearch {
       const o: CachedResult = { id: r.id, status: r.status };
       if (r.base) {
         const i = this.pool.indexOf(r.base);
-        o.base = i >= 0 ? i : this.pool.length + this.extendedPool().indexOf(r.base);
+        o.base = i >= 0 ? i : this.pool.length + this.extendedMade.indexOf(r.base);
       }
       if (r.recipe) o.recipe = r.recipe;
       if (r.reason) o.reason = r.reason;
@@ -900,11 +910,13 @@ export class ViolationSearch {
         continue;
       }
       const base =
-        r.base === undefined
+        r.base === undefined || !Number.isInteger(r.base) || r.base < 0
           ? undefined
           : r.base < this.pool.length
             ? this.pool[r.base]
-            : this.extendedPool()[r.base - this.pool.length];
+            : r.base - this.pool.length < EXTENDED
+              ? this.extendedAt(r.base - this.pool.length)
+              : undefined;
       if (!base || !r.recipe) continue;
       const w = cloneEntry(base.entry);
       if (!r.recipe.every((m) => applyMutation(w, m) !== undefined)) continue;
