@@ -820,9 +820,12 @@ export class ViolationSearch {
         let found: Mutation | undefined;
         const ts = dedupeTargets(targets);
         const extras = this.extrasFor(p.s, ts, check);
+        // Only a change of something another failing rule reads can clear that rule; any other change leaves
+        // every failing rule failing (so it is neither a find nor a better partial hit).
+        const others = p.failing.filter((c) => c !== check).map(verdictReadsOf);
         for (const [ti, t] of ts.entries()) {
           const extra = extras[ti];
-          if (extra === undefined) continue;
+          if (extra === undefined || !others.some((r) => mayRead(r, t))) continue;
           const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
             counted();
             const r = exactly(p.s.ctx, check);
