@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../../src/arch/fields.js";
-import { toFunction } from "../../src/checks/compile.js";
+import { type Reads, toFunction } from "../../src/checks/compile.js";
 import { G, GATES } from "../../src/checks/groups.js";
 import { CHECK_MODULES } from "../../src/checks/registry.js";
 import type { RuleCheck } from "../../src/checks/rule.js";
@@ -123,41 +123,29 @@ describe("declared fields agree with what the checks read", () => {
 // The violation search (src/gen/violate.ts) skips changes of what a check's verdict does not read: every read
 // of any part (the section's exemption, gate, own condition, fail), short-circuits or not, must be in it.
 describe("verdictReads and whenReads hold everything a verdict and its applicability read", () => {
+  /** Every read `parts` make on `states` is in `reads`. */
+  function holds(label: string, reads: Reads, parts: (string | undefined)[], states: readonly Ctx[]): void {
+    const fields = new Set<string>();
+    const more = { cpu: new Set<string>(), mem: false };
+    for (const ctx of states) for (const src of parts) if (src !== undefined) readsOn(src, ctx, fields, more);
+    const listed = new Set<string>(reads.fields);
+    expect(
+      [...fields].filter((f) => !listed.has(f)),
+      `${label}: fields`,
+    ).toEqual([]);
+    expect(
+      [...more.cpu].filter((k) => !reads.cpu.has(k)),
+      `${label}: processor`,
+    ).toEqual([]);
+    if (more.mem) expect(reads.mem, `${label}: memory`).toBe(true);
+  }
   for (const { module, checks } of MODULES) {
     it(module, () => {
       const states = statesOf(TABLES[module] ?? []);
       for (const check of checks) {
-        const fields = new Set<string>();
-        const more = { cpu: new Set<string>(), mem: false };
-        for (const ctx of states)
-          for (const src of [check.parts.exempt, check.parts.gate, check.parts.when, check.parts.fail])
-            if (src !== undefined) readsOn(src, ctx, fields, more);
-        const r = check.verdictReads;
-        expect(
-          [...fields].filter((f) => !r.fields.includes(f as (typeof r.fields)[number])),
-          `${check.id}: fields`,
-        ).toEqual([]);
-        expect(
-          [...more.cpu].filter((k) => !r.cpu.has(k)),
-          `${check.id}: processor`,
-        ).toEqual([]);
-        if (more.mem) expect(r.mem, `${check.id}: memory`).toBe(true);
-        // and whenReads everything applicability reads
-        const whenFields = new Set<string>();
-        const whenMore = { cpu: new Set<string>(), mem: false };
-        for (const ctx of states)
-          for (const src of [check.parts.exempt, check.parts.gate, check.parts.when])
-            if (src !== undefined) readsOn(src, ctx, whenFields, whenMore);
-        const w = check.whenReads;
-        expect(
-          [...whenFields].filter((f) => !w.fields.includes(f as (typeof w.fields)[number])),
-          `${check.id}: applicability fields`,
-        ).toEqual([]);
-        expect(
-          [...whenMore.cpu].filter((k) => !w.cpu.has(k)),
-          `${check.id}: applicability processor`,
-        ).toEqual([]);
-        if (whenMore.mem) expect(w.mem, `${check.id}: applicability memory`).toBe(true);
+        const { exempt, gate, when, fail } = check.parts;
+        holds(`${check.id} verdict`, check.verdictReads, [exempt, gate, when, fail], states);
+        holds(`${check.id} applicability`, check.whenReads, [exempt, gate, when], states);
       }
     });
   }

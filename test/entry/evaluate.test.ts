@@ -15,6 +15,17 @@ import { ids, profileAll, run, state } from "../helpers.js";
 
 const caps = profileAll();
 const sky = builtinProfile("skylake");
+/** Where the MSR-load lists of these tests live. */
+const AREA = 0x20000;
+/** An MSR-load list of `count` entries at AREA, with `entries` written there (more than count: after the list). */
+const list = (count: number, ...entries: [number, bigint][]) => {
+  const memory: Record<number, bigint> = {};
+  entries.forEach(([i, v], k) => {
+    memory[AREA + 16 * k] = BigInt(i);
+    memory[AREA + 16 * k + 8] = v;
+  });
+  return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
+};
 const byId = (id: string): Check => {
   const c = CHECKS.find((x) => x.id === id);
   if (!c) throw new Error(`no check ${id}`);
@@ -86,7 +97,6 @@ describe("outcomes", () => {
   });
 
   it("MSR loading: the qualification is the first failing entry over every failing MSR-load check", () => {
-    const AREA = 0x20000;
     const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
     // IA32_FS_BASE cannot be loaded (msr-load.fs-gs-base); IA32_PERF_GLOBAL_CTRL bit 35 does not exist on skylake
     const FS: [number, bigint] = [0xc0000100, 0n];
@@ -96,15 +106,7 @@ describe("outcomes", () => {
       [[STAR, FS, PERF], 2],
       [[PERF, STAR, STAR, FS], 1],
     ] as [[number, bigint][], number][]) {
-      const memory: Record<number, bigint> = {};
-      entries.forEach(([i, v], k) => {
-        memory[AREA + 16 * k] = BigInt(i);
-        memory[AREA + 16 * k + 8] = v;
-      });
-      const r = run(sky, {
-        vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length },
-        memory,
-      });
+      const r = run(sky, list(entries.length, ...entries));
       // the registry lists msr-load.fs-gs-base first, whichever entry it fails on
       expect(ids(r)).toEqual(["msr-load.fs-gs-base", "msr-load.value-reserved-bits"]);
       expect(r.outcome).toEqual({ type: "vmexit", reason: 34, qualification: at });
@@ -113,16 +115,6 @@ describe("outcomes", () => {
 });
 
 describe("possible findings from CPU facts", () => {
-  const AREA = 0x20000;
-  /** An MSR-load list of `count` entries at AREA, with `entries` written there (more than count: after the list). */
-  const list = (count: number, ...entries: [number, bigint][]) => {
-    const memory: Record<number, bigint> = {};
-    entries.forEach(([i, v], k) => {
-      memory[AREA + 16 * k] = BigInt(i);
-      memory[AREA + 16 * k + 8] = v;
-    });
-    return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
-  };
   const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
   const UNKNOWN: [number, bigint] = [0x1ff, 0n];
 
@@ -157,15 +149,6 @@ describe("possible findings from CPU facts", () => {
 // and IA32_DEBUGCTL bit 14 (FREEZE_WHILE_SMM) exist is an uncertain fact (both depend on msr.0x345).
 describe("possible findings from CPU facts: which checks are tried, and on which profile", () => {
   const ice = builtinProfile("icelake-server");
-  const AREA = 0x20000;
-  const list = (count: number, ...entries: [number, bigint][]) => {
-    const memory: Record<number, bigint> = {};
-    entries.forEach(([i, v], k) => {
-      memory[AREA + 16 * k] = BigInt(i);
-      memory[AREA + 16 * k + 8] = v;
-    });
-    return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
-  };
   const LOAD_DEBUGCTL = 1n << 2n;
   const LOAD_PERF = 1n << 13n;
   const debugctl = {
