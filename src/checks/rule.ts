@@ -103,6 +103,13 @@ export interface RuleCheck extends Check {
   readonly fail: Pred;
   /** What the check's `fail`, `when` and group gate read (not the section's exemption): `fields` comes from it. */
   readonly reads: Reads;
+  /**
+   * Everything the verdict (`when` and `fail`) depends on: `reads` and the section's exemption. A change of
+   * anything else cannot change whether the check fails (the violation search skips such changes).
+   */
+  readonly verdictReads: Reads;
+  /** What applicability (`when`: group gate, section exemption, own condition) reads. */
+  readonly whenReads: Reads;
   readonly parts: Parts;
   readonly typed: Typed;
 }
@@ -158,6 +165,8 @@ interface Made {
   readonly when: Pred | undefined;
   readonly fail: Pred;
   readonly reads: Reads;
+  readonly verdictReads: Reads;
+  readonly whenReads: Reads;
   readonly parts: Parts;
   readonly fields: readonly string[];
   readonly message: (c: Ctx) => string;
@@ -222,6 +231,12 @@ class CompiledCheck implements RuleCheck {
   get reads(): Reads {
     return this.#get().reads;
   }
+  get verdictReads(): Reads {
+    return this.#get().verdictReads;
+  }
+  get whenReads(): Reads {
+    return this.#get().whenReads;
+  }
   get parts(): Parts {
     return this.#get().parts;
   }
@@ -280,7 +295,10 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
       ...(own ? { when: own.src } : {}),
       ...(entry !== undefined ? { entry } : {}),
     };
-    return { when, reads, parts, fields: reads.fields as readonly string[] };
+    const verdictReads = exempt ? mergeReads(mergeReads(emptyReads(), reads), exempt.reads) : reads;
+    const whenReads = emptyReads();
+    for (const x of [gate, exempt, own]) if (x) mergeReads(whenReads, x.reads);
+    return { when, reads, verdictReads, whenReads, parts, fields: reads.fields as readonly string[] };
   }
 
   function lazyCheck(spec: Common<Bindings>, typed: Typed, make: () => Made): RuleCheck {

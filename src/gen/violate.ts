@@ -10,8 +10,10 @@
  * mutation over the other failing checks' fields. The result is a recipe (target + operation) that can be
  * replayed on other valid states, so one search yields many different violating states.
  */
-import { F, FIELDS, type FieldDef, fieldByName } from "../arch/fields.js";
+import { F, FIELDS, type FieldDef, type FieldName, fieldByName } from "../arch/fields.js";
+import type { Reads } from "../checks/compile.js";
 import { CHECKS, checkById } from "../checks/registry.js";
+import type { RuleCheck } from "../checks/rule.js";
 import { type Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
@@ -287,6 +289,66 @@ class CandidateBuffer {
 }
 const FIELD_CANDIDATES = new CandidateBuffer();
 
+/**
+ * Tries the candidates of a target in a state, in `candidates` order: each is written in place, `visit(xor, lo,
+ * hi)` sees it (as emitted: xor or set, with its value), and the old value is put back. Fields and memory words
+ * are written straight into the store (nothing allocated per candidate), processor properties through
+ * applyMutation. Stops at the first visit that returns true, and says whether one did.
+ */
+function eachCandidate(
+  e: Entry,
+  t: Target,
+  caps: Caps,
+  extra: readonly [number, number][],
+  visit: (xor: boolean, lo: number, hi: number) => boolean,
+): boolean {
+  if (t.kind === "proc") {
+    const cur = readTarget(e, t)!;
+    for (const m of candidates(t, caps, cur, extra)) {
+      const undo = applyMutation(e, m);
+      if (!undo) continue;
+      const stop = visit(m.op === "xor", m.lo, m.hi);
+      undo();
+      if (stop) return true;
+    }
+    return false;
+  }
+  const c = FIELD_CANDIDATES;
+  c.n = 0;
+  if (t.kind === "mem") {
+    const a = memAddress(e, t.ref, t.offset);
+    if (a === undefined) return false;
+    const old = e.memory.read32(a);
+    emitCandidates(t, caps, [old, 0], extra, c.push);
+    const { n } = c;
+    for (let k = 0; k < n; k++) {
+      const x = c.xor[k] === 1;
+      e.memory.write32(a, x ? (old ^ c.lo[k]!) >>> 0 : c.lo[k]!);
+      const stop = visit(x, c.lo[k]!, c.hi[k]!);
+      e.memory.write32(a, old);
+      if (stop) return true;
+    }
+    return false;
+  }
+  const v = e.vmcs.v;
+  const at = t.index << 1;
+  const width = FIELDS[t.index]!.width;
+  const oldLo = v[at]!;
+  const oldHi = v[at + 1]!;
+  emitCandidates(t, caps, [oldLo, oldHi], extra, c.push);
+  const { n } = c;
+  for (let k = 0; k < n; k++) {
+    const x = c.xor[k] === 1;
+    v[at] = lowHalf(width, x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!);
+    v[at + 1] = highHalf(width, x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!);
+    const stop = visit(x, c.lo[k]!, c.hi[k]!);
+    v[at] = oldLo;
+    v[at + 1] = oldHi;
+    if (stop) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The pool of valid starting states
 
@@ -329,6 +391,9 @@ function memTargets(e: Entry): Target[] {
   return out;
 }
 
+/** States in the extended pool. */
+const EXTENDED = 240;
+
 const PROC_TARGETS: Target[] = [
   ...PROC_VALUES.map(([key]) => ({ kind: "proc", key }) as Target),
   ...ADDRESS_KEYS.map((key) => ({ kind: "proc", key }) as Target),
@@ -338,7 +403,7 @@ const PROC_TARGETS: Target[] = [
 // The search
 
 /** Bump when the search changes in a way that makes cached "not applicable" results stale. */
-export const SEARCH_VERSION = 2;
+export const SEARCH_VERSION = 3;
 
 export interface CachedResult {
   id: string;
@@ -405,25 +470,30 @@ export class ViolationSearch {
     this.pool = makePool(caps, seed);
   }
 
+  /** The extended pool's states made so far (state i depends only on the profile, the seed and i). */
+  private readonly extendedMade: PoolState[] = [];
   private extended?: PoolState[];
+
+  /** The i-th further random valid state (made on first need: a cached recipe may start from one). */
+  private extendedAt(i: number): PoolState {
+    let s = this.extendedMade[i];
+    if (!s) {
+      const modes = modesFor(this.caps);
+      const g = generateValid(this.caps, Rng.derive(this.seed, 5000 + i), { mode: modes[i % modes.length]! });
+      s = {
+        entry: g.entry,
+        ctx: new Ctx(g.entry.vmcs, this.caps, g.entry.processor, g.entry.memory),
+        mode: g.mode,
+        label: `${g.mode}/extended`,
+      };
+      this.extendedMade[i] = s;
+    }
+    return s;
+  }
 
   /** More random valid states (built on first need): gate-holding starts and field values. */
   private extendedPool(): PoolState[] {
-    if (!this.extended) {
-      this.extended = [];
-      const modes = modesFor(this.caps);
-      for (let i = 0; i < 240; i++) {
-        const g = generateValid(this.caps, Rng.derive(this.seed, 5000 + i), {
-          mode: modes[i % modes.length]!,
-        });
-        this.extended.push({
-          entry: g.entry,
-          ctx: new Ctx(g.entry.vmcs, this.caps, g.entry.processor, g.entry.memory),
-          mode: g.mode,
-          label: `${g.mode}/extended`,
-        });
-      }
-    }
+    this.extended ??= Array.from({ length: EXTENDED }, (_, i) => this.extendedAt(i));
     return this.extended;
   }
 
@@ -432,8 +502,10 @@ export class ViolationSearch {
     if (!v) {
       const seen = new Set<string>();
       v = [];
-      for (const s of [...this.pool, ...this.extendedPool()]) {
-        if (v.length >= 48) break;
+      // the extended states are made only as far as needed (a warm run replays cached recipes without them)
+      const n = this.pool.length + EXTENDED;
+      for (let i = 0; i < n && v.length < 48; i++) {
+        const s = i < this.pool.length ? this.pool[i]! : this.extendedAt(i - this.pool.length);
         const lo = s.entry.vmcs.lo(index);
         const hi = s.entry.vmcs.hi(index);
         const k = `${lo}:${hi}`;
@@ -502,14 +574,17 @@ export class ViolationSearch {
   ): { s: PoolState; m: Mutation; opens: boolean }[] {
     const opening: { s: PoolState; m: Mutation; opens: boolean }[] = [];
     const rest: { s: PoolState; nb: Neighbours; k: number }[] = [];
+    const whenReads = check.when === undefined ? undefined : whenReadsOf(check);
     for (const s of this.pool) {
       const wasGated = gated.includes(s);
       for (const t of declared) {
         const nb = this.neighbourCandidates(s, t);
+        // where the rule does not apply, a change of something its applicability does not read cannot open it
+        const mayOpen = !wasGated && mayRead(whenReads, t);
         for (let k = 0; k < nb.list.length; k++) {
           if (nb.verdict[k] === 2) continue;
           let opens = false;
-          if (!wasGated && opening.length < max) {
+          if (mayOpen && opening.length < max) {
             const undo = applyMutation(s.entry, nb.list[k]!);
             if (!undo) continue;
             s.ctx.refresh();
@@ -544,13 +619,25 @@ export class ViolationSearch {
   /** Mutations of the given targets in one state. */
   private mutationsFor(s: PoolState, targets: readonly Target[], check: Check): Mutation[] {
     const out: Mutation[] = [];
-    const declared = this.declaredTargets(check);
-    for (const t of targets) {
+    const extras = this.extrasFor(s, targets, check);
+    for (const [i, t] of targets.entries()) {
       const cur = readTarget(s.entry, t);
-      if (!cur) continue;
-      out.push(...candidates(t, this.caps, cur, this.extraFor(s, t, declared)));
+      if (cur) out.push(...candidates(t, this.caps, cur, extras[i]!));
     }
     return out;
+  }
+
+  /**
+   * Each target's extra values (undefined for a target the state does not have), all listed before any
+   * candidate is tried: the pool's value cache fills on first use, and the state may carry a prefix.
+   */
+  private extrasFor(
+    s: PoolState,
+    targets: readonly Target[],
+    check: Check,
+  ): ([number, number][] | undefined)[] {
+    const declared = this.declaredTargets(check);
+    return targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declared) : undefined));
   }
 
   /** Values tried on a target besides the boundary values: other states', the check's other fields'. */
@@ -606,6 +693,8 @@ export class ViolationSearch {
     let anyHit = false;
     /** Some state made the rule fail without also breaking a capability rule (so it is not capability-bound). */
     let hitWithoutCapability = false;
+    /** The capability rules the first hit broke (named in the reason when no kept partial hit names any). */
+    let firstCapabilities: readonly Check[] | undefined;
     const gate = (s: PoolState) => {
       s.ctx.refresh();
       return check.when === undefined || check.when(s.ctx);
@@ -633,59 +722,37 @@ export class ViolationSearch {
     ): Mutation | undefined => {
       const hit = (m: Mutation, r: ReturnType<typeof exactly>) => {
         anyHit = true;
-        if (!r.failing.some((c) => c !== check && isCapabilityCheck(c))) hitWithoutCapability = true;
+        const capabilities = r.failing.filter((c) => c !== check && isCapabilityCheck(c));
+        if (capabilities.length === 0) hitWithoutCapability = true;
+        else firstCapabilities ??= capabilities;
         if (partial.length < 256 && r.failing.length <= 6)
           partial.push({ s, prefix: [...prefix, m], failing: r.failing });
       };
-      const declaredHere = this.declaredTargets(check);
-      // every target's extra values first, as they were when the candidates were listed up front (the
-      // pool's value cache fills on first use, and later states carry other prefixes)
-      const extras = targets.map((t) => (readTarget(s.entry, t) ? this.extraFor(s, t, declaredHere) : []));
+      // From a state where the rule holds, a change of something its verdict does not read leaves it holding:
+      // such targets are skipped (from a state where it fails, every target is tried as before).
+      s.ctx.refresh();
+      const applies = check.when === undefined || check.when(s.ctx);
+      const holds = !(applies && check.fail(s.ctx));
+      // ... and while it does not apply, a change of something its applicability does not read keeps it so.
+      const reads = holds ? (applies ? verdictReadsOf(check) : whenReadsOf(check)) : undefined;
+      const extras = this.extrasFor(s, targets, check);
       for (const [ti, t] of targets.entries()) {
-        if (t.kind === "field") {
-          // the hot loop: a field's candidates written straight into the VMCS slots, a Mutation made only for a hit
-          const v = s.entry.vmcs.v;
-          const at = t.index << 1;
-          const width = FIELDS[t.index]!.width;
-          const oldLo = v[at]!;
-          const oldHi = v[at + 1]!;
-          const c = FIELD_CANDIDATES;
-          c.n = 0;
-          emitCandidates(t, this.caps, [oldLo, oldHi], extras[ti]!, c.push);
-          const { n } = c;
-          for (let k = 0; k < n; k++) {
-            const x = c.xor[k] === 1;
-            const lo = x ? (oldLo ^ c.lo[k]!) >>> 0 : c.lo[k]!;
-            const hi = x ? (oldHi ^ c.hi[k]!) >>> 0 : c.hi[k]!;
-            v[at] = lowHalf(width, lo);
-            v[at + 1] = highHalf(width, hi);
-            counted();
-            const r = exactly(s.ctx, check);
-            v[at] = oldLo;
-            v[at + 1] = oldHi;
-            if (!r.hits) continue;
-            const m: Mutation = { target: t, op: x ? "xor" : "set", lo: c.lo[k]!, hi: c.hi[k]! };
-            if (r.only) {
-              s.ctx.refresh();
-              return m;
-            }
-            hit(m, r);
-          }
-          continue;
-        }
-        const cur = readTarget(s.entry, t);
-        if (!cur) continue;
-        for (const m of candidates(t, this.caps, cur, extras[ti]!)) {
-          const undo = applyMutation(s.entry, m);
-          if (!undo) continue;
+        if (reads && !mayRead(reads, t)) continue;
+        const extra = extras[ti];
+        if (extra === undefined) continue;
+        let found: Mutation | undefined;
+        eachCandidate(s.entry, t, this.caps, extra, (x, lo, hi) => {
           counted();
           const r = exactly(s.ctx, check);
-          undo();
-          if (r.only) {
-            s.ctx.refresh();
-            return m;
-          }
-          if (r.hits) hit(m, r);
+          if (!r.hits) return false;
+          const m: Mutation = { target: t, op: x ? "xor" : "set", lo, hi };
+          if (r.only) found = m;
+          else hit(m, r);
+          return r.only;
+        });
+        if (found) {
+          s.ctx.refresh();
+          return found;
         }
       }
       s.ctx.refresh();
@@ -750,15 +817,24 @@ export class ViolationSearch {
       targets.push(...extraTargets(p.s));
       const res = withPrefix(p.s, p.prefix, () => {
         let best: { m: Mutation; failing: readonly Check[] } | undefined;
-        for (const m of this.mutationsFor(p.s, dedupeTargets(targets), check)) {
-          const undo = applyMutation(p.s.entry, m);
-          if (!undo) continue;
-          counted();
-          const r = exactly(p.s.ctx, check);
-          undo();
-          if (r.only) return { found: m };
-          if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
-            best = { m, failing: r.failing };
+        let found: Mutation | undefined;
+        const ts = dedupeTargets(targets);
+        const extras = this.extrasFor(p.s, ts, check);
+        // Only a change of something another failing rule reads can clear that rule; any other change leaves
+        // every failing rule failing (so it is neither a find nor a better partial hit).
+        const others = p.failing.filter((c) => c !== check).map(verdictReadsOf);
+        for (const [ti, t] of ts.entries()) {
+          const extra = extras[ti];
+          if (extra === undefined || !others.some((r) => mayRead(r, t))) continue;
+          const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
+            counted();
+            const r = exactly(p.s.ctx, check);
+            if (r.only) found = { target: t, op: x ? "xor" : "set", lo, hi };
+            else if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
+              best = { m: { target: t, op: x ? "xor" : "set", lo, hi }, failing: r.failing };
+            return r.only;
+          });
+          if (stop) return { found };
         }
         return { best };
       });
@@ -772,6 +848,8 @@ export class ViolationSearch {
       const caps = new Set<string>();
       for (const p of partial)
         for (const c of p.failing) if (c !== check && isCapabilityCheck(c)) caps.add(c.id);
+      // every hit co-failed with more than the partial hits keep: name those of the first
+      if (caps.size === 0) for (const c of firstCapabilities ?? []) caps.add(c.id);
       return {
         id: check.id,
         status: "not-applicable",
@@ -806,7 +884,7 @@ export class ViolationSearch {
       const o: CachedResult = { id: r.id, status: r.status };
       if (r.base) {
         const i = this.pool.indexOf(r.base);
-        o.base = i >= 0 ? i : this.pool.length + this.extendedPool().indexOf(r.base);
+        o.base = i >= 0 ? i : this.pool.length + this.extendedMade.indexOf(r.base);
       }
       if (r.recipe) o.recipe = r.recipe;
       if (r.reason) o.reason = r.reason;
@@ -835,11 +913,13 @@ export class ViolationSearch {
         continue;
       }
       const base =
-        r.base === undefined
+        r.base === undefined || !Number.isInteger(r.base) || r.base < 0
           ? undefined
           : r.base < this.pool.length
             ? this.pool[r.base]
-            : this.extendedPool()[r.base - this.pool.length];
+            : r.base - this.pool.length < EXTENDED
+              ? this.extendedAt(r.base - this.pool.length)
+              : undefined;
       if (!base || !r.recipe) continue;
       const w = cloneEntry(base.entry);
       if (!r.recipe.every((m) => applyMutation(w, m) !== undefined)) continue;
@@ -912,6 +992,22 @@ export function isCapabilityCheck(c: Check): boolean {
     return true;
   // CR fixed bits, unsupported activity states, features the profile lacks (SGX, RTM, ...)
   return /fixed-bits|required-bits|unsupported|-support$|-sgx$/.test(c.id);
+}
+
+/**
+ * What a check's verdict reads (`verdictReads`: the fields, processor properties and memory its `when` and
+ * `fail` read, the section's exemption included) and what its applicability reads (`whenReads`); undefined for
+ * a check without compiled predicates (it may read anything).
+ */
+const verdictReadsOf = (check: Check): Reads | undefined => (check as Partial<RuleCheck>).verdictReads;
+const whenReadsOf = (check: Check): Reads | undefined => (check as Partial<RuleCheck>).whenReads;
+
+/** Whether `reads` includes the target. */
+function mayRead(r: Reads | undefined, t: Target): boolean {
+  if (r === undefined) return true;
+  if (t.kind === "field") return r.fields.includes(FIELDS[t.index]!.name as FieldName);
+  if (t.kind === "proc") return r.cpu.has(t.key);
+  return r.mem;
 }
 
 function dedupeTargets(ts: Target[]): Target[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FIELDS } from "../../src/arch/fields.js";
-import { toFunction } from "../../src/checks/compile.js";
+import { type Reads, toFunction } from "../../src/checks/compile.js";
 import { G, GATES } from "../../src/checks/groups.js";
 import { CHECK_MODULES } from "../../src/checks/registry.js";
 import type { RuleCheck } from "../../src/checks/rule.js";
@@ -46,7 +46,12 @@ const WORDS: readonly (ControlWordName | "v86")[] = Object.keys(WORD_FIELDS) as 
  * The fields an expression actually reads on a state: it runs on a stand-in context whose VMCS slots and
  * control words record every read (short-circuits included, so only what this state makes it read).
  */
-function readsOn(src: string, ctx: Ctx, into: Set<string>): unknown {
+function readsOn(
+  src: string,
+  ctx: Ctx,
+  into: Set<string>,
+  more?: { readonly cpu: Set<string>; mem: boolean },
+): unknown {
   const v = new Proxy(ctx.v, {
     get(t, k) {
       if (typeof k === "string" && /^[0-9]+$/.test(k))
@@ -56,6 +61,21 @@ function readsOn(src: string, ctx: Ctx, into: Set<string>): unknown {
     },
   });
   const stand: Record<string, unknown> = { v, caps: ctx.caps, proc_: ctx.proc_, mem: ctx.mem };
+  if (more) {
+    // processor properties and memory too
+    stand["proc_"] = new Proxy(ctx.proc_, {
+      get(t, k) {
+        if (typeof k === "string") more.cpu.add(k);
+        return Reflect.get(t, k);
+      },
+    });
+    Object.defineProperty(stand, "mem", {
+      get() {
+        more.mem = true;
+        return ctx.mem;
+      },
+    });
+  }
   for (const w of WORDS)
     Object.defineProperty(stand, w, {
       get() {
@@ -95,6 +115,37 @@ describe("declared fields agree with what the checks read", () => {
           check.fields.filter((f) => !read.has(f)),
           `${check.id} declares fields it never reads`,
         ).toEqual([]);
+      }
+    });
+  }
+});
+
+// The violation search (src/gen/violate.ts) skips changes of what a check's verdict does not read: every read
+// of any part (the section's exemption, gate, own condition, fail), short-circuits or not, must be in it.
+describe("verdictReads and whenReads hold everything a verdict and its applicability read", () => {
+  /** Every read `parts` make on `states` is in `reads`. */
+  function holds(label: string, reads: Reads, parts: (string | undefined)[], states: readonly Ctx[]): void {
+    const fields = new Set<string>();
+    const more = { cpu: new Set<string>(), mem: false };
+    for (const ctx of states) for (const src of parts) if (src !== undefined) readsOn(src, ctx, fields, more);
+    const listed = new Set<string>(reads.fields);
+    expect(
+      [...fields].filter((f) => !listed.has(f)),
+      `${label}: fields`,
+    ).toEqual([]);
+    expect(
+      [...more.cpu].filter((k) => !reads.cpu.has(k)),
+      `${label}: processor`,
+    ).toEqual([]);
+    if (more.mem) expect(reads.mem, `${label}: memory`).toBe(true);
+  }
+  for (const { module, checks } of MODULES) {
+    it(module, () => {
+      const states = statesOf(TABLES[module] ?? []);
+      for (const check of checks) {
+        const { exempt, gate, when, fail } = check.parts;
+        holds(`${check.id} verdict`, check.verdictReads, [exempt, gate, when, fail], states);
+        holds(`${check.id} applicability`, check.whenReads, [exempt, gate, when], states);
       }
     });
   }

@@ -4,6 +4,7 @@
  * results that refuse to describe a context whose members were swapped, and runners kept per list of checks.
  */
 import { describe, expect, it } from "vitest";
+import { F } from "../../src/arch/fields.js";
 import { CHECKS } from "../../src/checks/registry.js";
 import type { Check, Ctx } from "../../src/checks/types.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
@@ -14,6 +15,17 @@ import { ids, profileAll, run, state } from "../helpers.js";
 
 const caps = profileAll();
 const sky = builtinProfile("skylake");
+/** Where the MSR-load lists of these tests live. */
+const AREA = 0x20000;
+/** An MSR-load list of `count` entries at AREA, with `entries` written there (more than count: after the list). */
+const list = (count: number, ...entries: [number, bigint][]) => {
+  const memory: Record<number, bigint> = {};
+  entries.forEach(([i, v], k) => {
+    memory[AREA + 16 * k] = BigInt(i);
+    memory[AREA + 16 * k + 8] = v;
+  });
+  return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
+};
 const byId = (id: string): Check => {
   const c = CHECKS.find((x) => x.id === id);
   if (!c) throw new Error(`no check ${id}`);
@@ -85,7 +97,6 @@ describe("outcomes", () => {
   });
 
   it("MSR loading: the qualification is the first failing entry over every failing MSR-load check", () => {
-    const AREA = 0x20000;
     const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
     // IA32_FS_BASE cannot be loaded (msr-load.fs-gs-base); IA32_PERF_GLOBAL_CTRL bit 35 does not exist on skylake
     const FS: [number, bigint] = [0xc0000100, 0n];
@@ -95,15 +106,7 @@ describe("outcomes", () => {
       [[STAR, FS, PERF], 2],
       [[PERF, STAR, STAR, FS], 1],
     ] as [[number, bigint][], number][]) {
-      const memory: Record<number, bigint> = {};
-      entries.forEach(([i, v], k) => {
-        memory[AREA + 16 * k] = BigInt(i);
-        memory[AREA + 16 * k + 8] = v;
-      });
-      const r = run(sky, {
-        vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length },
-        memory,
-      });
+      const r = run(sky, list(entries.length, ...entries));
       // the registry lists msr-load.fs-gs-base first, whichever entry it fails on
       expect(ids(r)).toEqual(["msr-load.fs-gs-base", "msr-load.value-reserved-bits"]);
       expect(r.outcome).toEqual({ type: "vmexit", reason: 34, qualification: at });
@@ -112,16 +115,6 @@ describe("outcomes", () => {
 });
 
 describe("possible findings from CPU facts", () => {
-  const AREA = 0x20000;
-  /** An MSR-load list of `count` entries at AREA, with `entries` written there (more than count: after the list). */
-  const list = (count: number, ...entries: [number, bigint][]) => {
-    const memory: Record<number, bigint> = {};
-    entries.forEach(([i, v], k) => {
-      memory[AREA + 16 * k] = BigInt(i);
-      memory[AREA + 16 * k + 8] = v;
-    });
-    return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: count }, memory };
-  };
   const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
   const UNKNOWN: [number, bigint] = [0x1ff, 0n];
 
@@ -149,6 +142,138 @@ describe("possible findings from CPU facts", () => {
     expect(caps0.facts.anyUncertainMask).toBe(true);
     expect(evaluate(valid)).toEqual({ outcome: { type: "entered" }, violations: [] });
     expect(valid.caps).toBe(caps0);
+  });
+});
+
+// icelake-server's profile has no IA32_PERF_CAPABILITIES: whether IA32_PERF_GLOBAL_CTRL bit 48 (PERF_METRICS)
+// and IA32_DEBUGCTL bit 14 (FREEZE_WHILE_SMM) exist is an uncertain fact (both depend on msr.0x345).
+describe("possible findings from CPU facts: which checks are tried, and on which profile", () => {
+  const ice = builtinProfile("icelake-server");
+  const LOAD_DEBUGCTL = 1n << 2n;
+  const LOAD_PERF = 1n << 13n;
+  const debugctl = {
+    vmcs: { VM_ENTRY_CONTROLS: (v: bigint) => v | LOAD_DEBUGCTL, GUEST_IA32_DEBUGCTL: 1n << 14n },
+  };
+  const perf = {
+    vmcs: { VM_ENTRY_CONTROLS: (v: bigint) => v | LOAD_PERF, GUEST_IA32_PERF_GLOBAL_CTRL: 1n << 48n },
+  };
+  const EXIT33 = { type: "vmexit", reason: 33, qualification: 0 };
+  const found = (r: ReturnType<typeof run>) =>
+    r.possible?.map((p) => [p.dependsOn, p.outcome, p.violations.map((v) => v.id)]);
+
+  it("two uncertain facts with one outcome: both findings listed, the outcome once", () => {
+    const both = {
+      vmcs: {
+        VM_ENTRY_CONTROLS: (v: bigint) => v | LOAD_DEBUGCTL | LOAD_PERF,
+        GUEST_IA32_DEBUGCTL: 1n << 14n,
+        GUEST_IA32_PERF_GLOBAL_CTRL: 1n << 48n,
+      },
+    };
+    const r = run(ice, both);
+    expect(r.outcome).toEqual({ type: "entered" });
+    expect(r.possibleOutcomes).toEqual([{ type: "entered" }, EXIT33]);
+    expect(found(r)).toEqual([
+      [["msr.0x345"], EXIT33, ["guest.perf-global-ctrl.reserved-bits"]],
+      [["msr.0x345"], EXIT33, ["guest.debugctl.reserved-bits"]],
+    ]);
+  });
+
+  it("an uncertain MSR before a definite failure of the same check: possible, at the earlier entry", () => {
+    // on skylake IA32_PKRS (0x6e1) cannot be loaded; whether IA32_UINTR_RR (0x985) exists is not known
+    const r = run(sky, list(2, [0x985, 0n], [0x6e1, 0n]));
+    expect(ids(r)).toEqual(["msr-load.unavailable-msr"]);
+    expect(r.outcome).toEqual({ type: "vmexit", reason: 34, qualification: 2 });
+    expect(found(r)).toEqual([
+      [["msr-exists.0x985"], { type: "vmexit", reason: 34, qualification: 1 }, ["msr-load.unavailable-msr"]],
+    ]);
+  });
+
+  it("an MSR-load entry whose value only an uncertain mask decides: possible exit 34", () => {
+    const r = run(ice, list(1, [0x38f, 1n << 48n]));
+    expect(r.outcome).toEqual({ type: "entered" });
+    expect(found(r)).toEqual([
+      [["msr.0x345"], { type: "vmexit", reason: 34, qualification: 1 }, ["msr-load.value-reserved-bits"]],
+    ]);
+  });
+
+  it("an uncertain mask beside an MSR-load list whose uncertain MSR changes nothing: the mask still tried", () => {
+    // IA32_PKRS (0x6e1) cannot be loaded on icelake-server (entry 1); IA32_UINTR_RR (0x985, entry 2) may not
+    // exist, which changes nothing after entry 1; IA32_DEBUGCTL bit 14 may be reserved (guest state: exit 33)
+    const r = run(ice, list(2, [0x6e1, 0n], [0x985, 0n]), debugctl);
+    expect(ids(r)).toEqual(["msr-load.unavailable-msr"]);
+    expect(r.outcome).toEqual({ type: "vmexit", reason: 34, qualification: 1 });
+    expect(found(r)).toEqual([[["msr.0x345"], EXIT33, ["guest.debugctl.reserved-bits"]]]);
+  });
+
+  it("at most 16 uncertain MSRs of one list are tried alone, the first 16", () => {
+    const many = Array.from({ length: 17 }, (_, k): [number, bigint] => [0x12345600 + k, 0n]);
+    const r = run(sky, list(17, ...many));
+    expect(r.possible?.map((p) => p.dependsOn[0])).toEqual(
+      many.slice(0, 16).map(([i]) => `msr-exists.0x${i.toString(16)}`),
+    );
+  });
+
+  it("a list of checks or a profile evaluated just before does not decide what is tried next", () => {
+    const want = [[["msr.0x345"], EXIT33, ["guest.debugctl.reserved-bits"]]];
+    // another list first (one that reads no uncertain fact), on the same profile and state
+    const ctx = contextOf(state(ice, debugctl));
+    evaluate(ctx, [byId("guest.rflags.reserved-bits")]);
+    expect(found(evaluate(ctx))).toEqual(want);
+    // another profile first, whose uncertain facts do not include IA32_DEBUGCTL's (a list of its own, so that
+    // no earlier test has evaluated it)
+    const checks = CHECKS.slice();
+    const next = contextOf(state(ice, debugctl));
+    evaluate(contextOf(state(sky, debugctl)), checks);
+    expect(found(evaluate(next, checks))).toEqual(want);
+  });
+
+  it("the context's profile is restored when the last fact tried finds nothing", () => {
+    // the perf fact is tried first and finds the bit; the IA32_DEBUGCTL and IA32_SPEC_CTRL facts after it find nothing
+    const ctx = contextOf(state(ice, perf));
+    const before = ctx.caps;
+    expect(found(evaluate(ctx))).toEqual([[["msr.0x345"], EXIT33, ["guest.perf-global-ctrl.reserved-bits"]]]);
+    expect(ctx.caps).toBe(before);
+  });
+
+  it("an MSR-load check is tried on every uncertain fact, even when its source names none (it reads them through helpers)", () => {
+    const perfValid = (c: Ctx): boolean => (c.mem.read32(AREA + 12) & ~c.caps.perfGlobalCtrlValidHi) === 0;
+    const custom: Check = {
+      id: "custom.msr-load-perf",
+      sdm: "29.4",
+      cls: "msr-load",
+      fields: ["VM_ENTRY_MSR_LOAD_ADDR", "VM_ENTRY_MSR_LOAD_COUNT"],
+      rule: "a custom MSR-load check whose condition lives in a helper",
+      fail: (c) => !perfValid(c),
+      message: () => "IA32_PERF_GLOBAL_CTRL",
+    };
+    const r = evaluate(contextOf(state(ice, list(1, [0x38f, 1n << 48n]))), [custom]);
+    expect(r.possible?.map((p) => [p.dependsOn, p.violations.map((v) => v.id)])).toEqual([
+      [["msr.0x345"], ["custom.msr-load-perf"]],
+    ]);
+  });
+
+  it("a check given as plain closures: its reads of uncertain facts found in its source, its message built at once", () => {
+    const GUEST_DEBUGCTL = F.GUEST_IA32_DEBUGCTL!;
+    const custom: Check = {
+      id: "custom.debugctl-bits",
+      sdm: "29.3.1.1",
+      cls: "guest",
+      fields: ["GUEST_IA32_DEBUGCTL"],
+      rule: "a custom check written as closures",
+      fail: (c) => (c.lo(GUEST_DEBUGCTL) & ~c.caps.debugctlValidLo) !== 0,
+      message: (c) => `CPL ${c.proc_.cpl}`,
+    };
+    const ctx = contextOf(state(ice, { vmcs: { GUEST_IA32_DEBUGCTL: 1n << 14n } }));
+    const r = evaluate(ctx, [custom]);
+    expect(r.possible?.map((p) => [p.dependsOn, p.violations.map((v) => v.id)])).toEqual([
+      [["msr.0x345"], ["custom.debugctl-bits"]],
+    ]);
+    // failing definitely (a bit no reading allows): the message was built during the evaluation, as it may read
+    // the processor state, which a result cannot watch for changes
+    const bad = contextOf(state(ice, { vmcs: { GUEST_IA32_DEBUGCTL: 1n << 31n } }));
+    const v = evaluate(bad, [custom]).violations[0]!;
+    bad.proc_.cpl = 3;
+    expect(v.message).toBe("CPL 0");
   });
 });
 

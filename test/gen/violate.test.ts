@@ -56,6 +56,16 @@ describe("violation search", () => {
     expect(r.reason).toMatch(/westmere/);
   });
 
+  it("names the capability rules a capability-bound rule co-fails with, even when every hit broke many rules", () => {
+    // on skylake, "load CET state" (VM-exit control) is not allowed: every state failing this rule also fails
+    // the exit controls' allowed settings, and more than the six co-failures a kept partial hit may have
+    const r = violationSearch(builtinProfile("skylake")).find("host.s-cet.high-bits-without-hass");
+    expect(r.status).toBe("not-applicable");
+    expect(r.reason).toMatch(
+      /^the rule can fail only with a setting skylake does not allow \(it co-fails with ctl\.exit\.allowed-[01]-settings, ctl\.exit\.allowed-[01]-settings\)$/,
+    );
+  });
+
   it("exports and re-imports results (disk cache), verifying recipes", () => {
     const data = JSON.parse(JSON.stringify(search.exportResults()));
     const fresh = new (search.constructor as new (c: typeof caps) => typeof search)(caps);
