@@ -642,6 +642,7 @@ describe("what the merge says in the trace (nvmx nested prints these lines)", ()
       e.vmcs.set(F.GUEST_IA32_DEBUGCTL!, 1n);
     });
     expect(effect(dbg, "debug-controls-from-l1")?.fields).toEqual(["GUEST_IA32_DEBUGCTL"]);
+    expect(effect(dbg, "debug-controls-from-l1")?.what).toBe("vmcs02 keeps L1's DR7 and IA32_DEBUGCTL");
     const same = build("v6.19", (e) => clear(e, "VM_ENTRY_CONTROLS", ENTRY.LOAD_DEBUG));
     expect(effect(same, "debug-controls-from-l1")).toBeUndefined();
   });
