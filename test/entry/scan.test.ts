@@ -251,7 +251,7 @@ describe("EntryScanner", () => {
       }),
       { numRuns: runs(3000) },
     );
-    expect(taken).toBeGreaterThan(100);
+    expect(taken).toBeGreaterThan(runs(3000) / 30);
   });
 
   it("learns the other spellings of the fields as it meets them: hex encodings and names, up to its table's size", () => {
