@@ -695,6 +695,7 @@ export class ViolationSearch {
     let hitWithoutCapability = false;
     /** The capability rules the first hit broke (named in the reason when no kept partial hit names any). */
     let firstCapabilities: readonly Check[] | undefined;
+    const otherCapability = (c: Check) => c !== check && isCapabilityCheck(c);
     const gate = (s: PoolState) => {
       s.ctx.refresh();
       return check.when === undefined || check.when(s.ctx);
@@ -722,9 +723,8 @@ export class ViolationSearch {
     ): Mutation | undefined => {
       const hit = (m: Mutation, r: ReturnType<typeof exactly>) => {
         anyHit = true;
-        const capabilities = r.failing.filter((c) => c !== check && isCapabilityCheck(c));
-        if (capabilities.length === 0) hitWithoutCapability = true;
-        else firstCapabilities ??= capabilities;
+        if (!r.failing.some(otherCapability)) hitWithoutCapability = true;
+        else firstCapabilities ??= r.failing.filter(otherCapability);
         if (partial.length < 256 && r.failing.length <= 6)
           partial.push({ s, prefix: [...prefix, m], failing: r.failing });
       };
