@@ -177,8 +177,9 @@ interface Made {
  * A check whose predicates are compiled on first use (`when`, `fail`, `fields`, … are getters of the class):
  * the registry costs nothing at import, and the compiler runs inside the tests that use it (mutation testing
  * then sees it as code under test, not as module set-up). Every registry check is an instance of this one
- * class with the same own fields, so the evaluator's reads of them stay monomorphic. To narrow a check's
- * applicability, use `withWhen` (a spread would not copy the getters).
+ * class with the same own fields, so the evaluator's reads of them stay monomorphic. The getters read private
+ * fields: an object made from a check with `Object.create` or a spread does not work as a check (it throws or
+ * lacks the getters); wrap a check in a new object that calls it instead.
  */
 class CompiledCheck implements RuleCheck {
   readonly id: string;
@@ -251,14 +252,6 @@ class CompiledCheck implements RuleCheck {
     this.message = this.#get().message;
     return this.message(c);
   };
-}
-
-/**
- * The check with its applicability narrowed to `when` (e.g. a kernel that runs a rule only under a condition):
- * everything else is the check's own. The new `when` is a plain function, so the fast path calls it.
- */
-export function withWhen(check: Check, when: (c: Ctx) => boolean): Check {
-  return Object.create(check, { when: { value: when, enumerable: true } }) as Check;
 }
 
 /**
