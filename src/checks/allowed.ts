@@ -10,6 +10,9 @@ import type { section } from "./rule.js";
 import type { State } from "./state.js";
 import { bitList, controlNames } from "./util.js";
 
+// biome-ignore lint/security/noGlobalEval: the compiler resolves this module's predicates here (compile.ts).
+const scope = (name: string): unknown => eval(name);
+
 type PrimaryWord = "pin" | "proc" | "exit" | "entry";
 
 /** Field, capability MSR and title of each primary control word. */
@@ -28,7 +31,7 @@ export interface AllowedSpec {
   word: PrimaryWord;
   ids: readonly [allowed0: string, allowed1: string];
   checklist: readonly string[];
-  /** extra applicability (e.g. not on an SMM return), applied to both checks */
+  /** extra applicability (e.g. not on an SMM return), applied to both checks; compiled in this module's scope */
   when?: (s: State) => unknown;
   group?: GroupName;
 }
@@ -40,6 +43,7 @@ export function allowedSettingsChecks(rule: ReturnType<typeof section>["rule"], 
   const common = {
     checklist: a.checklist,
     p: { word: a.word },
+    scope,
     ...(a.when ? { when: a.when } : {}),
     ...(a.group ? { group: a.group } : {}),
   };

@@ -38,6 +38,11 @@ interface Common<P extends Bindings> {
   readonly error?: number;
   /** guest class: exit qualification (SDM 29.8) when not 0. */
   readonly qualification?: number;
+  /**
+   * The scope the predicates' names resolve in when a factory in another module writes them (src/checks/allowed.ts);
+   * default: the section's. Mutation-testing instrumentation of the factory's module is only visible there.
+   */
+  readonly scope?: Scope;
 }
 
 export interface RuleSpec<P extends Bindings, W> extends Common<P> {
@@ -266,7 +271,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
    * section exemption, own `when`), the reads, and the fields derived from them (`fail` first).
    */
   function compiled(spec: Common<Bindings>, fail: string, failReads: Reads, entry?: string) {
-    const own = spec.when ? compilePredicate(spec.when, scope, [spec.p ?? {}]) : undefined;
+    const own = spec.when ? compilePredicate(spec.when, spec.scope ?? scope, [spec.p ?? {}]) : undefined;
     const gate = spec.group ? GATES[spec.group] : undefined;
     const exempt = unless ? GATES[unless] : undefined;
     const reads = mergeReads(
@@ -308,7 +313,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
         p,
       };
       return lazyCheck(spec as unknown as Common<Bindings>, typed, () => {
-        const failC = compilePredicate(spec.fail, scope, [p]);
+        const failC = compilePredicate(spec.fail, spec.scope ?? scope, [p]);
         const message = spec.message;
         // The failing value is computed again only for a message that takes it.
         const witness = message.length >= 2 ? toFunction<W>(failC.src, `${spec.id}.witness`) : undefined;
@@ -331,7 +336,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
         p,
       };
       return lazyCheck(spec as unknown as Common<Bindings>, typed, () => {
-        const e = compilePredicate(spec.entry, scope, [{ record: ENTRY_VARS }, p]);
+        const e = compilePredicate(spec.entry, spec.scope ?? scope, [{ record: ENTRY_VARS }, p]);
         const loop = entryLoop(e.src);
         const reads = mergeReads(
           {
