@@ -5,7 +5,6 @@
  * One factory, so the eight checks share one wording and one implementation.
  */
 import { hex } from "../util/u64.js";
-import type { GroupName } from "./groups.js";
 import type { section } from "./rule.js";
 import type { State } from "./state.js";
 import { bitList, controlNames } from "./util.js";
@@ -31,9 +30,6 @@ export interface AllowedSpec {
   word: PrimaryWord;
   ids: readonly [allowed0: string, allowed1: string];
   checklist: readonly string[];
-  /** extra applicability (e.g. not on an SMM return), applied to both checks; compiled in this module's scope */
-  when?: (s: State) => unknown;
-  group?: GroupName;
 }
 
 /** The two allowed-settings checks of a primary control word, written with the section's `rule`. */
@@ -44,8 +40,6 @@ export function allowedSettingsChecks(rule: ReturnType<typeof section>["rule"], 
     checklist: a.checklist,
     p: { word: a.word },
     scope,
-    ...(a.when ? { when: a.when } : {}),
-    ...(a.group ? { group: a.group } : {}),
   };
   return [
     rule({
