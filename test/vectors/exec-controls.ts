@@ -184,6 +184,16 @@ export const tables: VectorTables = {
       },
       fail: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.DESC_EXITING) } },
     },
+    {
+      id: "ctl.exec.proc2-reserved",
+      name: "a bit not allowed to be 1 and a bit required to be 1, one message",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_PROCBASED_CTLS2 = "0x7fffffff00000004";
+      },
+      fail: {
+        vmcs: { SECONDARY_VM_EXEC_CONTROL: (old) => (old | (1n << 31n)) & ~BigInt(PROC2.DESC_EXITING) },
+      },
+    },
     // E4: tertiary controls (64-bit, allowed-1 only; test profile allows bits 8:0).
     {
       id: "ctl.exec.proc3-reserved",
@@ -197,6 +207,12 @@ export const tables: VectorTables = {
       name: "bit 32",
       setup: tertiary(0),
       fail: { vmcs: { TERTIARY_VM_EXEC_CONTROL: 1n << 32n } },
+    },
+    {
+      id: "ctl.exec.proc3-reserved",
+      name: "not activated: a disallowed bit in the field is not read",
+      setup: { vmcs: { TERTIARY_VM_EXEC_CONTROL: 0x200 } },
+      inapplicable: { vmcs: { CPU_BASED_VM_EXEC_CONTROL: clr(PROC.TERTIARY) } },
     },
     // E5: the test profile supports 4 CR3-target values.
     {
@@ -219,6 +235,19 @@ export const tables: VectorTables = {
     ...addressCases("io-bitmap-b", "IO_BITMAP_B", undefined, 0x11000n, 0x1n),
     ...addressCases("msr-bitmap", "MSR_BITMAP", undefined, 0x12000n, 0x10n),
     ...addressCases("virtual-apic", "VIRTUAL_APIC_PAGE_ADDR", undefined, 0x13000n, 0x80n),
+    // E13 reads VTPR only from a virtual-APIC address that passes E10/E11.
+    {
+      id: "ctl.exec.virtual-apic-aligned",
+      name: "TPR threshold above the VTPR read at the misaligned address: E13 waits for a usable address",
+      setup: { vmcs: { TPR_THRESHOLD: 0xf }, memory: { 77952: 0xf0n } },
+      fail: { vmcs: { VIRTUAL_APIC_PAGE_ADDR: 0x13080n } },
+    },
+    {
+      id: "ctl.exec.virtual-apic-phys",
+      name: "TPR threshold above the VTPR read beyond the width: E13 waits for a usable address",
+      setup: { vmcs: { TPR_THRESHOLD: 0xf }, memory: { 77952: 0xf0n } },
+      fail: { vmcs: { VIRTUAL_APIC_PAGE_ADDR: BEYOND | 0x13000n } },
+    },
     // E12
     {
       id: "ctl.exec.tpr-threshold-reserved",
@@ -419,6 +448,26 @@ export const tables: VectorTables = {
       fail: { vmcs: { EPT_POINTER: eptp(0, 3) } },
     },
     {
+      id: "ctl.exec.eptp-memory-type",
+      name: "WB not enumerated: the message offers UC alone",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_EPT_VPID_CAP = "0x80f0106f301c1";
+      },
+      setup: proc2(PROC2.EPT, { EPT_POINTER: eptp(0, 3) }),
+      pass: { vmcs: { EPT_POINTER: eptp(0, 3) } },
+      fail: { vmcs: { EPT_POINTER: eptp(6, 3) } },
+    },
+    {
+      id: "ctl.exec.eptp-memory-type",
+      name: "no memory type enumerated",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_EPT_VPID_CAP = "0x80f0106f300c1";
+      },
+      setup: proc2(PROC2.EPT, { EPT_POINTER: eptp(0, 3) }),
+      fail: { vmcs: { EPT_POINTER: eptp(6, 3) } },
+      inapplicable: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.EPT) } },
+    },
+    {
       id: "ctl.exec.eptp-walk-length",
       pass: { vmcs: { EPT_POINTER: eptp(6, 4) } },
       fail: { vmcs: { EPT_POINTER: eptp(6, 5) } },
@@ -437,6 +486,26 @@ export const tables: VectorTables = {
       },
       pass: { vmcs: { EPT_POINTER: eptp(6, 3) } },
       fail: { vmcs: { EPT_POINTER: eptp(6, 4) } },
+    },
+    {
+      id: "ctl.exec.eptp-walk-length",
+      name: "4-level not enumerated: the message offers 5-level alone",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_EPT_VPID_CAP = "0x80f0106f34181";
+      },
+      setup: proc2(PROC2.EPT, { EPT_POINTER: eptp(6, 4) }),
+      pass: { vmcs: { EPT_POINTER: eptp(6, 4) } },
+      fail: { vmcs: { EPT_POINTER: eptp(6, 3) } },
+    },
+    {
+      id: "ctl.exec.eptp-walk-length",
+      name: "no page-walk length enumerated",
+      cpu: (d) => {
+        d.msrs.IA32_VMX_EPT_VPID_CAP = "0x80f0106f34101";
+      },
+      setup: proc2(PROC2.EPT, { EPT_POINTER: eptp(6, 4) }),
+      fail: { vmcs: { EPT_POINTER: eptp(6, 3) } },
+      inapplicable: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.EPT) } },
     },
     {
       id: "ctl.exec.eptp-ad",
@@ -521,6 +590,18 @@ export const tables: VectorTables = {
       setup: proc2(PROC2.VMFUNC, { VM_FUNCTION_CONTROL: 1, EPTP_LIST_ADDRESS: 0x18000n }),
       fail: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.EPT) } },
       outcome: FAIL7,
+    },
+    {
+      id: "ctl.exec.eptp-switching-needs-ept",
+      name: "EPTP switching set in the VM-function controls but VM functions not enabled",
+      setup: { vmcs: { VM_FUNCTION_CONTROL: 1, EPTP_LIST_ADDRESS: 0x18000n } },
+      inapplicable: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.EPT) } },
+    },
+    {
+      id: "ctl.exec.eptp-switching-needs-ept",
+      name: "VM functions enabled without EPTP switching",
+      setup: proc2(PROC2.VMFUNC, { VM_FUNCTION_CONTROL: 0 }),
+      inapplicable: { vmcs: { SECONDARY_VM_EXEC_CONTROL: clr(PROC2.EPT) } },
     },
     ...addressCases(
       "eptp-list",
