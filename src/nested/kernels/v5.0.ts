@@ -428,6 +428,8 @@ export const V5_0: KernelPreset = {
     basicFromHost: BASIC.INS_OUTS_HI,
     cetNeedsHostCet: true,
     bndcfgsNeedsMpx: true,
+    // kvm_set_msr_common: any bit but LBR and BTF raises #GP; those two are accepted and ignored
+    debugctl: { busLockDetect: false, rtmDebug: false, source: x86(2466, 2477) },
     source: nested(5456, 5679),
   },
   merge: MERGE,

@@ -1065,6 +1065,8 @@ export const V6_6: KernelPreset = {
     basicFromHost: BASIC.INS_OUTS_HI,
     cetNeedsHostCet: true,
     bndcfgsNeedsMpx: true,
+    // vmx_get_supported_debugctl (bus-lock detect; LBR with LBR virtualization) and vmx_set_msr (BTF, LBR dropped)
+    debugctl: { busLockDetect: true, rtmDebug: false, source: vmx(2140, 2234) },
     source: nested(6764, 7038),
   },
   merge: MERGE,
