@@ -1070,8 +1070,9 @@ const CHECKS: readonly KernelCheck[] = [
       "msr-load.non-canonical-address",
       "msr-load.smbase-read-only",
       "msr-load.efer-lme-with-paging",
+      "msr-load.unavailable-msr",
     ],
-    note: "KVM's emulated WRMSR refuses the value: no tracepoint",
+    note: "KVM's emulated WRMSR refuses the value, or an MSR it does not emulate or lets only userspace write: no tracepoint",
   },
 ];
 
