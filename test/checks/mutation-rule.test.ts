@@ -78,9 +78,9 @@ describe("a compiled rule's parts", () => {
   });
 
   it("give the fast path what follows the group gate (`afterGate`): the exemption and own condition, or `true`", () => {
-    const after = (c: RuleCheck) => (c.when as { afterGate?: string } | undefined)?.afterGate;
-    expect(after(full)).toBe(`!(${GATES.smmReturn.src}) && (${full.parts.when})`);
-    expect(after(gateOnly)).toBe("true");
+    const afterGateOf = (c: RuleCheck) => (c.when as { afterGate?: string } | undefined)?.afterGate;
+    expect(afterGateOf(full)).toBe(`!(${GATES.smmReturn.src}) && (${full.parts.when})`);
+    expect(afterGateOf(gateOnly)).toBe("true");
     expect(bare.when).toBeUndefined();
   });
 
