@@ -426,6 +426,12 @@ for (const s of DATA) {
       pass: arOf(s, 0xc0db),
       fail: arOf(s, 0xc0bb),
     },
+    {
+      id: `guest.${lc(s)}.dpl-ge-rpl`,
+      name: "unusable, RPL 3 with DPL 0: not checked",
+      setup: { vmcs: { [`GUEST_${s}_SELECTOR`]: 0x1b } },
+      inapplicable: arOf(s, 0x10000),
+    },
   );
 }
 
