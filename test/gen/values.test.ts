@@ -172,3 +172,34 @@ describe("generated values reach the edges", () => {
     }
   });
 });
+
+describe("guest modes: every paging variant of each", () => {
+  const paging = (e: Entry) =>
+    `${on(e, "GUEST_CR0", 1 << 31) ? "pg" : "nopg"}${on(e, "GUEST_CR4", 1 << 5) ? "+pae" : ""}`;
+
+  it("32-bit protected mode with and without paging (unpaged needs unrestricted guest); v86 under each", () => {
+    expect(valuesOf(states(60, 37, "32"), () => true, paging)).toEqual(new Set(["pg", "nopg"]));
+    expect(valuesOf(states(60, 38, "v86"), () => true, paging)).toEqual(new Set(["pg", "nopg", "pg+pae"]));
+    expect(valuesOf(states(30, 39, "pae"), () => true, paging)).toEqual(new Set(["pg+pae"]));
+    const noUg = profileAll((d) => {
+      const msrs = d.msrs as Record<string, string>;
+      msrs["IA32_VMX_PROCBASED_CTLS2"] =
+        `0x${(BigInt(msrs["IA32_VMX_PROCBASED_CTLS2"]!) & ~(BigInt(PROC2.UNRESTRICTED_GUEST) << 32n)).toString(16)}`;
+    });
+    const noUgStates = (mode: Mode, seed: number) =>
+      Array.from({ length: 40 }, (_, i) => generateValid(noUg, Rng.derive(seed, i), { mode }));
+    expect(valuesOf(noUgStates("32", 40), () => true, paging)).toEqual(new Set(["pg"]));
+    expect(valuesOf(noUgStates("v86", 41), () => true, paging)).toEqual(new Set(["pg", "pg+pae"]));
+  });
+
+  it("outside IA-32e mode: EFER.LME/LMA and CR4.PCIDE clear, CR3 and the guest's addresses below 4 GiB", () => {
+    for (const mode of ["32", "pae", "v86", "real"] as const)
+      for (const g of states(20, 42, mode)) {
+        const e = g.entry;
+        expect(lo(e, "GUEST_IA32_EFER") & 0x500, mode).toBe(0);
+        expect(lo(e, "GUEST_CR4") & (1 << 17), mode).toBe(0);
+        for (const f of ["GUEST_CR3", "GUEST_RIP", "GUEST_RSP", "GUEST_GDTR_BASE", "GUEST_IDTR_BASE"])
+          expect(e.vmcs.getByName(f) >> 32n, `${mode} ${f}`).toBe(0n);
+      }
+  });
+});
