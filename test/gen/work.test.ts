@@ -361,4 +361,35 @@ describe("modes, levels and streams", () => {
     expect(JSON.stringify(serializeEntry(a.entry))).toBe(JSON.stringify(serializeEntry(b.entry)));
     expect(a.aspects).toEqual(b.aspects);
   });
+
+  it("chooses on the profile's narrowest reading: no MSR-load entry for an MSR not known to be loadable", () => {
+    // without CPUID data or flags, RDTSCP (IA32_TSC_AUX) and SYSENTER (IA32_SYSENTER_ESP) are not known
+    const vague = profileAll((d) => {
+      delete d.cpuid;
+      d.flags = [];
+    });
+    expect(vague.facts.conservative().msrLoad(0xc0000103)).not.toBe(0);
+    const seen = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      const g = generateValid(vague, Rng.derive(50, i), { mode: "64", features: "max" });
+      expect(g.entry.caps).toBe(vague);
+      const e = g.entry;
+      const area = Number(e.vmcs.getByName("VM_ENTRY_MSR_LOAD_ADDR"));
+      for (let k = 0; k < Number(e.vmcs.getByName("VM_ENTRY_MSR_LOAD_COUNT")); k++)
+        seen.add(e.memory.read32(area + 16 * k));
+    }
+    expect(seen.size).toBeGreaterThan(2);
+    expect(seen.has(0xc0000103)).toBe(false);
+    expect(seen.has(0x175)).toBe(false);
+  });
+
+  it("builds on a given start state instead of the base state", () => {
+    const start = generateValid(spr, 5, { mode: "pae" }).entry;
+    const w = new Work(spr, new Rng(1), "random", start);
+    expect(w.vmcs).toBe(start.vmcs);
+    expect(w.entry().memory).toBe(start.memory);
+    expect(w.entry().processor).toBe(start.processor);
+    expect(w.entry().cpu).toBe("sapphirerapids");
+    expect(w.ok()).toBe(true);
+  });
 });
