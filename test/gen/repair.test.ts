@@ -206,6 +206,48 @@ describe("repair", () => {
       expect(repair(e, { frozen: { fields: link, memory: new Set([0x5004]) } }).ok).toBe(true);
     });
 
+    it("keeps frozen high bits of a 64-bit field and changes its others", () => {
+      const e = generateValid(caps, 6, { mode: "64" }).entry;
+      // bit 47 of a kernel address cleared: not canonical
+      e.vmcs.setByName("HOST_RIP", 0xffff7fff8100a000n);
+      expect(runEntry(e).violations.length).toBeGreaterThan(0);
+      const r = repair(e, { frozen: { fields: new Map([[F.HOST_RIP!, [0xffffffff, 0x80000000]]]) } });
+      expect(r.ok).toBe(true);
+      expect(r.changes.map((c) => c.target)).toEqual(["HOST_RIP"]);
+      const rip = r.entry.vmcs.getByName("HOST_RIP");
+      expect(rip & 0xffffffffn).toBe(0x8100a000n);
+      expect(rip >> 47n).toBe(0x1ffffn);
+    });
+
+    it("keeps frozen bits of CR0 and sets the missing one", () => {
+      const e = generateValid(caps, 6, { mode: "64" }).entry;
+      const cr0 = e.vmcs.getByName("GUEST_CR0");
+      e.vmcs.setByName("GUEST_CR0", cr0 & ~1n);
+      const r = repair(e, { frozen: { fields: new Map([[F.GUEST_CR0!, [0x80000000, 0]]]) } });
+      expect(r.ok).toBe(true);
+      expect(r.entry.vmcs.getByName("GUEST_CR0") & 0x80000001n).toBe(0x80000001n);
+    });
+
+    it("changes a processor key the template lacks, to fix a rule it breaks", () => {
+      const e = generateValid(caps, 6, { mode: "64" }).entry;
+      e.vmcs.setByName("VMCS_LINK_POINTER", 0x5000n);
+      e.memory.write32(0x5000, caps.revision);
+      e.processor.currentVmcsPointer = 0x5000;
+      expect(runEntry(e).violations.map((v) => v.id)).toEqual(["guest.link-pointer.current-vmcs"]);
+      const r = repair(e, { frozen: { fields: new Map([[F.VMCS_LINK_POINTER!, all]]) } });
+      expect(r.ok).toBe(true);
+      expect(r.changes.map((c) => c.target)).toEqual(["processor.currentVmcsPointer"]);
+    });
+
+    it("copies the template where it helps, around a frozen field, when no single change does", () => {
+      const e = generateValid(caps, Rng.derive(60, 1), { mode: "v86" }).entry;
+      const sel = Number(e.vmcs.getByName("GUEST_DS_SELECTOR"));
+      e.vmcs.setByName("GUEST_DS_SELECTOR", BigInt(sel ^ 0x5a50));
+      const r = repair(e, { frozen: { fields: new Map([[F.EXCEPTION_BITMAP!, [0xffffffff, 0]]]) } });
+      expect(r.ok).toBe(true);
+      expect(r.entry.vmcs.getByName("EXCEPTION_BITMAP")).toBe(e.vmcs.getByName("EXCEPTION_BITMAP"));
+    });
+
     it("leaves frozen processor keys alone and changes another one when that helps", () => {
       const e = generateValid(caps, 6, { mode: "64" }).entry;
       e.processor.instruction = "vmresume";
@@ -216,5 +258,66 @@ describe("repair", () => {
       const stuck = repair(e, { frozen: { processor: new Set(["instruction", "launchState"]) } });
       expect(stuck).toMatchObject({ ok: false, failing: ["basic.vmresume-launch-state"], changes: [] });
     });
+  });
+
+  it("names an unpaged state with CR4.PAE set 32-bit protected mode, not PAE paging", () => {
+    const e = generateValid(builtinProfile("sapphirerapids"), 3, { mode: "32" }).entry;
+    e.vmcs.setByName("GUEST_CR0", e.vmcs.getByName("GUEST_CR0") & ~(1n << 31n));
+    e.vmcs.setByName("GUEST_CR4", e.vmcs.getByName("GUEST_CR4") | 0x20n);
+    expect(modeOf(e)).toBe("32");
+    e.vmcs.setByName("GUEST_CR0", e.vmcs.getByName("GUEST_CR0") | (1n << 31n));
+    expect(modeOf(e)).toBe("pae");
+  });
+
+  it("takes its templates from the seed (1 by default)", () => {
+    const e = generateValid(caps, 6, { mode: "64" }).entry;
+    e.vmcs.setByName("GUEST_RFLAGS", 0x8002n);
+    const to = (seed?: number) => repair(e, seed === undefined ? {} : { seed }).changes.map((c) => c.to);
+    expect(to()).toEqual(to(1));
+    expect(to(2)).not.toEqual(to(1));
+    expect(to(0)).not.toEqual(to(1));
+  });
+
+  it("fixes the first failing check first: one step leaves the later one", () => {
+    const e = generateValid(caps, 6, { mode: "64" }).entry;
+    e.vmcs.setByName("GUEST_RFLAGS", 0x8002n);
+    e.vmcs.setByName("GUEST_DR7", 0x1_0000_0400n);
+    expect(runEntry(e).violations.map((v) => v.id)).toEqual([
+      "guest.dr7.high-bits",
+      "guest.rflags.reserved-bits",
+    ]);
+    const r = repair(e, { maxSteps: 1 });
+    expect(r).toMatchObject({ ok: false, failing: ["guest.rflags.reserved-bits"] });
+    expect(r.changes.map((c) => c.target)).toEqual(["GUEST_DR7"]);
+    expect(repair(e, { maxSteps: 2 }).ok).toBe(true);
+  });
+
+  it("asked for a violation of a state it could not repair: not ok, whatever fails", () => {
+    const e = generateValid(caps, 6, { mode: "64" }).entry;
+    e.vmcs.setByName("GUEST_DR7", 0x1_0000_0400n);
+    // one other rule fails
+    expect(repair(e, { maxSteps: 0, violate: "guest.rflags.reserved-bits" })).toMatchObject({
+      ok: false,
+      failing: ["guest.dr7.high-bits"],
+    });
+    // the rule asked for fails, and another
+    e.vmcs.setByName("GUEST_RFLAGS", 0x8002n);
+    expect(repair(e, { maxSteps: 0, violate: "guest.dr7.high-bits" })).toMatchObject({
+      ok: false,
+      failing: ["guest.dr7.high-bits", "guest.rflags.reserved-bits"],
+    });
+    expect(repair(e, { maxSteps: 0, violate: "guest.rflags.reserved-bits" }).ok).toBe(false);
+  });
+
+  it("a fault no single change fixes: the check's fields copied from a template, the unneeded ones put back", () => {
+    const e = generateValid(caps, Rng.derive(60, 5), { mode: "v86" }).entry;
+    const sel = Number(e.vmcs.getByName("GUEST_DS_SELECTOR"));
+    e.vmcs.setByName("GUEST_DS_SELECTOR", BigInt(sel ^ 0x5a50));
+    expect(runEntry(e).violations.map((v) => v.id)).toEqual(["guest.ds.v86-base"]);
+    const r = repair(e);
+    expect(r.ok).toBe(true);
+    expect(r.changes.map((c) => c.target)).toEqual(["GUEST_DS_SELECTOR", "GUEST_DS_BASE"]);
+    const base = Number(r.entry.vmcs.getByName("GUEST_DS_BASE"));
+    expect(base).toBe(Number(r.entry.vmcs.getByName("GUEST_DS_SELECTOR")) * 16);
   });
 });
