@@ -320,4 +320,21 @@ describe("repair", () => {
     const base = Number(r.entry.vmcs.getByName("GUEST_DS_BASE"));
     expect(base).toBe(Number(r.entry.vmcs.getByName("GUEST_DS_SELECTOR")) * 16);
   });
+
+  it("a guest-segment fault stays a guest-segment repair: changes needed only together are put back together", () => {
+    // A v86 data selector no longer equal to its base / 16: no single change fixes it, so repair copies the rule's
+    // fields (and, when that is not enough, the whole template state) from a valid v86 template. Before pairs were
+    // put back, the template's VMRESUME and "launched" (and its other segments, exit controls, ...) stayed: each
+    // is needed once the other is changed.
+    // (#1 and #6 take the whole-template path)
+    for (let i = 0; i < 12; i++) {
+      const e = generateValid(caps, Rng.derive(60, i), { mode: "v86" }).entry;
+      const sel = Number(e.vmcs.getByName("GUEST_DS_SELECTOR"));
+      e.vmcs.setByName("GUEST_DS_SELECTOR", BigInt(sel ^ 0x5a50));
+      const r = repair(e);
+      expect(r.ok, `#${i}`).toBe(true);
+      expect(r.changes.map((c) => c.target).sort(), `#${i}`).toEqual(["GUEST_DS_BASE", "GUEST_DS_SELECTOR"]);
+      expect(r.entry.processor).toEqual(e.processor);
+    }
+  });
 });
