@@ -246,6 +246,8 @@ describe("repair", () => {
       const r = repair(e, { frozen: { fields: new Map([[F.EXCEPTION_BITMAP!, [0xffffffff, 0]]]) } });
       expect(r.ok).toBe(true);
       expect(r.entry.vmcs.getByName("EXCEPTION_BITMAP")).toBe(e.vmcs.getByName("EXCEPTION_BITMAP"));
+      // of the whole template state copied, only what the fault needs stays
+      expect(r.changes.map((c) => c.target).sort()).toEqual(["GUEST_DS_BASE", "GUEST_DS_SELECTOR"]);
     });
 
     it("leaves frozen processor keys alone and changes another one when that helps", () => {
