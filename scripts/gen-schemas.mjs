@@ -177,6 +177,13 @@ export function profileSchema() {
         items: { type: "string", pattern: "^0x[0-9a-fA-F]{1,8}(-0x[0-9a-fA-F]{1,8})?$" },
         uniqueItems: true,
       },
+      msrWritableBits: {
+        type: "object",
+        description:
+          "Bits WRMSR accepts, by hex MSR index, where the processor accepts fewer than its CPUID facts imply (a hypervisor's virtual CPU, e.g. KVM's IA32_DEBUGCTL). Narrows the valid masks of IA32_DEBUGCTL, IA32_PERF_GLOBAL_CTRL, IA32_RTIT_CTL, IA32_LBR_CTL and IA32_SPEC_CTRL.",
+        propertyNames: { pattern: "^0x[0-9a-fA-F]{1,8}$" },
+        additionalProperties: { type: "string", pattern: HEX64 },
+      },
       factSources: {
         type: "object",
         description:

@@ -158,8 +158,14 @@ export const PDPTE = {
 
 /** IA32_DEBUGCTL bits the checks name (SDM Vol. 3 19.4.1). */
 export const DEBUGCTL = {
+  /** last-branch record */
+  LBR: 1 << 0,
   /** single-step on branches */
   BTF: 1 << 1,
+  /** #DB on a bus lock (CPUID.(7,0):ECX[24]) */
+  BUS_LOCK_DETECT: 1 << 2,
+  /** RTM debug (with RTM) */
+  RTM_DEBUG: 1 << 15,
 } as const;
 
 /** The first dword of a VMCS region (SDM 25.2): revision identifier (30:0) and shadow-VMCS indicator (31). */

@@ -9,6 +9,8 @@ import type { Output } from "./output.js";
 export interface FindGapsOptions {
   kernel: string;
   host: Caps;
+  /** L1's profile when the user gives one (--l1-cpu) */
+  l1?: Caps;
   /** vmfail: control and host-state rules (errors 7 and 8); exit: guest state and MSR loading; all */
   only: "vmfail" | "exit" | "all";
   json: boolean;
@@ -34,6 +36,7 @@ export async function findGapsCommand(opts: FindGapsOptions, out: Output): Promi
   const report = await findGaps(preset.id, opts.host, {
     ...(classes ? { classes } : {}),
     base: opts.base,
+    ...(opts.l1 ? { l1: opts.l1 } : {}),
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
   if (opts.json) {

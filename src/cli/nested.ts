@@ -458,7 +458,15 @@ async function nested(files: string[], values: NestedFlags, cli: Cli): Promise<n
     const only = choiceValue("nested", "--only", values.only ?? "all", ["vmfail", "exit", "all"] as const);
     const progress = cli.progress("violation search", values.quiet);
     return findGapsCommand(
-      { kernel: preset.id, host, only, json, base: cfg, ...(progress ? { progress } : {}) },
+      {
+        kernel: preset.id,
+        host,
+        only,
+        json,
+        base: cfg,
+        ...(l1Override ? { l1: l1Override } : {}),
+        ...(progress ? { progress } : {}),
+      },
       out,
     );
   }
@@ -480,7 +488,8 @@ async function nested(files: string[], values: NestedFlags, cli: Cli): Promise<n
       for await (const x of inputs([values.compare], opts, out, stats)) entries.push(x.entry);
     }
     const p = cli.progress("configurations", values.quiet);
-    const rows = compareCorpus(entries, preset.id, host, { base: cfg, ...(p ? { progress: p } : {}) });
+    // judged against the L1 profile the corpus was made for (--l1-cpu, or the kernel's own on the host)
+    const rows = compareCorpus(entries, preset.id, host, { base: cfg, l1, ...(p ? { progress: p } : {}) });
     if (json)
       await out.line(
         JSON.stringify({

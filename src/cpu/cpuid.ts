@@ -43,6 +43,11 @@ export interface RawFacts {
   readonly cpuid: ReadonlyMap<string, readonly CpuidRegs[]>;
   /** Non-VMX MSR values by index. */
   readonly msrValues: ReadonlyMap<number, bigint>;
+  /**
+   * Bits WRMSR accepts, by MSR index, where the processor accepts fewer than its CPUID facts imply (a
+   * hypervisor's virtual CPU): the masks decoded from the facts are narrowed to them (src/cpu/facts.ts).
+   */
+  readonly msrWritableBits: ReadonlyMap<number, bigint>;
   /** Inclusive index ranges of model-specific MSRs the source shows to exist. */
   readonly implemented: readonly (readonly [number, number])[];
   /** Linux /proc/cpuinfo flag names. */
@@ -128,13 +133,22 @@ function parseRegs(regs: unknown, at: string): CpuidRegs {
   return { eax: get("eax"), ebx: get("ebx"), ecx: get("ecx"), edx: get("edx") };
 }
 
-/** Parse the `msrValues` object: hex index → 64-bit hex value. */
-export function parseMsrValues(v: unknown, where: string): Map<number, bigint> {
+/**
+ * Parse an object of 64-bit values by hex MSR index: `msrValues` ({"0x345": "0x33c5"}) or `msrWritableBits`
+ * ({"0x1d9": "0x8003"}).
+ */
+export function parseMsrValues(
+  v: unknown,
+  where: string,
+  key: "msrValues" | "msrWritableBits" = "msrValues",
+): Map<number, bigint> {
   const out = new Map<number, bigint>();
   if (v === undefined) return out;
   if (!isRecord(v))
     throw new InputError(
-      '`msrValues` must be an object of MSR values by hex index, e.g. {"0x345": "0x33c5"}',
+      key === "msrValues"
+        ? '`msrValues` must be an object of MSR values by hex index, e.g. {"0x345": "0x33c5"}'
+        : '`msrWritableBits` must be an object of the bits WRMSR accepts by hex MSR index, e.g. {"0x1d9": "0x8003"}',
       {
         location: where,
       },

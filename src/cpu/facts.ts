@@ -404,14 +404,24 @@ function specCtrl(f: RawFacts): DecodedMask {
 export const MASK_NAMES = ["perfGlobalCtrl", "debugctl", "rtitCtl", "lbrCtl", "specCtrl"] as const;
 export type MaskName = (typeof MASK_NAMES)[number];
 
-/** The masks of a profile, decoded from its facts. */
+/** The masks of a profile, decoded from its facts, each narrowed to the bits WRMSR accepts where the profile gives them. */
 export function decodeMasks(f: RawFacts): Record<MaskName, DecodedMask> {
+  const narrow = (m: DecodedMask): DecodedMask => {
+    const w = f.msrWritableBits.get(m.msr);
+    if (w === undefined) return m;
+    return {
+      ...m,
+      strict: m.strict & w,
+      lenient: m.lenient & w,
+      parts: m.parts.map((p) => ({ ...p, bits: p.bits & w })).filter((p) => p.bits !== 0n),
+    };
+  };
   return {
-    perfGlobalCtrl: perfGlobalCtrl(f),
-    debugctl: debugctl(f),
-    rtitCtl: rtitCtl(f),
-    lbrCtl: lbrCtl(f),
-    specCtrl: specCtrl(f),
+    perfGlobalCtrl: narrow(perfGlobalCtrl(f)),
+    debugctl: narrow(debugctl(f)),
+    rtitCtl: narrow(rtitCtl(f)),
+    lbrCtl: narrow(lbrCtl(f)),
+    specCtrl: narrow(specCtrl(f)),
   };
 }
 

@@ -53,6 +53,12 @@ export interface ProfileData {
   msrValues?: Record<string, string>;
   /** Model-specific MSRs the source shows to exist: hex indices or inclusive ranges ("0x680-0x68f"). */
   msrsImplemented?: string[];
+  /**
+   * Bits WRMSR accepts, by hex index, where the processor accepts fewer than its CPUID facts imply (a
+   * hypervisor's virtual CPU): {"0x1d9": "0x8003"}. Narrows the valid masks of IA32_DEBUGCTL,
+   * IA32_PERF_GLOBAL_CTRL, IA32_RTIT_CTL, IA32_LBR_CTL and IA32_SPEC_CTRL (docs/cpu-profiles.md).
+   */
+  msrWritableBits?: Record<string, string>;
   /** Citation per fact: {"cpuid.0xa": "…", "msrValues.0x345": "…", "msrsImplemented": "…"}. */
   factSources?: Record<string, string>;
 }
@@ -71,6 +77,7 @@ export const PROFILE_KEYS: readonly (keyof ProfileData)[] = [
   "cpuid",
   "msrValues",
   "msrsImplemented",
+  "msrWritableBits",
   "factSources",
 ];
 
@@ -213,8 +220,9 @@ function rawFactsOf(data: ProfileData, where: string, intel64: boolean): RawFact
   const cpuid = parseCpuid(data.cpuid, `${where}.cpuid`);
   const msrValues = parseMsrValues(data.msrValues, `${where}.msrValues`);
   const implemented = parseImplemented(data.msrsImplemented, `${where}.msrsImplemented`);
+  const msrWritableBits = parseMsrValues(data.msrWritableBits, `${where}.msrWritableBits`, "msrWritableBits");
   parseFactSources(data.factSources, `${where}.factSources`, cpuid, msrValues);
-  return { cpuid, msrValues, implemented, flags: new Set(data.flags ?? []), intel64 };
+  return { cpuid, msrValues, msrWritableBits, implemented, flags: new Set(data.flags ?? []), intel64 };
 }
 
 /** Decode a profile. Throws InputError naming the bad key. */

@@ -115,6 +115,8 @@ export interface CompareOptions {
   base?: Partial<NestedConfig>;
   /** Only these variants (default: every configuration of the preset). */
   variants?: readonly ConfigVariant[];
+  /** L1's profile (default: the preset's on `host`, `l1Profile`). */
+  l1?: Caps;
   progress?: (done: number, total: number) => void;
 }
 
@@ -126,7 +128,7 @@ export function compareCorpus(
   opts: CompareOptions = {},
 ): CompareRow[] {
   const preset = kernelPreset(kernel);
-  const l1 = l1Profile(preset, host);
+  const l1 = opts.l1 ?? l1Profile(preset, host);
   const variants = opts.variants ?? configurations(preset);
   const rows: CompareRow[] = [];
   let done = 0;
@@ -227,6 +229,8 @@ export interface GapOptions {
   /** Only rules of these classes ("control", "host": the VMFail rules, errors 7 and 8). */
   classes?: readonly CheckClass[];
   base?: Partial<NestedConfig>;
+  /** L1's profile (default: the preset's on `host`, `l1Profile`). */
+  l1?: Caps;
   cache?: boolean;
   progress?: (done: number, total: number) => void;
 }
@@ -239,7 +243,7 @@ export interface GapOptions {
 export async function findGaps(kernel: string, host: Caps, opts: GapOptions = {}): Promise<GapReport> {
   const { violationCorpus } = await import("./corpus.js");
   const preset = kernelPreset(kernel);
-  const l1 = l1Profile(preset, host);
+  const l1 = opts.l1 ?? l1Profile(preset, host);
   const exact = exactlyChecked(preset);
   const corpus = violationCorpus(l1, {
     skip: exact,

@@ -190,6 +190,12 @@ export interface L1Spec {
   readonly cetNeedsHostCet: boolean;
   /** Entry "load BNDCFGS" / exit "clear BNDCFGS" only with host MPX. */
   readonly bndcfgsNeedsMpx: boolean;
+  /**
+   * IA32_DEBUGCTL as L1's WRMSR finds it: BTF and LBR are always accepted (and dropped); bus-lock detect and RTM
+   * debug where the release offers them and the host has them. LBR virtualization is assumed off (the default),
+   * so FREEZE_LBRS_ON_PMI is not offered. L1's profile gives these as its IA32_DEBUGCTL writable bits.
+   */
+  readonly debugctl: { readonly busLockDetect: boolean; readonly rtmDebug: boolean; readonly source: Source };
   readonly source: Source;
 }
 

@@ -4,10 +4,11 @@
  */
 import { ENTRY, EXIT, PROC, PROC2 } from "../arch/controls.js";
 import { BASIC, EPT_CAP } from "../arch/msrs.js";
+import { DEBUGCTL } from "../arch/registers.js";
 import { builtinNames } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
-import type { CtlSpec, KernelPreset } from "./kernel.js";
-import { VPID_CAPS_HI } from "./kernels/l1-common.js";
+import type { CtlSpec, KernelPreset, Source } from "./kernel.js";
+import { supportedDebugctl, VPID_CAPS_HI } from "./kernels/l1-common.js";
 
 /** KVM's VMCS12_REVISION (vmcs12.h): the revision identifier L1 sees in IA32_VMX_BASIC. */
 export const VMCS12_REVISION = 0x11e57ed0;
@@ -29,6 +30,8 @@ function word(spec: CtlSpec, hostMay1: number): { hi: number; lo: number; plainL
   const hi = ((hostMay1 & spec.fromHost) | spec.always) >>> 0;
   return { hi, lo: spec.must1 >>> 0, plainLo: (spec.must1 | spec.default1) >>> 0 };
 }
+
+const cite = (s: Source): string => `${s.tag} ${s.file}:${s.lines[0]}-${s.lines[1]}`;
 
 const cache = new WeakMap<KernelPreset, Map<Caps, Caps>>();
 
@@ -125,6 +128,12 @@ export function l1ProfileData(preset: KernelPreset, host: Caps): ProfileData {
     IA32_VMX_TRUE_ENTRY_CTLS: hex(entry.hi, entry.lo),
     IA32_VMX_VMFUNC: hex(0, vmfunc),
   };
+  // IA32_DEBUGCTL as L1's WRMSR finds it (s.debugctl): bits KVM refuses are reserved on L1's processor
+  // (within what the host's profile already says its WRMSR accepts, if it says)
+  const hostDebugctl = host.data.msrWritableBits?.["0x1d9"];
+  const debugctl =
+    BigInt(DEBUGCTL.LBR | DEBUGCTL.BTF | supportedDebugctl(s.debugctl, host.debugctlValidLo)) &
+    (hostDebugctl === undefined ? ~0n : BigInt(hostDebugctl));
   const name = `kvm-${preset.id}@${host.name}`;
   const src = preset.l1.source;
   const hostFlags = host.data.flags ?? [...host.flags];
@@ -132,9 +141,10 @@ export function l1ProfileData(preset: KernelPreset, host: Caps): ProfileData {
     ...host.data,
     name,
     description: `L1's view of nested VMX under ${preset.name} on ${builtinNames().includes(host.name) ? `the ${host.name} profile` : host.name}`,
-    source: `DERIVED: ${preset.name}'s nested_vmx_setup_ctls_msrs (${src.tag} ${src.file}:${src.lines[0]}-${src.lines[1]}) intersected with the capability MSRs of ${host.name}; every other fact is ${host.name}'s`,
+    source: `DERIVED: ${preset.name}'s nested_vmx_setup_ctls_msrs (${cite(src)}) intersected with the capability MSRs of ${host.name}; IA32_DEBUGCTL as its WRMSR accepts it (${cite(s.debugctl.source)}); every other fact is ${host.name}'s`,
     hypervisor: true,
     msrs,
+    msrWritableBits: { ...host.data.msrWritableBits, "0x1d9": `0x${debugctl.toString(16)}` },
     flags: hostFlags.includes("hypervisor") ? hostFlags : [...hostFlags, "hypervisor"],
   };
 }

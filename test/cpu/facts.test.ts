@@ -40,6 +40,31 @@ describe("skylake (i7-6700K) against VBoxCpuReport's write probes of the same CP
     ]);
   });
 
+  it("msrWritableBits narrows a mask, its uncertain parts with it (a hypervisor's IA32_DEBUGCTL: BTF, LBR, RTM debug)", () => {
+    const data = builtinData("skylake")!;
+    // FREEZE_WHILE_SMM (bit 14) left uncertain: no IA32_PERF_CAPABILITIES value
+    const { msrValues: _, factSources: __, ...noPerfCap } = data;
+    const plain = decodeProfile(noPerfCap).facts.masks.debugctl;
+    expect(plain.parts.map((p) => p.bits)).toEqual([1n << 14n]);
+    const kvm = decodeProfile({ ...noPerfCap, msrWritableBits: { "0x1d9": "0x8003" } });
+    expect(kvm.facts.masks.debugctl).toMatchObject({ strict: 0x8003n, lenient: 0x8003n, parts: [] });
+    expect([kvm.debugctlValidLo, kvm.debugctlValidHi]).toEqual([0x8003, 0]);
+    const withSmm = decodeProfile({ ...noPerfCap, msrWritableBits: { "0x1d9": "0xc003" } }).facts.masks
+      .debugctl;
+    expect([withSmm.strict, withSmm.lenient, withSmm.parts.map((p) => p.bits)]).toEqual([
+      0x8003n,
+      0xc003n,
+      [1n << 14n],
+    ]);
+    // another MSR's writable bits leave IA32_DEBUGCTL alone
+    expect(decodeProfile({ ...data, msrWritableBits: { "0x38f": "0x3" } }).facts.masks.debugctl).toEqual(
+      m.debugctl,
+    );
+    expect(
+      decodeProfile({ ...data, msrWritableBits: { "0x38f": "0x3" } }).facts.masks.perfGlobalCtrl.strict,
+    ).toBe(0x3n);
+  });
+
   it("IA32_EFER: SCE, LME, LMA, NXE", () => {
     expect(BigInt(sky.eferValidLo)).toBe(validOf(VBOX_6700K_GP.efer));
   });

@@ -37,6 +37,7 @@ describe("profile validation", () => {
     ["cpuid", [], "cpu.cpuid"],
     ["msrValues", "0x345", "cpu.msrValues"],
     ["msrsImplemented", { "0x1d9": true }, "cpu.msrsImplemented"],
+    ["msrWritableBits", ["0x1d9"], "cpu.msrWritableBits"],
     ["factSources", "VirtualBox", "cpu.factSources"],
   ])("%s of the wrong type is refused at its key", (key, value, location) => {
     expect(error((d) => (d[key] = value)).location).toBe(location);
@@ -86,6 +87,18 @@ describe("profile validation", () => {
       'cpu.msrValues["0x345"]',
     );
     expect(error((d) => (d["msrValues"] = { "837": "0x1" })).message).toMatch(/malformed MSR index "837"/);
+  });
+
+  it("msrWritableBits: an object of 64-bit hex values by hex MSR index, named as such", () => {
+    expect(error((d) => (d["msrWritableBits"] = "0x8003")).reason).toBe(
+      '`msrWritableBits` must be an object of the bits WRMSR accepts by hex MSR index, e.g. {"0x1d9": "0x8003"}',
+    );
+    expect(error((d) => (d["msrWritableBits"] = { "0x1d9": 3 })).location).toBe(
+      'cpu.msrWritableBits["0x1d9"]',
+    );
+    expect(error((d) => (d["msrWritableBits"] = { "1d9": "0x3" })).message).toMatch(
+      /malformed MSR index "1d9"/,
+    );
   });
 
   it("msrsImplemented: indices or ascending ranges", () => {

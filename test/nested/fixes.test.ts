@@ -369,3 +369,25 @@ describe("the merge's guest-field tables come from the field table", () => {
     expect(r.detection).toBe("early");
   });
 });
+
+describe("a vmcs12 IA32_DEBUGCTL bit L1's processor does not have (TR, bit 6: L1's WRMSR of it raises #GP)", () => {
+  const tr = (k: "v6.6" | "v6.19") =>
+    vmcs12(k, (x) => {
+      x.vmcs.set(F.VM_ENTRY_CONTROLS!, BigInt(x.vmcs.lo(F.VM_ENTRY_CONTROLS!) | ENTRY.LOAD_DEBUG));
+      x.vmcs.set(F.GUEST_IA32_DEBUGCTL!, 1n << 6n);
+    });
+  it("is exit 33 on L1's processor; v6.6 copies it to vmcs02 unchecked and the host processor, which has TR, enters L2", () => {
+    const r = run("v6.6", tr("v6.6"));
+    expect(r.architectural.violations.map((v) => v.id)).toEqual(["guest.debugctl.reserved-bits"]);
+    expect(r.architectural.outcome).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(r.toL1).toEqual({ type: "entered" });
+    expect(r.detection).toBe("missed");
+  });
+  it("v6.19 refuses it in software (vmx_is_valid_debugctl, since 095686e6fcb4): the architecture's exit 33, early", () => {
+    const r = run("v6.19", tr("v6.19"));
+    expect(r.toL1).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(r.detection).toBe("early");
+    expect(r.faithful).toBe(true);
+    expect(r.divergence).toBeUndefined();
+  });
+});

@@ -77,6 +77,24 @@ describe("the VM-entry MSR-load list in software (SDM 29.4; v6.19 nested_vmx_loa
     expect(r.detection).toBe("false-failure");
     expect(r.msrsLoaded).toEqual([{ index: 0x174, value: 0x10n }]);
   });
+  it("an MSR KVM does not let L1 write (IA32_MCG_CAP, read-only) fails at its entry with exit 34 and no tracepoint, on every release", () => {
+    // kvm_set_msr_common has no case for MSR_IA32_MCG_CAP (v6.19 x86.c 3891–4285): KVM_MSR_RET_UNSUPPORTED,
+    // so nested_vmx_load_msr stops there (nested.c 1022–1027) as the processor would (SDM 29.4)
+    for (const k of ["v5.0", "v6.6", "v6.18", "v6.19"] as const) {
+      const r = run(
+        k,
+        withMsrs(k, [
+          [0x174, 0, 0x10n],
+          [0x179, 0, 0n],
+        ]),
+      );
+      expect(r.architectural.violations.map((v) => v.id), k).toEqual(["msr-load.unavailable-msr"]);
+      expect(r.toL1, k).toEqual({ type: "vmexit", reason: 34, qualification: 2 });
+      expect(r.detection, k).toBe("early");
+      expect(r.tracepoint, k).toEqual([]);
+      expect(r.msrsLoaded, k).toEqual([{ index: 0x174, value: 0x10n }]);
+    }
+  });
   it("an entry outside L1's memory fails where KVM cannot read it, without a tracepoint (a plain read error)", () => {
     const top = 2 ** 30;
     const r = run(

@@ -276,7 +276,7 @@ describe("the L1 profile as a profile", () => {
     expect(d.description).toBe("L1's view of nested VMX under Linux 6.18 on the sapphirerapids profile");
     const s = kernelPreset("v6.18").l1.source;
     expect(d.source).toBe(
-      `DERIVED: Linux 6.18's nested_vmx_setup_ctls_msrs (v6.18.2 ${s.file}:${s.lines[0]}-${s.lines[1]}) intersected with the capability MSRs of sapphirerapids; every other fact is sapphirerapids's`,
+      `DERIVED: Linux 6.18's nested_vmx_setup_ctls_msrs (v6.18.2 ${s.file}:${s.lines[0]}-${s.lines[1]}) intersected with the capability MSRs of sapphirerapids; IA32_DEBUGCTL as its WRMSR accepts it (v6.18.2 arch/x86/kvm/vmx/vmx.c:2143-2172); every other fact is sapphirerapids's`,
     );
     expect(d.hypervisor).toBe(true);
     expect(d.flags!.filter((f) => f === "hypervisor")).toEqual(["hypervisor"]);
@@ -304,5 +304,43 @@ describe("the L1 profile as a profile", () => {
     expect(l1("v6.18", spr)).not.toBe(a);
     expect(l1("v6.19", builtinProfile("skylake"))).not.toBe(a);
     expect(l1("v6.19", builtinProfile("skylake")).name).toBe("kvm-v6.19@skylake");
+  });
+});
+
+// IA32_DEBUGCTL on L1's processor is what KVM's WRMSR accepts (v5.0.1 x86.c kvm_set_msr_common 2466–2477;
+// v6.6 vmx.c 2140–2234; v6.18.2 vmx.c 2143–2172): BTF and LBR always (dropped), bus-lock detect from the
+// releases that virtualize it, RTM debug from v6.18, each where the host has it. Any other bit makes L1's WRMSR
+// raise #GP, so on L1's processor it is reserved, and a vmcs12 that sets it fails "reserved bits of
+// IA32_DEBUGCTL" (SDM 29.3.1.1) with exit 33.
+describe("IA32_DEBUGCTL as L1's WRMSR finds it", () => {
+  const writable = (k: KernelId, h: Caps): string | undefined =>
+    l1ProfileData(kernelPreset(k), h).msrWritableBits?.["0x1d9"];
+  it("per release on sapphirerapids (bus-lock detect and RTM in its CPUID): v5.0 BTF and LBR; v6.6 with bus-lock detect; v6.18+ with RTM debug", () => {
+    expect(spr.debugctlValidLo & 0x8004).toBe(0x8004);
+    expect(["v5.0", "v6.6", "v6.18", "v6.19"].map((k) => writable(k as KernelId, spr))).toEqual([
+      "0x3",
+      "0x7",
+      "0x8007",
+      "0x8007",
+    ]);
+    expect(l1("v6.19", spr).debugctlValidLo).toBe(0x8007);
+    expect(l1("v5.0", spr).debugctlValidLo).toBe(0x3);
+  });
+  it("a host without RTM or bus-lock detect: BTF and LBR only, whatever the release; with one of them, that one", () => {
+    const tgl = builtinProfile("tigerlake");
+    expect(tgl.debugctlValidLo & 0x8004).toBe(0);
+    for (const k of ["v5.0", "v6.6", "v6.18", "v6.19"] as const) expect(writable(k, tgl), k).toBe("0x3");
+    const icx = builtinProfile("icelake-server");
+    expect(icx.debugctlValidLo & 0x8004).toBe(0x8000);
+    expect(["v6.6", "v6.18"].map((k) => writable(k as KernelId, icx))).toEqual(["0x3", "0x8003"]);
+    const wcl = builtinProfile("wildcatlake");
+    expect(wcl.debugctlValidLo & 0x8004).toBe(0x4);
+    expect(["v5.0", "v6.6", "v6.19"].map((k) => writable(k as KernelId, wcl))).toEqual(["0x3", "0x7", "0x7"]);
+  });
+  it("a host profile that already narrows IA32_DEBUGCTL narrows L1's too", () => {
+    const d = structuredClone(builtinData("sapphirerapids")!);
+    d.name = "narrow";
+    d.msrWritableBits = { "0x1d9": "0x8001" };
+    expect(writable("v6.19", decodeProfile(d, "narrow"))).toBe("0x8001");
   });
 });

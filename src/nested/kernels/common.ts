@@ -10,6 +10,7 @@ import { checkById } from "../../checks/registry.js";
 import type { Check, Ctx } from "../../checks/types.js";
 import type { Caps } from "../../cpu/profile.js";
 import type { KernelEnv, KernelTest, Source } from "../kernel.js";
+import { supportedDebugctl } from "./l1-common.js";
 
 const TWO32 = 0x100000000;
 const num = (c: Ctx, i: number): number => c.hi(i) * TWO32 + c.lo(i);
@@ -250,12 +251,9 @@ export const LATE_VTPR: KernelTest = {
 
 // ---- IA32_DEBUGCTL (v6.18+: vmx_is_valid_debugctl; the merge keeps only the supported bits)
 
-/** Bits of IA32_DEBUGCTL KVM lets L1 set: RTM debug and bus-lock detect when the CPU has them (LBR virtualization assumed off). */
+/** v6.18+: bits of IA32_DEBUGCTL KVM virtualizes: RTM debug and bus-lock detect when the CPU has them (LBR virtualization assumed off). */
 export function kvmSupportedDebugctl(caps: Caps): number {
-  let m = 0;
-  if (caps.flags.has("rtm")) m |= 1 << 15;
-  if (caps.flags.has("bus_lock_detect")) m |= 1 << 2;
-  return m;
+  return supportedDebugctl({ busLockDetect: true, rtmDebug: true }, caps.debugctlValidLo);
 }
 
 /** v6.18+: vmcs12's IA32_DEBUGCTL may set only the bits KVM virtualizes. */

@@ -4,6 +4,8 @@
  */
 import { PROC, PROC2 } from "../../arch/controls.js";
 import { EPT_CAP } from "../../arch/msrs.js";
+import { DEBUGCTL } from "../../arch/registers.js";
+import type { L1Spec } from "../kernel.js";
 
 /** The default1 class of each control word (SDM A.2): reserved bits reported as 1 without the TRUE_ MSRs. */
 export const ALWAYS_ON = {
@@ -61,3 +63,17 @@ export const KVM_EPT_ALWAYS =
 
 /** INVVPID and its four extent types (IA32_VMX_EPT_VPID_CAP bits 32 and 40–43), as the high half. */
 export const VPID_CAPS_HI = (1 << 0) | (0xf << 8);
+
+/**
+ * The IA32_DEBUGCTL bits a release's KVM virtualizes for L1, beyond BTF and LBR (which it accepts and drops):
+ * bus-lock detect and RTM debug (`L1Spec.debugctl`), each where the host's IA32_DEBUGCTL has it (`hostValid`:
+ * the host profile's valid bits, which follow CPUID.(7,0):ECX[24] and EBX[11]).
+ */
+export function supportedDebugctl(
+  d: Pick<L1Spec["debugctl"], "busLockDetect" | "rtmDebug">,
+  hostValid: number,
+): number {
+  return (
+    ((d.busLockDetect ? DEBUGCTL.BUS_LOCK_DETECT : 0) | (d.rtmDebug ? DEBUGCTL.RTM_DEBUG : 0)) & hostValid
+  );
+}

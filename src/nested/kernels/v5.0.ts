@@ -242,8 +242,11 @@ const CHECKS: readonly KernelCheck[] = [
       "msr-load.non-canonical-address",
       "msr-load.smbase-read-only",
       "msr-load.efer-lme-with-paging",
+      "msr-load.unavailable-msr",
     ],
-    { note: "KVM's emulated WRMSR refuses the value" },
+    {
+      note: "KVM's emulated WRMSR refuses the value, or an MSR it does not emulate or lets only userspace write",
+    },
   ),
 ];
 
@@ -428,6 +431,8 @@ export const V5_0: KernelPreset = {
     basicFromHost: BASIC.INS_OUTS_HI,
     cetNeedsHostCet: true,
     bndcfgsNeedsMpx: true,
+    // kvm_set_msr_common: any bit but LBR and BTF raises #GP; those two are accepted and ignored
+    debugctl: { busLockDetect: false, rtmDebug: false, source: x86(2466, 2477) },
     source: nested(5456, 5679),
   },
   merge: MERGE,

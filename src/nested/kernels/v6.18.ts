@@ -1040,8 +1040,9 @@ const CHECKS: readonly KernelCheck[] = [
       "msr-load.non-canonical-address",
       "msr-load.smbase-read-only",
       "msr-load.efer-lme-with-paging",
+      "msr-load.unavailable-msr",
     ],
-    note: "KVM's emulated WRMSR refuses the value: no tracepoint",
+    note: "KVM's emulated WRMSR refuses the value, or an MSR it does not emulate or lets only userspace write: no tracepoint",
   },
 ];
 
@@ -1170,6 +1171,8 @@ export const V6_18: KernelPreset = {
     basicFromHost: BASIC.INS_OUTS_HI | BASIC.ANY_ERROR_CODE_HI,
     cetNeedsHostCet: true,
     bndcfgsNeedsMpx: true,
+    // vmx_get_supported_debugctl (bus-lock detect, RTM debug; LBR with LBR virtualization), vmx_is_valid_debugctl
+    debugctl: { busLockDetect: true, rtmDebug: true, source: vmx(2143, 2172) },
     source: nested(7161, 7444),
   },
   merge: MERGE,

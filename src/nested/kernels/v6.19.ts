@@ -1070,8 +1070,9 @@ const CHECKS: readonly KernelCheck[] = [
       "msr-load.non-canonical-address",
       "msr-load.smbase-read-only",
       "msr-load.efer-lme-with-paging",
+      "msr-load.unavailable-msr",
     ],
-    note: "KVM's emulated WRMSR refuses the value: no tracepoint",
+    note: "KVM's emulated WRMSR refuses the value, or an MSR it does not emulate or lets only userspace write: no tracepoint",
   },
 ];
 
@@ -1149,7 +1150,11 @@ export const V6_19: KernelPreset = {
     source: nested(3794, 3802),
   },
   // nested_vmx_setup_ctls_msrs advertises to L1 what v6.18's does; only its place in nested.c moved
-  l1: { ...V6_18.l1, source: nested(7111, 7394) },
+  l1: {
+    ...V6_18.l1,
+    debugctl: { ...V6_18.l1.debugctl, source: vmx(2253, 2282) },
+    source: nested(7111, 7394),
+  },
   merge: MERGE,
   divergences: [
     ...mergeDivergences("v6.19", MERGE),

@@ -940,8 +940,9 @@ const CHECKS: readonly KernelCheck[] = [
       "msr-load.non-canonical-address",
       "msr-load.smbase-read-only",
       "msr-load.efer-lme-with-paging",
+      "msr-load.unavailable-msr",
     ],
-    note: "KVM's emulated WRMSR refuses the value: no tracepoint",
+    note: "KVM's emulated WRMSR refuses the value, or an MSR it does not emulate or lets only userspace write: no tracepoint",
   },
 ];
 
@@ -1065,6 +1066,8 @@ export const V6_6: KernelPreset = {
     basicFromHost: BASIC.INS_OUTS_HI,
     cetNeedsHostCet: true,
     bndcfgsNeedsMpx: true,
+    // vmx_get_supported_debugctl (bus-lock detect; LBR with LBR virtualization) and vmx_set_msr (BTF, LBR dropped)
+    debugctl: { busLockDetect: true, rtmDebug: false, source: vmx(2140, 2234) },
     source: nested(6764, 7038),
   },
   merge: MERGE,
