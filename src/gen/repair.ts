@@ -247,7 +247,7 @@ export function repair(
     for (const s of ss) write(e, s, read(input, s));
     const n = failing().length;
     if (frozen ? n <= target : n === 0) return true;
-    ss.forEach((s, i) => write(e, s, now[i]!));
+    for (const [i, s] of ss.entries()) write(e, s, now[i]!);
     return false;
   };
   for (const s of diff(input, e)) putBack([s]);

@@ -88,7 +88,10 @@ describe("the VM-entry MSR-load list in software (SDM 29.4; v6.19 nested_vmx_loa
           [0x179, 0, 0n],
         ]),
       );
-      expect(r.architectural.violations.map((v) => v.id), k).toEqual(["msr-load.unavailable-msr"]);
+      expect(
+        r.architectural.violations.map((v) => v.id),
+        k,
+      ).toEqual(["msr-load.unavailable-msr"]);
       expect(r.toL1, k).toEqual({ type: "vmexit", reason: 34, qualification: 2 });
       expect(r.detection, k).toBe("early");
       expect(r.tracepoint, k).toEqual([]);
