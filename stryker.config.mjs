@@ -29,6 +29,9 @@ export default {
   // makes a loop run forever is caught sooner by Stryker's hit limit; the margin is for a machine shared with
   // builds and benchmarks, where a tighter one turned slow runs into false timeouts (and worker restarts).
   timeoutMS: 10000,
+  // The initial test run of src/gen with valid.ts instrumented took over Stryker's default 5 minutes on the shared
+  // 2 cores (every test generates states through it).
+  dryRunTimeoutMinutes: 30,
   timeoutFactor: 1.5,
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",

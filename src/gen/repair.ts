@@ -4,7 +4,7 @@
  * step the single change (a bit cleared/set, a boundary value, or the value a valid template of the same mode
  * has) that most reduces the number of failing checks is applied; when no single change helps, all fields of
  * the first failing check are copied from the template (then everything, as a last resort). A final pass
- * reverts every change that is not needed.
+ * reverts every change that is not needed, alone or together with one other.
  */
 
 import { ENTRY } from "../arch/controls.js";
@@ -238,15 +238,25 @@ export function repair(
     }
   }
 
-  // Minimise: revert each change that is not needed to stay valid (with frozen slots: to fail no more).
-  const changed = diff(input, e);
+  // Minimise: put back each change that is not needed to stay valid (with frozen slots: to fail no more), then
+  // the pairs of changes needed only together (a selector and its base, the instruction and the launch state a
+  // template copy brought), then single changes again.
   const target = frozen ? failing().length : 0;
-  for (const s of changed) {
-    const now = read(e, s);
-    write(e, s, read(input, s));
+  const putBack = (ss: readonly Slot[]): boolean => {
+    const now = ss.map((s) => read(e, s));
+    for (const s of ss) write(e, s, read(input, s));
     const n = failing().length;
-    if (frozen ? n > target : n !== 0) write(e, s, now);
-  }
+    if (frozen ? n <= target : n === 0) return true;
+    for (const [i, s] of ss.entries()) write(e, s, now[i]!);
+    return false;
+  };
+  for (const s of diff(input, e)) putBack([s]);
+  const left = diff(input, e);
+  const back = new Set<number>();
+  for (let i = 0; i < left.length; i++)
+    for (let j = i + 1; j < left.length && !back.has(i); j++)
+      if (!back.has(j) && putBack([left[i]!, left[j]!])) back.add(i).add(j);
+  if (back.size > 0) for (const s of diff(input, e)) putBack([s]);
   fs = failing();
 
   let result: Entry = e;
