@@ -49,6 +49,19 @@ export function applyPatch(e: Entry, p: Patch | undefined): Entry {
   return e;
 }
 
+/** Where {@link msrLoadList} puts the VM-entry MSR-load list. */
+export const MSR_LOAD_AREA = 0x20000;
+
+/** A VM-entry MSR-load list of [index, value] entries at MSR_LOAD_AREA, as a patch. */
+export function msrLoadList(...entries: [number, bigint][]): Patch {
+  const memory: Record<number, bigint> = {};
+  entries.forEach(([index, value], i) => {
+    memory[MSR_LOAD_AREA + 16 * i] = BigInt(index);
+    memory[MSR_LOAD_AREA + 16 * i + 8] = value;
+  });
+  return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: MSR_LOAD_AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length }, memory };
+}
+
 /** The base state on a profile with a patch applied. */
 export function state(caps: Caps, ...patches: (Patch | undefined)[]): Entry {
   let e = baseEntry(caps);

@@ -8,25 +8,16 @@ import { ENTRY, EXIT } from "../../src/arch/controls.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
 import type { EntryResult } from "../../src/entry/evaluate.js";
 import { humanReport } from "../../src/report.js";
-import { type Patch, profile, run, state } from "../helpers.js";
+import { msrLoadList, type Patch, profile, run, state } from "../helpers.js";
 
 const sky = builtinProfile("skylake");
-const AREA = 0x20000;
 const EXIT_AREA = 0x21000;
 const or =
   (bits: number) =>
   (old: bigint): bigint =>
     old | BigInt(bits);
 
-/** A VM-entry MSR-load list of [index, value] entries at AREA. */
-function msrs(...entries: [number, bigint][]): Patch {
-  const memory: Record<number, bigint> = {};
-  entries.forEach(([index, value], i) => {
-    memory[AREA + 16 * i] = BigInt(index);
-    memory[AREA + 16 * i + 8] = value;
-  });
-  return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length }, memory };
-}
+const msrs = msrLoadList;
 
 const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
 const LSTAR: [number, bigint] = [0xc0000082, 0xffffffff81a00000n];

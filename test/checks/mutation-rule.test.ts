@@ -16,7 +16,7 @@ import { evaluate } from "../../src/entry/evaluate.js";
 import { contextOf } from "../../src/entry/run.js";
 import { baseEntry } from "../../src/gen/base.js";
 import { Memory } from "../../src/vmcs/memory.js";
-import { type Patch, profileAll, state } from "../helpers.js";
+import { msrLoadList, profileAll, state } from "../helpers.js";
 
 // biome-ignore lint/security/noGlobalEval: the compiler resolves the names these predicates use here.
 const scope = (name: string): unknown => eval(name);
@@ -47,16 +47,7 @@ const gateOnly = plain.rule({
 });
 const bare = plain.rule({ id: "test.bare", rule: "test", fail: sspLow, message: () => "x" });
 
-const AREA = 0x20000;
-/** A VM-entry MSR-load list of [index, value] entries at AREA. */
-function msrs(...entries: [number, bigint][]): Patch {
-  const memory: Record<number, bigint> = {};
-  entries.forEach(([index, value], i) => {
-    memory[AREA + 16 * i] = BigInt(index);
-    memory[AREA + 16 * i + 8] = value;
-  });
-  return { vmcs: { VM_ENTRY_MSR_LOAD_ADDR: AREA, VM_ENTRY_MSR_LOAD_COUNT: entries.length }, memory };
-}
+const msrs = msrLoadList;
 const STAR: [number, bigint] = [0xc0000081, 0x0023001000000000n];
 /** IA32_FS_BASE: refused in a VM-entry MSR-load list (SDM 29.4). */
 const FS_BASE: [number, bigint] = [0xc0000100, 0n];
