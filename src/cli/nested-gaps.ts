@@ -3,6 +3,7 @@ import type { CheckClass } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
 import { findGaps, type Gap } from "../nested/compare.js";
 import type { NestedConfig } from "../nested/config.js";
+import { sourceText } from "../nested/kernel.js";
 import { kernelPreset } from "../nested/kernels/index.js";
 import type { Output } from "./output.js";
 
@@ -26,7 +27,7 @@ const CLASSES: Record<FindGapsOptions["only"], CheckClass[] | undefined> = {
 };
 
 function line(g: Gap): string {
-  const src = g.source ? ` [${g.source.tag} ${g.source.file}:${g.source.lines[0]}-${g.source.lines[1]}]` : "";
+  const src = g.source ? ` [${sourceText(g.source)}]` : "";
   return `  ${g.id} (SDM ${g.sdm}) → L1 sees ${g.toL1}\n      ${g.why}${src}`;
 }
 

@@ -19,6 +19,11 @@ export interface Source {
   readonly lines: readonly [number, number];
 }
 
+/** A source as reports print it: "v6.19 arch/x86/kvm/vmx/nested.c:3106-3106". */
+export function sourceText(s: Source): string {
+  return `${s.tag} ${s.file}:${s.lines[0]}-${s.lines[1]}`;
+}
+
 /** The kernel tree a preset was read from (a release, or the nearest public copy of one). */
 export interface KernelTree {
   /** Release it is, e.g. "v6.18.2". */

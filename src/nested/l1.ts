@@ -7,7 +7,7 @@ import { BASIC, EPT_CAP } from "../arch/msrs.js";
 import { DEBUGCTL } from "../arch/registers.js";
 import { builtinNames } from "../cpu/builtin.js";
 import { type Caps, decodeProfile, type ProfileData } from "../cpu/profile.js";
-import type { CtlSpec, KernelPreset, Source } from "./kernel.js";
+import { type CtlSpec, type KernelPreset, sourceText } from "./kernel.js";
 import { supportedDebugctl, VPID_CAPS_HI } from "./kernels/l1-common.js";
 
 /** KVM's VMCS12_REVISION (vmcs12.h): the revision identifier L1 sees in IA32_VMX_BASIC. */
@@ -30,8 +30,6 @@ function word(spec: CtlSpec, hostMay1: number): { hi: number; lo: number; plainL
   const hi = ((hostMay1 & spec.fromHost) | spec.always) >>> 0;
   return { hi, lo: spec.must1 >>> 0, plainLo: (spec.must1 | spec.default1) >>> 0 };
 }
-
-const cite = (s: Source): string => `${s.tag} ${s.file}:${s.lines[0]}-${s.lines[1]}`;
 
 const cache = new WeakMap<KernelPreset, Map<Caps, Caps>>();
 
@@ -141,7 +139,7 @@ export function l1ProfileData(preset: KernelPreset, host: Caps): ProfileData {
     ...host.data,
     name,
     description: `L1's view of nested VMX under ${preset.name} on ${builtinNames().includes(host.name) ? `the ${host.name} profile` : host.name}`,
-    source: `DERIVED: ${preset.name}'s nested_vmx_setup_ctls_msrs (${cite(src)}) intersected with the capability MSRs of ${host.name}; IA32_DEBUGCTL as its WRMSR accepts it (${cite(s.debugctl.source)}); every other fact is ${host.name}'s`,
+    source: `DERIVED: ${preset.name}'s nested_vmx_setup_ctls_msrs (${sourceText(src)}) intersected with the capability MSRs of ${host.name}; IA32_DEBUGCTL as its WRMSR accepts it (${sourceText(s.debugctl.source)}); every other fact is ${host.name}'s`,
     hypervisor: true,
     msrs,
     msrWritableBits: { ...host.data.msrWritableBits, "0x1d9": `0x${debugctl.toString(16)}` },

@@ -5,7 +5,7 @@
  */
 import { ENTRY, PROC, PROC2 } from "../../arch/controls.js";
 import { F } from "../../arch/fields.js";
-import { CR0, CR4, EVENT, RFLAGS } from "../../arch/registers.js";
+import { CR0, CR4, DEBUGCTL, EVENT, RFLAGS } from "../../arch/registers.js";
 import { checkById } from "../../checks/registry.js";
 import type { Check, Ctx } from "../../checks/types.js";
 import type { Caps } from "../../cpu/profile.js";
@@ -263,7 +263,7 @@ export const DEBUGCTL_SUPPORTED: KernelTest = {
   fails: (c) => {
     if ((c.entry & ENTRY.LOAD_DEBUG) === 0) return false;
     // BTF (1) and LBR (0) are accepted (and dropped) even though KVM does not support them
-    const okLo = kvmSupportedDebugctl(c.caps) | 0b11;
+    const okLo = kvmSupportedDebugctl(c.caps) | DEBUGCTL.BTF | DEBUGCTL.LBR;
     return (c.lo(F.GUEST_IA32_DEBUGCTL!) & ~okLo) !== 0 || c.hi(F.GUEST_IA32_DEBUGCTL!) !== 0;
   },
   differs:
