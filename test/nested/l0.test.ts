@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { F } from "../../src/arch/fields.js";
+import { basicChecks } from "../../src/checks/basic.js";
+import { CHECKS } from "../../src/checks/registry.js";
 import type { Entry } from "../../src/entry/document.js";
 import type { KernelId } from "../../src/nested/kernel.js";
 import { run, vmcs12 } from "./helpers.js";
@@ -432,5 +434,49 @@ describe("what the trace says after a successful entry", () => {
     );
     const other = run("v6.19", bad, { softwareChecks: ["ctl.exec.cr3-target-count"] });
     expect(other.detection).toBe("late");
+  });
+});
+
+describe("a software-check selection that is not the kernel's: each rule in the phase of its class", () => {
+  const basicCount = basicChecks.length;
+  const msrLoadCount = CHECKS.filter((c) => c.cls === "msr-load").length;
+  const noVmxe = (k: KernelId) =>
+    vmcs12(k, (e) => e.vmcs.set(F.HOST_CR4!, e.vmcs.get(F.HOST_CR4!) & ~(1n << 13n)));
+  const rflags0 = (k: KernelId) => vmcs12(k, (e) => e.vmcs.set(F.GUEST_RFLAGS!, 0n));
+  it("a host rule fails in software with VMfail(8), a guest rule with exit 33, each after the earlier phases", () => {
+    const h = run("v6.19", noVmxe("v6.19"), { softwareChecks: ["host.cr4.fixed-bits"] });
+    expect(h.toL1).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(h.detectedBy).toBe("software");
+    expect(h.detection).toBe("early");
+    expect(h.softwareChecks).toBe(basicCount + 1);
+    expect(steps(h, "software")).toEqual([
+      expect.stringMatching(/^1 software check\(s\) fail on vmcs12, first host\.cr4\.fixed-bits: /),
+    ]);
+    const g = run("v6.19", rflags0("v6.19"), { softwareChecks: ["guest.rflags.bit1-set"] });
+    expect(g.toL1).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(g.detectedBy).toBe("software");
+    expect(g.detection).toBe("early");
+    expect(steps(g, "software")).toEqual([
+      "vmcs12 passes Linux 6.19's control and host-state checks (custom)",
+      expect.stringMatching(/^1 software check\(s\) fail on vmcs12, first guest\.rflags\.bit1-set: /),
+      "L1's host state is loaded from vmcs12 (a failed VM entry reflected as an exit)",
+    ]);
+  });
+  it("without the rule: vmcs12's host state never reaches the processor (missed); the guest state does (late)", () => {
+    const h = run("v6.19", noVmxe("v6.19"), { softwareChecks: ["guest.rflags.bit1-set"] });
+    expect(h.toL1).toEqual({ type: "entered" });
+    expect(h.detection).toBe("missed");
+    const g = run("v6.19", rflags0("v6.19"), { softwareChecks: ["host.cr4.fixed-bits"] });
+    expect(g.toL1).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(g.detection).toBe("late");
+    expect(g.detectedBy).toBe("hardware");
+  });
+  it('"full" checks every rule but the instruction and MSR-load ones in software; "none" none', () => {
+    const f = run("v6.19", noVmxe("v6.19"), { softwareChecks: "full" });
+    expect(f.toL1).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(f.detectedBy).toBe("software");
+    const n = run("v6.19", noVmxe("v6.19"), { softwareChecks: "none" });
+    expect(n.detection).toBe("missed");
+    expect(n.softwareChecks).toBe(basicCount + msrLoadCount);
   });
 });
