@@ -9,6 +9,7 @@ import { basicChecks } from "../../src/checks/basic.js";
 import { CHECKS } from "../../src/checks/registry.js";
 import type { Entry } from "../../src/entry/document.js";
 import type { KernelId } from "../../src/nested/kernel.js";
+import { kernelPreset } from "../../src/nested/kernels/index.js";
 import { run, vmcs12 } from "./helpers.js";
 
 const AREA = 0x30000;
@@ -478,5 +479,17 @@ describe("a software-check selection that is not the kernel's: each rule in the 
     const n = run("v6.19", noVmxe("v6.19"), { softwareChecks: "none" });
     expect(n.detection).toBe("missed");
     expect(n.softwareChecks).toBe(basicCount + msrLoadCount);
+  });
+});
+
+describe("the software checks counted (the report's check count and cost)", () => {
+  it("a valid vmcs12 runs every check of the kernel's phases once, and no check of a phase the kernel has not", () => {
+    // v5.0–v6.18 have no late-controls phase (v6.19's warn_on_missed_cc checks): nothing is counted for it
+    for (const k of ["v5.0", "v6.6", "v6.18", "v6.19"] as const) {
+      const r = run(k, vmcs12(k));
+      const phases = kernelPreset(k).checks.filter((c) => c.phase !== "instruction").length;
+      expect(r.softwareChecks, k).toBe(basicChecks.length + phases);
+      expect(r.cost.parts["softwareChecks"], k).toBeCloseTo(r.softwareChecks * 0.6 * 3, 6);
+    }
   });
 });
