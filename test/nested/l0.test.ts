@@ -4,13 +4,15 @@
  * order the processor checks controls and host state in, the tracepoint lines and the trace.
  */
 import { describe, expect, it } from "vitest";
+import { PROC2 } from "../../src/arch/controls.js";
 import { F } from "../../src/arch/fields.js";
 import { basicChecks } from "../../src/checks/basic.js";
 import { CHECKS } from "../../src/checks/registry.js";
 import type { Entry } from "../../src/entry/document.js";
+import { generateValid } from "../../src/gen/valid.js";
 import type { KernelId } from "../../src/nested/kernel.js";
 import { kernelPreset } from "../../src/nested/kernels/index.js";
-import { run, vmcs12 } from "./helpers.js";
+import { l1Of, run, vmcs12 } from "./helpers.js";
 
 const AREA = 0x30000;
 
@@ -306,6 +308,25 @@ describe("a late VMfail at the real entry (KVM: vmx_vcpu_run's hardware VM-instr
     expect(h.toL1).toEqual({ type: "vmfail-valid", error: 7 });
     // host-first without a host-state error: the control error as before
     expect(run("v6.18", vtpr("v6.18"), { hardwareOrder: "host-first" }).tracepoint).toEqual(c.tracepoint);
+  });
+  it("host-first order when the processor's alternatives are only other guest-state exits: its first exit stands", () => {
+    // a PAE guest with EPT: vmcs02 takes vmcs12's PDPTE fields, so a reserved bit in one (exit 33, qualification 2,
+    // SDM 29.3.1.6) and RFLAGS bit 1 clear (qualification 0) both reach the real entry; no error 8 to prefer
+    const e = generateValid(l1Of("v6.18"), 1, { mode: "pae", features: "max" }).entry;
+    expect(e.vmcs.lo(F.SECONDARY_VM_EXEC_CONTROL!) & PROC2.EPT).not.toBe(0);
+    e.vmcs.set(F.GUEST_PDPTR0!, 0x7n);
+    e.vmcs.set(F.GUEST_RFLAGS!, 0n);
+    const r = run("v6.18", e, { softwareChecks: "none", hardwareOrder: "host-first" });
+    expect(r.architectural.violations.map((v) => v.id)).toEqual([
+      "guest.rflags.bit1-set",
+      "guest.pdpte.field-reserved",
+    ]);
+    expect(r.toL1).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(r.detection).toBe("late");
+    expect(steps(r, "entry")).toEqual([
+      "VM entry on vmcs02: VM entry fails: VM exit 33, VM-entry failure due to invalid guest state, qualification 0 (default)",
+      "the processor found invalid guest state (guest.rflags.bit1-set, guest.pdpte.field-reserved) after L0 had loaded 4 MSR(s): the exit is reflected to L1",
+    ]);
   });
   it("with warn_on_missed_cc, KVM warns that a consistency check was missed", () => {
     // v6.19 checks the vTPR rule itself with warn_on_missed_cc; a VMfail at the real entry then means a
