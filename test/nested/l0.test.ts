@@ -4,7 +4,7 @@
  * order the processor checks controls and host state in, the tracepoint lines and the trace.
  */
 import { describe, expect, it } from "vitest";
-import { PROC2 } from "../../src/arch/controls.js";
+import { ENTRY, PROC2 } from "../../src/arch/controls.js";
 import { F } from "../../src/arch/fields.js";
 import { basicChecks } from "../../src/checks/basic.js";
 import { CHECKS } from "../../src/checks/registry.js";
@@ -512,5 +512,108 @@ describe("the software checks counted (the report's check count and cost)", () =
       expect(r.softwareChecks, k).toBe(basicChecks.length + phases);
       expect(r.cost.parts["softwareChecks"], k).toBeCloseTo(r.softwareChecks * 0.6 * 3, 6);
     }
+  });
+});
+
+describe("what a result says beside L1's outcome: the dry run not reached, faithfulness, the kernel behaviours", () => {
+  const noVmxe = (e: Entry) => e.vmcs.set(F.HOST_CR4!, e.vmcs.get(F.HOST_CR4!) & ~(1n << 13n));
+  it("a software VMfail among several outcomes the architecture allows is faithful; the dry run is not reached", () => {
+    // CR3-target count 5 (VMfail 7) and host CR4 without VMXE (VMfail 8): SDM 29.2 allows either; KVM checks the
+    // controls first (nested_vmx_check_controls before nested_vmx_check_host_state)
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => {
+        e.vmcs.set(F.CR3_TARGET_COUNT!, 5n);
+        noVmxe(e);
+      }),
+      { earlyCheck: { form: "merged", nestedEarlyCheck: true } },
+    );
+    expect(r.architectural.possibleOutcomes).toEqual([
+      { type: "vmfail-valid", error: 7 },
+      { type: "vmfail-valid", error: 8 },
+    ]);
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(r.faithful).toBe(true);
+    expect(r.detection).toBe("early");
+    expect(r.config.parameter).toBe("nested_early_check=Y");
+    expect(r.dryRun).toEqual({ performed: false, why: "not reached" });
+    expect(steps(r, "reflect")).toEqual([
+      "L1 sees: VM entry fails: VMfailValid, VM-instruction error 7 (VM entry with invalid control field(s))",
+    ]);
+  });
+  it("v5.0 misses host-state errors: the behaviour is named once, however many host rules vmcs12 breaks", () => {
+    const r = run(
+      "v5.0",
+      vmcs12("v5.0", (e) => {
+        e.vmcs.set(F.HOST_CS_SELECTOR!, 0n);
+        e.vmcs.set(F.HOST_TR_SELECTOR!, 0n);
+      }),
+    );
+    expect(r.architectural.violations.map((v) => v.id)).toEqual([
+      "host.cs-selector.nonzero",
+      "host.tr-selector.nonzero",
+    ]);
+    expect(r.detection).toBe("missed");
+    expect(r.divergence?.id).toBe("no-host-segment-checks");
+    expect(r.divergences).toBeUndefined();
+    // without software checks, also a rule v5.0 does check (host CR4) is missed for the same reason
+    const n = run("v5.0", vmcs12("v5.0", noVmxe), { softwareChecks: "none" });
+    expect(n.detection).toBe("missed");
+    expect(n.divergence?.id).toBe("no-host-segment-checks");
+  });
+  it("a late result names only what it depends on: no missed-check behaviour, no MSR-load order for a VMfail", () => {
+    // v5.0: a control KVM does not check (VTPR 0 below TPR threshold 5) and a host error it does not check either:
+    // the processor's VMfail(7) is late, not missed
+    const h = run(
+      "v5.0",
+      vmcs12("v5.0", (e) => {
+        e.vmcs.set(F.TPR_THRESHOLD!, 5n);
+        e.vmcs.set(F.HOST_TR_SELECTOR!, 0n);
+      }),
+    );
+    expect(h.detection).toBe("late");
+    expect(h.divergence?.id).toBe("late-vmfail-is-7");
+    expect(h.divergences).toBeUndefined();
+    // MSRs loaded before a late VMfail: L0 restores them; "MSR loads before guest checks" is about a late exit
+    const v = run(
+      "v6.18",
+      (() => {
+        const e = withMsrs("v6.18", [[0x174, 0, 0x10n]]);
+        e.vmcs.set(F.TPR_THRESHOLD!, 5n);
+        return e;
+      })(),
+    );
+    expect(v.detection).toBe("late");
+    expect(v.msrsLoaded).toEqual([{ index: 0x174, value: 0x10n }]);
+    expect(v.divergence?.id).toBe("late-vmfail-is-7");
+    expect(v.divergences).toBeUndefined();
+  });
+  it("a false failure at the real entry after MSR loads is the kernel behaviour that caused it, not the load order", () => {
+    // v6.19 without "load debug controls": vmcs02 keeps L1's DEBUGCTL (BTF), so the processor's BS check fails
+    const e = withMsrs("v6.19", [[0x174, 0, 0x10n]]);
+    const v = e.vmcs;
+    v.set(F.VM_ENTRY_CONTROLS!, BigInt(v.lo(F.VM_ENTRY_CONTROLS!) & ~ENTRY.LOAD_DEBUG));
+    v.set(F.GUEST_IA32_DEBUGCTL!, 2n); // BTF
+    v.set(F.GUEST_RFLAGS!, 0x302n); // TF, IF
+    v.set(F.GUEST_INTERRUPTIBILITY_INFO!, 1n); // blocking by STI
+    const r = run("v6.19", e);
+    expect(r.detection).toBe("false-failure");
+    expect(r.msrsLoaded).toHaveLength(1);
+    expect(r.divergence?.id).toBe("debug-controls-from-l1");
+    expect(r.divergences).toBeUndefined();
+  });
+  it("a late VMfail on a virtual-APIC address L0 could not map names that behaviour too", () => {
+    // without software checks, an address beyond MAXPHYADDR reaches the processor as all-ones in vmcs02
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.VIRTUAL_APIC_PAGE_ADDR!, 1n << 52n)),
+      { softwareChecks: "none" },
+    );
+    expect(r.detection).toBe("late");
+    expect(r.divergences?.map((d) => d.id)).toEqual([
+      "virtual-apic-unmapped",
+      "late-vmfail-is-7",
+      "controls-added-by-l0",
+    ]);
   });
 });
