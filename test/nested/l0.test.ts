@@ -561,6 +561,26 @@ describe("what a result says beside L1's outcome: the dry run not reached, faith
     expect(n.detection).toBe("missed");
     expect(n.divergence?.id).toBe("no-host-segment-checks");
   });
+  it("v5.0 misses a guest-register error vmcs02 does not carry: each class's behaviour named for its own rules", () => {
+    // kvm_set_dr refuses DR7 bits 63:32 and vmcs02 keeps its DR7 (v5.0's dr7-refused); v5.0 checks no guest DR7
+    const dr7 = (e: Entry) => e.vmcs.set(F.GUEST_DR7!, 0x400n | (1n << 40n));
+    const g = run("v5.0", vmcs12("v5.0", dr7));
+    expect(g.architectural.violations.map((v) => v.id)).toEqual(["guest.dr7.high-bits"]);
+    expect(g.detection).toBe("missed");
+    expect(g.divergences?.map((d) => d.id)).toEqual(["dr7-refused", "no-guest-register-checks"]);
+    const both = run(
+      "v5.0",
+      vmcs12("v5.0", (e) => {
+        dr7(e);
+        e.vmcs.set(F.HOST_TR_SELECTOR!, 0n);
+      }),
+    );
+    expect(both.divergences?.map((d) => d.id)).toEqual([
+      "dr7-refused",
+      "no-host-segment-checks",
+      "no-guest-register-checks",
+    ]);
+  });
   it("a late result names only what it depends on: no missed-check behaviour, no MSR-load order for a VMfail", () => {
     // v5.0: a control KVM does not check (VTPR 0 below TPR threshold 5) and a host error it does not check either:
     // the processor's VMfail(7) is late, not missed
