@@ -637,3 +637,89 @@ describe("what a result says beside L1's outcome: the dry run not reached, faith
     ]);
   });
 });
+
+describe("the trace a user reads, step by step", () => {
+  const phaseAndText = (r: { trace: { phase: string; what: string }[] }) =>
+    r.trace.map((s) => `${s.phase}: ${s.what}`);
+  const MERGE = [
+    "merge: vmcs02 prepared: L0's host state and owned fields, controls merged, L1's pages mapped",
+    "merge: vmcs12's VM-exit controls are emulated; vmcs02 has L0's (VM_EXIT_CONTROLS)",
+    "merge: L0's own control bits are ORed into vmcs02 (CPU_BASED_VM_EXEC_CONTROL, SECONDARY_VM_EXEC_CONTROL)",
+    "merge: L0's values replace vmcs12's (VIRTUAL_PROCESSOR_ID, EPT_POINTER, GUEST_PML_INDEX, POSTED_INTR_NV)",
+  ];
+  const READY = [
+    "instruction: L1 is in VMX root operation at CPL 0 with a current vmcs12 in the right launch state",
+    "software: vmcs12 passes Linux 6.18's control and host-state checks (kernel)",
+  ];
+  it("a valid vmcs12 with the dry run on a vmcs02 entered before: every phase, in order", () => {
+    const r = run("v6.18", vmcs12("v6.18"), {
+      earlyCheck: { form: "merged", nestedEarlyCheck: true },
+      vmcs02: "reused",
+    });
+    expect(phaseAndText(r)).toEqual([
+      ...READY,
+      ...MERGE,
+      "dry-run: VMRESUME of vmcs02 (guest state and TSC multiplier of the previous entry) with GUEST_RFLAGS=0: passes — vmcs02's controls and host state are valid, and the entry stops at the intended invalid-RFLAGS exit (reason 33)",
+      "restore: DR7 restored to 0x403",
+      "restore: interrupts re-enabled (RFLAGS.IF=1)",
+      "entry: VM entry on vmcs02: VM entry succeeds",
+      "reflect: L1 sees: VM entry succeeds",
+    ]);
+    expect(r.dryRun).toEqual({
+      performed: true,
+      why: "nested_early_check=Y",
+      // GUEST_RFLAGS=0 stops the dry run at the invalid-guest-state exit: the dry run passing
+      hardware: { type: "vmexit", reason: 33, qualification: 0 },
+      vmcs02: "reused",
+    });
+    expect(r.cost.parts).toMatchObject({ base: 29000, dryRun: 2150, msrLoads: 0, entry: 2000 });
+  });
+  it("a dry run on a vmcs02 never entered: VMLAUNCH, and the stale TSC multiplier 0 fails it", () => {
+    const r = run("v6.18", vmcs12("v6.18"), {
+      earlyCheck: { form: "merged", nestedEarlyCheck: true },
+      vmcs02: "fresh",
+    });
+    expect(phaseAndText(r)).toEqual([
+      ...READY,
+      ...MERGE,
+      "dry-run: VMLAUNCH of vmcs02 (never entered: guest state and TSC multiplier 0) with GUEST_RFLAGS=0: VM entry fails: VMfailValid, VM-instruction error 7 (VM entry with invalid control field(s))",
+      "reflect: L1 sees: VM entry fails: VMfailValid, VM-instruction error 7 (VM entry with invalid control field(s))",
+    ]);
+    expect(r.detectedBy).toBe("dry-run");
+    expect(r.divergence?.id).toBe("dry-run-stale-vmcs02");
+  });
+  it("a kernel check that fails names its function, file and line and the CC() condition", () => {
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.CR3_TARGET_COUNT!, 5n)),
+    );
+    expect(phaseAndText(r)).toEqual([
+      READY[0],
+      "software: Linux 6.18 nested_check_vm_execution_controls (nested.c:2930) fails: vmcs12->cr3_target_count > nested_cpu_vmx_misc_cr3_count(vcpu)",
+      "reflect: L1 sees: VM entry fails: VMfailValid, VM-instruction error 7 (VM entry with invalid control field(s))",
+    ]);
+    expect(r.kernelCheck).toMatchObject({
+      fn: "nested_check_vm_execution_controls",
+      cc: "vmcs12->cr3_target_count > nested_cpu_vmx_misc_cr3_count(vcpu)",
+    });
+    expect(r.tracepoint).toEqual([
+      "kvm_nested_vmenter_failed: vmcs12->cr3_target_count > nested_cpu_vmx_misc_cr3_count(vcpu)",
+    ]);
+  });
+  it("a guest-state check fails after vmcs02 is prepared: the exit is reflected with L1's host state loaded", () => {
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.GUEST_CR0!, e.vmcs.get(F.GUEST_CR0!) & ~0x20n)), // CR0.NE clear
+    );
+    expect(r.toL1).toEqual({ type: "vmexit", reason: 33, qualification: 0 });
+    expect(phaseAndText(r)).toEqual([
+      ...READY,
+      ...MERGE,
+      "merge: KVM's always-on/always-off CR bits (GUEST_CR0)",
+      "dry-run: no dry run (nested_early_check=N (the default))",
+      "software: Linux 6.18 nested_vmx_check_guest_state (nested.c:3257) fails: !nested_guest_cr0_valid(vcpu, vmcs12->guest_cr0)",
+      "software: L1's host state is loaded from vmcs12 (a failed VM entry reflected as an exit)",
+      "reflect: L1 sees: VM entry fails: VM exit 33, VM-entry failure due to invalid guest state, qualification 0 (default)",
+    ]);
+  });
+});
