@@ -723,3 +723,52 @@ describe("the trace a user reads, step by step", () => {
     ]);
   });
 });
+
+describe("the dry-run decision as described (early_consistency_checks) and the skip-when-complete proposal", () => {
+  const proposal = {
+    form: "described" as const,
+    earlyConsistencyChecks: -1 as const,
+    skipWhenComplete: true,
+  };
+  const vmfailRules = CHECKS.filter((c) => c.cls === "control" || c.cls === "host").map((c) => c.id);
+  const dry = (softwareChecks: "kernel" | "full" | "none" | string[]) =>
+    run("v6.18", vmcs12("v6.18"), {
+      earlyCheck: proposal,
+      hypervisor: false,
+      softwareChecks,
+      vmcs02: "reused",
+    }).dryRun;
+  it("skipped only when software checks every VMfail rule: full, or a list with all of them", () => {
+    const skipped = {
+      performed: false,
+      why: "early_consistency_checks=-1 with the skip-when-complete proposal: software covers every VMFail rule",
+    };
+    expect(dry("full")).toEqual(skipped);
+    expect(dry(vmfailRules)).toEqual(skipped);
+    const bare = "early_consistency_checks=-1 (auto): bare metal";
+    expect(dry(vmfailRules.slice(1))).toMatchObject({ performed: true, why: bare });
+    expect(dry("none")).toMatchObject({ performed: true, why: bare });
+    expect(dry("kernel")).toMatchObject({ performed: true, why: bare });
+  });
+});
+
+describe("the MSR-load list's address", () => {
+  it("an area above 4 GiB is read at its full 64-bit address (both halves of VM_ENTRY_MSR_LOAD_ADDR)", () => {
+    const r = run(
+      "v6.19",
+      withMsrs(
+        "v6.19",
+        [
+          [0x174, 0, 0x10n],
+          [0x175, 0, 0x20n],
+        ],
+        0x1_0003_0000,
+      ),
+    );
+    expect(r.toL1).toEqual({ type: "entered" });
+    expect(r.msrsLoaded).toEqual([
+      { index: 0x174, value: 0x10n },
+      { index: 0x175, value: 0x20n },
+    ]);
+  });
+});
