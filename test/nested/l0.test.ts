@@ -10,9 +10,11 @@ import { basicChecks } from "../../src/checks/basic.js";
 import { CHECKS } from "../../src/checks/registry.js";
 import type { Entry } from "../../src/entry/document.js";
 import { generateValid } from "../../src/gen/valid.js";
+import { ALL_RAM, DEFAULT_CONFIG } from "../../src/nested/config.js";
 import type { KernelId } from "../../src/nested/kernel.js";
 import { kernelPreset } from "../../src/nested/kernels/index.js";
-import { l1Of, run, vmcs12 } from "./helpers.js";
+import { runNested } from "../../src/nested/l0.js";
+import { host, l1Of, run, vmcs12 } from "./helpers.js";
 
 const AREA = 0x30000;
 
@@ -770,5 +772,110 @@ describe("the MSR-load list's address", () => {
       { index: 0x174, value: 0x10n },
       { index: 0x175, value: 0x20n },
     ]);
+  });
+});
+
+describe("the dry run's findings beside L1's outcome", () => {
+  const Y = { earlyCheck: { form: "merged" as const, nestedEarlyCheck: true } };
+  it("a reused vmcs02 that passes: the first-entry case is possible, with the non-guest violations it would find", () => {
+    const r = run("v6.18", vmcs12("v6.18"), { ...Y, vmcs02: "reused" });
+    expect(r.possible?.map((p) => ({ ...p, violations: p.violations.map((v) => v.id) }))).toEqual([
+      {
+        why: "unknown-field",
+        dependsOn: ["vmcs02.TSC_MULTIPLIER", "vmcs02.GUEST_CR0"],
+        condition:
+          "if this is the vCPU's first nested entry (vmcs02 never entered, so its guest state and TSC multiplier are still 0 at the dry run)",
+        outcome: { type: "vmfail-valid", error: 7 },
+        // the fresh vmcs02's guest state (CR0 0, RFLAGS 0) fails guest rules too: the dry run stops before them
+        violations: ["ctl.exec.tsc-multiplier-nonzero"],
+      },
+    ]);
+  });
+  it("a dry run that fails on vmcs12's own control error: no first-entry case, no stale-vmcs02 behaviour", () => {
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n)),
+      { ...Y, vmcs02: "reused" },
+    );
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(r.detectedBy).toBe("dry-run");
+    expect(r.possible).toBeUndefined();
+    expect(r.divergence).toBeUndefined();
+  });
+  it("a caller may watch only part of the run", () => {
+    const e = vmcs12("v6.18");
+    const cfg = {
+      ...DEFAULT_CONFIG,
+      l1RamBytes: ALL_RAM,
+      kernel: "v6.18" as const,
+      ...Y,
+      vmcs02: "reused" as const,
+    };
+    expect(runNested({ vmcs12: e, host }, cfg, {}).toL1).toEqual({ type: "entered" });
+    let seen = 0;
+    runNested({ vmcs12: e, host }, cfg, { dryRun: () => seen++ });
+    runNested({ vmcs12: e, host }, cfg, { vmcs02: () => seen++ });
+    expect(seen).toBe(2);
+  });
+});
+
+describe("what the software phases print", () => {
+  it("a kernel check without a CC() (v5.0) prints no tracepoint; the step names the rules it enforces", () => {
+    const r = run(
+      "v5.0",
+      vmcs12("v5.0", (e) => e.vmcs.set(F.CR3_TARGET_COUNT!, 5n)),
+    );
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 7 });
+    expect(r.tracepoint).toEqual([]);
+    expect(steps(r, "software")).toEqual([
+      "Linux 5.0 nested_check_vm_execution_controls (nested.c:2462) fails: ctl.exec.cr3-target-count",
+    ]);
+  });
+  it("v6.19's late control checks (warn_on_missed_cc) decide in software, after vmcs02's preparation", () => {
+    const r = run(
+      "v6.19",
+      vmcs12("v6.19", (e) => e.vmcs.set(F.TPR_THRESHOLD!, 5n)),
+      { warnOnMissedCc: true },
+    );
+    expect(r.detectedBy).toBe("software");
+    expect(steps(r, "software")).toEqual([
+      "vmcs12 passes Linux 6.19's control and host-state checks (kernel)",
+      "Linux 6.19 nested_vmx_check_controls_late (nested.c:3106) fails: (vmcs12->tpr_threshold & GENMASK(3, 0)) > (vtpr & GENMASK(3, 0))",
+    ]);
+  });
+  it("an internal error while preparing vmcs02 ends the trace with its reason", () => {
+    const r = run(
+      "v6.19",
+      vmcs12("v6.19", (x) => {
+        const v = x.vmcs;
+        v.set(
+          F.SECONDARY_VM_EXEC_CONTROL!,
+          BigInt(v.lo(F.SECONDARY_VM_EXEC_CONTROL!) | PROC2.VIRT_APIC_ACCESSES),
+        );
+        v.set(F.APIC_ACCESS_ADDR!, 0x80000000n); // 2 GiB, outside a 1 GiB L1
+      }),
+      { l1RamBytes: 2 ** 30 },
+    );
+    const reason =
+      "no memory backs the APIC-access page at 0x80000000: KVM exits to userspace with KVM_EXIT_INTERNAL_ERROR";
+    expect(r.toL1).toEqual({ type: "kvm-internal-error", reason });
+    expect(r.detectedBy).toBe("kvm");
+    expect(r.trace.at(-1)).toEqual({ phase: "merge", what: reason });
+  });
+});
+
+describe("an instruction check no kernel lists", () => {
+  it("VMLAUNCH at CPL 3 faults in the processor before L0 sees it: no kernel check, no tracepoint", () => {
+    const r = run(
+      "v6.19",
+      vmcs12("v6.19", (e) => {
+        e.processor.cpl = 3;
+      }),
+    );
+    expect(r.detectedBy).toBe("instruction");
+    expect(r.toL1.type).toBe("fault");
+    expect(r.kernelCheck).toBeUndefined();
+    expect(r.tracepoint).toEqual([]);
+    expect(steps(r, "instruction")[0]).toMatch(/^basic\.cpl: /);
   });
 });
