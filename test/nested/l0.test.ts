@@ -879,3 +879,15 @@ describe("an instruction check no kernel lists", () => {
     expect(steps(r, "instruction")[0]).toMatch(/^basic\.cpl: /);
   });
 });
+
+describe("a kernel host-state check", () => {
+  it("fails in software with VMfail(8) (v6.18 nested_vmx_check_host_state)", () => {
+    const r = run(
+      "v6.18",
+      vmcs12("v6.18", (e) => e.vmcs.set(F.HOST_CR4!, e.vmcs.get(F.HOST_CR4!) & ~(1n << 13n))),
+    );
+    expect(r.toL1).toEqual({ type: "vmfail-valid", error: 8 });
+    expect(r.detectedBy).toBe("software");
+    expect(r.kernelCheck?.fn).toBe("nested_vmx_check_host_state");
+  });
+});
