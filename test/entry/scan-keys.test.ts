@@ -46,3 +46,59 @@ describe("EntryScanner's key table", () => {
     expect(resolve.mock.calls.map(([k]) => k)).toEqual(spellings);
   });
 });
+
+/** The scanner's key table, whose `find` (a hash lookup) runs when the next key is not the one guessed. */
+interface KeyTableView {
+  find: (...args: unknown[]) => number;
+}
+function lookups(scanner: EntryScanner) {
+  const keys = (scanner as unknown as { keys: KeyTableView }).keys;
+  return vi.spyOn(keys, "find");
+}
+
+/** A document of the given fields (names), each with a distinct value, in the order given. */
+function docOf(names: readonly string[]): string {
+  return `{"vmcs":{${names.map((k, i) => `"${k}":"0x${(i + 1).toString(16)}"`).join(",")}}}`;
+}
+
+/** The writable fields, in the order nvmx writes documents (FIELDS order). */
+const WRITABLE = fields.FIELDS.filter((f) => f.type !== "read-only").map((f) => f.name);
+
+describe("EntryScanner's key order guess", () => {
+  it("guesses every key of a document in nvmx's own order without a lookup, from the first document", () => {
+    const scanner = new EntryScanner();
+    const find = lookups(scanner);
+    expect(scan(scanner, docOf(WRITABLE))).toBeDefined();
+    expect(find).not.toHaveBeenCalled();
+  });
+
+  it("skips up to four left-out fields without a lookup; five cost one, once", () => {
+    for (const gap of [1, 2, 3, 4]) {
+      const scanner = new EntryScanner();
+      const find = lookups(scanner);
+      const names = [...WRITABLE.slice(0, 10), ...WRITABLE.slice(10 + gap)];
+      expect(scan(scanner, docOf(names)), `gap ${gap}`).toBeDefined();
+      expect(find, `gap ${gap}`).not.toHaveBeenCalled();
+    }
+    const scanner = new EntryScanner();
+    const find = lookups(scanner);
+    const names = [...WRITABLE.slice(0, 10), ...WRITABLE.slice(15)];
+    expect(scan(scanner, docOf(names))).toBeDefined();
+    expect(find).toHaveBeenCalledTimes(1);
+    // the chain now links the key before the gap to the one after it
+    expect(scan(scanner, docOf(names))).toBeDefined();
+    expect(find).toHaveBeenCalledTimes(1);
+  });
+
+  it("learns another order from one document: the same order again needs no lookup", () => {
+    const scanner = new EntryScanner();
+    const find = lookups(scanner);
+    const names = [...WRITABLE.slice(0, 40)].reverse();
+    expect(scan(scanner, docOf(names))).toBeDefined();
+    // every key is out of the guessed order, which never looks back
+    expect(find).toHaveBeenCalledTimes(names.length);
+    find.mockClear();
+    expect(scan(scanner, docOf(names))).toBeDefined();
+    expect(find).not.toHaveBeenCalled();
+  });
+});
