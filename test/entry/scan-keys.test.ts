@@ -37,6 +37,14 @@ describe("EntryScanner's key table", () => {
     expect(resolve).not.toHaveBeenCalled();
   });
 
+  it("never looks up a key the exact parser must decide (escaped, control or non-ASCII bytes, integer-like, short)", () => {
+    const scanner = new EntryScanner();
+    const keys = ["GUEST\\u005fCR0", "GUEST\u0001CR0", "GUEST_CR0\u00e9", "26624", "12", "ab", "a"];
+    resolve.mockClear();
+    for (const k of keys) expect(scan(scanner, `{"vmcs":{"${k}":"0x1"}}`), k).toBeUndefined();
+    expect(resolve).not.toHaveBeenCalled();
+  });
+
   it("resolves another spelling once, then knows it", () => {
     const scanner = new EntryScanner();
     const spellings = ["0x6800", "0x2001", "guest_cr3", "IO_BITMAP_B_HIGH", "GUEST_AR_ES", "0x681e"];
