@@ -550,18 +550,22 @@ export function compilePredicate(
   return { src, reads };
 }
 
-/**
- * A compiled predicate as a function of the context (the reference loop; messages' witnesses). The function
- * is made on its first call: the runners paste the source and never call most of them, and making ~900 at
- * start-up was a tenth of a check's start-up time.
- */
+/** A compiled predicate as a function of the context (the reference loop; the violation search). */
 export function toFunction<T = unknown>(src: string, name: string): (c: import("./types.js").Ctx) => T {
+  return new Function(
+    "c",
+    `"use strict"; const v = c.v; return (${src});\n//# sourceURL=nvmx-predicate-${name}.js`,
+  ) as (c: import("./types.js").Ctx) => T;
+}
+
+/**
+ * The same, made on its first call: for what only messages call (a rule's failing value), which most runs
+ * never build. A call costs one more indirection, so hot callers take `toFunction`.
+ */
+export function toLazyFunction<T = unknown>(src: string, name: string): (c: import("./types.js").Ctx) => T {
   let fn: ((c: import("./types.js").Ctx) => T) | undefined;
   return (c) => {
-    fn ??= new Function(
-      "c",
-      `"use strict"; const v = c.v; return (${src});\n//# sourceURL=nvmx-predicate-${name}.js`,
-    ) as (c: import("./types.js").Ctx) => T;
+    fn ??= toFunction<T>(src, name);
     return fn(c);
   };
 }
