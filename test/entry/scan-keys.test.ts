@@ -98,6 +98,27 @@ describe("EntryScanner's key order guess", () => {
     expect(find).toHaveBeenCalledTimes(1);
   });
 
+  it("tells apart two short spellings (hex encodings) where the guess names the other one", () => {
+    const scanner = new EntryScanner();
+    const a = '{"vmcs":{"0x6800":"0x21","0x6802":"0x1000"}}';
+    const b = '{"vmcs":{"0x6800":"0x21","0x6804":"0x2000"}}';
+    expect(scan(scanner, a)).toBeDefined();
+    // after 0x6800 the guess is now 0x6802 (GUEST_CR3); b has 0x6804 (GUEST_CR4) there
+    const e = scan(scanner, b);
+    expect(e?.vmcs.lo(fields.F.GUEST_CR4)).toBe(0x2000);
+    expect(e?.vmcs.lo(fields.F.GUEST_CR3)).toBe(0);
+  });
+
+  it("keeps its guesses when a document has a key it leaves to the exact parser", () => {
+    const scanner = new EntryScanner();
+    const find = lookups(scanner);
+    const odd = [...WRITABLE.slice(0, 10), "26624", ...WRITABLE.slice(10)];
+    expect(scan(scanner, docOf(odd))).toBeUndefined();
+    find.mockClear();
+    expect(scan(scanner, docOf(WRITABLE))).toBeDefined();
+    expect(find).not.toHaveBeenCalled();
+  });
+
   it("learns another order from one document: the same order again needs no lookup", () => {
     const scanner = new EntryScanner();
     const find = lookups(scanner);
