@@ -99,14 +99,19 @@ describe("EntryScanner's key order guess", () => {
   });
 
   it("tells apart two short spellings (hex encodings) where the guess names the other one", () => {
-    const scanner = new EntryScanner();
-    const a = '{"vmcs":{"0x6800":"0x21","0x6802":"0x1000"}}';
-    const b = '{"vmcs":{"0x6800":"0x21","0x6804":"0x2000"}}';
-    expect(scan(scanner, a)).toBeDefined();
-    // after 0x6800 the guess is now 0x6802 (GUEST_CR3); b has 0x6804 (GUEST_CR4) there
-    const e = scan(scanner, b);
-    expect(e?.vmcs.lo(fields.F.GUEST_CR4)).toBe(0x2000);
-    expect(e?.vmcs.lo(fields.F.GUEST_CR3)).toBe(0);
+    // A short key is compared as two overlapping 32-bit words: keys that differ in the last one, in the first one.
+    const cases: [string, string, fields.FieldName, fields.FieldName][] = [
+      ["0x6802", "0x6804", "GUEST_CR3", "GUEST_CR4"],
+      ["0x6800", "0x4800", "GUEST_CR0", "GUEST_ES_LIMIT"],
+    ];
+    for (const [guessed, actual, guessedField, actualField] of cases) {
+      const scanner = new EntryScanner();
+      expect(scan(scanner, `{"vmcs":{"0x681e":"0x1","${guessed}":"0x1000"}}`)).toBeDefined();
+      // after 0x681e (GUEST_RIP) the guess is now `guessed`; this document has `actual` there
+      const e = scan(scanner, `{"vmcs":{"0x681e":"0x1","${actual}":"0x2000"}}`);
+      expect(e?.vmcs.lo(fields.F[actualField]), actual).toBe(0x2000);
+      expect(e?.vmcs.lo(fields.F[guessedField]), actual).toBe(0);
+    }
   });
 
   it("keeps its guesses when a document has a key it leaves to the exact parser", () => {
