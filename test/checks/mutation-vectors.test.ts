@@ -1,0 +1,125 @@
+/**
+ * Vectors added for the mutants a StrykerJS run left in the check modules (docs/mutation.md, "src/checks
+ * survivors"): each case is a state the module's own vector table (test/vectors) did not have, asserted as
+ * test/checks.test.ts asserts its tables — the check applies and fails (alone, message pinned), applies and
+ * holds, or does not apply.
+ */
+import { describe, expect, it } from "vitest";
+import { checkById } from "../../src/checks/registry.js";
+import { contextOf, runEntry } from "../../src/entry/run.js";
+import { type CheckCase, capsOf, ids, state, type VectorTables } from "../helpers.js";
+
+const STI = 1;
+const SMI = 4;
+const TF = 0x100;
+const HLT = 1;
+const ENTRY_SMM = 1n << 10n;
+/** The synthetic profile's VMCS revision identifier (IA32_VMX_BASIC[30:0]). */
+const REVISION = 4n;
+const LINK = 0x30000;
+/** A link pointer above 4 GiB whose low half is LINK's. */
+const LINK_HIGH = 0x1_0003_0000;
+const IN_SMM = { inSmm: true, dualMonitorActive: true };
+
+const TABLES: VectorTables = {
+  "guest-non-register": [
+    {
+      // describeActivity's "reserved" (a reserved state fails its own rule too)
+      id: "guest.activity.blocking-not-active",
+      name: "STI blocking in reserved activity state 4",
+      setup: { vmcs: { GUEST_RFLAGS: 0x202, GUEST_INTERRUPTIBILITY_INFO: STI } },
+      fail: { vmcs: { GUEST_ACTIVITY_STATE: 4 } },
+      alsoFails: ["guest.activity.reserved"],
+    },
+    {
+      // an interruptibility state with no bit set is printed without a list
+      id: "guest.intr.smm-entry-smi",
+      name: "entry to SMM with interruptibility state 0",
+      setup: { processor: IN_SMM, vmcs: { VM_ENTRY_CONTROLS: (old) => old | ENTRY_SMM } },
+      fail: { vmcs: { GUEST_INTERRUPTIBILITY_INFO: 0 } },
+    },
+    {
+      // two reasons for the BS rule are listed with a comma (STI blocking in HLT also fails T3)
+      id: "guest.pending-dbg.bs-required",
+      name: "STI blocking and HLT, TF=1, BTF=0",
+      setup: {
+        vmcs: { GUEST_RFLAGS: 0x202 | TF, GUEST_INTERRUPTIBILITY_INFO: STI, GUEST_ACTIVITY_STATE: HLT },
+      },
+      fail: { vmcs: { GUEST_PENDING_DBG_EXCEPTIONS: 0 } },
+      alsoFails: ["guest.activity.blocking-not-active"],
+    },
+    {
+      id: "guest.link-pointer.current-vmcs",
+      name: "no current-VMCS pointer given: not checked",
+      setup: { memory: { [LINK]: REVISION }, vmcs: { VMCS_LINK_POINTER: LINK } },
+      inapplicable: {},
+    },
+    {
+      // the link pointer's high half counts (a pointer above 4 GiB)
+      id: "guest.link-pointer.current-vmcs",
+      name: "link pointer above 4 GiB",
+      setup: { memory: { [LINK_HIGH]: REVISION }, vmcs: { VMCS_LINK_POINTER: LINK_HIGH } },
+      pass: { processor: { currentVmcsPointer: LINK } },
+      fail: { processor: { currentVmcsPointer: LINK_HIGH } },
+    },
+    {
+      // equal low halves are not enough: the high halves differ
+      id: "guest.link-pointer.executive-vmcs",
+      name: "executive-VMCS pointer differing only above 4 GiB",
+      setup: {
+        processor: IN_SMM,
+        memory: { [LINK]: REVISION, [LINK_HIGH]: REVISION },
+        vmcs: { VMCS_LINK_POINTER: LINK },
+      },
+      pass: { vmcs: { EXECUTIVE_VMCS_POINTER: LINK_HIGH } },
+      fail: { vmcs: { EXECUTIVE_VMCS_POINTER: LINK } },
+    },
+  ],
+};
+
+for (const [module, table] of Object.entries(TABLES))
+  describe(module, () => {
+    for (const c of table) {
+      const caps = capsOf(c);
+      const name = `${c.id}: ${c.name ?? "fails alone"}`;
+      const checkOf = (x: CheckCase) => {
+        const check = checkById(x.id);
+        if (!check) throw new Error(`unknown check ${x.id}`);
+        return check;
+      };
+      const fail = c.fail;
+      if (fail)
+        it(`${name} — applies and fails`, () => {
+          const check = checkOf(c);
+          const e = state(caps, c.setup, fail);
+          const ctx = contextOf(e);
+          ctx.refresh();
+          expect(check.when?.(ctx) ?? true, "applies").toBe(true);
+          expect(check.fail(ctx), "fails").toBe(true);
+          const r = runEntry(e);
+          expect(ids(r).sort()).toEqual([c.id, ...(c.alsoFails ?? [])].sort());
+          if (c.outcome) expect(r.outcome).toEqual(c.outcome);
+          const v = r.violations.find((x) => x.id === c.id);
+          expect({ message: v?.message, fields: v?.fields }).toMatchSnapshot();
+        });
+      if (c.pass !== undefined)
+        it(`${name} — applies and holds`, () => {
+          const check = checkOf(c);
+          const e = state(caps, c.setup, c.pass);
+          const ctx = contextOf(e);
+          ctx.refresh();
+          expect(check.when?.(ctx) ?? true, "applies").toBe(true);
+          expect(check.fail(ctx), "holds").toBe(false);
+          expect(ids(runEntry(e))).toEqual([]);
+        });
+      if (c.inapplicable !== undefined)
+        it(`${name} — does not apply`, () => {
+          const check = checkOf(c);
+          const e = state(caps, c.setup, c.inapplicable);
+          const ctx = contextOf(e);
+          ctx.refresh();
+          expect(check.when?.(ctx), "applies").toBe(false);
+          expect(ids(runEntry(e))).toEqual([]);
+        });
+    }
+  });
