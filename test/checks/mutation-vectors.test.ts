@@ -10,7 +10,6 @@ import { contextOf, runEntry } from "../../src/entry/run.js";
 import { type CheckCase, capsOf, ids, state, type VectorTables } from "../helpers.js";
 
 const STI = 1;
-const SMI = 4;
 const TF = 0x100;
 const HLT = 1;
 const ENTRY_SMM = 1n << 10n;
