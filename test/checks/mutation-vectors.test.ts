@@ -19,6 +19,8 @@ const LINK = 0x30000;
 /** A link pointer above 4 GiB whose low half is LINK's. */
 const LINK_HIGH = 0x1_0003_0000;
 const IN_SMM = { inSmm: true, dualMonitorActive: true };
+const ENTRY_LOAD_EFER = 1n << 15n;
+const ENTRY_LOAD_CET = 1n << 20n;
 
 const TABLES: VectorTables = {
   "guest-non-register": [
@@ -72,6 +74,26 @@ const TABLES: VectorTables = {
       },
       pass: { vmcs: { EXECUTIVE_VMCS_POINTER: LINK_HIGH } },
       fail: { vmcs: { EXECUTIVE_VMCS_POINTER: LINK } },
+    },
+  ],
+  "guest-cr-dr-msr": [
+    {
+      // the EFER field is not compared with "IA-32e mode guest" when the entry does not load it
+      id: "guest.efer.lma-matches-ia32e",
+      name: '"load IA32_EFER" = 0: not checked',
+      setup: { vmcs: { GUEST_IA32_EFER: 0x101n } },
+      inapplicable: { vmcs: { VM_ENTRY_CONTROLS: (old) => old & ~ENTRY_LOAD_EFER } },
+    },
+    {
+      // the message names bits 1:0 as reserved without shadow stacks
+      id: "guest.s-cet.reserved-bits",
+      name: "without shadow stacks, SH_STK_EN is reserved",
+      cpu: (d) => {
+        d.flags = d.flags?.filter((f) => f !== "shstk" && f !== "user_shstk");
+      },
+      setup: { vmcs: { VM_ENTRY_CONTROLS: (old) => old | ENTRY_LOAD_CET } },
+      pass: { vmcs: { GUEST_S_CET: 0x4n } },
+      fail: { vmcs: { GUEST_S_CET: 0x1n } },
     },
   ],
 };
