@@ -22,6 +22,12 @@ const IN_SMM = { inSmm: true, dualMonitorActive: true };
 const ENTRY_LOAD_EFER = 1n << 15n;
 const ENTRY_LOAD_CET = 1n << 20n;
 
+/** Injected-event identification field (valid bit, type, vector, deliver-error-code). */
+const event = (type: number, vector: number, errorCode = false): number =>
+  (0x80000000 | (type << 8) | vector | (errorCode ? 1 << 11 : 0)) >>> 0;
+/** The guest will use FRED transitions: CR4.FRED (bit 32) in the base 64-bit guest. */
+const FRED_CR4 = (old: bigint) => old | (1n << 32n);
+
 const TABLES: VectorTables = {
   "guest-non-register": [
     {
@@ -94,6 +100,40 @@ const TABLES: VectorTables = {
       setup: { vmcs: { VM_ENTRY_CONTROLS: (old) => old | ENTRY_LOAD_CET } },
       pass: { vmcs: { GUEST_S_CET: 0x4n } },
       fail: { vmcs: { GUEST_S_CET: 0x1n } },
+    },
+  ],
+  "entry-controls": [
+    {
+      // a vector above 31 is only the vector rule's failure: its low 5 bits (8, #DF) do not make the error-code
+      // list apply
+      id: "ctl.event.hw-exception-vector",
+      name: "vector 40 without an error code",
+      fail: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(3, 40) } },
+    },
+    {
+      id: "ctl.event.hw-exception-vector",
+      name: "vector 32 with an error code",
+      fail: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(3, 32, true), VM_ENTRY_EXCEPTION_ERROR_CODE: 0 } },
+    },
+    {
+      // only hardware exceptions need an error code: an external interrupt with #PF's vector has none
+      id: "ctl.event.error-code-required",
+      name: "external interrupt with vector 14",
+      pass: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(0, 14), GUEST_RFLAGS: 0x202 } },
+    },
+    {
+      id: "ctl.event.fred-instruction-length",
+      name: "SYSENTER (vector 2)",
+      setup: { vmcs: { GUEST_CR4: FRED_CR4, VM_ENTRY_INTR_INFO_FIELD: event(7, 2) } },
+      pass: { vmcs: { VM_ENTRY_INSTRUCTION_LEN: 15 } },
+      fail: { vmcs: { VM_ENTRY_INSTRUCTION_LEN: 16 } },
+    },
+    {
+      // the length limit is for other events: a #DB (vector 1, like SYSCALL) ignores the length field
+      id: "ctl.event.fred-instruction-length",
+      name: "hardware exception #DB with length 16",
+      setup: { vmcs: { GUEST_CR4: FRED_CR4, VM_ENTRY_INTR_INFO_FIELD: event(3, 1) } },
+      pass: { vmcs: { VM_ENTRY_INSTRUCTION_LEN: 16 } },
     },
   ],
 };
