@@ -26,6 +26,7 @@ const ENTRY_LOAD_CET = 1n << 20n;
 const event = (type: number, vector: number, errorCode = false): number =>
   (0x80000000 | (type << 8) | vector | (errorCode ? 1 << 11 : 0)) >>> 0;
 /** The guest will use FRED transitions: CR4.FRED (bit 32) in the base 64-bit guest. */
+const EXIT_LOAD_EFER = 1n << 21n;
 const FRED_CR4 = (old: bigint) => old | (1n << 32n);
 
 const TABLES: VectorTables = {
@@ -134,6 +135,27 @@ const TABLES: VectorTables = {
       name: "hardware exception #DB with length 16",
       setup: { vmcs: { GUEST_CR4: FRED_CR4, VM_ENTRY_INTR_INFO_FIELD: event(3, 1) } },
       pass: { vmcs: { VM_ENTRY_INSTRUCTION_LEN: 16 } },
+    },
+  ],
+  "host-cr-msr": [
+    {
+      // both kinds of fixed-bit violation are listed, separated
+      id: "host.cr0.fixed-bits",
+      name: "PE (fixed 1) cleared and bit 32 (fixed 0) set",
+      fail: { vmcs: { HOST_CR0: (old) => (old & ~1n) | (1n << 32n) } },
+    },
+    {
+      // without "load IA32_EFER" the host EFER field is not loaded, so it is not compared with HASS
+      id: "host.efer.lma-matches-hass",
+      name: '"load IA32_EFER" = 0: not checked',
+      setup: { vmcs: { HOST_IA32_EFER: 0x901n } },
+      inapplicable: { vmcs: { VM_EXIT_CONTROLS: (old) => old & ~EXIT_LOAD_EFER } },
+    },
+    {
+      id: "host.efer.lme-matches-hass",
+      name: '"load IA32_EFER" = 0: not checked',
+      setup: { vmcs: { HOST_IA32_EFER: 0xc01n } },
+      inapplicable: { vmcs: { VM_EXIT_CONTROLS: (old) => old & ~EXIT_LOAD_EFER } },
     },
   ],
 };
