@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { checkById } from "../../src/checks/registry.js";
 import { contextOf, runEntry } from "../../src/entry/run.js";
-import { type CheckCase, capsOf, ids, state, type VectorTables } from "../helpers.js";
+import { type CheckCase, capsOf, ids, type Patch, state, type VectorTables } from "../helpers.js";
 
 const STI = 1;
 const TF = 0x100;
@@ -27,6 +27,19 @@ const event = (type: number, vector: number, errorCode = false): number =>
   (0x80000000 | (type << 8) | vector | (errorCode ? 1 << 11 : 0)) >>> 0;
 /** The guest will use FRED transitions: CR4.FRED (bit 32) in the base 64-bit guest. */
 const EXIT_LOAD_EFER = 1n << 21n;
+const EXIT_HASS = 1n << 9n;
+const ENTRY_DEACT_DUAL_MONITOR = 1n << 11n;
+/** A VM entry that returns from SMM (dual-monitor treatment): executive VMCS at 0x40000, VMXON region at 0x30000. */
+const SMM_RETURN = {
+  processor: {
+    inSmm: true,
+    dualMonitorActive: true,
+    vmxonPointer: 0x30000,
+    executiveVmcsLaunchState: "launched",
+  },
+  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
+  memory: { 262144: 4n, 196608: 4n },
+} as const satisfies Patch;
 const FRED_CR4 = (old: bigint) => old | (1n << 32n);
 
 const TABLES: VectorTables = {
@@ -156,6 +169,59 @@ const TABLES: VectorTables = {
       name: '"load IA32_EFER" = 0: not checked',
       setup: { vmcs: { HOST_IA32_EFER: 0xc01n } },
       inapplicable: { vmcs: { VM_EXIT_CONTROLS: (old) => old & ~EXIT_LOAD_EFER } },
+    },
+  ],
+  "address-space": [
+    {
+      // only "IA-32e mode guest" is named when only it is set (a 32-bit host, the guest left 64-bit)
+      id: "host.no-intel64.ia32e-controls",
+      name: "only IA-32e mode guest set",
+      cpu: (d) => {
+        // IA32_VMX_BASIC[48] = 1: a processor without Intel 64 architecture
+        d.msrs.IA32_VMX_BASIC = "0x4db100000000004";
+      },
+      setup: {
+        processor: { ia32e: false },
+        vmcs: {
+          VM_EXIT_CONTROLS: (old) => old & ~EXIT_HASS,
+          HOST_CR4: (old) => old & ~(1n << 17n),
+          HOST_RIP: 0x8100a000n,
+          HOST_IA32_EFER: 0x800n,
+        },
+      },
+      fail: {},
+    },
+    {
+      // "load CET state" alone does not make the host CET fields' canonical checks apply: HASS must be 1 too
+      id: "host.s-cet.canonical",
+      name: '"load CET state" = 0: not checked',
+      inapplicable: { vmcs: { HOST_S_CET: 0x8000000000000000n } },
+    },
+    {
+      id: "host.ssp.canonical",
+      name: '"load CET state" = 0: not checked',
+      inapplicable: { vmcs: { HOST_SSP: 0x8000000000000000n } },
+    },
+  ],
+  smm: [
+    {
+      // a return from SMM that deactivates the dual-monitor treatment does not need a launched executive VMCS
+      id: "smm.deactivate-needs-vmxon-ptr",
+      name: "executive VMCS clear: only error 18",
+      setup: {
+        ...SMM_RETURN,
+        processor: { ...SMM_RETURN.processor, executiveVmcsLaunchState: "clear" },
+        vmcs: { ...SMM_RETURN.vmcs, VM_ENTRY_CONTROLS: (old) => old | ENTRY_DEACT_DUAL_MONITOR },
+      },
+      fail: {},
+    },
+    {
+      // any hardware exception counts, vector 0 (#DE) too
+      id: "smm.root-return-event",
+      name: "#DE (vector 0)",
+      setup: { ...SMM_RETURN, processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 } },
+      pass: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(7, 0) } },
+      fail: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(3, 0) } },
     },
   ],
 };
