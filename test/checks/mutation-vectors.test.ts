@@ -40,6 +40,23 @@ const SMM_RETURN = {
   vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
   memory: { 262144: 4n, 196608: 4n },
 } as const satisfies Patch;
+/**
+ * A 32-bit guest with PAE paging (as in test/vectors/guest-non-register.ts): IA-32e mode guest and EFER.LMA/LME
+ * off, 32-bit CS, RIP below 4 GiB, CR4.PCIDE off; guest CR3 = 0x2000000 as in the base state.
+ */
+const PAE32: Patch["vmcs"] = {
+  VM_ENTRY_CONTROLS: (old) => old & ~(1n << 9n),
+  GUEST_IA32_EFER: 0x800,
+  GUEST_CS_AR_BYTES: 0xc09b,
+  GUEST_RIP: 0x1000000,
+  GUEST_RSP: 0x1ff000,
+  GUEST_CR4: (old) => old & ~(1n << 17n),
+};
+const PDPT = 0x2000000;
+/** A present PDPTE with a reserved bit (1), one beyond MAXPHYADDR 46 as well, one with bit 5 (reserved). */
+const PDPTE_BIT1 = 0x3n;
+const PDPTE_BIT1_46 = (1n << 46n) | 0x3n;
+const PDPTE_BIT5 = 0x21n;
 const FRED_CR4 = (old: bigint) => old | (1n << 32n);
 
 const TABLES: VectorTables = {
@@ -222,6 +239,31 @@ const TABLES: VectorTables = {
       setup: { ...SMM_RETURN, processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 } },
       pass: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(7, 0) } },
       fail: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(3, 0) } },
+    },
+  ],
+  "guest-pdpte": [
+    {
+      // two bad PDPTEs are listed, separated, the first with both kinds of reserved bit; the word after the
+      // four (PDPT + 32) is not a PDPTE
+      id: "guest.pdpte.memory-reserved",
+      name: "PDPTE0 (bits 1 and 46) and PDPTE1 (bit 5)",
+      setup: {
+        vmcs: { ...PAE32, SECONDARY_VM_EXEC_CONTROL: (old) => old & ~(1n << 1n) },
+        memory: { [PDPT + 32]: PDPTE_BIT1 },
+      },
+      fail: { memory: { [PDPT]: PDPTE_BIT1_46, [PDPT + 8]: PDPTE_BIT5 } },
+    },
+    {
+      id: "guest.pdpte.field-reserved",
+      name: "GUEST_PDPTR0 (bit 1) and GUEST_PDPTR1 (bit 5)",
+      setup: { vmcs: PAE32 },
+      fail: { vmcs: { GUEST_PDPTR0: PDPTE_BIT1, GUEST_PDPTR1: PDPTE_BIT5 } },
+    },
+    {
+      // EPT alone does not make the PDPTE fields count: the 64-bit guest does not use PAE paging
+      id: "guest.pdpte.field-reserved",
+      name: "64-bit guest with EPT: not checked",
+      inapplicable: { vmcs: { GUEST_PDPTR0: PDPTE_BIT1 } },
     },
   ],
 };
