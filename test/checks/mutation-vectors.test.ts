@@ -266,6 +266,16 @@ const TABLES: VectorTables = {
       inapplicable: { vmcs: { GUEST_PDPTR0: PDPTE_BIT1 } },
     },
   ],
+  "exit-controls": [
+    {
+      // without "activate secondary controls" (exit bit 31) the secondary word is not used, whatever it holds
+      id: "ctl.exit.secondary-reserved",
+      name: "exit bit 31 = 0: not checked",
+      inapplicable: {
+        vmcs: { VM_EXIT_CONTROLS: (old) => old & ~(1n << 31n), SECONDARY_VM_EXIT_CONTROLS: 0x10 },
+      },
+    },
+  ],
 };
 
 for (const [module, table] of Object.entries(TABLES))
