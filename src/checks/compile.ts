@@ -70,41 +70,41 @@ const PUNCT = [
   "^=",
 ];
 
-/** One token of a lexer rule: its kind and pattern (tried in this order, at the current position). */
-const LEX: readonly (readonly [TokKind, RegExp])[] = [
-  ["space", /(?:\s+|\/\/[^\n]*|\/\*[\s\S]*?\*\/)+/y],
-  ["id", /[A-Za-z_$][\w$]*/y],
+/** The lexer's token kinds, one capture group each, tried in this order at the current position. */
+const LEX_KINDS: readonly TokKind[] = ["space", "id", "num", "str", "punct"];
+const escaped = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/**
+ * One sticky pattern for every token: space and comments, identifiers, numbers, strings (a template literal
+ * without substitutions is one too: minifiers write strings that way), then the punctuators longest first and
+ * any other single character. One match per token.
+ */
+const LEX = new RegExp(
   [
-    "num",
-    /(?:0[xX][\da-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)n?/y,
-  ],
-  // Strings; a template literal without substitutions is one too (minifiers write strings that way).
-  ["str", /"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\$]|\\.|\$(?!\{))*`/y],
-];
+    /((?:\s+|\/\/[^\n]*|\/\*[\s\S]*?\*\/)+)/.source,
+    /([A-Za-z_$][\w$]*)/.source,
+    /((?:0[xX][\da-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)n?)/
+      .source,
+    /("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\$]|\\.|\$(?!\{))*`)/.source,
+    `(${PUNCT.map(escaped).join("|")}|[^\`"'])`,
+  ].join("|"),
+  "y",
+);
 
 /** Splits JavaScript expression source into tokens (no regular-expression or template literals). */
 export function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < src.length) {
-    let tok: Tok | undefined;
-    for (const [k, re] of LEX) {
-      re.lastIndex = i;
-      const m = re.exec(src);
-      if (m) {
-        tok = { k, s: m[0] };
-        break;
-      }
-    }
-    if (!tok) {
-      const rest = src.slice(i);
-      if (rest[0] === "`")
+  LEX.lastIndex = 0;
+  while (LEX.lastIndex < src.length) {
+    const at = LEX.lastIndex;
+    const m = LEX.exec(src);
+    if (!m) {
+      if (src[at] === "`")
         throw new Error("template literals with substitutions are not allowed in a predicate");
-      if (rest[0] === '"' || rest[0] === "'") throw new Error("unterminated string");
-      tok = { k: "punct", s: PUNCT.find((x) => rest.startsWith(x)) ?? (rest[0] as string) };
+      throw new Error("unterminated string");
     }
-    out.push(tok);
-    i += tok.s.length;
+    let g = 1;
+    while (m[g] === undefined) g++;
+    out.push({ k: LEX_KINDS[g - 1] as TokKind, s: m[0] });
   }
   return out;
 }
@@ -152,6 +152,22 @@ export function mergeReads(a: Reads, b: Reads): Reads {
  */
 export type Scope = (name: string) => unknown;
 
+/** Names already looked up, per scope: a `direct eval` per use was most of a rewrite's time. */
+const LOOKUPS = new WeakMap<Scope, Map<string, unknown>>();
+
+/** A name's value in a module's scope (an error it throws is thrown again on every lookup). */
+function lookup(scope: Scope, name: string): unknown {
+  let m = LOOKUPS.get(scope);
+  if (m === undefined) {
+    m = new Map();
+    LOOKUPS.set(scope, m);
+  }
+  if (m.has(name)) return m.get(name);
+  const x = scope(name);
+  m.set(name, x);
+  return x;
+}
+
 /** JavaScript's own names, kept as they are. */
 const KEEP = new Set(["true", "false", "null", "undefined", "typeof", "void", "NaN", "Infinity", "Math"]);
 
@@ -196,8 +212,24 @@ interface Env {
   readonly stack: readonly string[];
 }
 
+interface Arrow {
+  readonly params: readonly string[];
+  readonly body: readonly Tok[];
+}
+/** Each function's parse, made once: a decoder is expanded in every predicate that calls it. */
+const ARROWS = new WeakMap<Decoder, Arrow>();
+
 /** An arrow function's parameter names and body tokens. */
-function parseArrow(fn: Decoder): { params: string[]; body: Tok[] } {
+function parseArrow(fn: Decoder): Arrow {
+  let a = ARROWS.get(fn);
+  if (a === undefined) {
+    a = parseArrowText(fn);
+    ARROWS.set(fn, a);
+  }
+  return a;
+}
+
+function parseArrowText(fn: Decoder): Arrow {
   // Loaders call imported functions as `(0, ns.f)(…)` (no `this`): the same call as `ns.f(…)`.
   const text = fn.toString().replace(/\(\s*0\s*,\s*([A-Za-z_$][\w$.]*)\s*\)\s*\(/g, "$1(");
   const toks = tokenize(text).filter((t, i, a) => t.k !== "space" || (i > 0 && i < a.length - 1));
@@ -385,7 +417,7 @@ class Rewriter {
   private scoped(name: string, start: number): string {
     let x: unknown;
     try {
-      x = this.env.scope(name);
+      x = lookup(this.env.scope, name);
     } catch (e) {
       throw new Error(
         `\`${name}\` is not defined in the module (${(e as Error).message}); a predicate reads only the state, its bindings, module-level constants and decoders`,
@@ -518,10 +550,22 @@ export function compilePredicate(
   return { src, reads };
 }
 
-/** A compiled predicate as a function of the context (the reference loop; messages' witnesses). */
+/** A compiled predicate as a function of the context (the reference loop; the violation search). */
 export function toFunction<T = unknown>(src: string, name: string): (c: import("./types.js").Ctx) => T {
   return new Function(
     "c",
     `"use strict"; const v = c.v; return (${src});\n//# sourceURL=nvmx-predicate-${name}.js`,
   ) as (c: import("./types.js").Ctx) => T;
+}
+
+/**
+ * The same, made on its first call: for what only messages call (a rule's failing value), which most runs
+ * never build. A call costs one more indirection, so hot callers take `toFunction`.
+ */
+export function toLazyFunction<T = unknown>(src: string, name: string): (c: import("./types.js").Ctx) => T {
+  let fn: ((c: import("./types.js").Ctx) => T) | undefined;
+  return (c) => {
+    fn ??= toFunction<T>(src, name);
+    return fn(c);
+  };
 }

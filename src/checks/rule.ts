@@ -6,7 +6,15 @@
  */
 import { F, type FieldName } from "../arch/fields.js";
 import { Memory } from "../vmcs/memory.js";
-import { compilePredicate, emptyReads, mergeReads, type Reads, type Scope, toFunction } from "./compile.js";
+import {
+  compilePredicate,
+  emptyReads,
+  mergeReads,
+  type Reads,
+  type Scope,
+  toFunction,
+  toLazyFunction,
+} from "./compile.js";
 import { GATES, type GroupName } from "./groups.js";
 import { type FoundEntry, type MsrEntry, type State, stateOf } from "./state.js";
 import type { Check, CheckClass, Ctx, Outcome, Pred } from "./types.js";
@@ -316,7 +324,7 @@ export function section({ scope, ...info }: SectionInfo & { readonly scope: Scop
         const failC = compilePredicate(spec.fail, spec.scope ?? scope, [p]);
         const message = spec.message;
         // The failing value is computed again only for a message that takes it.
-        const witness = message.length >= 2 ? toFunction<W>(failC.src, `${spec.id}.witness`) : undefined;
+        const witness = message.length >= 2 ? toLazyFunction<W>(failC.src, `${spec.id}.witness`) : undefined;
         return {
           ...compiled(spec as unknown as Common<Bindings>, failC.src, failC.reads),
           fail: pred(failC.src, `${spec.id}.fail`),

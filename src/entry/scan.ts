@@ -235,16 +235,19 @@ function skipValue(b: Uint8Array, p: number, end: number): number {
 
 const NOT_JSON: unique symbol = Symbol("not JSON");
 
+/** Bytes [start, end) are a JSON string of printable ASCII without escapes (its text is its value). */
+function isPlainString(b: Buffer, start: number, end: number): boolean {
+  if (b[start] !== QUOTE) return false;
+  for (let p = start + 1; p < end - 1; p++) {
+    const c = b[p]!;
+    if (c === BACKSLASH || c < 0x20 || c >= 0x80) return false;
+  }
+  return true;
+}
+
 /** The JSON value in bytes [start, end): a plain ASCII string without a string copy of more, else JSON.parse. */
 function jsonValue(b: Buffer, start: number, end: number): unknown {
-  if (b[start] === QUOTE) {
-    let plain = true;
-    for (let p = start + 1; p < end - 1 && plain; p++) {
-      const c = b[p]!;
-      plain = c !== BACKSLASH && c >= 0x20 && c < 0x80;
-    }
-    if (plain) return b.toString("latin1", start + 1, end - 1);
-  }
+  if (isPlainString(b, start, end)) return b.toString("latin1", start + 1, end - 1);
   try {
     return JSON.parse(b.toString("utf8", start, end));
   } catch {
@@ -404,7 +407,11 @@ export class EntryScanner {
     const valueEnd = skipValue(b, p, end);
     if (valueEnd === FAIL || valueEnd === p) return FAIL;
     if (key === FORMAT_KEY) return bytesEqual(b, p, valueEnd, FORMAT_JSON) ? valueEnd : FAIL;
-    if (key !== CPU && key !== PROCESSOR && key !== MEMORY) return b[p] === QUOTE ? valueEnd : FAIL; // comment, description: strings
+    if (key !== CPU && key !== PROCESSOR && key !== MEMORY)
+      // comment, description: strings, not read; one that is not plain is checked to be JSON
+      return b[p] === QUOTE && (isPlainString(b, p, valueEnd) || jsonValue(b, p, valueEnd) !== NOT_JSON)
+        ? valueEnd
+        : FAIL;
     if (key === CPU && bytesEqual(b, p, valueEnd, this.lastCpuJson)) {
       this.cpu = this.lastCpu;
       return valueEnd;

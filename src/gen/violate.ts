@@ -413,10 +413,23 @@ export interface CachedResult {
   reason?: string;
 }
 
-/** Candidate single mutations of one target in one pool state; verdict 0 undecided, 1 keeps it valid, 2 not. */
+/**
+ * Candidate single mutations of one target in one pool state, in typed arrays (a search holds hundreds of
+ * thousands: as objects they were most of its heap, traced by every garbage collection); `mutationAt` makes
+ * one as an object. verdict: 0 undecided, 1 keeps the state valid, 2 not.
+ */
 interface Neighbours {
-  list: Mutation[];
-  verdict: Int8Array;
+  readonly s: PoolState;
+  readonly target: Target;
+  readonly length: number;
+  readonly xor: Uint8Array;
+  readonly lo: Uint32Array;
+  readonly hi: Uint32Array;
+  readonly verdict: Int8Array;
+}
+
+function mutationAt(nb: Neighbours, k: number): Mutation {
+  return { target: nb.target, op: nb.xor[k] ? "xor" : "set", lo: nb.lo[k]!, hi: nb.hi[k]! };
 }
 
 export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
@@ -529,25 +542,40 @@ export class ViolationSearch {
     const key = `${this.pool.indexOf(s)}:${targetName(t)}`;
     let out = this.neighbours.get(key);
     if (out) return out;
-    const list: Mutation[] = [];
+    const xors: number[] = [];
+    const los: number[] = [];
+    const his: number[] = [];
     const cur = readTarget(s.entry, t);
     if (cur) {
       const extra = t.kind === "field" ? this.valuesOf(t.index) : [];
       // Huge list counts make every later evaluation walk thousands of entries: not useful as a start.
       const isCount = t.kind === "field" && FIELDS[t.index]!.name.endsWith("_COUNT");
-      for (const m of candidates(t, this.caps, cur, extra))
-        if (!(isCount && m.op === "set" && (m.lo > 64 || m.hi !== 0))) list.push(m);
+      emitCandidates(t, this.caps, cur, extra, (xor, lo, hi) => {
+        if (isCount && !xor && (lo > 64 || hi !== 0)) return;
+        xors.push(xor ? 1 : 0);
+        los.push(lo);
+        his.push(hi);
+      });
     }
-    out = { list, verdict: new Int8Array(list.length) };
+    out = {
+      s,
+      target: t,
+      length: xors.length,
+      xor: Uint8Array.from(xors),
+      lo: Uint32Array.from(los),
+      hi: Uint32Array.from(his),
+      verdict: new Int8Array(xors.length),
+    };
     this.neighbours.set(key, out);
     return out;
   }
 
   /** The k-th candidate of `nb` keeps the pool state valid (decided once; the state is left refreshed). */
-  private keepsValid(s: PoolState, nb: Neighbours, k: number): boolean {
+  private keepsValid(nb: Neighbours, k: number): boolean {
     let v = nb.verdict[k]!;
     if (v === 0) {
-      const undo = applyMutation(s.entry, nb.list[k]!);
+      const s = nb.s;
+      const undo = applyMutation(s.entry, mutationAt(nb, k));
       v = 2;
       if (undo) {
         s.ctx.refresh();
@@ -573,7 +601,9 @@ export class ViolationSearch {
     afterState?: () => void,
   ): { s: PoolState; m: Mutation; opens: boolean }[] {
     const opening: { s: PoolState; m: Mutation; opens: boolean }[] = [];
-    const rest: { s: PoolState; nb: Neighbours; k: number }[] = [];
+    // the others, as pairs: candidate restK[i] of restNb[i]
+    const restNb: Neighbours[] = [];
+    const restK: number[] = [];
     const whenReads = check.when === undefined ? undefined : whenReadsOf(check);
     for (const s of this.pool) {
       const wasGated = gated.includes(s);
@@ -581,11 +611,11 @@ export class ViolationSearch {
         const nb = this.neighbourCandidates(s, t);
         // where the rule does not apply, a change of something its applicability does not read cannot open it
         const mayOpen = !wasGated && mayRead(whenReads, t);
-        for (let k = 0; k < nb.list.length; k++) {
+        for (let k = 0; k < nb.length; k++) {
           if (nb.verdict[k] === 2) continue;
           let opens = false;
           if (mayOpen && opening.length < max) {
-            const undo = applyMutation(s.entry, nb.list[k]!);
+            const undo = applyMutation(s.entry, mutationAt(nb, k));
             if (!undo) continue;
             s.ctx.refresh();
             opens = check.when === undefined || check.when(s.ctx);
@@ -593,16 +623,20 @@ export class ViolationSearch {
             s.ctx.refresh();
           }
           if (opens) {
-            if (this.keepsValid(s, nb, k)) opening.push({ s, m: nb.list[k]!, opens: true });
-          } else rest.push({ s, nb, k });
+            if (this.keepsValid(nb, k)) opening.push({ s, m: mutationAt(nb, k), opens: true });
+          } else {
+            restNb.push(nb);
+            restK.push(k);
+          }
         }
       }
       afterState?.();
     }
     const out = opening.slice(0, max);
-    for (const r of rest) {
-      if (out.length >= max) break;
-      if (this.keepsValid(r.s, r.nb, r.k)) out.push({ s: r.s, m: r.nb.list[r.k]!, opens: false });
+    for (let i = 0; i < restNb.length && out.length < max; i++) {
+      const nb = restNb[i]!;
+      const k = restK[i]!;
+      if (this.keepsValid(nb, k)) out.push({ s: nb.s, m: mutationAt(nb, k), opens: false });
     }
     return out;
   }

@@ -115,7 +115,13 @@ export class Memory {
   }
 
   read32(addr: number): number {
-    if (addr % 4 === 0) return this.word(addr);
+    const r = addr % 4;
+    if (r === 0) return this.word(addr);
+    // unaligned: the two aligned words it straddles (byte by byte where addresses are not exact numbers)
+    if (Number.isSafeInteger(addr + 4)) {
+      const base = addr - r;
+      return ((this.word(base) >>> (8 * r)) | (this.word(base + 4) << (32 - 8 * r))) >>> 0;
+    }
     let v = 0;
     for (let i = 3; i >= 0; i--) v = (v << 8) | this.read8(addr + i);
     return v >>> 0;

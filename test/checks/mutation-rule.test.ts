@@ -99,10 +99,36 @@ describe("a compiled rule's parts", () => {
   });
 
   it("carry a source URL naming the check and the part (what a debugger and a stack trace show)", () => {
-    expect(String(full.fail)).toContain("//# sourceURL=nvmx-predicate-test.full.fail.js");
-    expect(String(full.when)).toContain("//# sourceURL=nvmx-predicate-test.full.when.js");
+    /** Memory whose every read throws: the stack of the error shows the predicate that read. */
+    class Throwing extends Memory {
+      override read32(): number {
+        throw new Error("memory read");
+      }
+      override words(): Uint32Array {
+        throw new Error("memory read");
+      }
+    }
+    const reads = plain.rule({
+      id: "test.url",
+      rule: "t",
+      when: (s) => s.mem.read32(0) === 0,
+      fail: (s) => s.mem.read32(4) !== 0,
+      message: () => "x",
+    });
+    const e = state(builtinProfile("skylake"), msrLoadList(STAR));
+    const ctx = new Ctx(e.vmcs, e.caps, e.processor, new Throwing());
+    const stackOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (x) {
+        return (x as Error).stack ?? "";
+      }
+      return "(no error)";
+    };
+    expect(stackOf(() => reads.fail(ctx))).toContain("nvmx-predicate-test.url.fail.js");
+    expect(stackOf(() => reads.when?.(ctx))).toContain("nvmx-predicate-test.url.when.js");
     const entry = checkById("msr-load.fs-gs-base") as RuleCheck;
-    expect(String(entry.fail)).toContain("//# sourceURL=nvmx-predicate-msr-load.fs-gs-base.fail.js");
+    expect(stackOf(() => entry.fail(ctx))).toContain("nvmx-predicate-msr-load.fs-gs-base.fail.js");
   });
 
   it("a message's failing value is computed by a function that names its check", () => {

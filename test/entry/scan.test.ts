@@ -135,6 +135,31 @@ describe("EntryScanner", () => {
     for (const d of docs) expect(agree(scanner, d)).toBe(true);
   });
 
+  it("reads top-level strings as JSON does: plain ASCII by itself, one JSON.parse for an escape or other text", () => {
+    const scanner = new EntryScanner();
+    const vmcs = '"vmcs":{"GUEST_CR0":"0x21"}';
+    const cases: [string, number][] = [
+      [`{"cpu":"skylake","comment":"plain [text] {x}, a: 1",${vmcs}}`, 0],
+      [`{"cpu":"skylake","comment":"",${vmcs}}`, 0],
+      [`{"cpu":"skylake","description":"a\\"b",${vmcs}}`, 1],
+      [`{"cpu":"skylake","comment":"\\u0041",${vmcs}}`, 1],
+      [`{"cpu":"skylake","comment":"caf\u00e9",${vmcs}}`, 1],
+      [`{"cpu":"sky\\u006cake",${vmcs}}`, 1],
+    ];
+    for (const [text, parses] of cases) {
+      // the profile is decoded once first; then each line is read after a line naming it plainly
+      scan(scanner, `{"cpu":"skylake",${vmcs}}`);
+      const parse = vi.spyOn(JSON, "parse");
+      try {
+        expect(scan(scanner, text), text).toBeDefined();
+        expect(parse.mock.calls.length, text).toBe(parses);
+      } finally {
+        parse.mockRestore();
+      }
+      expect(agree(scanner, text), text).toBe(true);
+    }
+  });
+
   it("leaves to the exact parser what only it decides, and accepts nothing it rejects", () => {
     const scanner = new EntryScanner();
     const lines = [
@@ -173,9 +198,16 @@ describe("EntryScanner", () => {
       '{"comment":tru,"vmcs":{}}',
       '{"extra":1,"vmcs":{}}',
       '\ufeff{"vmcs":{}}',
+      // strings that are not JSON, in values nvmx does not read
+      '{"comment":"a\tb","vmcs":{}}',
+      '{"comment":"a\nb","vmcs":{}}',
+      '{"description":"\u0001","vmcs":{}}',
+      '{"comment":"a\\qb","vmcs":{}}',
+      '{"comment":"\\u12","vmcs":{}}',
     ];
     for (const l of lines) agree(scanner, l);
     expect(scan(scanner, '{"vmcs":{"GUEST_CR0":"0x1","GUEST_CR0":"0x2"}}')).toBeUndefined();
+    expect(scan(scanner, '{"comment":"a\tb","vmcs":{}}')).toBeUndefined();
     expect(scan(scanner, '{"vmcs":{"26624":"0x1"}}')).toBeUndefined();
   });
 
@@ -206,6 +238,11 @@ describe("EntryScanner", () => {
       '"cpu":"nope",',
       '"format":"nvmx-entry/1",',
       '"comment":[1,{"x":"}"}],',
+      '"comment":"plain",',
+      '"comment":"a\tb",',
+      '"comment":"a\\qb",',
+      '"description":"\\u0041 caf\u00e9",',
+      '"description":"\\u00",',
       '"processor":{"ia32e":false},',
       '"processor":{ "cpl" : 3 , "vmxonPointer" : 4096, "currentVmcsPointer":"0x10000000000" },',
       '"processor":{"instruction":"vmresume","launchState":"launched","inSmm":true,"executiveVmcsLaunchState":"clear"},',
