@@ -57,9 +57,6 @@ const outsideText = (s: State, name: util.Field, validLo: number, validHi: numbe
   bitList64(s[name] & ~validLo, s.hi[name] & ~validHi);
 const onOff = (b: boolean) => (b ? "1" : "0");
 
-/** A check gated on one VM-entry control ("load …"). */
-const _loads = (bit: number) => (s: State) => (s.entry & bit) !== 0;
-
 /** Capabilities that give an MSR's valid bits as halves (src/cpu/profile.ts). */
 type ValidMask = "debugctlValid" | "perfGlobalCtrlValid" | "rtitCtlValid" | "lbrCtlValid" | "specCtrlValid";
 
