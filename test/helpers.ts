@@ -49,6 +49,26 @@ export function applyPatch(e: Entry, p: Patch | undefined): Entry {
   return e;
 }
 
+/**
+ * A VM entry that returns from SMM under the dual-monitor treatment (SDM 34.15.4.2): executive VMCS at 0x40000,
+ * VMXON region at 0x30000, both holding revision 4 (the test profiles'). No 29.2.1.1 check applies then.
+ */
+export const SMM_RETURN = {
+  processor: {
+    inSmm: true,
+    dualMonitorActive: true,
+    vmxonPointer: 0x30000,
+    executiveVmcsLaunchState: "launched",
+  },
+  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
+  memory: { 262144: 4n, 196608: 4n },
+} as const satisfies Patch;
+/** The same, returning to VMX root operation: the executive-VMCS pointer is the VMXON pointer. */
+export const SMM_RETURN_ROOT = {
+  ...SMM_RETURN,
+  processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 },
+} as const satisfies Patch;
+
 /** Where {@link msrLoadList} puts the VM-entry MSR-load list. */
 export const MSR_LOAD_AREA = 0x20000;
 

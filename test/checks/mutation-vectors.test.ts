@@ -7,7 +7,16 @@
 import { describe, expect, it } from "vitest";
 import { checkById } from "../../src/checks/registry.js";
 import { contextOf, runEntry } from "../../src/entry/run.js";
-import { type CheckCase, capsOf, ids, type Patch, state, type VectorTables } from "../helpers.js";
+import {
+  type CheckCase,
+  capsOf,
+  ids,
+  type Patch,
+  SMM_RETURN,
+  SMM_RETURN_ROOT,
+  state,
+  type VectorTables,
+} from "../helpers.js";
 
 const STI = 1;
 const TF = 0x100;
@@ -29,17 +38,6 @@ const event = (type: number, vector: number, errorCode = false): number =>
 const EXIT_LOAD_EFER = 1n << 21n;
 const EXIT_HASS = 1n << 9n;
 const ENTRY_DEACT_DUAL_MONITOR = 1n << 11n;
-/** A VM entry that returns from SMM (dual-monitor treatment): executive VMCS at 0x40000, VMXON region at 0x30000. */
-const SMM_RETURN = {
-  processor: {
-    inSmm: true,
-    dualMonitorActive: true,
-    vmxonPointer: 0x30000,
-    executiveVmcsLaunchState: "launched",
-  },
-  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
-  memory: { 262144: 4n, 196608: 4n },
-} as const satisfies Patch;
 /**
  * A 32-bit guest with PAE paging (as in test/vectors/guest-non-register.ts): IA-32e mode guest and EFER.LMA/LME
  * off, 32-bit CS, RIP below 4 GiB, CR4.PCIDE off; guest CR3 = 0x2000000 as in the base state.
@@ -236,7 +234,7 @@ const TABLES: VectorTables = {
       // any hardware exception counts, vector 0 (#DE) too
       id: "smm.root-return-event",
       name: "#DE (vector 0)",
-      setup: { ...SMM_RETURN, processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 } },
+      setup: SMM_RETURN_ROOT,
       pass: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(7, 0) } },
       fail: { vmcs: { VM_ENTRY_INTR_INFO_FIELD: event(3, 0) } },
     },

@@ -1,5 +1,5 @@
 import { ENTRY, EXIT, PIN, PROC, PROC2, PROC3 } from "../../src/arch/controls.js";
-import type { CheckCase, Patch, VectorTables } from "../helpers.js";
+import { type CheckCase, type Patch, SMM_RETURN, SMM_RETURN_ROOT, type VectorTables } from "../helpers.js";
 
 /**
  * SDM 29.2.1.1 VM-execution control checks. The base state (src/gen/base.ts) on the all-features profile has
@@ -63,26 +63,6 @@ function addressCases(
     },
   ];
 }
-
-/**
- * A VM entry that returns from SMM under the dual-monitor treatment (executive VMCS at 0x40000, VMXON region at
- * 0x30000, both holding revision 4). SDM 34.15.4.2: no 29.2.1.1 check applies to the current VMCS then.
- */
-const SMM_RETURN: Patch = {
-  processor: {
-    inSmm: true,
-    dualMonitorActive: true,
-    vmxonPointer: 0x30000,
-    executiveVmcsLaunchState: "launched",
-  },
-  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
-  memory: { 262144: 4n, 196608: 4n },
-};
-/** ... returning to VMX root operation (executive-VMCS pointer = VMXON pointer). */
-const SMM_RETURN_ROOT: Patch = {
-  ...SMM_RETURN,
-  processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 },
-};
 
 /** One table per check module (src/checks/<module>.ts): the vectors of its checks. */
 export const tables: VectorTables = {

@@ -4,7 +4,7 @@
  * (TRUE controls, MTF, IA32_VMX_BASIC[58] nested exceptions, BASIC[56] = 0, MISC[30] = 1, MAXPHYADDR 46,
  * revision identifier 4, recommended MSR-list maximum 512).
  */
-import type { CheckCase, Patch, VectorTables } from "../helpers.js";
+import { type CheckCase, type Patch, SMM_RETURN, SMM_RETURN_ROOT, type VectorTables } from "../helpers.js";
 import { SETUP_32 } from "./host.js";
 
 const VALID = 0x80000000;
@@ -59,23 +59,6 @@ const basic56 = (d: { msrs: Record<string, string> }) => {
 };
 const noNestedException = (d: { msrs: Record<string, string> }) => {
   d.msrs["IA32_VMX_BASIC"] = "0xda100000000004";
-};
-
-// VM entries that return from SMM (dual-monitor treatment): executive VMCS at 0x40000, VMXON region at 0x30000.
-const SMM_RETURN: Patch = {
-  processor: {
-    inSmm: true,
-    dualMonitorActive: true,
-    vmxonPointer: 0x30000,
-    executiveVmcsLaunchState: "launched",
-  },
-  vmcs: { EXECUTIVE_VMCS_POINTER: 0x40000 },
-  memory: { 262144: 4n, 196608: 4n },
-};
-/** ... returning to VMX root operation: the executive-VMCS pointer is the VMXON pointer. */
-const SMM_RETURN_ROOT: Patch = {
-  ...SMM_RETURN,
-  processor: { ...SMM_RETURN.processor, vmxonPointer: 0x40000 },
 };
 
 // VM-entry MSR-load area at 0x20000.
