@@ -207,8 +207,8 @@ export function checkRows(corpora, realLines, passes) {
 const FILL_COUNT = 300000;
 /**
  * States filled first from another stream of the same profile, not timed: a fuzzing campaign fills millions
- * in one process, so the row measures code V8 has optimized. Without it the first profile measured paid the
- * generator's compilation alone (skylake: 397,000/s against 546,000-682,000/s for the three after it).
+ * in one process, so the row measures code V8 has optimized. (It did not lift skylake, the profile timed first:
+ * ~400,000/s with and without it.)
  */
 const FILL_WARMUP = 30000;
 

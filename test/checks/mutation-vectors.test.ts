@@ -207,7 +207,8 @@ const TABLES: VectorTables = {
       fail: {},
     },
     {
-      // "load CET state" alone does not make the host CET fields' canonical checks apply: HASS must be 1 too
+      // "host address-space size" alone (the base state's 64-bit host) does not make the host CET fields'
+      // canonical checks apply: "load CET state" must be 1 too
       id: "host.s-cet.canonical",
       name: '"load CET state" = 0: not checked',
       inapplicable: { vmcs: { HOST_S_CET: 0x8000000000000000n } },
