@@ -10,55 +10,14 @@ import { describe, expect, it, vi } from "vitest";
 import { DOCUMENT_KEYS, FIELDS } from "../../src/arch/fields.js";
 import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
 import type { Caps } from "../../src/cpu/profile.js";
-import { type Entry, type ParseOptions, parseEntryText, serializeEntry } from "../../src/entry/document.js";
+import { serializeEntry } from "../../src/entry/document.js";
 import { EntryScanner } from "../../src/entry/scan.js";
 import { baseEntry } from "../../src/gen/base.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid, modesFor } from "../../src/gen/valid.js";
 import { runs } from "../helpers.js";
-
-/** What parseEntryText makes of a line: an entry, or the error message. */
-function exact(text: string, opts: ParseOptions = {}): Entry | string {
-  try {
-    return parseEntryText(text.trim(), opts);
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
-/** The parts of an entry that checking reads, comparable with toEqual. */
-function view(e: Entry) {
-  return {
-    caps: e.caps.name,
-    capsSame: e.caps,
-    processor: { ...e.processor },
-    vmcs: Array.from(e.vmcs.v),
-    memory: e.memory.entries64(),
-    cpu: e.cpu,
-  };
-}
-
-function scan(scanner: EntryScanner, text: string): Entry | undefined {
-  const b = Buffer.from(text, "utf8");
-  return scanner.scan(b, 0, b.length);
-}
-
-/** Scanner and parser agree on `text`; returns whether the scanner took it. */
-function agree(scanner: EntryScanner, text: string, opts: ParseOptions = {}): boolean {
-  const want = exact(text, opts);
-  const got = scan(scanner, text);
-  if (typeof want === "string") {
-    expect(got, `scanner accepted a line the parser rejects (${want}): ${text}`).toBeUndefined();
-    return false;
-  }
-  if (got === undefined) return false;
-  const a = view(got);
-  const b = view(want);
-  expect(a.capsSame === b.capsSame || a.caps === b.caps).toBe(true);
-  expect({ ...a, capsSame: 0 }).toEqual({ ...b, capsSame: 0 });
-  return true;
-}
+import { agree, scan } from "./scan-helpers.js";
 
 const PROFILES = ["skylake", "icelake-server", "sapphirerapids", "wildcatlake"].filter((p) =>
   builtinNames().includes(p),
