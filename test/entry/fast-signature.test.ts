@@ -1,0 +1,96 @@
+/**
+ * The processor part of a runner's signature (src/entry/fast.ts `processorBits`, the signature table, the
+ * specialized runner's guard): every processor mode gets its own specialized code, which gives the reference
+ * verdict, and a state in another mode never runs code specialized for the first — also when the modes alternate
+ * on one runner, with and without RFLAGS.VM, and for a processor object holding a value outside its type.
+ */
+import { describe, expect, it } from "vitest";
+import { F } from "../../src/arch/fields.js";
+import { CHECKS } from "../../src/checks/registry.js";
+import { Ctx } from "../../src/checks/types.js";
+import { builtinProfile } from "../../src/cpu/builtin.js";
+import { failingChecksReference } from "../../src/entry/evaluate.js";
+import { compileRunner, runnerSources } from "../../src/entry/fast.js";
+import { DEFAULT_PROCESSOR, type ProcessorState } from "../../src/entry/processor.js";
+import { baseEntry } from "../../src/gen/base.js";
+
+const FLAGS = [
+  "ia32e",
+  "vmxRoot",
+  "currentVmcsValid",
+  "inSmm",
+  "blockingByMovSs",
+  "dualMonitorActive",
+  "currentVmcsShadow",
+] as const;
+
+/** Processor modes: the defaults, each property changed alone, and a few together. */
+const MODES: Partial<ProcessorState>[] = [
+  {},
+  { instruction: "vmresume" },
+  { launchState: "launched" },
+  { instruction: "vmresume", launchState: "launched" },
+  { executiveVmcsLaunchState: undefined },
+  { executiveVmcsLaunchState: "clear" },
+  ...FLAGS.map((f) => ({ [f]: !DEFAULT_PROCESSOR[f] })),
+  { inSmm: true, dualMonitorActive: true, executiveVmcsLaunchState: "clear" },
+  // every property at its zero encoding
+  {
+    instruction: "vmlaunch",
+    launchState: "clear",
+    executiveVmcsLaunchState: undefined,
+    ...Object.fromEntries(FLAGS.map((f) => [f, false])),
+  },
+];
+
+const ids = (out: Int32Array, n: number) =>
+  n < 0 ? [`runner returned ${n}`] : Array.from(out.subarray(0, n), (i) => CHECKS[i]!.id);
+const specialized = () => [...runnerSources().keys()].filter((n) => n.endsWith("-specialized"));
+
+describe("a runner's processor signature", () => {
+  it("specializes each processor mode on its own, and gives the reference verdict as modes alternate", () => {
+    const e = baseEntry(builtinProfile("sapphirerapids"));
+    const v86 = e.vmcs.clone();
+    v86.set(F.GUEST_RFLAGS!, v86.get(F.GUEST_RFLAGS!) | (1n << 17n));
+    const run = compileRunner(CHECKS, { specializeAfter: 1 });
+    const out = new Int32Array(CHECKS.length);
+    const verdicts = new Set<string>();
+    for (let round = 0; round < 3; round++)
+      for (const vmcs of [e.vmcs, v86]) {
+        const before = new Set(specialized());
+        for (const m of round === 1 ? [...MODES].reverse() : MODES) {
+          const processor = { ...DEFAULT_PROCESSOR, ...m } as ProcessorState;
+          const ctx = new Ctx(vmcs, e.caps, processor, e.memory);
+          const want = failingChecksReference(ctx).map((c) => c.id);
+          verdicts.add(want.join());
+          expect(ids(out, run(ctx, out)), `round ${round}, ${JSON.stringify(m)}`).toEqual(want);
+        }
+        // the first sighting of each mode compiles its code (specializeAfter 1)
+        if (round === 0) expect(specialized().filter((n) => !before.has(n))).toHaveLength(MODES.length);
+      }
+    // the modes are told apart by the verdicts too, not only by the code
+    expect(verdicts.size).toBeGreaterThan(6);
+  });
+
+  it("never specializes a processor object holding a value outside its type, and gives the reference verdict", () => {
+    const e = baseEntry(builtinProfile("skylake"));
+    const run = compileRunner(CHECKS, { specializeAfter: 1 });
+    const out = new Int32Array(CHECKS.length);
+    const odd: Record<string, unknown>[] = [
+      { instruction: "VMLAUNCH" },
+      { launchState: "" },
+      { executiveVmcsLaunchState: "launch" },
+      ...FLAGS.map((f) => ({ [f]: 1 })),
+      ...FLAGS.map((f) => ({ [f]: undefined })),
+    ];
+    const before = new Set(specialized());
+    for (let round = 0; round < 2; round++)
+      for (const m of odd) {
+        const processor = { ...DEFAULT_PROCESSOR, ...m } as unknown as ProcessorState;
+        const ctx = new Ctx(e.vmcs, e.caps, processor, e.memory);
+        const want = failingChecksReference(ctx).map((c) => c.id);
+        expect(ids(out, run(ctx, out)), JSON.stringify(m)).toEqual(want);
+      }
+    expect(specialized().filter((n) => !before.has(n))).toEqual([]);
+  });
+});
