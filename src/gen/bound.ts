@@ -154,7 +154,8 @@ function never(src: string, caps: Caps, target: Check, smmExempt: boolean): stri
     } catch {
       // not of the expected form: no proof
     }
-    return holds ? undefined : `only where ${s.replaceAll("c.caps.", "")}, false on ${caps.name}`;
+    const shown = s.replaceAll("c.caps.", "").replace(/^!\(!([\w.]+)\)$/, "$1");
+    return holds ? undefined : `only where ${shown}, false on ${caps.name}`;
   }
   const m = BIT_SET.exec(s);
   const where = m ? FORBIDDEN[(m[1] ?? m[2])!] : undefined;

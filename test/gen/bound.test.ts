@@ -103,6 +103,10 @@ describe("boundReason", () => {
       "the rule can fail only where !sgx, false on skylake",
     );
     expect(boundReason(parts({ fail: "c.caps.sgx" }), skylake)).toBeUndefined();
+    // a double negation (a gate negated by a rule's `when`) is shown without it
+    expect(boundReason(parts({ when: "!(!c.caps.addr32)", fail: "v[1] === 0" }), skylake)).toBe(
+      "the rule can fail only where addr32, false on skylake",
+    );
     expect(boundReason(parts({ fail: `(v[1] === 0 && ${CET}) || !c.caps.sgx` }), skylake)).toBe(
       'the rule can fail only with "load CET state" = 1, which skylake does not allow (a state setting it fails ctl.entry.allowed-1-settings); or only where !sgx, false on skylake',
     );
