@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { F } from "../../src/arch/fields.js";
 import { CHECKS } from "../../src/checks/registry.js";
-import { Ctx } from "../../src/checks/types.js";
+import { type Check, Ctx } from "../../src/checks/types.js";
 import { builtinProfile } from "../../src/cpu/builtin.js";
 import { failingChecksReference } from "../../src/entry/evaluate.js";
 import { compileRunner, runnerSources } from "../../src/entry/fast.js";
@@ -92,5 +92,27 @@ describe("a runner's processor signature", () => {
         expect(ids(out, run(ctx, out)), JSON.stringify(m)).toEqual(want);
       }
     expect(specialized().filter((n) => !before.has(n))).toEqual([]);
+  });
+
+  it("never folds a check given as plain closures (no source to probe) into its value: it runs on every state", () => {
+    const e = baseEntry(builtinProfile("skylake"));
+    let fails = true;
+    const check: Check = {
+      id: "test.plain",
+      sdm: "29.9",
+      cls: "guest",
+      fields: [],
+      rule: "test.plain",
+      when: () => true,
+      fail: () => fails,
+      message: () => "",
+    };
+    const run = compileRunner([check], { specializeAfter: 1 });
+    const out = new Int32Array(1);
+    const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
+    for (const f of [true, false, true, true, false]) {
+      fails = f;
+      expect(run(ctx, out), String(f)).toBe(f ? 1 : 0);
+    }
   });
 });
