@@ -115,4 +115,55 @@ describe("a runner's processor signature", () => {
       expect(run(ctx, out), String(f)).toBe(f ? 1 : 0);
     }
   });
+
+  it("folds every field of the signature into a literal: a specialized runner reads none of them but in its guard", () => {
+    // the signature's fields, listed here rather than taken from fast.ts
+    const names = [
+      ...["CS", "SS", "DS", "ES", "FS", "GS", "TR", "LDTR"].map((s) => `GUEST_${s}_AR_BYTES`),
+      "GUEST_CR0",
+      "GUEST_CR4",
+      "GUEST_IA32_EFER",
+      "GUEST_RFLAGS",
+      "GUEST_ACTIVITY_STATE",
+      "GUEST_INTERRUPTIBILITY_INFO",
+      "GUEST_PENDING_DBG_EXCEPTIONS",
+      "VMCS_LINK_POINTER",
+      "VM_ENTRY_INTR_INFO_FIELD",
+      "VM_ENTRY_MSR_LOAD_COUNT",
+      "VM_EXIT_MSR_LOAD_COUNT",
+      "VM_EXIT_MSR_STORE_COUNT",
+      "HOST_CR0",
+      "HOST_CR4",
+      "HOST_IA32_EFER",
+      ...["CS", "SS", "DS", "ES", "FS", "GS", "TR"].map((s) => `HOST_${s}_SELECTOR`),
+    ];
+    const e = baseEntry(builtinProfile("sapphirerapids"));
+    const before = new Set(specialized());
+    const generic = compileRunner(CHECKS, { specializeAfter: 0 });
+    const genericName = [...runnerSources().keys()].at(-1)!;
+    const run = compileRunner(CHECKS, { specializeAfter: 1 });
+    const out = new Int32Array(CHECKS.length);
+    const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
+    expect(run(ctx, out)).toBe(generic(ctx, out));
+    const made = specialized().filter((n) => !before.has(n));
+    expect(made).toHaveLength(1);
+    const src = runnerSources().get(made[0]!)!;
+    // the guard: the runner's first statement, after the functions of its parts
+    const guardEnd = src.indexOf(") return -1;");
+    const guardStart = src.lastIndexOf("\nif (", guardEnd);
+    expect(guardStart).toBeGreaterThan(0);
+    const guard = src.slice(guardStart, guardEnd);
+    const body = src.slice(0, guardStart) + src.slice(guardEnd);
+    const genericSrc = runnerSources().get(genericName)!;
+    const reads = [
+      ...names.map((n) => [n, `v[${F[n]! << 1}]`]),
+      // high halves
+      ...["GUEST_CR4", "VMCS_LINK_POINTER", "HOST_CR4"].map((n) => [`${n}.hi`, `v[${(F[n]! << 1) | 1}]`]),
+    ];
+    for (const [n, read] of reads) {
+      expect(genericSrc.includes(read), `the checks read ${n}`).toBe(true);
+      expect(guard.includes(`${read} !== `), `the guard tests ${n}`).toBe(true);
+      expect(body.includes(read), `${n} is a literal`).toBe(false);
+    }
+  });
 });
