@@ -160,6 +160,20 @@ describe("a runner's processor signature", () => {
       // high halves
       ...["GUEST_CR4", "VMCS_LINK_POINTER", "HOST_CR4"].map((n) => [`${n}.hi`, `v[${(F[n]! << 1) | 1}]`]),
     ];
+    // the control words: the checks read them as folded words (c.pin, c.proc3, ...), the guard by slot
+    const words = [
+      ...[
+        "PIN_BASED_VM_EXEC_CONTROL",
+        "CPU_BASED_VM_EXEC_CONTROL",
+        "SECONDARY_VM_EXEC_CONTROL",
+        "TERTIARY_VM_EXEC_CONTROL",
+        "VM_EXIT_CONTROLS",
+        "SECONDARY_VM_EXIT_CONTROLS",
+        "VM_ENTRY_CONTROLS",
+      ].map((n) => `v[${F[n]! << 1}]`),
+      ...["TERTIARY_VM_EXEC_CONTROL", "SECONDARY_VM_EXIT_CONTROLS"].map((n) => `v[${(F[n]! << 1) | 1}]`),
+    ];
+    for (const w of words) expect(guard.includes(`${w} !== `), w).toBe(true);
     for (const [n, read] of reads) {
       expect(genericSrc.includes(read), `the checks read ${n}`).toBe(true);
       expect(guard.includes(`${read} !== `), `the guard tests ${n}`).toBe(true);
