@@ -174,6 +174,9 @@ describe("a runner's processor signature", () => {
       ...["TERTIARY_VM_EXEC_CONTROL", "SECONDARY_VM_EXIT_CONTROLS"].map((n) => `v[${(F[n]! << 1) | 1}]`),
     ];
     for (const w of words) expect(guard.includes(`${w} !== `), w).toBe(true);
+    // the processor mode: tested by the guard (checks that read it with data fields still read it)
+    for (const k of ["instruction", "launchState", "executiveVmcsLaunchState", ...FLAGS])
+      expect(guard.includes(`c.proc_.${k} !== `), k).toBe(true);
     for (const [n, read] of reads) {
       expect(genericSrc.includes(read), `the checks read ${n}`).toBe(true);
       expect(guard.includes(`${read} !== `), `the guard tests ${n}`).toBe(true);
