@@ -183,4 +183,27 @@ describe("a runner's processor signature", () => {
       expect(body.includes(read), `${n} is a literal`).toBe(false);
     }
   });
+
+  it("never folds a predicate that reads memory: memory is not part of the signature", () => {
+    const e = baseEntry(builtinProfile("skylake"));
+    const src = "(c.mem.read32(4096) !== 0)";
+    const fail = Object.assign((c: Ctx) => c.mem.read32(4096) !== 0, { src });
+    const check: Check = {
+      id: "test.memory",
+      sdm: "29.9",
+      cls: "guest",
+      fields: [],
+      rule: "test.memory",
+      fail,
+      message: () => "",
+    };
+    const run = compileRunner([check], { specializeAfter: 1 });
+    const out = new Int32Array(1);
+    const ctx = new Ctx(e.vmcs, e.caps, e.processor, e.memory);
+    for (const word of [0, 1, 0, 1, 1, 0]) {
+      e.memory.write32(4096, word);
+      expect(run(ctx, out), String(word)).toBe(word ? 1 : 0);
+    }
+  });
 });
+
