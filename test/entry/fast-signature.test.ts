@@ -206,4 +206,3 @@ describe("a runner's processor signature", () => {
     }
   });
 });
-
