@@ -155,10 +155,13 @@ describe("a runner's processor signature", () => {
     const guard = src.slice(guardStart, guardEnd);
     const body = src.slice(0, guardStart) + src.slice(guardEnd);
     const genericSrc = runnerSources().get(genericName)!;
-    const reads = [
-      ...names.map((n) => [n, `v[${F[n]! << 1}]`]),
+    const reads: [string, string][] = [
+      ...names.map((n): [string, string] => [n, `v[${F[n]! << 1}]`]),
       // high halves
-      ...["GUEST_CR4", "VMCS_LINK_POINTER", "HOST_CR4"].map((n) => [`${n}.hi`, `v[${(F[n]! << 1) | 1}]`]),
+      ...["GUEST_CR4", "VMCS_LINK_POINTER", "HOST_CR4"].map((n): [string, string] => [
+        `${n}.hi`,
+        `v[${(F[n]! << 1) | 1}]`,
+      ]),
     ];
     // the control words: the checks read them as folded words (c.pin, c.proc3, ...), the guard by slot
     const words = [
