@@ -213,6 +213,18 @@ describe("VM entries that return from SMM as search starts", () => {
     }
   });
 
+  it("keep their results through the disk cache (an SMM start is found again by its index)", () => {
+    const search = violationSearch(skylake);
+    const id = "smm.executive-vmcs-revision";
+    expect(search.find(id).status).toBe("violated");
+    const [r] = search.exportResults().filter((x) => x.id === id);
+    // after the pool and the 240 extended states
+    expect(r!.base).toBeGreaterThanOrEqual(search.pool.length + 240);
+    const fresh = new ViolationSearch(skylake);
+    expect(fresh.importResults(JSON.parse(JSON.stringify([r])))).toBe(1);
+    expect(fresh.violate(id)!.processor.inSmm).toBe(true);
+  });
+
   it("are not made on a profile without it", () => {
     const kvm = builtinProfile("kvm-nested");
     expect(kvm.dualMonitor).toBe(false);
