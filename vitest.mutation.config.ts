@@ -38,6 +38,7 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/formats/detect.test.ts",
     "test/formats/dump-grammar.test.ts",
     "test/formats/kvm-dump-grammar.test.ts",
+    "test/formats/kvm-dump.test.ts",
     "test/formats/layouts.test.ts",
     "test/formats/logs.test.ts",
     "test/formats/parsers.test.ts",
