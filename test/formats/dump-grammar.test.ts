@@ -158,6 +158,12 @@ const ROWS: [string, "kvm" | "xen", Section, string][] = [
     "guest",
     "complete | sysenter rsp=0000000000000000 cs:rip=00g0:0000000000000000!not-hex",
   ],
+  [
+    "Sysenter RSP=0000000000000000 CS:RIP=00g0:00000000",
+    "kvm",
+    "guest",
+    "complete | sysenter rsp=0000000000000000 cs:rip=00g0:00000000!not-hex",
+  ],
   ["SVI|RVI = 00|2f TPR Threshold = 0x00", "kvm", "control", "complete | svi|rvi=00|2f tpr threshold=0x00"],
   [
     "SVI|RVI = 0|2f TPR Threshold = 0x00",
@@ -219,6 +225,9 @@ const ROWS: [string, "kvm" | "xen", Section, string][] = [
     "complete | rsp=0xffff8c0f4dd71e98 rip=0xffffd18a040bb75e",
   ],
   ["the value was nothing", "kvm", "guest", "bad | "],
+  ["CS: sel=0x0010, attr(VMC", "kvm", "guest", "prefix [cs] | sel=0x0010 | missing attr,limit,base"],
+  ["EFER(XYZ) = 0x0000000000000d01", "xen", "guest", "complete | efer=0x0000000000000d01"],
+  ["RIP = 0xffff82d080341950(vmx_asm_vmexit_handler)", "xen", "host", "complete | rip=0xffff82d080341950"],
   // lines that are not this grammar's
   ["Foo=0x1", "kvm", "guest", "bad | foo=0x1?"],
   [
@@ -233,6 +242,15 @@ const ROWS: [string, "kvm" | "xen", Section, string][] = [
     "guest",
     "complete | rflags=0x00000002 dr7=0x0000000000000400",
   ],
+  ["kvm [4321]: vcpu1, guest rIP: 0xffffffff8105e1b6 ignored rdmsr: 0x1a0", "kvm", "guest", "bad | "],
+  [
+    "TSC Offset ; TSC Multiplier = 0x0001000000000000",
+    "kvm",
+    "control",
+    "bad | tsc multiplier=0x0001000000000000",
+  ],
+  // unknown keys are read whole (the dump's note names them)
+  ["Zz9=0x1 Az_0=2", "kvm", "guest", "bad | zz9=0x1? az_0=2?"],
   // separators, digit counts, case, 0x
   [
     "RFLAGS=0x0000002 DR7 = 0x0000000000000400",
@@ -247,6 +265,7 @@ const ROWS: [string, "kvm" | "xen", Section, string][] = [
     "complete | interruptibility=00000009 activitystate=00000000",
   ],
   ["CR3 = 0X000000013CBF4002", "kvm", "guest", "complete | cr3=0X000000013CBF4002"],
+  ["CR3 = 0X00000000001AA002", "kvm", "guest", "complete | cr3=0X00000000001AA002"],
   ["CR3 = 0x", "kvm", "guest", "complete | cr3=0x!not-hex"],
   ["CR3 = 000000013cbf4002", "kvm", "guest", "complete | cr3=000000013cbf4002"],
   [
