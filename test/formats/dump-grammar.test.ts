@@ -309,6 +309,36 @@ const ROWS: [string, "kvm" | "xen", Section, string][] = [
   ],
   ["CR4 something=0x0000000000002040", "kvm", "guest", "bad | cr4 something=0x0000000000002040?"],
   ["CR4 =0x0000000000002040", "kvm", "guest", "bad | cr4=0x0000000000002040?"],
+  // damaged values quoted as far as they are value characters; a key cut at the end of a line; a label alone
+  ["CR3 = 0x000000013CBF400G", "kvm", "guest", "complete | cr3=0x000000013CBF400G!not-hex"],
+  ["RFLAGS=0x0000:002", "kvm", "guest", "complete | rflags=0x0000:002!not-hex"],
+  ["CR3 = 0x000000013cbf400Z", "kvm", "guest", "complete | cr3=0x000000013cbf400Z!not-hex"],
+  ["CR3 = 0x000000013cbf400z", "kvm", "guest", "complete | cr3=0x000000013cbf400z!not-hex"],
+  ["CR3 = 0x0000_13cbf4002", "kvm", "guest", "complete | cr3=0x0000!not-hex"],
+  ["CR3 = 0x13cbf4002~", "kvm", "guest", "complete | cr3=0x13cbf4002!not-hex"],
+  ["vcpu0.efer=0x500", "kvm", "guest", "bad | vcpu0.efer=0x500?"],
+  ["CS: selector=0x0010", "kvm", "guest", "bad [cs] | selector=0x0010? | missing sel,attr,limit,base"],
+  ["RSP = 0xffff898cacda2c90 Hello(world", "kvm", "guest", "bad | rsp=0xffff898cacda2c90"],
+  ["CR3 = 0x00000000001aa002 EFER(VMC", "kvm", "guest", "prefix | cr3=0x00000000001aa002"],
+  [
+    "S_CET = 0x0000000000000000, SSP = 0xffffc90000004ff8,",
+    "kvm",
+    "guest",
+    "prefix | s_cet=0x0000000000000000 ssp=0xffffc90000004ff8",
+  ],
+  [
+    "CS: sel=0x0010, attr=0x0a09b",
+    "kvm",
+    "guest",
+    "prefix [cs] | sel=0x0010 attr=0x0a09b | missing limit,base",
+  ],
+  ["CS: (unusable)", "kvm", "guest", "prefix [cs] |  | missing sel,attr,limit,base"],
+  [
+    "PLE Gap=00000080 Window=00020000 Virtual processor",
+    "kvm",
+    "control",
+    "prefix | ple gap=00000080 window=00020000",
+  ],
 ];
 
 describe("scanLine", () => {
