@@ -20,6 +20,7 @@ import type { Entry } from "../entry/document.js";
 import { countFailures, failingChecks } from "../entry/evaluate.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "../entry/processor.js";
 import { baseEntry } from "./base.js";
+import { boundReason } from "./bound.js";
 import { Rng } from "./rng.js";
 import { type FeatureLevel, generateValid, type Mode, modesFor } from "./valid.js";
 
@@ -393,6 +394,9 @@ function memTargets(e: Entry): Target[] {
 
 /** States in the extended pool. */
 const EXTENDED = 240;
+/** SMM-return states made from the pool (`smmReturns`), and the pages of their VMXON region and executive VMCS. */
+const SMM_RETURNS = 4;
+const SMM_PAGES = { vmxon: 0x7ff00000, executive: 0x7ff01000 } as const;
 
 const PROC_TARGETS: Target[] = [
   ...PROC_VALUES.map(([key]) => ({ kind: "proc", key }) as Target),
@@ -403,7 +407,7 @@ const PROC_TARGETS: Target[] = [
 // The search
 
 /** Bump when the search changes in a way that makes cached "not applicable" results stale. */
-export const SEARCH_VERSION = 3;
+export const SEARCH_VERSION = 4;
 
 export interface CachedResult {
   id: string;
@@ -459,12 +463,19 @@ export interface ViolationResult {
   evals: number;
 }
 
+/** `check` applies and fails in `ctx` (refreshed). */
+const fails = (check: Check, ctx: Ctx): boolean =>
+  (check.when === undefined || !!check.when(ctx)) && !!check.fail(ctx);
+
 /** Outcome of evaluating the current state against the target check. */
 const MISS = Object.freeze({ only: false, hits: false, failing: Object.freeze([]) as readonly Check[] });
-function exactly(ctx: Ctx, check: Check): { only: boolean; hits: boolean; failing: readonly Check[] } {
-  ctx.refresh();
-  const hits = (check.when === undefined || check.when(ctx)) && check.fail(ctx);
-  if (!hits) return MISS;
+function exactly(
+  ctx: Ctx,
+  check: Check,
+  refreshed = false,
+): { only: boolean; hits: boolean; failing: readonly Check[] } {
+  if (!refreshed) ctx.refresh();
+  if (!fails(check, ctx)) return MISS;
   const failing = failingChecks(ctx);
   return { only: failing.length === 1 && failing[0] === check, hits: true, failing };
 }
@@ -476,9 +487,14 @@ export class ViolationSearch {
   /** Values each field takes across the pool (distinct), used as candidates. */
   private readonly poolValues = new Map<number, [number, number][]>();
 
+  /**
+   * `proofs: false` leaves out the static proofs of src/gen/bound.ts: every rule is then searched (the tests
+   * compare both ways).
+   */
   constructor(
     readonly caps: Caps,
     readonly seed = 7,
+    private readonly options: { readonly proofs?: boolean } = {},
   ) {
     this.pool = makePool(caps, seed);
   }
@@ -502,6 +518,40 @@ export class ViolationSearch {
       this.extendedMade[i] = s;
     }
     return s;
+  }
+
+  private smm?: PoolState[];
+
+  /**
+   * Valid VM entries that return from SMM under the dual-monitor treatment (SDM 34.15.4), made on first need
+   * from the first pool states: the generator makes none, and no single change of a valid state makes one (it
+   * takes the processor in SMM with the dual-monitor treatment active and a valid executive-VMCS pointer).
+   * They open the rules only such entries apply. Alternately the entry returns to VMX root operation (the
+   * executive-VMCS pointer is the VMXON pointer) and to a launched executive VMCS. None on a profile without
+   * the dual-monitor treatment (IA32_VMX_BASIC[49] = 0).
+   */
+  private smmReturns(): PoolState[] {
+    if (this.smm) return this.smm;
+    this.smm = [];
+    if (!this.caps.dualMonitor) return this.smm;
+    for (const [i, s] of this.pool.entries()) {
+      if (this.smm.length === SMM_RETURNS) break;
+      const entry = cloneEntry(s.entry);
+      const executive = i % 2 === 0 ? SMM_PAGES.vmxon : SMM_PAGES.executive;
+      Object.assign(entry.processor, {
+        inSmm: true,
+        dualMonitorActive: true,
+        vmxonPointer: SMM_PAGES.vmxon,
+        executiveVmcsLaunchState: "launched",
+      });
+      entry.vmcs.setHalves(F.EXECUTIVE_VMCS_POINTER, executive, 0);
+      entry.memory.write32(SMM_PAGES.vmxon, this.caps.revision);
+      entry.memory.write32(executive, this.caps.revision);
+      const ctx = new Ctx(entry.vmcs, this.caps, entry.processor, entry.memory);
+      if (countFailures(ctx) === 0)
+        this.smm.push({ entry, ctx, mode: s.mode, label: `${s.label}/smm-return` });
+    }
+    return this.smm;
   }
 
   /** More random valid states (built on first need): gate-holding starts and field values. */
@@ -702,7 +752,10 @@ export class ViolationSearch {
     if (hit) return hit;
     const check = checkById(id);
     if (!check) throw new Error(`no check with id ${id}`);
-    const r = this.search(check, progress);
+    const proof = this.options.proofs === false ? undefined : boundReason(check, this.caps);
+    const r: ViolationResult = proof
+      ? { id, status: "not-applicable", reason: proof, evals: 0 }
+      : this.search(check, progress);
     this.cache.set(id, r);
     return r;
   }
@@ -736,6 +789,13 @@ export class ViolationSearch {
     };
     const gated = this.pool.filter(gate);
     const ungated = this.pool.filter((s) => !gated.includes(s));
+    // a rule whose applicability asks whether the processor is in SMM starts from SMM returns too
+    const smmRead = whenReadsOf(check)?.cpu;
+    if (smmRead?.has("inSmm") || smmRead?.has("dualMonitorActive")) {
+      const smm = this.smmReturns();
+      gated.push(...smm.filter(gate));
+      ungated.unshift(...smm.filter((s) => !gated.includes(s)));
+    }
     if (gated.length < 2) gated.push(...this.extendedPool().filter(gate).slice(0, 6));
     const declared = this.declaredTargets(check);
     const extraTargets = (s: PoolState) => [...PROC_TARGETS, ...memTargets(s.entry)];
@@ -856,13 +916,22 @@ export class ViolationSearch {
         const extras = this.extrasFor(p.s, ts, check);
         // Only a change of something another failing rule reads can clear that rule; any other change leaves
         // every failing rule failing (so it is neither a find nor a better partial hit).
-        const others = p.failing.filter((c) => c !== check).map(verdictReadsOf);
+        const otherChecks = p.failing.filter((c) => c !== check);
+        const others = otherChecks.map(verdictReadsOf);
+        const ctx = p.s.ctx;
         for (const [ti, t] of ts.entries()) {
           const extra = extras[ti];
           if (extra === undefined || !others.some((r) => mayRead(r, t))) continue;
           const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
             counted();
-            const r = exactly(p.s.ctx, check);
+            // A candidate under which this rule and as many others of the partial hit's as the best hit so far
+            // has still fail is neither a find nor a better hit: it needs no evaluation of every rule.
+            ctx.refresh();
+            if (!fails(check, ctx)) return false;
+            const bound = best?.failing.length ?? p.failing.length;
+            let still = 1;
+            for (const c of otherChecks) if (fails(c, ctx) && ++still >= bound) return false;
+            const r = exactly(ctx, check, true);
             if (r.only) found = { target: t, op: x ? "xor" : "set", lo, hi };
             else if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
               best = { m: { target: t, op: x ? "xor" : "set", lo, hi }, failing: r.failing };
@@ -918,7 +987,13 @@ export class ViolationSearch {
       const o: CachedResult = { id: r.id, status: r.status };
       if (r.base) {
         const i = this.pool.indexOf(r.base);
-        o.base = i >= 0 ? i : this.pool.length + this.extendedMade.indexOf(r.base);
+        const smm = this.smm?.indexOf(r.base) ?? -1;
+        o.base =
+          i >= 0
+            ? i
+            : smm >= 0
+              ? this.pool.length + EXTENDED + smm
+              : this.pool.length + this.extendedMade.indexOf(r.base);
       }
       if (r.recipe) o.recipe = r.recipe;
       if (r.reason) o.reason = r.reason;
@@ -953,7 +1028,7 @@ export class ViolationSearch {
             ? this.pool[r.base]
             : r.base - this.pool.length < EXTENDED
               ? this.extendedAt(r.base - this.pool.length)
-              : undefined;
+              : this.smmReturns()[r.base - this.pool.length - EXTENDED];
       if (!base || !r.recipe) continue;
       const w = cloneEntry(base.entry);
       if (!r.recipe.every((m) => applyMutation(w, m) !== undefined)) continue;

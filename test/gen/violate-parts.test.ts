@@ -210,7 +210,8 @@ describe("the result cache and replay", () => {
       { ...r, base: -1 },
       { ...r, base: 1.5 },
       { ...r, base: undefined },
-      { ...r, base: search.pool.length + 240 },
+      // past the extended pool (240 states) and the SMM returns (4 at most)
+      { ...r, base: search.pool.length + 240 + 4 },
       { ...r, recipe: undefined },
       { ...r, id: "no.such-check" },
       { ...r, recipe: [{ target: { kind: "mem", ref: "link", offset: 0 }, op: "set", lo: 0, hi: 0 }] },

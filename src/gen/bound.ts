@@ -1,0 +1,183 @@
+/**
+ * Rules a profile keeps from failing alone, proved from their compiled conditions before any search.
+ *
+ * A rule fails when its gate, its own `when` and its `fail` all hold (and its section's exemption does not).
+ * Each of these is compiled source (src/checks/compile.ts) in a fixed form, so the proof reads their
+ * conjuncts — the operands of top-level `&&`, and of every operand of a top-level `||` — and knows two kinds:
+ *
+ * - a condition on the CPU's capabilities alone (`!c.caps.sgx`, `(c.caps.ctl.proc.may1 & …) === 0`): it has one
+ *   value per profile; evaluated false, the rule can never fail on that profile;
+ * - "this bit is 1" (`(c.proc2 & 4194304) !== 0`, `(v[…]/*GUEST_CR4*\/ & …) !== 0`) for a bit in {@link FORBIDDEN}:
+ *   a bit the profile does not allow, so every state that sets it also fails a capability rule, and the rule
+ *   can fail only together with it.
+ *
+ * A rule proved this way is "not applicable" on the profile, the status the search would reach after
+ * evaluating tens of thousands of candidate states (src/gen/violate.ts). The proof only ever says less than
+ * the truth: a condition it cannot read is taken as satisfiable.
+ */
+import { type ControlWord, controlBitNames } from "../arch/controls.js";
+import { toFunction } from "../checks/compile.js";
+import { GATES } from "../checks/groups.js";
+import type { Parts, RuleCheck } from "../checks/rule.js";
+import type { Check, Ctx } from "../checks/types.js";
+import type { Caps } from "../cpu/profile.js";
+
+/** One place a bit the profile forbids can be set, and the capability rule that then fails. */
+interface Forbidden {
+  /** The bits the profile allows to be 1 (the others are forbidden). */
+  readonly allowed: (caps: Caps) => number;
+  /** The capability rule a state with a forbidden bit fails. */
+  readonly rule: string;
+  /** What the bits are called in a reason. */
+  readonly name: (bit: number) => string;
+  /**
+   * That rule is in SDM 29.2.1.1, which a VM entry returning from SMM under the dual-monitor treatment skips:
+   * the proof holds only for a rule exempt from such entries as well.
+   */
+  readonly skippedOnSmmReturn: boolean;
+}
+
+const control = (word: ControlWord, half: "lo" | "hi", rule: string): Forbidden => ({
+  allowed: (caps) => (half === "lo" ? caps.ctl[word].may1 : caps.ctl[word].may1Hi),
+  rule,
+  name: (bit) => {
+    const [n] = half === "lo" ? controlBitNames(word, bit) : [];
+    return n ? `"${n}"` : `${word} control bit ${Math.log2(bit) + (half === "hi" ? 32 : 0)}`;
+  },
+  skippedOnSmmReturn: ["pin", "proc", "proc2", "proc3"].includes(word),
+});
+const cr4 = (half: "lo" | "hi", rule: string): Forbidden => ({
+  allowed: (caps) => (half === "lo" ? caps.cr4Fixed1 : caps.cr4Fixed1Hi),
+  rule,
+  name: (bit) => `CR4 bit ${Math.log2(bit) + (half === "hi" ? 32 : 0)}`,
+  skippedOnSmmReturn: false,
+});
+
+/**
+ * Where a bit is forbidden, keyed by how compiled source reads it: a control word in effect (`c.proc2`; the
+ * secondary and tertiary words are 0 unless their primary bit is 1, so a bit set there is set in the field
+ * with the primary bit) or a field half (`GUEST_CR4.hi`). test/gen/bound.test.ts sets each forbidden bit in
+ * valid states of every profile and asserts that the named rule fails.
+ */
+export const FORBIDDEN: Readonly<Record<string, Forbidden>> = {
+  pin: control("pin", "lo", "ctl.exec.pin-allowed-1"),
+  proc: control("proc", "lo", "ctl.exec.proc-allowed-1"),
+  proc2: control("proc2", "lo", "ctl.exec.proc2-reserved"),
+  proc3: control("proc3", "lo", "ctl.exec.proc3-reserved"),
+  proc3Hi: control("proc3", "hi", "ctl.exec.proc3-reserved"),
+  exit: control("exit", "lo", "ctl.exit.allowed-1-settings"),
+  exit2: control("exit2", "lo", "ctl.exit.secondary-reserved"),
+  exit2Hi: control("exit2", "hi", "ctl.exit.secondary-reserved"),
+  entry: control("entry", "lo", "ctl.entry.allowed-1-settings"),
+  GUEST_CR4: cr4("lo", "guest.cr4.unsupported-bits-clear"),
+  "GUEST_CR4.hi": cr4("hi", "guest.cr4.unsupported-bits-clear"),
+  HOST_CR4: cr4("lo", "host.cr4.fixed-bits"),
+  "HOST_CR4.hi": cr4("hi", "host.cr4.fixed-bits"),
+};
+
+const NUMBER = String.raw`\(?(-?(?:0x[0-9a-fA-F]+|\d+))\)?`;
+/** `(c.word & N) !== 0` or `(v[slot]/*FIELD*\/ & N) !== 0`. */
+const BIT_SET = new RegExp(
+  String.raw`^\((?:c\.(\w+)|v\[\d+\]/\*([A-Z0-9_]+(?:\.hi)?)\*/) & ${NUMBER}\) !== 0$`,
+);
+/** Reads nothing but the profile: every `c.` is `c.caps.`, no slot, no memory. */
+const capsOnly = (src: string) => !/\bv\[/.test(src) && !/\bc\.(?!caps\.)/.test(src);
+
+/** `src` without the parentheses around all of it. */
+function unwrap(src: string): string {
+  let s = src.trim();
+  while (s.startsWith("(") && closing(s, 0) === s.length - 1) s = s.slice(1, -1).trim();
+  return s;
+}
+
+/** Index of the bracket closing the one at `open` (-1 if none): quoted strings are skipped. */
+function closing(s: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '"' || ch === "'") i = s.indexOf(ch, i + 1);
+    else if (ch === "(" || ch === "[") depth++;
+    else if ((ch === ")" || ch === "]") && --depth === 0) return i;
+    if (i < 0) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The operands of `op` (`&&` or `||`) at the top level of `src`, or undefined when a conditional (lower
+ * precedence than both) is there too or the source is not of the expected form (`never` splits at `||` first,
+ * so an `&&` split never meets a top-level `||`).
+ */
+function operands(src: string, op: "&&" | "||"): string[] | undefined {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < src.length; i++) {
+    const ch = src[i];
+    if (ch === "`") return undefined;
+    if (ch === '"' || ch === "'" || ch === "(" || ch === "[") {
+      const end = ch === "(" || ch === "[" ? closing(src, i) : src.indexOf(ch, i + 1);
+      if (end < 0) return undefined;
+      i = end;
+    } else if (ch === "?") return undefined;
+    else if (src.startsWith(op, i)) {
+      out.push(unwrap(src.slice(start, i)));
+      start = i + 2;
+      i++;
+    }
+  }
+  out.push(unwrap(src.slice(start)));
+  return out;
+}
+
+/**
+ * Why no state that passes every capability rule of the profile makes `src` true (undefined: the proof does not
+ * reach). `target` is the rule proved about: a bit whose only witness is that rule itself proves nothing.
+ */
+function never(src: string, caps: Caps, target: Check, smmExempt: boolean): string | undefined {
+  const s = unwrap(src);
+  const any = operands(s, "||");
+  if (any && any.length > 1) {
+    const why = any.map((a) => never(a, caps, target, smmExempt));
+    return why.every((w) => w !== undefined) ? [...new Set(why)].join("; or ") : undefined;
+  }
+  const all = operands(s, "&&");
+  if (all && all.length > 1) {
+    for (const a of all) {
+      const why = never(a, caps, target, smmExempt);
+      if (why) return why;
+    }
+    return undefined;
+  }
+  if (capsOnly(s)) {
+    let holds: unknown = true;
+    try {
+      holds = toFunction(s, "bound")({ caps } as unknown as Ctx);
+    } catch {
+      // not of the expected form: no proof
+    }
+    const shown = s.replaceAll("c.caps.", "").replace(/^!\(!([\w.]+)\)$/, "$1");
+    return holds ? undefined : `only where ${shown}, false on ${caps.name}`;
+  }
+  const m = BIT_SET.exec(s);
+  const where = m ? FORBIDDEN[(m[1] ?? m[2])!] : undefined;
+  if (!m || !where || where.rule === target.id || (where.skippedOnSmmReturn && !smmExempt)) return undefined;
+  const bits = Number(m[3]) >>> 0;
+  if (bits === 0 || (bits & where.allowed(caps)) !== 0) return undefined;
+  return `only with ${where.name(bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${where.rule})`;
+}
+
+/**
+ * Why `check` cannot fail alone on `caps`, proved from its compiled conditions; undefined when the proof does not
+ * reach (the rule may still be impossible to violate alone: the search decides).
+ */
+export function boundReason(check: Check, caps: Caps): string | undefined {
+  const parts = (check as Partial<RuleCheck>).parts as Parts | undefined;
+  if (!parts) return undefined;
+  const smmExempt = parts.exempt === GATES.smmReturn.src;
+  for (const src of [parts.gate, parts.when, parts.fail]) {
+    if (src === undefined) continue;
+    const why = never(src, caps, check, smmExempt);
+    if (why) return `the rule can fail ${why}`;
+  }
+  return undefined;
+}
