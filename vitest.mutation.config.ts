@@ -36,6 +36,9 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
   "src/formats": [
     "test/formats/corpus.test.ts",
     "test/formats/detect.test.ts",
+    "test/formats/dump-grammar.test.ts",
+    "test/formats/kvm-dump-grammar.test.ts",
+    "test/formats/kvm-dump.test.ts",
     "test/formats/layouts.test.ts",
     "test/formats/logs.test.ts",
     "test/formats/parsers.test.ts",
@@ -43,6 +46,7 @@ const TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/formats/properties.test.ts",
     "test/formats/reported.test.ts",
     "test/formats/text.test.ts",
+    "test/formats/xen-dump-grammar.test.ts",
     "test/formats/tolerant.test.ts",
     "test/formats/tracepoint-reader.test.ts",
   ],

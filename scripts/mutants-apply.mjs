@@ -17,13 +17,30 @@ const lines = original.split("\n");
 const offset = ({ line, column }) =>
   lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + column - 1;
 
-/** Whether the tests fail; undefined when they ran no test. */
+/**
+ * Seconds a test run may take (NVMX_APPLY_TIMEOUT, default 600): a mutant that makes a loop run forever is
+ * stopped, with every process of the run (coreutils `timeout` signals its process group), and counts as killed,
+ * as Stryker counts a timeout.
+ */
+const limit = Number(process.env.NVMX_APPLY_TIMEOUT ?? 600);
+
+/** Whether the tests fail ("timeout" when they ran out of time); undefined when they ran no test. */
 function fails() {
-  const r = spawnSync("npx", ["vitest", "run", ...tests], { encoding: "utf8" });
+  const r = spawnSync("timeout", ["-s", "KILL", String(limit), "npx", "vitest", "run", ...tests], {
+    encoding: "utf8",
+  });
+  if (r.status === 137) return "timeout";
   const out = `${r.stdout}${r.stderr}`;
   if (/no tests/.test(out)) return undefined;
   return r.status !== 0;
 }
+
+// a stopped run leaves the source as it found it
+for (const signal of ["SIGINT", "SIGTERM"])
+  process.on(signal, () => {
+    writeFileSync(source, original);
+    process.exit(130);
+  });
 
 if (fails() !== false) {
   console.error("the tests do not pass on the unchanged source (or ran no test): nothing to compare with");
@@ -46,7 +63,7 @@ try {
         `line ${start.line}`,
         JSON.stringify(m.replacement.slice(0, 60)),
         m.status,
-        k ? "killed" : "survives",
+        k === "timeout" ? "killed (timeout)" : k ? "killed" : "survives",
       ].join(" | "),
     );
   }

@@ -104,8 +104,9 @@ function closing(s: string, open: number): number {
 }
 
 /**
- * The operands of `op` (`&&` or `||`) at the top level of `src`, or undefined when something of lower
- * precedence than `op` is there too (a conditional, `??`) or the source is not of the expected form.
+ * The operands of `op` (`&&` or `||`) at the top level of `src`, or undefined when a conditional (lower
+ * precedence than both) is there too or the source is not of the expected form (`never` splits at `||` first,
+ * so an `&&` split never meets a top-level `||`).
  */
 function operands(src: string, op: "&&" | "||"): string[] | undefined {
   const out: string[] = [];
@@ -117,7 +118,7 @@ function operands(src: string, op: "&&" | "||"): string[] | undefined {
       const end = ch === "(" || ch === "[" ? closing(src, i) : src.indexOf(ch, i + 1);
       if (end < 0) return undefined;
       i = end;
-    } else if (ch === "?" || (op === "&&" && src.startsWith("||", i))) return undefined;
+    } else if (ch === "?") return undefined;
     else if (src.startsWith(op, i)) {
       out.push(unwrap(src.slice(start, i)));
       start = i + 2;

@@ -91,6 +91,30 @@ describe("boundReason", () => {
     expect(boundReason(parts({ when: `(${CET})`, fail: "v[2] === 0" }), skylake)).toMatch(/"load CET state"/);
   });
 
+  it("names a bit by its half: a high half's bits are 32-63, and its allowed settings are its own", () => {
+    // skylake: CR4 bit 0 (VME) is allowed, bit 32 (FRED) is not; no tertiary controls at all
+    expect(boundReason(parts({ fail: "(v[337]/*GUEST_CR4.hi*/ & 1) !== 0" }), skylake)).toBe(
+      "the rule can fail only with CR4 bit 32 = 1, which skylake does not allow (a state setting it fails guest.cr4.unsupported-bits-clear)",
+    );
+    expect(boundReason(parts({ fail: "(v[336]/*GUEST_CR4*/ & 1) !== 0" }), skylake)).toBeUndefined();
+    expect(boundReason(parts({ fail: "(v[382]/*HOST_CR4*/ & 8388608) !== 0" }), skylake)).toBe(
+      "the rule can fail only with CR4 bit 23 = 1, which skylake does not allow (a state setting it fails host.cr4.fixed-bits)",
+    );
+    expect(boundReason(parts({ fail: "(c.proc3Hi & 1) !== 0", exempt: SMM }), skylake)).toBe(
+      "the rule can fail only with proc3 control bit 32 = 1, which skylake does not allow (a state setting it fails ctl.exec.proc3-reserved)",
+    );
+    // wildcatlake allows secondary VM-exit controls 0-3, none of 32-63
+    const wildcat = builtinProfile("wildcatlake");
+    expect(boundReason(parts({ fail: "(c.exit2Hi & 1) !== 0" }), wildcat)).toMatch(
+      /exit2 control bit 32 = 1/,
+    );
+    expect(boundReason(parts({ fail: "(c.exit2 & 1) !== 0" }), wildcat)).toBeUndefined();
+    // a bit without a name is named by its number
+    expect(boundReason(parts({ fail: "(c.entry & 2147483648) !== 0" }), skylake)).toMatch(
+      /only with entry control bit 31 = 1, which skylake does not allow/,
+    );
+  });
+
   it("takes an execution control only for a rule that SMM returns skip too (their allowed settings are skipped)", () => {
     expect(boundReason(parts({ fail: MBEC }), skylake)).toBeUndefined();
     expect(boundReason(parts({ fail: MBEC, exempt: SMM }), skylake)).toBe(
@@ -118,14 +142,32 @@ describe("boundReason", () => {
       "(c.entry & 1048576) === 0", // a bit that must be 0
       "(c.entry & 1048577) !== 0", // bit 0 is allowed: either bit will do
       `v[1] ? ${CET} : true`, // a conditional
+      `v[1] ? 0 : v[2] && ${CET}`, // a conditional around an \`&&\`
+      `(c.proc_.s === "a) && ${CET}`, // a string left open
+      `c.proc_.s === "a && ${CET}`,
+      "(c.entry & 0) !== 0", // no bit at all
       `(c.proc_.x ?? ${CET})`,
       `\`\${v[1]}\` && ${CET}`, // a template string
       "(v[9]/*GUEST_RIP*/ & 8) !== 0", // a field with no forbidden bits
       "c.caps.nonesuch.deeper", // throws: no proof
     ])
       expect(boundReason(parts({ fail }), skylake), fail).toBeUndefined();
-    // a string with operators in it is one operand
+    // a string with operators or brackets in it is one operand, inside brackets too
     expect(boundReason(parts({ fail: `c.proc_.s === "a && (b" && ${CET}` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: `(c.proc_.s === ")") && ${CET}` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: `(c.proc_.s === 'a || b') && ${CET}` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: `(c.proc_.s === ')') && ${CET}` }), skylake)).toMatch(/CET/);
+    // ... and so is a string at the top level with an `||` in it
+    expect(boundReason(parts({ fail: `c.proc_.s === "x || " && ${CET}` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: `c.proc_.s === 'x || ' && ${CET}` }), skylake)).toMatch(/CET/);
+    // an `||` inside brackets does not split the `&&` around it
+    expect(boundReason(parts({ fail: `(v[1] || v[2]) && ${CET}` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: `v[v[1] || 2] && ${CET}` }), skylake)).toMatch(/CET/);
+    // parentheses and spaces around an operand
+    expect(boundReason(parts({ fail: `( ${CET} )` }), skylake)).toMatch(/CET/);
+    expect(boundReason(parts({ fail: "!(c.caps.sgx)" }), skylake)).toBe(
+      "the rule can fail only where !(sgx), false on skylake",
+    );
     // the rule that a forbidden bit fails proves nothing about itself
     expect(boundReason(parts({ fail: CET }, "ctl.entry.allowed-1-settings"), skylake)).toBeUndefined();
     // a check without compiled parts (an MSR-load rule's form differs) is left to the search
@@ -169,6 +211,18 @@ describe("VM entries that return from SMM as search starts", () => {
       const back = parseEntry(JSON.parse(JSON.stringify(serializeGenerated(e))));
       expect(ids(back), id).toEqual([id]);
     }
+  });
+
+  it("keep their results through the disk cache (an SMM start is found again by its index)", () => {
+    const search = violationSearch(skylake);
+    const id = "smm.executive-vmcs-revision";
+    expect(search.find(id).status).toBe("violated");
+    const [r] = search.exportResults().filter((x) => x.id === id);
+    // after the pool and the 240 extended states
+    expect(r!.base).toBeGreaterThanOrEqual(search.pool.length + 240);
+    const fresh = new ViolationSearch(skylake);
+    expect(fresh.importResults(JSON.parse(JSON.stringify([r])))).toBe(1);
+    expect(fresh.violate(id)!.processor.inSmm).toBe(true);
   });
 
   it("are not made on a profile without it", () => {
