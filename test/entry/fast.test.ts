@@ -4,10 +4,7 @@
  * `profileAfter` states, at most eight profiles per runner), the names and source it keeps (the newest 64), and
  * the error an unlocatable failure gives.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CHECKS } from "../../src/checks/registry.js";
 import { type Check, Ctx } from "../../src/checks/types.js";
 import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
@@ -159,28 +156,6 @@ describe("chunks (checks given as plain closures)", () => {
     expect(runnerSources().get(names().at(-1)!)).toContain(
       "/* 0 test.off, 1 test.on, 2 test.passes */ n = k0(c, out, n);",
     );
-  });
-});
-
-describe("NVMX_DUMP_RUNNERS", () => {
-  it("writes each runner's source, as runnerSources keeps it, to dir/<name>.js (the folder made if missing)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "nvmx-dump-"));
-    const inner = join(dir, "a", "b");
-    vi.stubEnv("NVMX_DUMP_RUNNERS", inner);
-    vi.resetModules();
-    try {
-      const fresh = await import("../../src/entry/fast.js");
-      fresh.compileRunner([plain("test.dumped", () => false)], { specializeAfter: 0 });
-      fresh.compileRunner([plain("test.dumped-too", () => false)], { specializeAfter: 0 });
-      const kept = [...fresh.runnerSources()];
-      expect(kept).toHaveLength(2);
-      for (const [name, source] of kept) expect(readFileSync(join(inner, `${name}.js`), "utf8")).toBe(source);
-      expect(kept[1]![1]).toContain("test.dumped-too");
-    } finally {
-      vi.unstubAllEnvs();
-      vi.resetModules();
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });
 
