@@ -789,9 +789,11 @@ export class ViolationSearch {
     };
     const gated = this.pool.filter(gate);
     const ungated = this.pool.filter((s) => !gated.includes(s));
-    // a rule whose applicability asks whether the processor is in SMM starts from SMM returns too
+    // a rule whose applicability asks whether the processor is in SMM starts from SMM returns too (not one its
+    // section exempts from them: it never applies there)
     const smmRead = whenReadsOf(check)?.cpu;
-    if (smmRead?.has("inSmm") || smmRead?.has("dualMonitorActive")) {
+    const exempt = (check as { readonly parts?: RuleCheck["parts"] }).parts?.exempt !== undefined;
+    if (!exempt && (smmRead?.has("inSmm") || smmRead?.has("dualMonitorActive"))) {
       const smm = this.smmReturns();
       gated.push(...smm.filter(gate));
       ungated.unshift(...smm.filter((s) => !gated.includes(s)));
