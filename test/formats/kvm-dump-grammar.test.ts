@@ -11,20 +11,8 @@ import { logLines } from "../../src/formats/text.js";
 import { newDump } from "../../src/formats/types.js";
 import { parseVmcsDumps } from "../../src/formats/vmcs-dump.js";
 import { XEN_GRAMMAR } from "../../src/formats/xen-dump-grammar.js";
+import { facts } from "./dump-facts.js";
 
-function facts(over: Partial<DumpFacts> = {}): DumpFacts {
-  return {
-    header: false,
-    keys: new Set(),
-    flags: new Set(),
-    controls0x: false,
-    pinFirst: false,
-    eferWithPat: false,
-    msrLists: false,
-    positional: false,
-    ...over,
-  };
-}
 const NO_PREFIX: ReadonlySet<string> = new Set();
 const kvm = (over: Partial<DumpFacts>) => KVM_GRAMMAR.evidence(facts(over), NO_PREFIX);
 

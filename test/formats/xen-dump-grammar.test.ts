@@ -9,6 +9,7 @@ import type { DumpFacts } from "../../src/formats/dump-grammar.js";
 import { KVM_GRAMMAR } from "../../src/formats/kvm-dump-grammar.js";
 import { newDump } from "../../src/formats/types.js";
 import { XEN_GRAMMAR } from "../../src/formats/xen-dump-grammar.js";
+import { facts } from "./dump-facts.js";
 
 const pos = (t: string) => {
   const r = XEN_GRAMMAR.positional?.(t);
@@ -123,19 +124,6 @@ describe("the positional segment table", () => {
   });
 });
 
-function facts(over: Partial<DumpFacts> = {}): DumpFacts {
-  return {
-    header: false,
-    keys: new Set(),
-    flags: new Set(),
-    controls0x: false,
-    pinFirst: false,
-    eferWithPat: false,
-    msrLists: false,
-    positional: false,
-    ...over,
-  };
-}
 const xen = (over: Partial<DumpFacts>, prefixes: string[] = []) =>
   XEN_GRAMMAR.evidence(facts(over), new Set(prefixes));
 
