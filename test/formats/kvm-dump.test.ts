@@ -120,6 +120,14 @@ describe("formatKvmDump", () => {
   it("the TPR shadow alone; EFER marked (effective)", () => {
     expect(formatKvmDump(tprOnly())).toMatchSnapshot();
   });
+  it("vectors below 0x10 with two digits, as dump_vmcs prints them (%02x)", () => {
+    const e = rich();
+    set(e, "GUEST_INTR_STATUS", 0x0a05);
+    set(e, "POSTED_INTR_NV", 0x7);
+    const t = formatKvmDump(e);
+    expect(t).toContain("SVI|RVI = 0a|05 TPR Threshold = 0x");
+    expect(t).toContain("PostedIntrVec = 0x07\n");
+  });
   it("a line prefix on every line, and the exit reason the caller gives", () => {
     const t = formatKvmDump(bare(), { prefix: "kvm_intel: ", exitReason: 0x80000021 });
     const lines = t.split("\n");
