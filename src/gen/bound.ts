@@ -17,7 +17,7 @@
  */
 import { type ControlWord, controlBitNames } from "../arch/controls.js";
 import { toFunction } from "../checks/compile.js";
-import { GATES } from "../checks/groups.js";
+import { checkById } from "../checks/registry.js";
 import type { Parts, RuleCheck } from "../checks/rule.js";
 import type { Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
@@ -28,30 +28,33 @@ interface Forbidden {
   readonly allowed: (caps: Caps) => number;
   /** The capability rule a state with a forbidden bit fails. */
   readonly rule: string;
-  /** What the bits are called in a reason. */
+  /** What one bit (a power of two) is called in a reason. */
   readonly name: (bit: number) => string;
-  /**
-   * That rule is in SDM 29.2.1.1, which a VM entry returning from SMM under the dual-monitor treatment skips:
-   * the proof holds only for a rule exempt from such entries as well.
-   */
-  readonly skippedOnSmmReturn: boolean;
 }
+
+/** The number of a bit of a half (a power of two) in the whole 64-bit value. */
+const bitNumber = (bit: number, half: "lo" | "hi") => Math.log2(bit) + (half === "hi" ? 32 : 0);
 
 const control = (word: ControlWord, half: "lo" | "hi", rule: string): Forbidden => ({
   allowed: (caps) => (half === "lo" ? caps.ctl[word].may1 : caps.ctl[word].may1Hi),
   rule,
   name: (bit) => {
     const [n] = half === "lo" ? controlBitNames(word, bit) : [];
-    return n ? `"${n}"` : `${word} control bit ${Math.log2(bit) + (half === "hi" ? 32 : 0)}`;
+    return n ? `"${n}"` : `${word} control bit ${bitNumber(bit, half)}`;
   },
-  skippedOnSmmReturn: ["pin", "proc", "proc2", "proc3"].includes(word),
 });
 const cr4 = (half: "lo" | "hi", rule: string): Forbidden => ({
   allowed: (caps) => (half === "lo" ? caps.cr4Fixed1 : caps.cr4Fixed1Hi),
   rule,
-  name: (bit) => `CR4 bit ${Math.log2(bit) + (half === "hi" ? 32 : 0)}`,
-  skippedOnSmmReturn: false,
+  name: (bit) => `CR4 bit ${bitNumber(bit, half)}`,
 });
+
+/** `bits` named bit by bit: "X" for one, "one of X, Y" for several. */
+function names(where: Forbidden, bits: number): string {
+  const each: string[] = [];
+  for (let b = 0; b < 32; b++) if ((bits >>> b) & 1) each.push(where.name(2 ** b));
+  return each.length > 1 ? `one of ${each.join(", ")}` : each.join("");
+}
 
 /**
  * Where a bit is forbidden, keyed by how compiled source reads it: a control word in effect (`c.proc2`; the
@@ -129,21 +132,27 @@ function operands(src: string, op: "&&" | "||"): string[] | undefined {
   return out;
 }
 
+/** A compiled rule's parts (undefined for a check of another form). */
+const partsOf = (check: Check | undefined): Parts | undefined =>
+  (check as Partial<RuleCheck> | undefined)?.parts;
+/** The condition under which a rule's section does not apply it (its source), if any. */
+export const exemption = (check: Check | undefined): string | undefined => partsOf(check)?.exempt;
+
 /**
  * Why no state that passes every capability rule of the profile makes `src` true (undefined: the proof does not
  * reach). `target` is the rule proved about: a bit whose only witness is that rule itself proves nothing.
  */
-function never(src: string, caps: Caps, target: Check, smmExempt: boolean): string | undefined {
+function never(src: string, caps: Caps, target: Check, exempt: string | undefined): string | undefined {
   const s = unwrap(src);
   const any = operands(s, "||");
   if (any && any.length > 1) {
-    const why = any.map((a) => never(a, caps, target, smmExempt));
+    const why = any.map((a) => never(a, caps, target, exempt));
     return why.every((w) => w !== undefined) ? [...new Set(why)].join("; or ") : undefined;
   }
   const all = operands(s, "&&");
   if (all && all.length > 1) {
     for (const a of all) {
-      const why = never(a, caps, target, smmExempt);
+      const why = never(a, caps, target, exempt);
       if (why) return why;
     }
     return undefined;
@@ -160,10 +169,14 @@ function never(src: string, caps: Caps, target: Check, smmExempt: boolean): stri
   }
   const m = BIT_SET.exec(s);
   const where = m ? FORBIDDEN[(m[1] ?? m[2])!] : undefined;
-  if (!m || !where || where.rule === target.id || (where.skippedOnSmmReturn && !smmExempt)) return undefined;
+  if (!m || !where || where.rule === target.id) return undefined;
+  // a witness rule that some VM entries skip (the execution controls' rules skip SMM returns, SDM 34.15.4)
+  // proves the point only for a rule those entries skip too
+  const witness = exemption(checkById(where.rule));
+  if (witness !== undefined && witness !== exempt) return undefined;
   const bits = Number(m[3]) >>> 0;
   if (bits === 0 || (bits & where.allowed(caps)) !== 0) return undefined;
-  return `only with ${where.name(bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${where.rule})`;
+  return `only with ${names(where, bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${where.rule})`;
 }
 
 /**
@@ -171,12 +184,11 @@ function never(src: string, caps: Caps, target: Check, smmExempt: boolean): stri
  * reach (the rule may still be impossible to violate alone: the search decides).
  */
 export function boundReason(check: Check, caps: Caps): string | undefined {
-  const parts = (check as Partial<RuleCheck>).parts as Parts | undefined;
+  const parts = partsOf(check);
   if (!parts) return undefined;
-  const smmExempt = parts.exempt === GATES.smmReturn.src;
   for (const src of [parts.gate, parts.when, parts.fail]) {
     if (src === undefined) continue;
-    const why = never(src, caps, check, smmExempt);
+    const why = never(src, caps, check, parts.exempt);
     if (why) return `the rule can fail ${why}`;
   }
   return undefined;

@@ -20,7 +20,7 @@ import type { Entry } from "../entry/document.js";
 import { countFailures, failingChecks } from "../entry/evaluate.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "../entry/processor.js";
 import { baseEntry } from "./base.js";
-import { boundReason } from "./bound.js";
+import { boundReason, exemption } from "./bound.js";
 import { Rng } from "./rng.js";
 import { type FeatureLevel, generateValid, type Mode, modesFor } from "./valid.js";
 
@@ -792,8 +792,7 @@ export class ViolationSearch {
     // a rule whose applicability asks whether the processor is in SMM starts from SMM returns too (not one its
     // section exempts from them: it never applies there)
     const smmRead = whenReadsOf(check)?.cpu;
-    const exempt = (check as { readonly parts?: RuleCheck["parts"] }).parts?.exempt !== undefined;
-    if (!exempt && (smmRead?.has("inSmm") || smmRead?.has("dualMonitorActive"))) {
+    if (exemption(check) === undefined && (smmRead?.has("inSmm") || smmRead?.has("dualMonitorActive"))) {
       const smm = this.smmReturns();
       gated.push(...smm.filter(gate));
       ungated.unshift(...smm.filter((s) => !gated.includes(s)));

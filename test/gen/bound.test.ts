@@ -109,6 +109,13 @@ describe("boundReason", () => {
       /exit2 control bit 32 = 1/,
     );
     expect(boundReason(parts({ fail: "(c.exit2 & 1) !== 0" }), wildcat)).toBeUndefined();
+    // a mask of several forbidden bits: any of them fails the rule, each is named
+    expect(boundReason(parts({ fail: "(c.entry & 5242880) !== 0" }), skylake)).toBe(
+      'the rule can fail only with one of "load CET state", "load PKRS" = 1, which skylake does not allow (a state setting it fails ctl.entry.allowed-1-settings)',
+    );
+    expect(boundReason(parts({ fail: "(v[337]/*GUEST_CR4.hi*/ & 3) !== 0" }), skylake)).toMatch(
+      /only with one of CR4 bit 32, CR4 bit 33 = 1/,
+    );
     // a bit without a name is named by its number
     expect(boundReason(parts({ fail: "(c.entry & 2147483648) !== 0" }), skylake)).toMatch(
       /only with entry control bit 31 = 1, which skylake does not allow/,
@@ -117,6 +124,8 @@ describe("boundReason", () => {
 
   it("takes an execution control only for a rule that SMM returns skip too (their allowed settings are skipped)", () => {
     expect(boundReason(parts({ fail: MBEC }), skylake)).toBeUndefined();
+    // ... the very exemption of that rule's section: another one proves nothing
+    expect(boundReason(parts({ fail: MBEC, exempt: "c.proc_.inSmm" }), skylake)).toBeUndefined();
     expect(boundReason(parts({ fail: MBEC, exempt: SMM }), skylake)).toBe(
       'the rule can fail only with "mode-based execute control for EPT" = 1, which skylake does not allow (a state setting it fails ctl.exec.proc2-reserved)',
     );
