@@ -392,6 +392,8 @@ function memTargets(e: Entry): Target[] {
   return out;
 }
 
+/** Evaluations stage 2 may spend extending stage 1's partial hits before stage 3's neighbours (`search`). */
+const EARLY_EXTENSION = 40_000;
 /** States in the extended pool. */
 const EXTENDED = 240;
 /** SMM-return states made from the pool (`smmReturns`), and the pages of their VMXON region and executive VMCS. */
@@ -407,7 +409,7 @@ const PROC_TARGETS: Target[] = [
 // The search
 
 /** Bump when the search changes in a way that makes cached "not applicable" results stale. */
-export const SEARCH_VERSION = 4;
+export const SEARCH_VERSION = 5;
 
 export interface CachedResult {
   id: string;
@@ -440,9 +442,9 @@ export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
 
 /**
  * Where a running search is (for a progress display: the playground runs the search in a web worker).
- * Stage 1 tries single mutations, stage 2 moves to a neighbouring valid state first, stage 3 extends partial
- * hits; `evals` counts the candidate states evaluated so far. Reported when a stage starts and every 256
- * evaluations.
+ * Stage 1 tries single mutations, stage 2 extends stage 1's partial hits (a few evaluations at most), stage 3
+ * moves to a neighbouring valid state first and then extends every partial hit left; `evals` counts the
+ * candidate states evaluated so far. Reported when a stage starts and every 256 evaluations.
  */
 export interface SearchProgress {
   id: string;
@@ -870,20 +872,88 @@ export class ViolationSearch {
       return r;
     };
 
-    // Stage 1: single mutations; declared fields first, then processor state and memory.
+    // Stage 1: single mutations; declared fields first (and the memory a rule reads: the MSR-load area, the
+    // link pointer's page, the PDPTEs), then processor state and memory.
     report(1);
     const order = [...gated, ...ungated.slice(0, 8)];
+    const readsMemory = verdictReadsOf(check)?.mem === true;
     for (const s of order) {
-      const m = trySingles(s, [], declared);
+      const m = trySingles(s, [], readsMemory ? [...declared, ...memTargets(s.entry)] : declared);
       if (m) return done(s, [m]);
     }
     for (const s of order.slice(0, 12)) {
-      const m = trySingles(s, [], extraTargets(s));
+      // (the memory words of a rule that reads memory were tried above)
+      const m = trySingles(s, [], readsMemory ? PROC_TARGETS : extraTargets(s));
       if (m) return done(s, [m]);
     }
 
-    report(2);
-    // Stage 2: move to a neighbouring valid state first (one mutation that keeps every check passing,
+    // Stage 2: a partial hit (the rule fails with a few others), extended greedily by mutations over the
+    // other failing rules' fields that clear them while this rule keeps failing (up to three mutations).
+    // Partial hits that co-fail with a capability rule (a control or CR bit the profile does not allow) are
+    // dead ends: that rule can only be satisfied by undoing the very setting the target rule needs. Stage 2
+    // extends stage 1's partial hits within a small budget (a rule that needs two changes of one state, such
+    // as an MSR-load entry's index and its value, is found there without any neighbour); stage 3 extends
+    // every partial hit not yet extended, after its neighbours.
+    const extended = new Set<Partial>();
+    const extend = (stage: 2 | 3, limit: number): ViolationResult | undefined => {
+      if (stage === 2) report(2);
+      const queue = partial
+        .filter((p) => !extended.has(p) && !p.failing.some(otherCapability))
+        .sort((a, b) => a.failing.length - b.failing.length)
+        .slice(0, 32);
+      const budget = evals + limit;
+      for (let qi = 0; qi < queue.length && qi < 64 && evals < budget; qi++) {
+        const p = queue[qi]!;
+        extended.add(p);
+        if (p.prefix.length >= 3) continue;
+        const targets: Target[] = [...declared];
+        for (const c of p.failing) if (c !== check) targets.push(...this.declaredTargets(c));
+        targets.push(...extraTargets(p.s));
+        const res = withPrefix(p.s, p.prefix, () => {
+          let best: { m: Mutation; failing: readonly Check[] } | undefined;
+          let found: Mutation | undefined;
+          const ts = dedupeTargets(targets);
+          const extras = this.extrasFor(p.s, ts, check);
+          // Only a change of something another failing rule reads can clear that rule; any other change leaves
+          // every failing rule failing (so it is neither a find nor a better partial hit).
+          const otherChecks = p.failing.filter((c) => c !== check);
+          const others = otherChecks.map(verdictReadsOf);
+          const ctx = p.s.ctx;
+          for (const [ti, t] of ts.entries()) {
+            const extra = extras[ti];
+            if (extra === undefined || !others.some((r) => mayRead(r, t))) continue;
+            const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
+              counted();
+              // A candidate under which this rule and as many others of the partial hit's as the best hit so far
+              // has still fail is neither a find nor a better hit: it needs no evaluation of every rule.
+              ctx.refresh();
+              if (!fails(check, ctx)) return false;
+              const bound = best?.failing.length ?? p.failing.length;
+              let still = 1;
+              for (const c of otherChecks) if (fails(c, ctx) && ++still >= bound) return false;
+              const r = exactly(ctx, check, true);
+              if (r.only) found = { target: t, op: x ? "xor" : "set", lo, hi };
+              else if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
+                best = { m: { target: t, op: x ? "xor" : "set", lo, hi }, failing: r.failing };
+              return r.only;
+            });
+            if (stop) return { found };
+          }
+          return { best };
+        });
+        if (!res) continue;
+        if ("found" in res && res.found) return done(p.s, [...p.prefix, res.found]);
+        if ("best" in res && res.best)
+          queue.push({ s: p.s, prefix: [...p.prefix, res.best.m], failing: res.best.failing });
+      }
+      return undefined;
+    };
+
+    const early = extend(2, EARLY_EXTENSION);
+    if (early) return early;
+
+    report(3);
+    // Stage 3: move to a neighbouring valid state first (one mutation that keeps every check passing,
     // preferring those that open the rule's gate), then a single violating mutation from there.
     const openers = this.openers(check, gated, declared, 160, () => report());
     let opened = 0;
@@ -894,60 +964,10 @@ export class ViolationSearch {
       if (m) return done(o.s, [o.m, m]);
     }
 
-    report(3);
-    // Stage 3: a partial hit (the rule fails with a few others), extended greedily by mutations over the
-    // other failing rules' fields that clear them while this rule keeps failing (up to three mutations).
-    // Partial hits that co-fail with a capability rule (a control or CR bit the profile does not allow) are
-    // dead ends: that rule can only be satisfied by undoing the very setting the target rule needs.
-    const fixable = partial.filter((p) => !p.failing.some((c) => c !== check && isCapabilityCheck(c)));
+    const late = extend(3, 150_000);
+    if (late) return late;
     // Every hit also broke a capability rule (including hits with too many co-failures to keep as partials).
     const capabilityBound = anyHit && !hitWithoutCapability;
-    const queue = fixable.sort((a, b) => a.failing.length - b.failing.length).slice(0, 32);
-    const budget = evals + 150_000;
-    for (let qi = 0; qi < queue.length && qi < 64 && evals < budget; qi++) {
-      const p = queue[qi]!;
-      if (p.prefix.length >= 3) continue;
-      const targets: Target[] = [...declared];
-      for (const c of p.failing) if (c !== check) targets.push(...this.declaredTargets(c));
-      targets.push(...extraTargets(p.s));
-      const res = withPrefix(p.s, p.prefix, () => {
-        let best: { m: Mutation; failing: readonly Check[] } | undefined;
-        let found: Mutation | undefined;
-        const ts = dedupeTargets(targets);
-        const extras = this.extrasFor(p.s, ts, check);
-        // Only a change of something another failing rule reads can clear that rule; any other change leaves
-        // every failing rule failing (so it is neither a find nor a better partial hit).
-        const otherChecks = p.failing.filter((c) => c !== check);
-        const others = otherChecks.map(verdictReadsOf);
-        const ctx = p.s.ctx;
-        for (const [ti, t] of ts.entries()) {
-          const extra = extras[ti];
-          if (extra === undefined || !others.some((r) => mayRead(r, t))) continue;
-          const stop = eachCandidate(p.s.entry, t, this.caps, extra, (x, lo, hi) => {
-            counted();
-            // A candidate under which this rule and as many others of the partial hit's as the best hit so far
-            // has still fail is neither a find nor a better hit: it needs no evaluation of every rule.
-            ctx.refresh();
-            if (!fails(check, ctx)) return false;
-            const bound = best?.failing.length ?? p.failing.length;
-            let still = 1;
-            for (const c of otherChecks) if (fails(c, ctx) && ++still >= bound) return false;
-            const r = exactly(ctx, check, true);
-            if (r.only) found = { target: t, op: x ? "xor" : "set", lo, hi };
-            else if (r.hits && r.failing.length < (best?.failing.length ?? p.failing.length))
-              best = { m: { target: t, op: x ? "xor" : "set", lo, hi }, failing: r.failing };
-            return r.only;
-          });
-          if (stop) return { found };
-        }
-        return { best };
-      });
-      if (!res) continue;
-      if ("found" in res && res.found) return done(p.s, [...p.prefix, res.found]);
-      if ("best" in res && res.best)
-        queue.push({ s: p.s, prefix: [...p.prefix, res.best.m], failing: res.best.failing });
-    }
-
     if (capabilityBound) {
       const caps = new Set<string>();
       for (const p of partial)

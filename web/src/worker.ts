@@ -90,7 +90,7 @@ function validState(caps: Caps, seed: number, mode?: Mode): { entry: Entry; mode
 }
 
 function stageText(p: SearchProgress): string {
-  const what = ["", "single changes", "from a neighbouring valid state", "extending partial hits"][p.stage];
+  const what = ["", "single changes", "extending partial hits", "from a neighbouring valid state"][p.stage];
   return `searching for ${p.id}: stage ${p.stage} of 3 (${what}), ${p.evals.toLocaleString("en")} states tried`;
 }
 
