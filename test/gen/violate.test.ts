@@ -136,7 +136,9 @@ describe("violation search", () => {
     // an MSR-load entry's reserved dword: found on the first state with a list (10,900 evaluations when the
     // memory words came only after every pool state's declared fields)
     const r = new ViolationSearch(builtinProfile("skylake")).find("msr-load.reserved-bits");
-    expect(r.recipe).toEqual([{ target: { kind: "mem", ref: "msr-load", offset: 4 }, op: "xor", lo: 1, hi: 0 }]);
+    expect(r.recipe).toEqual([
+      { target: { kind: "mem", ref: "msr-load", offset: 4 }, op: "xor", lo: 1, hi: 0 },
+    ]);
     expect(r.evals).toBeLessThan(2000);
   });
 });
