@@ -7,9 +7,9 @@
  *
  * - a condition on the CPU's capabilities alone (`!c.caps.sgx`, `(c.caps.ctl.proc.may1 & …) === 0`): it has one
  *   value per profile; evaluated false, the rule can never fail on that profile;
- * - "this bit is 1" (`(c.proc2 & 4194304) !== 0`, `(v[…]/*GUEST_CR4*\/ & …) !== 0`) for a bit in {@link FORBIDDEN}:
- *   a bit the profile does not allow, so every state that sets it also fails a capability rule, and the rule
- *   can fail only together with it.
+ * - "this bit is 1" (`(c.proc2 & 4194304) !== 0`, `(v[…]/*GUEST_CR4*\/ & …) !== 0`) for a bit in {@link FORBIDDEN}
+ *   or one a {@link witnesses witness rule} forbids: a bit the profile does not allow, so every state that sets
+ *   it also fails a capability rule, and the rule can fail only together with it.
  *
  * A rule proved this way is "not applicable" on the profile, the status the search would reach after
  * evaluating tens of thousands of candidate states (src/gen/violate.ts). The proof only ever says less than
@@ -17,7 +17,7 @@
  */
 import { type ControlWord, controlBitNames } from "../arch/controls.js";
 import { toFunction } from "../checks/compile.js";
-import { checkById } from "../checks/registry.js";
+import { CHECKS, checkById } from "../checks/registry.js";
 import type { Parts, RuleCheck } from "../checks/rule.js";
 import type { Check, Ctx } from "../checks/types.js";
 import type { Caps } from "../cpu/profile.js";
@@ -49,10 +49,10 @@ const cr4 = (half: "lo" | "hi", rule: string): Forbidden => ({
   name: (bit) => `CR4 bit ${bitNumber(bit, half)}`,
 });
 
-/** `bits` named bit by bit: "X" for one, "one of X, Y" for several. */
-function names(where: Forbidden, bits: number): string {
+/** `bits` named bit by bit (`name` names one): "X" for one, "one of X, Y" for several. */
+function names(name: (bit: number) => string, bits: number): string {
   const each: string[] = [];
-  for (let b = 0; b < 32; b++) if ((bits >>> b) & 1) each.push(where.name(2 ** b));
+  for (let b = 0; b < 32; b++) if ((bits >>> b) & 1) each.push(name(2 ** b));
   return each.length > 1 ? `one of ${each.join(", ")}` : each.join("");
 }
 
@@ -138,6 +138,59 @@ const partsOf = (check: Check | undefined): Parts | undefined =>
 /** The condition under which a rule's section does not apply it (its source), if any. */
 export const exemption = (check: Check | undefined): string | undefined => partsOf(check)?.exempt;
 
+/** A rule that fails on every state setting one of `bits` of `key` (a control word or a field half). */
+interface Witness {
+  readonly key: string;
+  readonly bits: number;
+  readonly rule: Check;
+  /** Its condition on the capabilities alone (true: the profile forbids the bits). */
+  readonly fails: (caps: Caps) => boolean;
+}
+
+let witnessList: Witness[] | undefined;
+/**
+ * The registry's rules whose only condition besides their failing one is "a bit is 1" and whose failing
+ * condition reads only the capabilities (guest.pending-dbg.rtm-support: a pending RTM debug exception, bit 16,
+ * needs RTM): on a profile where that condition holds, every state setting the bit fails the rule.
+ */
+export function witnesses(): readonly Witness[] {
+  witnessList ??= CHECKS.flatMap((rule): Witness[] => {
+    const p = partsOf(rule);
+    const conds = [p?.gate, p?.when].filter((x) => x !== undefined);
+    if (!p || p.fail === undefined || conds.length !== 1) return [];
+    const fail = unwrap(p.fail);
+    const m = BIT_SET.exec(unwrap(conds[0]!));
+    if (!m || !capsOnly(fail)) return [];
+    const run = toFunction(fail, "bound");
+    const fails = (caps: Caps) => {
+      try {
+        return !!run({ caps } as unknown as Ctx);
+      } catch {
+        return false;
+      }
+    };
+    return [{ key: (m[1] ?? m[2])!, bits: Number(m[3]) >>> 0, rule, fails }];
+  });
+  return witnessList;
+}
+
+/**
+ * A witness rule that fails on `caps` whenever any of `bits` of `key` is set (each bit covered), usable for
+ * `target` (not itself; one whose section exemption is the target's, as for {@link FORBIDDEN}'s rules).
+ */
+function witnessFor(key: string, bits: number, caps: Caps, target: Check, exempt: string | undefined) {
+  for (const w of witnesses())
+    if (
+      w.key === key &&
+      (bits & ~w.bits) === 0 &&
+      w.rule !== target &&
+      (exemption(w.rule) ?? exempt) === exempt &&
+      w.fails(caps)
+    )
+      return w;
+  return undefined;
+}
+
 /**
  * Why no state that passes every capability rule of the profile makes `src` true (undefined: the proof does not
  * reach). `target` is the rule proved about: a bit whose only witness is that rule itself proves nothing.
@@ -168,15 +221,23 @@ function never(src: string, caps: Caps, target: Check, exempt: string | undefine
     return holds ? undefined : `only where ${shown}, false on ${caps.name}`;
   }
   const m = BIT_SET.exec(s);
-  const where = m ? FORBIDDEN[(m[1] ?? m[2])!] : undefined;
-  if (!m || !where || where.rule === target.id) return undefined;
+  if (!m) return undefined;
+  const key = (m[1] ?? m[2])!;
+  const bits = Number(m[3]) >>> 0;
+  const w = bits === 0 ? undefined : witnessFor(key, bits, caps, target, exempt);
+  if (w) {
+    const [field, half] = key.split(".");
+    const name = (bit: number) => `${field} bit ${bitNumber(bit, half === "hi" ? "hi" : "lo")}`;
+    return `only with ${names(name, bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${w.rule.id})`;
+  }
+  const where = FORBIDDEN[key];
+  if (!where || where.rule === target.id) return undefined;
   // a witness rule that some VM entries skip (the execution controls' rules skip SMM returns, SDM 34.15.4)
   // proves the point only for a rule those entries skip too
   const witness = exemption(checkById(where.rule));
   if (witness !== undefined && witness !== exempt) return undefined;
-  const bits = Number(m[3]) >>> 0;
   if (bits === 0 || (bits & where.allowed(caps)) !== 0) return undefined;
-  return `only with ${names(where, bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${where.rule})`;
+  return `only with ${names(where.name, bits)} = 1, which ${caps.name} does not allow (a state setting it fails ${where.rule})`;
 }
 
 /**

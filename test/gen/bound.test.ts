@@ -9,7 +9,7 @@ import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
 
 import { parseEntry } from "../../src/entry/document.js";
 import { runEntry } from "../../src/entry/run.js";
-import { boundReason, FORBIDDEN } from "../../src/gen/bound.js";
+import { boundReason, FORBIDDEN, witnesses } from "../../src/gen/bound.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid } from "../../src/gen/valid.js";
@@ -71,6 +71,53 @@ describe("bits a profile forbids", () => {
       }
     }
     expect(tried).toBeGreaterThan(1000);
+  });
+});
+
+describe("rules that forbid a bit on a profile lacking a feature (witnesses)", () => {
+  it("are the registry's rules failing on a bit and the capabilities alone: SGX's and RTM's (SDM 29.3.1.5)", () => {
+    expect(witnesses().map((w) => [w.rule.id, w.key, w.bits])).toEqual([
+      ["guest.intr.enclave-sgx", "GUEST_INTERRUPTIBILITY_INFO", 1 << 4],
+      ["guest.pending-dbg.rtm-support", "GUEST_PENDING_DBG_EXCEPTIONS", 1 << 16],
+    ]);
+  });
+
+  it("setting the bit in a valid state of a built-in profile without the feature fails the rule", () => {
+    let tried = 0;
+    for (const name of builtinNames()) {
+      const caps = builtinProfile(name);
+      const base = generateValid(caps, Rng.derive(3, 0)).entry;
+      for (const w of witnesses()) {
+        const v = base.vmcs.clone();
+        const i = F[w.key as FieldName];
+        v.setHalves(i, (v.lo(i) | w.bits) >>> 0, v.hi(i));
+        const ctx = new Ctx(v, caps, base.processor, base.memory);
+        expect(fails(w.rule, ctx), `${name}: ${w.rule.id}`).toBe(w.fails(caps));
+        if (w.fails(caps)) tried++;
+      }
+    }
+    expect(tried).toBeGreaterThan(4);
+  });
+
+  it("prove the rules gated on the bit not applicable, as the full search finds (alderlake: no RTM, no SGX)", () => {
+    const alderlake = builtinProfile("alderlake");
+    const ids = [
+      "guest.intr.enclave-mov-ss",
+      "guest.pending-dbg.rtm-other-bits",
+      "guest.pending-dbg.rtm-enabled-bp",
+      "guest.pending-dbg.rtm-mov-ss",
+    ];
+    expect(boundReason(checkById(ids[1]!)!, alderlake)).toBe(
+      "the rule can fail only with GUEST_PENDING_DBG_EXCEPTIONS bit 16 = 1, which alderlake does not allow (a state setting it fails guest.pending-dbg.rtm-support)",
+    );
+    expect(boundReason(checkById(ids[0]!)!, alderlake)).toMatch(
+      /GUEST_INTERRUPTIBILITY_INFO bit 4 = 1, .* fails guest\.intr\.enclave-sgx\)$/,
+    );
+    // the witness proves nothing about itself, nor where the feature is there (skylake has RTM and SGX)
+    expect(boundReason(checkById("guest.pending-dbg.rtm-support")!, alderlake)).toBeUndefined();
+    for (const id of ids) expect(boundReason(checkById(id)!, skylake), id).toBeUndefined();
+    const search = new ViolationSearch(alderlake, 7, { proofs: false });
+    for (const id of ids) expect(search.find(id).status, id).toBe("not-applicable");
   });
 });
 
