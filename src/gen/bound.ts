@@ -254,3 +254,155 @@ export function boundReason(check: Check, caps: Caps): string | undefined {
   }
   return undefined;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Rules that fail only together with others
+
+/** A condition as a literal: its source with negations taken off (`!x`, `a !== b`), and whether it is negated. */
+interface Literal {
+  readonly atom: string;
+  readonly positive: boolean;
+}
+
+/** Index of the top-level ` === ` or ` !== ` of `s` (-1 if none or more than one). */
+function comparison(s: string): number {
+  let at = -1;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '"' || ch === "'" || ch === "(" || ch === "[") {
+      const end = ch === "(" || ch === "[" ? closing(s, i) : s.indexOf(ch, i + 1);
+      if (end < 0) return -1;
+      i = end;
+    } else if (s.startsWith(" === ", i) || s.startsWith(" !== ", i)) {
+      if (at >= 0) return -1;
+      at = i;
+    }
+  }
+  return at;
+}
+
+function literal(src: string): Literal {
+  let s = unwrap(src);
+  let positive = true;
+  for (;;) {
+    const inner = s.slice(1).trim();
+    if (
+      s.startsWith("!") &&
+      (/^[\w.]+$/.test(inner) || (inner.startsWith("(") && closing(inner, 0) === inner.length - 1))
+    ) {
+      s = unwrap(inner);
+      positive = !positive;
+      continue;
+    }
+    const at = comparison(s);
+    if (at >= 0 && s.startsWith(" !== ", at)) {
+      s = `${s.slice(0, at)} === ${s.slice(at + 5)}`;
+      positive = !positive;
+    }
+    return { atom: s, positive };
+  }
+}
+
+/**
+ * What must hold for a rule to fail, as literals: its gate's, `when`'s and `fail`'s conjuncts (a part with a
+ * top-level `||` as one literal) and its section's exemption false. Conditions on the capabilities alone are
+ * decided on the profile: undefined when one is false (the rule cannot fail there).
+ */
+function failLiterals(check: Check, caps: Caps): Literal[] | undefined {
+  let byCheck = literalCache.get(caps);
+  if (!byCheck) literalCache.set(caps, (byCheck = new Map()));
+  let lits = byCheck.get(check);
+  if (lits === undefined) byCheck.set(check, (lits = literalsOf(check, caps) ?? null));
+  return lits ?? undefined;
+}
+const literalCache = new WeakMap<Caps, Map<Check, Literal[] | null>>();
+
+/** A condition on the capabilities alone, compiled once per source text. */
+const capsConditions = new Map<string, ((c: Ctx) => unknown) | null>();
+function capsHolds(src: string, caps: Caps): boolean {
+  let run = capsConditions.get(src);
+  if (run === undefined) {
+    try {
+      run = toFunction(src, "bound");
+    } catch {
+      run = null;
+    }
+    capsConditions.set(src, run);
+  }
+  try {
+    return run === null || !!run({ caps } as unknown as Ctx);
+  } catch {
+    return true; // not of the expected form: taken as satisfiable
+  }
+}
+
+function literalsOf(check: Check, caps: Caps): Literal[] | undefined {
+  const p = partsOf(check);
+  if (!p) return undefined;
+  const out: Literal[] = [];
+  for (const src of [p.gate, p.when, p.fail]) {
+    if (src === undefined) continue;
+    const s = unwrap(src);
+    for (const c of operands(s, "&&") ?? [s]) {
+      if (capsOnly(c)) {
+        if (!capsHolds(c, caps)) return undefined;
+        continue;
+      }
+      out.push(literal(c));
+    }
+  }
+  if (p.exempt !== undefined) {
+    const e = literal(p.exempt);
+    out.push({ atom: e.atom, positive: !e.positive });
+  }
+  return out;
+}
+
+/** Conditions over at most this many further atoms are tried (every assignment of them is enumerated). */
+const MAX_FREE = 6;
+
+/**
+ * The other rules every state failing `check` also fails, proved from the rules' conditions on `caps`; undefined
+ * when the proof does not reach. Each condition is taken as a free yes/no (only a literal and its negation are
+ * tied), which allows more states than exist, so "every state failing it fails one of them" holds a fortiori.
+ */
+export function coFailing(check: Check, caps: Caps): string[] | undefined {
+  const mine = failLiterals(check, caps);
+  if (!mine || mine.length === 0) return undefined;
+  const fixed = new Map<string, boolean>();
+  for (const l of mine) {
+    if (fixed.get(l.atom) === !l.positive) return undefined; // cannot fail at all
+    fixed.set(l.atom, l.positive);
+  }
+  // other rules that share a condition with this one and add few of their own
+  const others: { id: string; lits: Literal[] }[] = [];
+  const free = new Set<string>();
+  for (const c of CHECKS) {
+    if (c === check) continue;
+    const lits = failLiterals(c, caps);
+    if (!lits || !lits.some((l) => fixed.has(l.atom))) continue;
+    // a literal contradicting this rule's: the other rule cannot fail with it
+    if (lits.some((l) => fixed.has(l.atom) && fixed.get(l.atom) !== l.positive)) continue;
+    const extra = lits.filter((l) => !fixed.has(l.atom) && !free.has(l.atom)).map((l) => l.atom);
+    if (free.size + new Set(extra).size > MAX_FREE) continue;
+    for (const a of extra) free.add(a);
+    others.push({ id: c.id, lits });
+  }
+  const atoms = [...free];
+  /** Every assignment of the free conditions makes one of `rules` fail. */
+  const covers = (rules: typeof others) => {
+    for (let m = 0; m < 2 ** atoms.length; m++) {
+      const value = (atom: string) => fixed.get(atom) ?? ((m >> atoms.indexOf(atom)) & 1) === 1;
+      if (!rules.some((o) => o.lits.every((l) => value(l.atom) === l.positive))) return false;
+    }
+    return true;
+  };
+  if (others.length === 0 || !covers(others)) return undefined;
+  // name only the rules needed: each left out in turn while the others still cover every case
+  let needed = others;
+  for (const o of others) {
+    const without = needed.filter((x) => x !== o);
+    if (covers(without)) needed = without;
+  }
+  return needed.map((o) => o.id);
+}

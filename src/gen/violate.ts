@@ -20,7 +20,7 @@ import type { Entry } from "../entry/document.js";
 import { countFailures, failingChecks } from "../entry/evaluate.js";
 import { DEFAULT_PROCESSOR, type ProcessorState } from "../entry/processor.js";
 import { baseEntry } from "./base.js";
-import { boundReason, exemption } from "./bound.js";
+import { boundReason, coFailing, exemption } from "./bound.js";
 import { Rng } from "./rng.js";
 import { type FeatureLevel, generateValid, type Mode, modesFor } from "./valid.js";
 
@@ -785,6 +785,16 @@ export class ViolationSearch {
     /** The capability rules the first hit broke (named in the reason when no kept partial hit names any). */
     let firstCapabilities: readonly Check[] | undefined;
     const otherCapability = (c: Check) => c !== check && isCapabilityCheck(c);
+    // Other rules every state failing this one fails too (src/gen/bound.ts): then the first state that fails it
+    // without a capability rule settles the answer, "only with others".
+    const provedTogether = this.options.proofs === false ? undefined : coFailing(check, this.caps);
+    const settled = () => provedTogether !== undefined && hitWithoutCapability;
+    const together = (): ViolationResult => ({
+      id: check.id,
+      status: "not-alone",
+      reason: `the rule fails only together with others (every state failing it fails one of ${provedTogether!.join(", ")} too)`,
+      evals,
+    });
     const gate = (s: PoolState) => {
       s.ctx.refresh();
       return check.when === undefined || check.when(s.ctx);
@@ -845,12 +855,13 @@ export class ViolationSearch {
           const m: Mutation = { target: t, op: x ? "xor" : "set", lo, hi };
           if (r.only) found = m;
           else hit(m, r);
-          return r.only;
+          return r.only || settled();
         });
         if (found) {
           s.ctx.refresh();
           return found;
         }
+        if (settled()) break;
       }
       s.ctx.refresh();
       return undefined;
@@ -880,11 +891,13 @@ export class ViolationSearch {
     for (const s of order) {
       const m = trySingles(s, [], readsMemory ? [...declared, ...memTargets(s.entry)] : declared);
       if (m) return done(s, [m]);
+      if (settled()) return together();
     }
     for (const s of order.slice(0, 12)) {
       // (the memory words of a rule that reads memory were tried above)
       const m = trySingles(s, [], readsMemory ? PROC_TARGETS : extraTargets(s));
       if (m) return done(s, [m]);
+      if (settled()) return together();
     }
 
     // Stage 2: a partial hit (the rule fails with a few others), extended greedily by mutations over the
@@ -962,6 +975,7 @@ export class ViolationSearch {
       const targets = i < 16 ? [...declared, ...extraTargets(o.s)] : declared;
       const m = withPrefix(o.s, [o.m], () => trySingles(o.s, [o.m], targets));
       if (m) return done(o.s, [o.m, m]);
+      if (settled()) return together();
     }
 
     const late = extend(3, 150_000);

@@ -9,7 +9,7 @@ import { builtinNames, builtinProfile } from "../../src/cpu/builtin.js";
 
 import { parseEntry } from "../../src/entry/document.js";
 import { runEntry } from "../../src/entry/run.js";
-import { boundReason, FORBIDDEN, witnesses } from "../../src/gen/bound.js";
+import { boundReason, coFailing, FORBIDDEN, witnesses } from "../../src/gen/bound.js";
 import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid } from "../../src/gen/valid.js";
@@ -242,6 +242,92 @@ describe("boundReason", () => {
         : [...new Set(fc.sample(fc.constantFrom(...proved), { numRuns: runs(12), seed: 5 }))];
       const search = new ViolationSearch(caps, 7, { proofs: false });
       for (const id of sample) expect(search.find(id).status, `${name} ${id}`).toBe("not-applicable");
+    }
+  });
+});
+
+describe("rules that fail only together with others (coFailing)", () => {
+  // SDM 29.2.4 / 29.3.1.5: an IA-32e guest needs a host in IA-32e mode with "host address-space size" = 1;
+  // "entry to SMM" needs blocking by SMI, which is itself illegal outside SMM
+  const PROVED: Record<string, string[]> = {
+    "ctl.entry.smm-outside-smm": ["guest.intr.smi-outside-smm", "guest.intr.smm-entry-smi"],
+    "host.ia32e-guest.outside-ia32e": ["host.hass.outside-ia32e", "host.ia32e-guest.requires-hass"],
+    "host.ia32e-guest.requires-hass": ["host.ia32e-guest.outside-ia32e", "host.hass.in-ia32e"],
+  };
+
+  it("proves on skylake the rules the search finds only with others, naming the rules they need", () => {
+    const proved = Object.fromEntries(
+      CHECKS.filter((c) => !boundReason(c, skylake))
+        .map((c) => [c.id, coFailing(c, skylake)] as const)
+        .filter(([, r]) => r !== undefined),
+    );
+    expect(proved).toEqual(PROVED);
+  });
+
+  it("every state failing a proved rule fails one of the rules named (random states on every built-in profile)", () => {
+    const bit = (v: Ctx["v"], field: FieldName, mask: number, on: boolean) => {
+      const i = F[field];
+      v.setHalves(i, on ? (v.lo(i) | mask) >>> 0 : v.lo(i) & ~mask, v.hi(i));
+    };
+    let failing = 0;
+    for (const name of builtinNames()) {
+      const caps = builtinProfile(name);
+      const proved = Object.keys(PROVED).filter((id) => coFailing(checkById(id)!, caps) !== undefined);
+      const bases = [0, 1, 2].map((k) => generateValid(caps, Rng.derive(11, k)).entry);
+      fc.assert(
+        fc.property(
+          fc.nat(2),
+          fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+          (k, [smmEntry, ia32eGuest, hass, smiBlocking, inSmm, ia32e, dual]) => {
+            const base = bases[k]!;
+            const v = base.vmcs.clone();
+            bit(v, "VM_ENTRY_CONTROLS", 1 << 10, smmEntry!);
+            bit(v, "VM_ENTRY_CONTROLS", 1 << 9, ia32eGuest!);
+            bit(v, "VM_EXIT_CONTROLS", 1 << 9, hass!);
+            bit(v, "GUEST_INTERRUPTIBILITY_INFO", 1 << 2, smiBlocking!);
+            const proc = { ...base.processor, inSmm: inSmm!, ia32e: ia32e!, dualMonitorActive: dual! };
+            const ctx = new Ctx(v, caps, proc, base.memory);
+            for (const id of proved) {
+              if (!fails(checkById(id)!, ctx)) continue;
+              failing++;
+              const others = coFailing(checkById(id)!, caps)!;
+              expect(
+                others.some((o) => fails(checkById(o)!, ctx)),
+                `${name}: ${id} fails alone`,
+              ).toBe(true);
+            }
+          },
+        ),
+        { numRuns: runs(60), seed: 4 },
+      );
+    }
+    expect(failing).toBeGreaterThan(50);
+  });
+
+  it("reads negations and comparisons of the rules' sources: the same condition written apart is proved alike", () => {
+    const rule = (fail: string) =>
+      ({ id: "test.rule", parts: { when: "!c.proc_.inSmm", fail } }) as unknown as Check;
+    expect(coFailing(rule("(c.entry & 1024) !== 0"), skylake)).toEqual(PROVED["ctl.entry.smm-outside-smm"]);
+    expect(coFailing(rule("!((c.entry & 1024) === 0)"), skylake)).toEqual(
+      PROVED["ctl.entry.smm-outside-smm"],
+    );
+    // "deactivate dual-monitor treatment" (bit 11) outside SMM is the very condition of another rule
+    expect(coFailing(rule("(c.entry & 2048) !== 0"), skylake)).toEqual([
+      "ctl.entry.deactivate-dual-monitor-outside-smm",
+    ]);
+    // "load debug controls" (bit 2) outside SMM: legal, nothing to prove from
+    expect(coFailing(rule("(c.entry & 4) !== 0"), skylake)).toBeUndefined();
+  });
+
+  it("settle the search at its first hit without a capability rule: the answer of the full search", () => {
+    for (const id of Object.keys(PROVED)) {
+      const quick = new ViolationSearch(skylake).find(id);
+      expect(quick.status).toBe("not-alone");
+      expect(quick.evals).toBeLessThan(100);
+      expect(quick.reason).toBe(
+        `the rule fails only together with others (every state failing it fails one of ${PROVED[id]!.join(", ")} too)`,
+      );
+      expect(new ViolationSearch(skylake, 7, { proofs: false }).find(id).status).toBe("not-alone");
     }
   });
 });
