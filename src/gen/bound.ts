@@ -310,9 +310,15 @@ function literal(src: string): Literal {
  */
 function failLiterals(check: Check, caps: Caps): Literal[] | undefined {
   let byCheck = literalCache.get(caps);
-  if (!byCheck) literalCache.set(caps, (byCheck = new Map()));
+  if (!byCheck) {
+    byCheck = new Map();
+    literalCache.set(caps, byCheck);
+  }
   let lits = byCheck.get(check);
-  if (lits === undefined) byCheck.set(check, (lits = literalsOf(check, caps) ?? null));
+  if (lits === undefined) {
+    lits = literalsOf(check, caps) ?? null;
+    byCheck.set(check, lits);
+  }
   return lits ?? undefined;
 }
 const literalCache = new WeakMap<Caps, Map<Check, Literal[] | null>>();
@@ -380,7 +386,7 @@ export function coFailing(check: Check, caps: Caps): string[] | undefined {
   for (const c of CHECKS) {
     if (c === check) continue;
     const lits = failLiterals(c, caps);
-    if (!lits || !lits.some((l) => fixed.has(l.atom))) continue;
+    if (!lits?.some((l) => fixed.has(l.atom))) continue;
     // a literal contradicting this rule's: the other rule cannot fail with it
     if (lits.some((l) => fixed.has(l.atom) && fixed.get(l.atom) !== l.positive)) continue;
     const extra = lits.filter((l) => !fixed.has(l.atom) && !free.has(l.atom)).map((l) => l.atom);
