@@ -264,11 +264,14 @@ interface Literal {
   readonly positive: boolean;
 }
 
-/** Index of the top-level ` === ` or ` !== ` of `s` (-1 if none or more than one). */
+/**
+ * Index of the top-level ` === ` or ` !== ` of `s`, or -1 unless `s` is one comparison: none, two, or an operator
+ * binding less tightly than equality at the top level (`&`, `|`, `^`, `&&`, `||`, `??`, `?:`, a comma, a template).
+ */
 function comparison(s: string): number {
   let at = -1;
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
+    const ch = s[i]!;
     if (ch === '"' || ch === "'" || ch === "(" || ch === "[") {
       const end = ch === "(" || ch === "[" ? closing(s, i) : s.indexOf(ch, i + 1);
       if (end < 0) return -1;
@@ -276,7 +279,8 @@ function comparison(s: string): number {
     } else if (s.startsWith(" === ", i) || s.startsWith(" !== ", i)) {
       if (at >= 0) return -1;
       at = i;
-    }
+      i += 4;
+    } else if ("&|^?,`".includes(ch)) return -1;
   }
   return at;
 }
@@ -349,7 +353,9 @@ function literalsOf(check: Check, caps: Caps): Literal[] | undefined {
   for (const src of [p.gate, p.when, p.fail]) {
     if (src === undefined) continue;
     const s = unwrap(src);
-    for (const c of operands(s, "&&") ?? [s]) {
+    // a top-level `||` binds less tightly than `&&`: such a part is one literal
+    const any = operands(s, "||");
+    for (const c of any && any.length === 1 ? (operands(s, "&&") ?? [s]) : [s]) {
       if (capsOnly(c)) {
         if (!capsHolds(c, caps)) return undefined;
         continue;

@@ -317,6 +317,10 @@ describe("rules that fail only together with others (coFailing)", () => {
     ]);
     // "load debug controls" (bit 2) outside SMM: legal, nothing to prove from
     expect(coFailing(rule("(c.entry & 4) !== 0"), skylake)).toBeUndefined();
+    // `a && b || c` is `(a && b) || c`: not the conjuncts a and `b || c` (its case c fails with nothing else)
+    expect(
+      coFailing(rule("(c.entry & 1024) !== 0 && v[7]/*X*/ === 0 || v[8]/*Y*/ === 0"), skylake),
+    ).toBeUndefined();
   });
 
   it("settle the search at its first hit without a capability rule: the answer of the full search", () => {
