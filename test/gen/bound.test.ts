@@ -14,6 +14,7 @@ import { Rng } from "../../src/gen/rng.js";
 import { serializeGenerated } from "../../src/gen/serialize.js";
 import { generateValid } from "../../src/gen/valid.js";
 import { ViolationSearch, violationSearch } from "../../src/gen/violate.js";
+import type { Vmcs } from "../../src/vmcs/store.js";
 import { runs } from "../helpers.js";
 
 const skylake = builtinProfile("skylake");
@@ -265,7 +266,7 @@ describe("rules that fail only together with others (coFailing)", () => {
   });
 
   it("every state failing a proved rule fails one of the rules named (random states on every built-in profile)", () => {
-    const bit = (v: Ctx["v"], field: FieldName, mask: number, on: boolean) => {
+    const bit = (v: Vmcs, field: FieldName, mask: number, on: boolean) => {
       const i = F[field];
       v.setHalves(i, on ? (v.lo(i) | mask) >>> 0 : v.lo(i) & ~mask, v.hi(i));
     };
