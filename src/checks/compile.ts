@@ -281,8 +281,12 @@ function wrap(src: string): string {
   if (src.startsWith("(") && src.endsWith(")")) {
     let depth = 0;
     for (let i = 0; i < src.length; i++) {
-      if (src[i] === "(") depth++;
-      else if (src[i] === ")" && --depth === 0 && i < src.length - 1) return `(${src})`;
+      const ch = src[i]!;
+      if (ch === '"' || ch === "'" || ch === "`") {
+        // a bracket inside a string literal counts for nothing
+        for (i++; i < src.length && src[i] !== ch; i++) if (src[i] === "\\") i++;
+      } else if (ch === "(") depth++;
+      else if (ch === ")" && --depth === 0 && i < src.length - 1) return `(${src})`;
     }
     return src;
   }

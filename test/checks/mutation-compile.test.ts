@@ -180,6 +180,9 @@ describe("a decoder's arguments", () => {
     expect(srcOf("(s) => twice(((s.GUEST_CR0) + 1))", n)).toBe(`(((${CR0}) + 1) * 2)`);
     expect(srcOf("(s) => twice((s.GUEST_CR0) + (s.GUEST_CR4))", n)).toBe(`(((${CR0}) + (${CR4})) * 2)`);
     expect(srcOf('(s) => twice(("(") + 1)', n)).toBe('((("(") + 1) * 2)');
+    // a bracket in a string literal is not one: two groups, wrapped (it was pasted bare: `("(") + (1) * 2`)
+    expect(srcOf('(s) => twice(("(") + (1))', n)).toBe('((("(") + (1)) * 2)');
+    expect(srcOf("(s) => twice((')') + (1))", n)).toBe("(((')') + (1)) * 2)");
     expect(srcOf("(s) => twice((s.cpu.inSmm) + (s.cpu.inSmm))", n)).toBe(
       "(((c.proc_.inSmm) + (c.proc_.inSmm)) * 2)",
     );
