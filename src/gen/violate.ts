@@ -442,7 +442,7 @@ export type ViolationStatus = "violated" | "not-applicable" | "not-alone";
 
 /**
  * Where a running search is (for a progress display: the playground runs the search in a web worker).
- * Stage 1 tries single mutations, stage 2 extends stage 1's partial hits (a few evaluations at most), stage 3
+ * Stage 1 tries single mutations, stage 2 extends stage 1's partial hits (within EARLY_EXTENSION), stage 3
  * moves to a neighbouring valid state first and then extends every partial hit left; `evals` counts the
  * candidate states evaluated so far. Reported when a stage starts and every 256 evaluations.
  */
