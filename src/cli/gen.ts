@@ -2,23 +2,19 @@
  * `nvmx gen [--cpu NAME|FILE] [--count N] [--seed S] [--valid | --violate ID | --violate-each] [--mode M]`:
  * NDJSON `nvmx-entry/1` documents on stdout (issue 7). Valid states pass every check; `--violate ID` states fail
  * exactly ID; `--violate-each` writes N states for every check the profile lets fail alone and reports the
- * others on stderr. The violation search is cached on disk per profile and registry (NVMX_CACHE_DIR, default
- * ~/.cache/nvmx; NVMX_NO_CACHE=1 disables it).
+ * others on stderr. The violation search is cached on disk per profile and registry (src/nested/cache.ts:
+ * NVMX_CACHE_DIR, default $XDG_CACHE_HOME/nvmx or ~/.cache/nvmx; NVMX_NO_CACHE=1 disables it).
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { CHECKS, checkById } from "../checks/registry.js";
 import { defaultProfile } from "../cpu/builtin.js";
-import type { Caps } from "../cpu/profile.js";
 import type { Entry } from "../entry/document.js";
 import { Rng } from "../gen/rng.js";
 import { serializeGenerated } from "../gen/serialize.js";
 import { generateValid, MODES, type Mode, modesFor, modeUnsupported } from "../gen/valid.js";
 import { VARIANTS, ValidStates } from "../gen/vary.js";
-import { type CachedResult, SEARCH_VERSION, type ViolationSearch, violationSearch } from "../gen/violate.js";
+import { violationSearch } from "../gen/violate.js";
+import { loadSearchCache, saveSearchCache } from "../nested/cache.js";
 import { cpuValue } from "./check.js";
 import { type Cli, choiceValue, cpuOption, defineCommand, intValue, quietOption, usage } from "./command.js";
 
@@ -59,43 +55,6 @@ function docLine(e: Entry, comment?: string): string {
   return JSON.stringify(comment ? { ...doc, comment } : doc);
 }
 
-// ---- disk cache of the violation search
-
-function cacheFile(caps: Caps): string | undefined {
-  if (process.env["NVMX_NO_CACHE"]) return undefined;
-  const dir = process.env["NVMX_CACHE_DIR"] ?? join(homedir(), ".cache", "nvmx");
-  const h = createHash("sha256");
-  h.update(`v${SEARCH_VERSION}\n`);
-  h.update(JSON.stringify(caps.data));
-  for (const c of CHECKS) h.update(`${c.id}\n${String(c.when)}\n${String(c.fail)}\n${c.fields.join(",")}\n`);
-  return join(
-    dir,
-    `violations-${caps.name.replace(/[^a-z0-9_-]/gi, "_")}-${h.digest("hex").slice(0, 16)}.json`,
-  );
-}
-
-function loadCache(s: ViolationSearch): void {
-  const f = cacheFile(s.caps);
-  if (!f) return;
-  try {
-    s.importResults(JSON.parse(readFileSync(f, "utf8")) as CachedResult[]);
-  } catch {
-    // no cache yet, or unreadable: search afresh
-  }
-}
-
-function saveCache(s: ViolationSearch): void {
-  const f = cacheFile(s.caps);
-  if (!f) return;
-  try {
-    mkdirSync(join(f, ".."), { recursive: true });
-    writeFileSync(`${f}.tmp`, JSON.stringify(s.exportResults()));
-    renameSync(`${f}.tmp`, f);
-  } catch {
-    // a read-only home is not an error
-  }
-}
-
 // ---- the command
 
 interface GenFlags {
@@ -118,8 +77,8 @@ the CPU (valid on every CPU the profile stands for), or states that fail exactly
 (--violate ID; --violate-each: COUNT states for every check the profile lets fail alone, and on
 stderr the checks it does not). Valid states come from states built from scratch, each followed by
 variations of its values (--variants). The same --seed gives the same documents. The violation search is
-cached on disk per profile and registry (NVMX_CACHE_DIR, default ~/.cache/nvmx; NVMX_NO_CACHE=1
-disables it).`,
+cached on disk per profile and registry (NVMX_CACHE_DIR, default $XDG_CACHE_HOME/nvmx or ~/.cache/nvmx;
+NVMX_NO_CACHE=1 disables it).`,
     more: "How states are built and verified: docs/generator.md; check ids: docs/checks.md.",
     examples: [
       "nvmx gen --cpu skylake --count 2 --seed 7",
@@ -211,7 +170,7 @@ async function gen(o: GenFlags, cli: Cli): Promise<number> {
   if (o.violate !== undefined && !checkById(o.violate))
     throw usage("gen", `--violate: no check with id "${o.violate}" (docs/checks.md lists them)`);
   const search = violationSearch(caps);
-  loadCache(search);
+  loadSearchCache(search);
   const ids = each ? CHECKS.map((c) => c.id) : [o.violate!];
   const progress = new Progress(count * ids.length, progressWanted(count * ids.length));
   let written = 0;
@@ -241,7 +200,7 @@ async function gen(o: GenFlags, cli: Cli): Promise<number> {
     }
   }
   progress.end();
-  saveCache(search);
+  saveSearchCache(search);
   if (each)
     cli.note(
       "gen",

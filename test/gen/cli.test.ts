@@ -1,6 +1,6 @@
 /** nvmx gen / repair / check --jobs as a user runs them (built dist/). */
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,20 @@ const run = (args: string[], input?: string) =>
 const lines = (s: string) => s.trim().split("\n").filter(Boolean);
 
 describe("nvmx gen", () => {
+  it("--violate caches the search where the nested model does: $XDG_CACHE_HOME/nvmx without NVMX_CACHE_DIR", () => {
+    const xdg = join(dir, "xdg");
+    const xdgEnv: NodeJS.ProcessEnv = { ...env, XDG_CACHE_HOME: xdg };
+    delete xdgEnv["NVMX_CACHE_DIR"];
+    delete xdgEnv["NVMX_NO_CACHE"];
+    const r = spawnSync("node", [CLI, "gen", "--cpu", "skylake", "--violate", "guest.cs.l-and-d"], {
+      encoding: "utf8",
+      env: xdgEnv,
+    });
+    expect(r.status).toBe(0);
+    expect(readdirSync(join(xdg, "nvmx"))).toEqual([
+      expect.stringMatching(/^violations-skylake-[0-9a-f]{16}\.json$/),
+    ]);
+  });
   it("--valid: N reproducible documents that all check as entered", () => {
     const a = run(["gen", "--cpu", "tigerlake", "--count", "40", "--seed", "9", "--valid"]);
     expect(a.status).toBe(0);
